@@ -1,0 +1,34 @@
+"""The ``pars`` command: thin Typer adapters over the domain rooms.
+
+Rule: no business logic here. Commands parse arguments, call a room, and turn
+``ParsError`` into a message on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from pars.cli import records
+from pars.cli.common import run
+
+app = typer.Typer(
+    name="pars",
+    help="PARS: arrest records shared under written agreements, every access logged "
+    "in a verifiable Merkle log.\n\nThe store is chosen by PARS_DATABASE_URL "
+    "(default: SQLite file pars.db in the working directory).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Keep ``pars`` a group even while it has few commands."""
+
+
+records.register(app)
+
+
+def main() -> None:
+    run(app)

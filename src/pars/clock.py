@@ -1,0 +1,71 @@
+"""The one clock. Every read of "now" goes through a ``Clock`` so term boundaries,
+terminations and the demo's simulated years are testable to the second.
+
+Rule: never call ``datetime.now()`` elsewhere; take a ``Clock`` and ask it.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware."""
+        ...
+
+
+class SystemClock:
+    """Wall-clock time in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that moves only when told to (tests, the demo's simulated year)."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self._at = at
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._at
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        with self._lock:
+            self._at = at
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._at += delta
+            return self._at
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 time that must carry an offset (``2018-08-31T23:59:59-04:00``).
+
+    Raises ``ValueError`` naming the problem otherwise.
+    """
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError("not an ISO 8601 time with an offset") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("not an ISO 8601 time with an offset")
+    return value
+
+
+def to_utc_naive(value: datetime) -> datetime:
+    """The instant as naive UTC, the form stored in ``*_utc`` columns."""
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+SYSTEM_CLOCK = SystemClock()

@@ -1,0 +1,1 @@
+"""Booking events and the record view: validation, identity, expungement (pure code)."""

@@ -1,0 +1,32 @@
+"""All tables, one module per room; every module adds to the one ``metadata``.
+
+Rule: a table changes only together with a migration in ``store/migrations``.
+"""
+
+from pars.store.schema.base import metadata
+from pars.store.schema.records import (
+    arraignments,
+    arrests,
+    charges,
+    charging,
+    custody,
+    dispositions,
+    events,
+    expungements,
+    parties,
+    persons,
+)
+
+__all__ = [
+    "arraignments",
+    "arrests",
+    "charges",
+    "charging",
+    "custody",
+    "dispositions",
+    "events",
+    "expungements",
+    "metadata",
+    "parties",
+    "persons",
+]
