@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 from pars.errors import ParsError
+from pars.store import Store, open_store
+from pars.store.migrate import require_current
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,3 +34,8 @@ def run(app: typer.Typer) -> None:
     except ParsError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)
+
+
+def ready_store() -> Store:
+    """The configured store, which must have been initialised by ``pars init``."""
+    return require_current(open_store())

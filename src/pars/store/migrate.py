@@ -42,3 +42,19 @@ def newest_heads(store: Store) -> set[str]:
 
 def is_current(store: Store) -> bool:
     return current_heads(store) == newest_heads(store)
+
+
+def require_current(store: Store) -> Store:
+    """Fail with an actionable message unless the store is at the newest schema."""
+    from pars.errors import ConfigError
+
+    try:
+        current = current_heads(store)
+    except Exception as exc:  # an unreachable server, a bad file...
+        where = store.engine.url.render_as_string(hide_password=True)
+        raise ConfigError(f"cannot open the store at {where}: {exc.__class__.__name__}: {exc}") from exc
+    if current != newest_heads(store):
+        where = store.engine.url.render_as_string(hide_password=True)
+        state = "not initialised" if not current else "older than this version of PARS"
+        raise ConfigError(f"the store at {where} is {state}; run `pars init`")
+    return store

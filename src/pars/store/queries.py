@@ -1,0 +1,227 @@
+"""Reading records: the CONTRACT section 2 record view and the search by filter names.
+
+These read for the store's own users. Rule: nothing here may be handed to an
+outside party except by the gate, which decides, redacts and logs first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, ColumnElement, Select, and_, exists, func, select
+from sqlalchemy.sql.elements import UnaryExpression
+
+from pars.clock import parse_instant, to_utc_naive
+from pars.errors import InvalidInput
+from pars.records.fields import PERSON_FIELDS, SEARCHABLE_FILTERS, SORTABLE
+from pars.records.normalize import address_key, name_key, ssn_key
+from pars.store.schema import arraignments, arrests, charges, charging, custody, parties
+
+_IN_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Arrests an agreement may see at all: any charge in ``grades``, arrested ``since``."""
+
+    grades: frozenset[str] | None = None
+    since: date | None = None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    sort: Sequence[str] = ()
+    limit: int = 25
+    scope: Scope = Scope()
+
+
+def _amount(value: Decimal | None) -> int | float | None:
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _person(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {f: row[f] for f in PERSON_FIELDS}
+
+
+def load_records(conn: Connection, arrest_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The full, unredacted record of each arrest that exists (expunged ones do not)."""
+    ids = list(dict.fromkeys(arrest_ids))
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), _IN_CHUNK):
+        out.update(_load_chunk(conn, ids[i : i + _IN_CHUNK]))
+    return out
+
+
+def _load_chunk(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    recs: dict[str, dict[str, Any]] = {}
+    for a in conn.execute(select(arrests).where(arrests.c.arrest_id.in_(ids))).mappings():
+        recs[a["arrest_id"]] = {
+            "arrest_id": a["arrest_id"],
+            "person_id": a["person_id"],
+            "person": {},
+            "arrest": {
+                "agency": a["agency"],
+                "district": a["district"],
+                "arrested_at": a["arrested_at"],
+                "arrest_type": a["arrest_type"],
+                "location": a["location"],
+            },
+            "charges": [],
+            "charging": None,
+            "arraignment": None,
+            "custody": None,
+            "parties": [],
+        }
+    if not recs:
+        return recs
+    found = list(recs)
+    q = select(parties).where(parties.c.arrest_id.in_(found)).order_by(parties.c.arrest_id, parties.c.position)
+    for p in conn.execute(q).mappings():
+        rec = recs[p["arrest_id"]]
+        if p["role"] == "arrestee":
+            rec["person"] = _person(p)
+        else:
+            rec["parties"].append({"role": p["role"], "person_id": p["person_id"], "person": _person(p)})
+    q = select(charges).where(charges.c.arrest_id.in_(found)).order_by(charges.c.arrest_id, charges.c.seq)
+    for c in conn.execute(q).mappings():
+        recs[c["arrest_id"]]["charges"].append(
+            {
+                "seq": c["seq"],
+                "statute": c["statute"],
+                "description": c["description"],
+                "grade": c["grade"],
+                "disposition": c["disposition"],
+            }
+        )
+    for c in conn.execute(select(charging).where(charging.c.arrest_id.in_(found))).mappings():
+        recs[c["arrest_id"]]["charging"] = {"decision": c["decision"], "at": c["at"]}
+    for r in conn.execute(select(arraignments).where(arraignments.c.arrest_id.in_(found))).mappings():
+        recs[r["arrest_id"]]["arraignment"] = {
+            "held_at": r["held_at"],
+            "bail_type": r["bail_type"],
+            "bail_amount": _amount(r["bail_amount"]),
+            "commissioner": r["commissioner"],
+        }
+    for r in conn.execute(select(custody).where(custody.c.arrest_id.in_(found))).mappings():
+        recs[r["arrest_id"]]["custody"] = {"released_at": r["released_at"], "facility": r["facility"]}
+    return recs
+
+
+def _time_bound(name: str, value: Any) -> datetime:
+    text = str(value)
+    try:
+        if len(text) == 10:  # a plain date: the whole day, in UTC
+            d = date.fromisoformat(text)
+            if name == "arrested_to":
+                return datetime(d.year, d.month, d.day, 23, 59, 59)
+            return datetime(d.year, d.month, d.day)
+        return to_utc_naive(parse_instant(text))
+    except ValueError:
+        raise InvalidInput(
+            f"filters.{name}: not a date (YYYY-MM-DD) or an ISO 8601 time with an offset"
+        ) from None
+
+
+def _values(name: str, value: Any) -> list[str]:
+    raw = value if isinstance(value, list) else [value]
+    if not raw or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in raw):
+        raise InvalidInput(f"filters.{name}: must be a string or a list of strings")
+    return [str(v) for v in raw]
+
+
+def _filter_clause(name: str, value: Any) -> ColumnElement[bool]:
+    """One filter as SQL over arrests ``a`` joined to the arrestee party ``p``."""
+    if name in ("arrested_from", "arrested_to"):
+        bound = _time_bound(name, value)
+        col = arrests.c.arrested_utc
+        return col >= bound if name == "arrested_from" else col <= bound
+    vals = _values(name, value)
+    if name in ("arrest_id", "person_id", "agency", "district", "arrest_type"):
+        return arrests.c[name].in_(vals)
+    if name in ("last_name", "first_name"):
+        col = parties.c.last_key if name == "last_name" else parties.c.first_key
+        return col.in_([name_key(v) for v in vals])
+    if name == "ssn":
+        return parties.c.ssn.in_([ssn_key(v) or v for v in vals])
+    if name == "address":
+        return func.lower(parties.c.address).in_([address_key(v) for v in vals])
+    if name in ("dob", "sex", "race", "country_of_origin"):
+        return parties.c[name].in_([v.upper() if name != "dob" else v for v in vals])
+    if name == "statute":
+        return exists().where(
+            charges.c.arrest_id == arrests.c.arrest_id,
+            func.replace(charges.c.statute, " ", "").like(vals[0].replace(" ", "") + "%"),
+        )
+    if name in ("grade", "disposition"):
+        return exists().where(charges.c.arrest_id == arrests.c.arrest_id, charges.c[name].in_(vals))
+    if name == "decision":
+        return exists().where(charging.c.arrest_id == arrests.c.arrest_id, charging.c.decision.in_(vals))
+    raise InvalidInput(f"filters.{name}: not a filter this store can search")
+
+
+def _order(sort: Iterable[str]) -> list[UnaryExpression[Any]]:
+    cols = {
+        "arrested_at": arrests.c.arrested_utc,
+        "arrest_id": arrests.c.arrest_id,
+        "person_id": arrests.c.person_id,
+        "district": arrests.c.district,
+        "last_name": parties.c.last_key,
+        "dob": parties.c.dob,
+    }
+    out: list[UnaryExpression[Any]] = []
+    for key in sort:
+        name = key.removeprefix("-")
+        if name not in SORTABLE:
+            raise InvalidInput(f"sort: cannot sort by {name!r}")
+        out.append(cols[name].desc() if key.startswith("-") else cols[name].asc())
+    if not any(k.removeprefix("-") == "arrested_at" for k in sort):
+        out.append(arrests.c.arrested_utc.desc())
+    out.append(arrests.c.arrest_id.asc())
+    return out
+
+
+def search_statement(query: SearchQuery) -> Select[tuple[str]]:
+    """The arrest ids a query matches, in order, at most ``limit``."""
+    conds: list[ColumnElement[bool]] = []
+    for name, value in query.filters.items():
+        if name not in SEARCHABLE_FILTERS:
+            raise InvalidInput(f"filters.{name}: not a filter this store can search")
+        conds.append(_filter_clause(name, value))
+    scope = query.scope
+    if scope.grades is not None:
+        conds.append(
+            exists().where(
+                charges.c.arrest_id == arrests.c.arrest_id, charges.c.grade.in_(sorted(scope.grades))
+            )
+        )
+    if scope.since is not None:
+        conds.append(arrests.c.arrested_utc >= datetime(scope.since.year, scope.since.month, scope.since.day))
+    stmt = (
+        select(arrests.c.arrest_id)
+        .select_from(
+            arrests.join(
+                parties, and_(parties.c.arrest_id == arrests.c.arrest_id, parties.c.role == "arrestee")
+            )
+        )
+        .where(*conds)
+        .order_by(*_order(query.sort))
+        .limit(max(0, query.limit))
+    )
+    return stmt
+
+
+def search(conn: Connection, query: SearchQuery) -> list[str]:
+    return list(conn.scalars(search_statement(query)))
+
+
+def in_scope(conn: Connection, arrest_id: str, scope: Scope) -> bool:
+    """Whether an arrest exists and lies in ``scope`` (out of scope == not found)."""
+    q = SearchQuery(filters={"arrest_id": arrest_id}, limit=1, scope=scope)
+    return bool(search(conn, q))
