@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pars.cli import records
+from pars.cli import records, synth
 from pars.cli.common import run
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ def _root() -> None:
 
 
 records.register(app)
+synth.register(app)
 
 
 def main() -> None:
