@@ -1,0 +1,132 @@
+"""An agreement version as Cedar policies, and a request as a Cedar request.
+
+Used to cross-check decide() against Cedar's formally specified evaluator (tests
+and ``benchmarks/decide.py``) and printed by ``pars agreements export-cedar``.
+One ``@id("clause")`` per clause, with the clause ids decide() reports, so a
+denial can be matched to the policy that forbade it. This module only writes
+text and dicts; it never imports ``cedarpy`` (a test-only dependency).
+
+Rule: every clause decide() checks has a policy here, and nothing else does; the
+differential property test in ``tests/test_agreements_cedar.py`` holds both to it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pars.agreements.decide import AgreementVersion
+from pars.agreements.request import Request
+from pars.records.fields import FILTERS
+
+_ACTIONS = ("search", "read", "feed")
+_LOOKUPS = '[Action::"search", Action::"read"]'
+
+
+def _str(text: str) -> str:
+    # Names reaching policies are validated codes, ids and filter names; refuse anything else.
+    if not all(c.isalnum() or c in "_-.*+ " for c in text):
+        raise ValueError(f"cannot write {text!r} into a Cedar policy")
+    return f'"{text}"'
+
+
+def _set(items: list[str]) -> str:
+    return "[" + ", ".join(_str(i) for i in items) + "]"
+
+
+def _epoch(t: datetime) -> int:
+    return int(t.replace(microsecond=0).timestamp())
+
+
+def to_cedar(version: AgreementVersion) -> str:
+    """Cedar policies equivalent, allow for deny, to decide() under ``version``."""
+    doc = version.document
+    c = version.rules
+    out: list[str] = []
+
+    def policy(rule: str, effect: str, scope: str, cond: str = "") -> None:
+        out.append(f'@id("{rule}")\n{effect} ({scope}){cond};\n')
+
+    everyone = "principal, action, resource"
+    lookups = f"principal, action in {_LOOKUPS}, resource"
+    policy(
+        "allow",
+        "permit",
+        f"principal == Partner::{_str(doc.partner)}, action in "
+        f"[{', '.join(f'Action::{_str(a)}' for a in _ACTIONS)}], "
+        f"resource == Agreement::{_str(version.agreement_id)}",
+    )
+    policy("term.start", "forbid", everyone, f"\nwhen {{ context.now < {_epoch(doc.term.start)} }}")
+    policy("term.end", "forbid", everyone, f"\nwhen {{ context.now > {_epoch(version.ends_at)} }}")
+    if not version.approved:
+        policy("approvals", "forbid", everyone)
+    if not doc.feed.enabled:
+        policy("feed.enabled", "forbid", 'principal, action == Action::"feed", resource')
+    policy(
+        "purposes",
+        "forbid",
+        everyone,
+        f"\nunless {{ {_set(sorted(doc.purposes))}.contains(context.purpose) }}",
+    )
+    if "case_number" in doc.search.require:
+        policy(
+            "search.require.case_number", "forbid", lookups, "\nunless { context.has_case_number }"
+        )
+    if "justification" in doc.search.require:
+        policy(
+            "search.require.justification",
+            "forbid",
+            lookups,
+            "\nunless { context.has_justification }",
+        )
+    if doc.search.rate_limit is not None:
+        n = doc.search.rate_limit.requests
+        policy(
+            "search.rate_limit",
+            "forbid",
+            lookups,
+            f"\nwhen {{ context.requests_in_window >= {n} }}",
+        )
+    known = _set(sorted(FILTERS))
+    policy(
+        "filters.unknown", "forbid", lookups, f"\nunless {{ {known}.containsAll(context.filters) }}"
+    )
+    policy("sort.unknown", "forbid", lookups, f"\nunless {{ {known}.containsAll(context.sort) }}")
+    by_rule: dict[str, list[str]] = {}
+    for name, rule in c.filter_denials.items():
+        by_rule.setdefault(rule, []).append(name)
+    for rule, names in sorted(by_rule.items()):
+        s = _set(sorted(names))
+        policy(
+            rule,
+            "forbid",
+            lookups,
+            f"\nwhen {{ context.filters.containsAny({s}) || context.sort.containsAny({s}) }}",
+        )
+    return "\n".join(out)
+
+
+def cedar_request(
+    version: AgreementVersion, request: Request, now: datetime, *, requests_in_window: int = 0
+) -> dict[str, Any]:
+    """The Cedar request (principal, action, resource, context) for ``is_authorized``."""
+    if request.action == "read":
+        filters: list[str] = ["arrest_id"]
+        sort: list[str] = []
+    else:
+        filters = list(request.filters)
+        sort = [k[1:] if k.startswith("-") else k for k in request.sort]
+    return {
+        "principal": {"type": "Partner", "id": version.document.partner},
+        "action": {"type": "Action", "id": request.action},
+        "resource": {"type": "Agreement", "id": version.agreement_id},
+        "context": {
+            "now": int(now.timestamp() // 1),
+            "purpose": request.purpose or "",
+            "has_case_number": request.case_number is not None,
+            "has_justification": request.justification is not None,
+            "filters": filters,
+            "sort": sort,
+            "requests_in_window": requests_in_window,
+        },
+    }
