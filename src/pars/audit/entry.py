@@ -1,0 +1,268 @@
+"""Audit entries: the one JSON object logged per access or admin event.
+
+An entry is built once (``build_entry``), encoded once with RFC 8785, and from
+then on travels as those exact bytes: the leaf hash is SHA-256(0x00 ‖ bytes).
+
+Shape (every key always present; ``detail`` only on admin events that have one)::
+
+    v, time, kind, agreement_id, agreement_version, agency, user, action, route,
+    purpose, case_number, justification, warrant, filters, sort, limit,
+    decision, rule, arrest_ids, person_ids, fields, status[, detail]
+
+``time`` is UTC to the second, written ``2018-08-31T23:59:59+00:00``.
+
+Rule: no raw personal data in an entry, ever. Filter values under a name in
+``PERSONAL_FILTERS`` (or under a name PARS does not know) are logged only as
+``hmac-sha256:<hex>`` of the log's HMAC key; ``AuditEntry.from_document``
+refuses any entry that breaks this. Pure.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from hashlib import sha256
+from typing import Any, Literal
+
+import rfc8785
+
+from pars.clock import parse_instant
+from pars.errors import InvalidInput
+from pars.records.fields import FILTERS, PERSONAL_FILTERS
+from pars.records.normalize import filter_value_key
+
+ENTRY_VERSION = 1
+HMAC_PREFIX = "hmac-sha256:"
+KINDS = frozenset({"access", "admin"})
+DECISIONS = frozenset({"allow", "deny", "error"})
+Kind = Literal["access", "admin"]
+Decision = Literal["allow", "deny", "error"]
+
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
+_HMAC = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
+_FILTER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+KEYS: tuple[str, ...] = (
+    "v",
+    "time",
+    "kind",
+    "agreement_id",
+    "agreement_version",
+    "agency",
+    "user",
+    "action",
+    "route",
+    "purpose",
+    "case_number",
+    "justification",
+    "warrant",
+    "filters",
+    "sort",
+    "limit",
+    "decision",
+    "rule",
+    "arrest_ids",
+    "person_ids",
+    "fields",
+    "status",
+)
+
+
+def format_time(at: datetime) -> str:
+    """The entry time format: UTC, whole seconds, ``+00:00`` offset."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput("time: an audit entry time needs a timezone")
+    return at.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+def keyed_hash(name: str, value: object, key: bytes) -> str:
+    """``hmac-sha256:<hex>`` of a filter value, as logged and as oversight recomputes it.
+
+    HMAC-SHA-256(key, name ‖ 0x00 ‖ filter_value_key(name, value)), so a searched
+    ``last_name`` of ``"O'Brien "`` and a victim named ``obrien`` hash alike.
+    """
+    message = f"{name}\x00{filter_value_key(name, value)}".encode()
+    return HMAC_PREFIX + hmac.new(key, message, sha256).hexdigest()
+
+
+def _needs_hash(name: str) -> bool:
+    # A name PARS does not know may still carry a name or an SSN: fail closed.
+    return name in PERSONAL_FILTERS or name not in FILTERS
+
+
+def _clear(value: object) -> Any:
+    """A non-personal filter value as JSON (RFC 8785 has no Decimal or date)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float | Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_clear(v) for v in value]
+    return str(value)
+
+
+def hash_filters(filters: Mapping[str, object], key: bytes) -> dict[str, Any]:
+    """Filters as logged: personal (and unknown) values keyed-hashed, the rest in clear."""
+    out: dict[str, Any] = {}
+    for raw_name, value in filters.items():
+        name = str(raw_name)
+        logged_name = name if _FILTER_NAME.match(name) else keyed_hash("filter_name", name, key)
+        if not _needs_hash(name):
+            out[logged_name] = _clear(value)
+        elif value is None:
+            out[logged_name] = None
+        elif isinstance(value, list | tuple):
+            out[logged_name] = [keyed_hash(name, v, key) for v in value]
+        else:
+            out[logged_name] = keyed_hash(name, value, key)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A validated entry and its RFC 8785 bytes (what the leaf hash covers)."""
+
+    document: Mapping[str, Any]
+    canonical: bytes
+    time: datetime
+
+    @property
+    def kind(self) -> str:
+        return str(self.document["kind"])
+
+    @property
+    def agreement_id(self) -> str | None:
+        v = self.document["agreement_id"]
+        return None if v is None else str(v)
+
+    @property
+    def user(self) -> str | None:
+        v = self.document["user"]
+        return None if v is None else str(v)
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> AuditEntry:
+        """Validate an entry object and encode it; raises ``InvalidInput`` naming the key."""
+        doc = dict(document)
+        if isinstance(doc.get("time"), str) and not _TIME.match(doc["time"]):
+            # Any ISO 8601 time with an offset is taken, written in the one entry format.
+            try:
+                doc["time"] = format_time(parse_instant(doc["time"]))
+            except ValueError:
+                raise InvalidInput("time: not an ISO 8601 time with an offset") from None
+        _validate(doc)
+        try:
+            canonical = rfc8785.dumps(doc)
+        except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"entry: not canonical JSON ({exc})") from None
+        time = datetime.fromisoformat(doc["time"]).astimezone(UTC)
+        return cls(doc, canonical, time)
+
+
+def _validate(doc: Mapping[str, Any]) -> None:
+    missing = [k for k in KEYS if k not in doc]
+    if missing:
+        raise InvalidInput(f"{missing[0]}: missing from the audit entry")
+    extra = set(doc) - set(KEYS) - {"detail"}
+    if extra:
+        raise InvalidInput(f"{sorted(extra)[0]}: not an audit entry key")
+    if doc["v"] != ENTRY_VERSION or isinstance(doc["v"], bool):
+        raise InvalidInput(f"v: must be {ENTRY_VERSION}")
+    if not isinstance(doc["time"], str) or not _TIME.match(doc["time"]):
+        raise InvalidInput("time: must be UTC to the second, like 2018-08-31T23:59:59+00:00")
+    if doc["kind"] not in KINDS:
+        raise InvalidInput("kind: must be access or admin")
+    if doc["decision"] not in DECISIONS:
+        raise InvalidInput("decision: must be allow, deny or error")
+    if not isinstance(doc["action"], str) or not doc["action"]:
+        raise InvalidInput("action: must be a non-empty string")
+    status = doc["status"]
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise InvalidInput("status: must be an HTTP status code")
+    for key in ("arrest_ids", "person_ids", "fields"):
+        if not isinstance(doc[key], list) or not all(isinstance(x, str) for x in doc[key]):
+            raise InvalidInput(f"{key}: must be a list of strings")
+    filters = doc["filters"]
+    if not isinstance(filters, Mapping):
+        raise InvalidInput("filters: must be an object")
+    for name, value in filters.items():
+        if _needs_hash(name) and not _all_hashed(value):
+            raise InvalidInput(
+                f"filters.{name}: personal values are logged only as {HMAC_PREFIX}<hex>"
+            )
+    if "detail" in doc and not isinstance(doc["detail"], Mapping):
+        raise InvalidInput("detail: must be an object")
+
+
+def _all_hashed(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, list):
+        return all(isinstance(v, str) and _HMAC.match(v) for v in value)
+    return isinstance(value, str) and bool(_HMAC.match(value))
+
+
+def build_entry(
+    *,
+    hmac_key: bytes,
+    time: datetime,
+    kind: Kind,
+    action: str,
+    decision: Decision,
+    status: int,
+    agreement_id: str | None = None,
+    agreement_version: str | None = None,
+    agency: str | None = None,
+    user: str | None = None,
+    route: str | None = None,
+    purpose: str | None = None,
+    case_number: str | None = None,
+    justification: str | None = None,
+    warrant: str | None = None,
+    filters: Mapping[str, object] | None = None,
+    sort: Iterable[str] | None = None,
+    limit: int | None = None,
+    rule: str | None = None,
+    arrest_ids: Iterable[str] = (),
+    person_ids: Iterable[str] = (),
+    fields: Iterable[str] = (),
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """The typed way to make an entry: hashes personal filters, validates, encodes.
+
+    >>> e = build_entry(hmac_key=b"k" * 32, time=datetime(2018, 8, 31, tzinfo=UTC),
+    ...                 kind="access", action="search", decision="deny", status=403)
+    >>> e.document["time"]
+    '2018-08-31T00:00:00+00:00'
+    """
+    doc: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "time": format_time(time),
+        "kind": kind,
+        "agreement_id": agreement_id,
+        "agreement_version": agreement_version,
+        "agency": agency,
+        "user": user,
+        "action": action,
+        "route": route,
+        "purpose": purpose,
+        "case_number": case_number,
+        "justification": justification,
+        "warrant": warrant,
+        "filters": hash_filters(filters or {}, hmac_key),
+        "sort": None if sort is None else list(sort),
+        "limit": limit,
+        "decision": decision,
+        "rule": rule,
+        "arrest_ids": list(arrest_ids),
+        "person_ids": list(person_ids),
+        "fields": list(fields),
+        "status": status,
+    }
+    if detail is not None:
+        doc["detail"] = dict(detail)
+    return AuditEntry.from_document(doc)

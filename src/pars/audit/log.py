@@ -1,0 +1,409 @@
+"""The stored log: append in the caller's transaction, checkpoints, proofs, entries.
+
+The gate appends in the same write transaction as its response, so no entry
+means no data::
+
+    log = AuditLog.open()                      # keys from PARS_KEY_DIR
+    with store.write() as conn:
+        appended = log.append(conn, [entry])   # signs a checkpoint for the new size
+        receipt = appended.receipts()[0]
+
+Rule: one writer at a time. ``append`` takes the PostgreSQL advisory lock (on
+SQLite the caller's ``Store.write()`` already holds BEGIN IMMEDIATE) before it
+reads the head, and nothing here ever updates or deletes a leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, text, tuple_
+
+from pars.audit import tiles
+from pars.audit.entry import AuditEntry
+from pars.audit.keys import LogKeys, configured_origin, load_keys
+from pars.audit.merkle import EMPTY_ROOT, fill
+from pars.audit.merkle import consistency_ranges as _consistency_ranges
+from pars.audit.merkle import inclusion_ranges as _inclusion_ranges
+from pars.audit.note import Checkpoint, sign_checkpoint
+from pars.clock import SYSTEM_CLOCK, Clock, to_utc_naive
+from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
+from pars.store.db import Store
+from pars.store.schema.audit import audit_checkpoints, audit_head, audit_leaves, audit_tiles
+
+#: pg_advisory_xact_lock key: "PARSLOG" as a number, shared by every writer.
+LOCK_KEY = 0x50_41_52_53_4C_4F_47
+
+
+class AuditWriteError(ParsError):
+    """The log could not take an entry (so the request must fail, no data leaves)."""
+
+    code = "audit_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    origin: str
+    size: int
+    root: bytes
+    verifier_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendedLeaf:
+    index: int
+    leaf_hash: bytes
+    entry: AuditEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What one ``append`` wrote: the leaves in order and the checkpoint that covers them."""
+
+    leaves: list[AppendedLeaf]
+    checkpoint: Checkpoint
+
+    def receipts(self) -> list[dict[str, Any]]:
+        return [receipt(leaf, self.checkpoint) for leaf in self.leaves]
+
+
+def receipt(leaf: AppendedLeaf, checkpoint: Checkpoint) -> dict[str, Any]:
+    """CONTRACT section 4: ``{leaf_index, leaf_hash_hex, entry, checkpoint}``."""
+    if checkpoint.size <= leaf.index:
+        raise ValueError("a receipt's checkpoint must cover its leaf")
+    return {
+        "leaf_index": leaf.index,
+        "leaf_hash_hex": leaf.leaf_hash.hex(),
+        "entry": dict(leaf.entry.document),
+        "checkpoint": checkpoint.note,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """A stored leaf: its index, the exact entry bytes and the stored leaf hash."""
+
+    index: int
+    entry: bytes
+    leaf_hash: bytes
+
+    def document(self) -> dict[str, Any]:
+        import json
+
+        doc: dict[str, Any] = json.loads(self.entry)
+        return doc
+
+
+# --- reading -----------------------------------------------------------------
+
+
+def read_head(conn: Connection, *, for_update: bool = False) -> Head | None:
+    q = select(
+        audit_head.c.origin, audit_head.c.size, audit_head.c.root, audit_head.c.verifier_key
+    ).where(audit_head.c.id == 1)
+    if for_update and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).first()
+    return (
+        None if row is None else Head(row.origin, int(row.size), bytes(row.root), row.verifier_key)
+    )
+
+
+def log_size(conn: Connection) -> int:
+    head = read_head(conn)
+    return 0 if head is None else head.size
+
+
+def _need_size(conn: Connection, size: int) -> None:
+    have = log_size(conn)
+    if not 0 <= size <= have:
+        raise NotFound(f"the log has {have} entries; no tree of size {size}")
+
+
+def read_nodes(conn: Connection, nodes: Sequence[tiles.Node]) -> dict[tiles.Node, bytes]:
+    """Perfect-subtree hashes by (height, index), from one query over their tiles."""
+    wanted = sorted({tiles.tile_of(n) for n in nodes})
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(
+            tuple_(audit_tiles.c.level, audit_tiles.c.idx).in_(wanted)
+        )
+    ).all()
+    found = {(int(r.level), int(r.idx)): bytes(r.hashes) for r in rows}
+    try:
+        return {n: tiles.node_from_tile(n, found[tiles.tile_of(n)]) for n in nodes}
+    except (KeyError, ValueError):
+        raise AuditWriteError(
+            "audit storage is missing a subtree hash; run pars audit verify"
+        ) from None
+
+
+def _proof(conn: Connection, ranges: list[tuple[int, int]]) -> list[bytes]:
+    from pars.audit.merkle import range_nodes
+
+    nodes = [n for a, b in ranges for n in range_nodes(a, b)]
+    found = read_nodes(conn, nodes)
+    return fill(ranges, found.__getitem__)
+
+
+def root_at(conn: Connection, size: int) -> bytes:
+    """MTH of the first ``size`` leaves, from O(log n) stored subtree hashes."""
+    _need_size(conn, size)
+    return EMPTY_ROOT if size == 0 else _proof(conn, [(0, size)])[0]
+
+
+def inclusion_proof(conn: Connection, index: int, size: int) -> list[bytes]:
+    """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size``."""
+    _need_size(conn, size)
+    if not 0 <= index < size:
+        raise InvalidInput(f"index: {index} is not below size {size}")
+    return _proof(conn, _inclusion_ranges(index, size))
+
+
+def consistency_proof(conn: Connection, old: int, new: int) -> list[bytes]:
+    """RFC 9162 consistency proof from size ``old`` to size ``new`` (0 < old <= new)."""
+    _need_size(conn, new)
+    if not 0 < old <= new:
+        raise InvalidInput(f"old: need 0 < old <= new, got old={old}, new={new}")
+    return _proof(conn, _consistency_ranges(old, new))
+
+
+def _checkpoint_row(row: Any, origin: str) -> Checkpoint:
+    return Checkpoint(origin, int(row.size), bytes(row.root), row.note)
+
+
+def latest_checkpoint(conn: Connection) -> Checkpoint | None:
+    head = read_head(conn)
+    if head is None:
+        return None
+    row = conn.execute(
+        select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
+    ).first()
+    return None if row is None else _checkpoint_row(row, head.origin)
+
+
+def stored_checkpoint(conn: Connection, size: int) -> Checkpoint | None:
+    head = read_head(conn)
+    row = conn.execute(select(audit_checkpoints).where(audit_checkpoints.c.size == size)).first()
+    return None if row is None or head is None else _checkpoint_row(row, head.origin)
+
+
+def get_entry(conn: Connection, index: int) -> LogEntry:
+    row = conn.execute(
+        select(audit_leaves.c.idx, audit_leaves.c.entry, audit_leaves.c.leaf_hash).where(
+            audit_leaves.c.idx == index
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no audit entry at index {index}")
+    return LogEntry(int(row.idx), bytes(row.entry), bytes(row.leaf_hash))
+
+
+def iter_entries(
+    store: Store,
+    *,
+    agreement_id: str | None = None,
+    user: str | None = None,
+    kind: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    start: int = 0,
+    page: int = 2000,
+) -> Iterator[LogEntry]:
+    """Stored entries in index order, filtered; streams page by page (bounded memory).
+
+    ``since``/``until`` bound the entry time (inclusive, timezone-aware).
+    """
+    conds = []
+    if agreement_id is not None:
+        conds.append(audit_leaves.c.agreement_id == agreement_id)
+    if user is not None:
+        conds.append(audit_leaves.c.user == user)
+    if kind is not None:
+        conds.append(audit_leaves.c.kind == kind)
+    if since is not None:
+        conds.append(audit_leaves.c.time_utc >= to_utc_naive(since))
+    if until is not None:
+        conds.append(audit_leaves.c.time_utc <= to_utc_naive(until))
+    after = start - 1
+    while True:
+        with store.read() as conn:
+            rows = conn.execute(
+                select(audit_leaves.c.idx, audit_leaves.c.entry, audit_leaves.c.leaf_hash)
+                .where(and_(audit_leaves.c.idx > after, *conds))
+                .order_by(audit_leaves.c.idx)
+                .limit(page)
+            ).all()
+        for r in rows:
+            yield LogEntry(int(r.idx), bytes(r.entry), bytes(r.leaf_hash))
+        if len(rows) < page:
+            return
+        after = int(rows[-1].idx)
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def _lock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    elif not conn.get_execution_options().get("pars_write"):
+        # A deferred SQLite transaction would read the head unlocked.
+        raise AuditWriteError("append needs a connection from Store.write()")
+
+
+class AuditLog:
+    """The log's writer: holds the signing key and appends under the writer lock."""
+
+    def __init__(self, keys: LogKeys, clock: Clock = SYSTEM_CLOCK, origin: str | None = None):
+        self.keys = keys
+        self.clock = clock
+        self._origin = origin
+
+    @classmethod
+    def open(cls, key_dir: str | None = None, clock: Clock = SYSTEM_CLOCK) -> AuditLog:
+        """The log writer with keys from ``key_dir`` (default ``PARS_KEY_DIR``)."""
+        return cls(load_keys(key_dir), clock)
+
+    @property
+    def verifier_key(self) -> str:
+        return self.keys.verifier_key
+
+    def ensure_head(self, conn: Connection) -> Head:
+        """The head row, created at size 0 with the configured origin if missing."""
+        head = read_head(conn, for_update=True)
+        if head is not None:
+            return head
+        origin = self._origin or configured_origin()
+        conn.execute(
+            audit_head.insert().values(
+                id=1,
+                origin=origin,
+                size=0,
+                root=EMPTY_ROOT,
+                verifier_key=self.verifier_key,
+                updated_utc=to_utc_naive(self.clock.now()),
+            )
+        )
+        return Head(origin, 0, EMPTY_ROOT, self.verifier_key)
+
+    def append(self, conn: Connection, entries: Sequence[AuditEntry]) -> Appended:
+        """Append ``entries`` in the caller's write transaction and sign the new size."""
+        if not entries:
+            raise InvalidInput("entries: nothing to append")
+        _lock(conn)
+        head = self.ensure_head(conn)
+        n = head.size
+        frontier = tiles.Frontier(n, self._load_edge(conn, n))
+        leaves: list[AppendedLeaf] = []
+        rows: list[dict[str, Any]] = []
+        for i, entry in enumerate(entries, start=n):
+            lh = frontier.push(entry.canonical)
+            leaves.append(AppendedLeaf(i, lh, entry))
+            rows.append(
+                {
+                    "idx": i,
+                    "entry": entry.canonical,
+                    "leaf_hash": lh,
+                    "time_utc": entry.time.replace(tzinfo=None),
+                    "kind": entry.kind,
+                    "agreement_id": entry.agreement_id,
+                    "user": entry.user,
+                }
+            )
+        size = frontier.size
+        root = frontier.root()
+        conn.execute(audit_leaves.insert(), rows)
+        self._store_tiles(conn, frontier)
+        now = self.clock.now()
+        cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
+        conn.execute(
+            audit_checkpoints.insert().values(
+                size=size, root=root, note=cp.note, time_utc=to_utc_naive(now)
+            )
+        )
+        conn.execute(
+            audit_head.update()
+            .where(audit_head.c.id == 1)
+            .values(size=size, root=root, updated_utc=to_utc_naive(now))
+        )
+        return Appended(leaves, cp)
+
+    @staticmethod
+    def _load_edge(conn: Connection, size: int) -> dict[int, list[bytes]]:
+        wanted = tiles.edge_tiles(size)
+        if not wanted:
+            return {}
+        rows = conn.execute(
+            select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(
+                tuple_(audit_tiles.c.level, audit_tiles.c.idx).in_(wanted)
+            )
+        ).all()
+        edge = {int(r.level): tiles.split(bytes(r.hashes)) for r in rows}
+        for level, _idx in wanted:
+            if len(edge.get(level, ())) != tiles.edge_width(size, level):
+                raise AuditWriteError(
+                    f"audit tile at level {level} does not match the head; run pars audit verify"
+                )
+        return edge
+
+    @staticmethod
+    def _store_tiles(conn: Connection, frontier: tiles.Frontier) -> None:
+        inserts, updates = frontier.dirty_tiles()
+        if inserts:
+            conn.execute(
+                audit_tiles.insert(),
+                [{"level": lv, "idx": ix, "hashes": blob} for lv, ix, blob in inserts],
+            )
+        for lv, ix, blob in updates:
+            conn.execute(
+                audit_tiles.update()
+                .where(audit_tiles.c.level == lv, audit_tiles.c.idx == ix)
+                .values(hashes=blob)
+            )
+
+    def checkpoint_at(self, conn: Connection, size: int) -> Checkpoint:
+        """The stored checkpoint at ``size``, or a freshly signed one for a past size."""
+        cp = stored_checkpoint(conn, size)
+        if cp is not None:
+            return cp
+        head = read_head(conn)
+        if head is None:
+            raise NotFound("the audit log is empty; run pars init")
+        return sign_checkpoint(
+            head.origin, size, root_at(conn, size), self.keys.name, self.keys.signing_key
+        )
+
+
+@dataclass
+class LogSetup:
+    """What ``init_log`` did, for ``pars init`` to report (no secrets)."""
+
+    origin: str
+    verifier_key: str
+    created_files: list[str] = field(default_factory=list)
+
+
+def init_log(store: Store, key_dir: str | None = None) -> LogSetup:
+    """Create missing key files and the head row (fixing the origin); idempotent."""
+    from pars.audit.keys import create_keys
+
+    keys, created = create_keys(key_dir)
+    log = AuditLog(keys)
+    with store.write() as conn:
+        _lock(conn)
+        head = log.ensure_head(conn)
+    if head.verifier_key != keys.verifier_key:
+        raise ConfigError(
+            "the key in the key directory is not the key this log was started with "
+            f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
+        )
+    return LogSetup(head.origin, keys.verifier_key, [str(p) for p in created])
+
+
+def count_rows(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(audit_leaves)).scalar_one())

@@ -1,0 +1,251 @@
+"""``verify_log``: recompute the whole log from storage and name the first disagreement.
+
+Streams the leaves in index order, one chunk of whole tiles at a time (memory
+does not grow with the log), and checks, in order of index:
+
+- ``missing``: the leaf indices run 0, 1, 2 … with no gap, up to the head size;
+- ``entry``: SHA-256(0x00 ‖ stored entry bytes) equals the stored leaf hash;
+- ``subtree``: every stored tile hash equals the recomputed subtree hash;
+- ``checkpoint_signature``: every stored checkpoint is signed by the log key and
+  says what its row says;
+- ``consistency``: every checkpoint's root is the root of the recomputed tree at
+  its size (so any two checkpoints are consistent), and the head agrees.
+
+Rule: nothing stored is trusted; the only trusted input is the verifier key
+(from the key directory unless given), and the first problem stops the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from hashlib import sha256
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from pars.audit.keys import load_keys
+from pars.audit.merkle import EMPTY_ROOT, perfect_root
+from pars.audit.note import CheckpointError, verify_checkpoint
+from pars.audit.tiles import TILE_WIDTH, Frontier, edge_tiles, split
+from pars.store.db import Store
+
+#: Leaves per read: whole tiles, so every full level-0 tile is checked in one go.
+CHUNK = 64 * TILE_WIDTH
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The first disagreement: the 0-based leaf index it concerns, its kind, and why."""
+
+    index: int
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    size: int
+    root_hex: str | None
+    leaves_checked: int
+    checkpoints_checked: int
+    problem: Problem | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Failed(Exception):
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+
+def _fail(index: int, kind: str, message: str) -> _Failed:
+    return _Failed(Problem(index, kind, message))
+
+
+def _first_diff(a: list[bytes], b: list[bytes]) -> int:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+class _Run:
+    def __init__(self, conn: Connection, vkey: str, origin: str, size: int) -> None:
+        self.conn = conn
+        self.vkey = vkey
+        self.origin = origin
+        self.size = size
+        self.upper = Frontier(0, {})  # tile roots (height 8) and everything above
+        self.leaves = 0
+        self.checkpoints = 0
+        self.last_good = 0  # size of the last checkpoint that agreed
+        self.tail: list[bytes] = []  # leaf hashes of the last, partial level-0 tile
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        return list(self.conn.execute(text(sql), params).all())
+
+    def chunk(self, start: int, end: int) -> None:
+        rows = self.rows(
+            "SELECT idx, entry, leaf_hash FROM audit_leaves "
+            "WHERE idx >= :a AND idx < :b ORDER BY idx",
+            a=start,
+            b=end,
+        )
+        for offset, row in enumerate(rows):
+            if row[0] != start + offset:
+                raise _fail(start + offset, "missing", f"no stored leaf at index {start + offset}")
+        if len(rows) != end - start:
+            i = start + len(rows)
+            raise _fail(
+                i, "missing", f"log truncated: no stored leaf at index {i} (size {self.size})"
+            )
+        computed = [sha256(b"\x00" + bytes(r[1])).digest() for r in rows]
+        stored = [bytes(r[2]) for r in rows]
+        if b"".join(computed) != b"".join(stored):
+            i = start + _first_diff(computed, stored)
+            raise _fail(
+                i, "entry", f"leaf {i}: stored entry bytes do not hash to the stored leaf hash"
+            )
+        tiles = {
+            int(r[0]): bytes(r[1])
+            for r in self.rows(
+                "SELECT idx, hashes FROM audit_tiles WHERE level = 0 AND idx >= :a AND idx < :b",
+                a=start // TILE_WIDTH,
+                b=(end + TILE_WIDTH - 1) // TILE_WIDTH,
+            )
+        }
+        cps = self.rows(
+            "SELECT size, root, note FROM audit_checkpoints "
+            "WHERE size > :a AND size <= :b ORDER BY size",
+            a=start,
+            b=end,
+        )
+        cp_i = 0
+        for ts in range(start, end, TILE_WIDTH):
+            te = min(ts + TILE_WIDTH, end)
+            part = computed[ts - start : te - start]
+            blob = tiles.get(ts // TILE_WIDTH)
+            if blob is None or blob != b"".join(part):
+                have = split(blob) if blob is not None and len(blob) % 32 == 0 else []
+                i = ts + _first_diff(part, have)
+                raise _fail(
+                    i, "subtree", f"leaf {i}: stored tile hash differs from the entry's hash"
+                )
+            while cp_i < len(cps) and cps[cp_i][0] <= te:
+                self.checkpoint(cps[cp_i], part[: cps[cp_i][0] - ts])
+                cp_i += 1
+            if te - ts == TILE_WIDTH:
+                self.upper.push_hash(perfect_root(part), 8)
+                self.compare_upper()
+            else:
+                self.tail = part
+        self.leaves = end
+
+    def checkpoint(self, row: Any, tail: list[bytes]) -> None:
+        size, root, note = int(row[0]), bytes(row[1]), str(row[2])
+        try:
+            origin, signed_size, signed_root = verify_checkpoint(note, self.vkey)
+        except CheckpointError as exc:
+            raise _fail(
+                max(size - 1, 0), "checkpoint_signature", f"checkpoint at size {size}: {exc}"
+            ) from None
+        if (origin, signed_size, signed_root) != (self.origin, size, root):
+            raise _fail(
+                max(size - 1, 0),
+                "checkpoint_signature",
+                f"checkpoint at size {size}: signed note does not match its stored row",
+            )
+        if self.upper.root(tail) != root:
+            raise _fail(
+                self.last_good,
+                "consistency",
+                f"checkpoint at size {size} is not consistent with the log: an entry in "
+                f"[{self.last_good}, {size}) differs from what was signed",
+            )
+        self.last_good = size
+        self.checkpoints += 1
+
+    def compare_upper(self) -> None:
+        if not self.upper.full:
+            return
+        for level, idx, blob in self.upper.full:
+            self.compare_tile(level, idx, blob)
+        self.upper.full.clear()
+
+    def compare_tile(self, level: int, idx: int, blob: bytes) -> None:
+        rows = self.rows(
+            "SELECT hashes FROM audit_tiles WHERE level = :l AND idx = :i", l=level, i=idx
+        )
+        stored = bytes(rows[0][0]) if rows else b""
+        if stored != blob:
+            pos = _first_diff(split(blob), split(stored) if len(stored) % 32 == 0 else [])
+            i = (idx * TILE_WIDTH + pos) << (8 * level)
+            raise _fail(
+                i, "subtree", f"stored subtree hash (tile {level}/{idx}) covering leaf {i} differs"
+            )
+
+    def finish(self, head_root: bytes) -> bytes:
+        root = self.upper.root(self.tail) if self.size else EMPTY_ROOT
+        # Partial tiles above level 0 (level 0's partial tile was compared with its chunk).
+        for level, idx in edge_tiles(self.size):
+            if level > 0:
+                self.compare_tile(level, idx, b"".join(self.upper.bufs.get(level, [])))
+        extra = self.rows("SELECT MIN(idx) FROM audit_leaves WHERE idx >= :n", n=self.size)
+        if extra and extra[0][0] is not None:
+            i = int(extra[0][0])
+            raise _fail(i, "missing", f"leaf {i} is stored beyond the head size {self.size}")
+        beyond = self.rows("SELECT MIN(size) FROM audit_checkpoints WHERE size > :n", n=self.size)
+        if beyond and beyond[0][0] is not None:
+            raise _fail(
+                self.size,
+                "missing",
+                f"log truncated: a checkpoint at size {beyond[0][0]} but only {self.size} leaves",
+            )
+        if root != head_root:
+            raise _fail(self.last_good, "consistency", "the head's root is not the log's root")
+        return root
+
+
+def verify_log(
+    store: Store,
+    verifier_key: str | None = None,
+    *,
+    key_dir: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyResult:
+    """Recompute the log from storage; ``ok`` is False with the first ``problem`` if not.
+
+    ``verifier_key`` defaults to the public half of the key in ``key_dir``
+    (``PARS_KEY_DIR``). ``progress(done, total)`` is called after every chunk.
+    """
+    vkey = verifier_key or load_keys(key_dir).verifier_key
+    with store.read() as conn:
+        head = conn.execute(text("SELECT origin, size, root FROM audit_head WHERE id = 1")).first()
+        if head is None:
+            return VerifyResult(True, 0, EMPTY_ROOT.hex(), 0, 0, None)
+        run = _Run(conn, vkey, str(head[0]), int(head[1]))
+        # The size the head claims may itself be a truncation: trust the larger of
+        # the head and the stored leaves, so missing leaves are named.
+        stored_max = conn.execute(text("SELECT MAX(idx) FROM audit_leaves")).scalar()
+        run.size = max(run.size, 0 if stored_max is None else int(stored_max) + 1)
+        try:
+            for start in range(0, run.size, CHUNK):
+                run.chunk(start, min(start + CHUNK, run.size))
+                if progress is not None:
+                    progress(run.leaves, run.size)
+            root = run.finish(bytes(head[2]))
+        except _Failed as failed:
+            return VerifyResult(False, run.size, None, run.leaves, run.checkpoints, failed.problem)
+        if int(head[1]) != run.size:
+            return VerifyResult(
+                False,
+                run.size,
+                None,
+                run.leaves,
+                run.checkpoints,
+                Problem(int(head[1]), "consistency", "the head's size is not the log's size"),
+            )
+    return VerifyResult(True, run.size, root.hex(), run.leaves, run.checkpoints, None)
