@@ -3,7 +3,9 @@ charging, arraignment, release, disposition and expungement events.
 
 Arrests are drawn in ascending time; each one's follow-ups wait in a heap and are
 flushed once no later arrest can precede them, so the stream is sorted by ``at`` and
-memory holds only pending follow-ups (compact tuples), never the stream.
+memory holds only pending follow-ups (compact tuples) and a capped pool of earlier
+arrestees (``Profile.person_pool``), never the stream. Follow-ups dated after
+start + days + ``Profile.horizon_days`` are not emitted (the "future" of the window).
 
 Rule: the output is a pure function of (arrests, seed, start, days, profile):
 byte-identical for the same inputs. Never read a clock or global randomness here.
@@ -235,7 +237,9 @@ class _Stream:
         last = booked_at
         charges = b.charges
         cleared = declined = False
-        if not (b.arrest_type == "S" and statutes.top_grade(charges) == "S"):
+        # A citation for a summary offense goes straight to court, without the DA.
+        cited = b.arrest_type == "S" and statutes.top_grade(charges) == "S"
+        if b.decision is not None or not cited:
             ch = fu.charging(rng, booked_at, charges, b.decision)
             self._push(ch.at, "charging", (b.arrest_id, ch.decision, ch.charges))
             last, charges = ch.at, ch.charges
