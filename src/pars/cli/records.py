@@ -28,6 +28,9 @@ def init() -> None:
     store = open_store()
     upgrade(store)
     console.print(f"store ready: {store.engine.url.render_as_string(hide_password=True)}")
+    from pars.cli.audit import init_audit  # the audit log's keys and origin
+
+    init_audit(store)
 
 
 class _JsonReport:
