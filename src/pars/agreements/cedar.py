@@ -69,9 +69,7 @@ def to_cedar(version: AgreementVersion) -> str:
         f"\nunless {{ {_set(sorted(doc.purposes))}.contains(context.purpose) }}",
     )
     if "case_number" in doc.search.require:
-        policy(
-            "search.require.case_number", "forbid", lookups, "\nunless { context.has_case_number }"
-        )
+        policy("search.require.case_number", "forbid", lookups, "\nunless { context.has_case_number }")
     if "justification" in doc.search.require:
         policy(
             "search.require.justification",
@@ -88,9 +86,7 @@ def to_cedar(version: AgreementVersion) -> str:
             f"\nwhen {{ context.requests_in_window >= {n} }}",
         )
     known = _set(sorted(FILTERS))
-    policy(
-        "filters.unknown", "forbid", lookups, f"\nunless {{ {known}.containsAll(context.filters) }}"
-    )
+    policy("filters.unknown", "forbid", lookups, f"\nunless {{ {known}.containsAll(context.filters) }}")
     policy("sort.unknown", "forbid", lookups, f"\nunless {{ {known}.containsAll(context.sort) }}")
     by_rule: dict[str, list[str]] = {}
     for name, rule in c.filter_denials.items():

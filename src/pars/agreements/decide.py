@@ -145,15 +145,12 @@ class _Compiled:
         self.filter_denials = rules.filter_denials
         terminated = version.terminated_at is not None and version.ends_at < doc.term.end
         end_detail = (
-            "the agreement was terminated; its last second served was "
-            f"{version.ends_at.isoformat()}"
+            f"the agreement was terminated; its last second served was {version.ends_at.isoformat()}"
             if terminated
             else f"the agreement's term ended at {doc.term.end.isoformat()}"
         )
         self.deny = {
-            "term.start": self._deny(
-                "term.start", f"the term starts at {doc.term.start.isoformat()}"
-            ),
+            "term.start": self._deny("term.start", f"the term starts at {doc.term.start.isoformat()}"),
             "term.end": self._deny("term.end", end_detail),
             "approvals": self._deny(
                 "approvals",

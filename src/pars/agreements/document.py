@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -105,9 +106,7 @@ def _filter_name(value: str) -> str:
 
 def _group_name(value: str) -> str:
     if value == "" or value not in GROUPS:
-        raise ValueError(
-            f"not a field group {value!r} (one of {', '.join(g for g in GROUPS if g)})"
-        )
+        raise ValueError(f"not a field group {value!r} (one of {', '.join(g for g in GROUPS if g)})")
     return value
 
 
@@ -166,9 +165,7 @@ class FieldRules(_Part):
 
 class ApprovalRules(_Part):
     required: StrictInt = Field(default=2, ge=1)
-    of: Annotated[list[Approver], AfterValidator(_sorted_set), Field(min_length=1)] = list(
-        APPROVERS
-    )
+    of: Annotated[list[Approver], AfterValidator(_sorted_set), Field(min_length=1)] = sorted(APPROVERS)
 
 
 class AgreementDocument(BaseModel):
@@ -263,13 +260,16 @@ def load_text(text: str) -> Any:
         raise InvalidInput(f"document: neither JSON nor YAML ({exc})") from None
 
 
+_TYPE_TAG = re.compile(r"^([a-z-]+\[.*\]|str|int|float|bool|none|function-[a-z-]+)$")
+
+
 def error_location(loc: tuple[int | str, ...]) -> str:
     """``('search', 'forbid_filters', 1)`` -> ``search.forbid_filters[1]``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part == "[key]":
+        elif part == "[key]" or _TYPE_TAG.match(part):
             continue
         else:
             out += f".{part}" if out else str(part)
@@ -278,7 +278,8 @@ def error_location(loc: tuple[int | str, ...]) -> str:
 
 def describe(exc: ValidationError) -> str:
     """A Pydantic error as ``key: problem; key: problem``, the key first."""
-    parts = []
+    parts: list[str] = []
+    seen: set[str] = set()
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -286,6 +287,9 @@ def describe(exc: ValidationError) -> str:
         elif err["type"] == "missing":
             msg = "required"
         loc = error_location(tuple(err["loc"]))
+        if loc in seen:  # one message per key (a union reports once per branch)
+            continue
+        seen.add(loc)
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
 

@@ -67,9 +67,7 @@ class FieldPlan:
         """(shown, masked) for one record, given whether its arrest has the cited warrant."""
         if not warrant_valid or not self.warrant_groups:
             return self.shown, self.masked
-        return self.shown | self.warrant_shown, MappingProxyType(
-            {**self.masked, **self.warrant_masked}
-        )
+        return self.shown | self.warrant_shown, MappingProxyType({**self.masked, **self.warrant_masked})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +106,7 @@ def build_rules(doc: AgreementDocument) -> VersionRules:
     search_plan = FieldPlan(
         shown=shown,
         masked=MappingProxyType({p: m for p, m in masked.items() if p not in in_gated}),
-        warrant_groups=frozenset(
-            g for g in gated if any(group_of(p) == g for p in unmasked | set(masked))
-        ),
+        warrant_groups=frozenset(g for g in gated if any(group_of(p) == g for p in unmasked | set(masked))),
         warrant_shown=frozenset(unmasked & in_gated),
         warrant_masked=MappingProxyType({p: m for p, m in masked.items() if p in in_gated}),
         roles=frozenset(doc.roles),

@@ -88,8 +88,7 @@ def redact(
     charges = [
         part
         for charge in record.get("charges") or ()
-        if isinstance(charge, Mapping)
-        and (part := _object("charges.", charge, shown, masked, hash_key))
+        if isinstance(charge, Mapping) and (part := _object("charges.", charge, shown, masked, hash_key))
     ]
     if charges:
         out["charges"] = charges

@@ -20,7 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictFloat,
+    PlainValidator,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -31,8 +31,18 @@ from pars.agreements.document import describe
 from pars.errors import InvalidInput
 
 Action = Literal["search", "read", "feed"]
-Scalar = StrictStr | StrictInt | StrictFloat
-FilterValue = Scalar | Annotated[list[Scalar], Field(max_length=100)]
+
+
+def _filter_value(value: object) -> object:
+    def scalar(v: object) -> bool:
+        return isinstance(v, str | int | float) and not isinstance(v, bool) and len(str(v)) <= 1000
+
+    if scalar(value) or (isinstance(value, list) and len(value) <= 100 and all(scalar(v) for v in value)):
+        return value
+    raise ValueError("must be a string, a number or a list of them")
+
+
+FilterValue = Annotated[object, PlainValidator(_filter_value)]
 
 
 def _blank_is_none(value: object) -> object:
@@ -42,7 +52,7 @@ def _blank_is_none(value: object) -> object:
     return value
 
 
-OptionalText = Annotated[StrictStr | None, BeforeValidator(_blank_is_none), Field(max_length=2000)]
+OptionalText = Annotated[Annotated[StrictStr, Field(max_length=2000)] | None, BeforeValidator(_blank_is_none)]
 SortKey = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 
 
@@ -56,7 +66,7 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Action = "search"
-    purpose: Annotated[StrictStr | None, BeforeValidator(_blank_is_none), Field(max_length=100)]
+    purpose: Annotated[Annotated[StrictStr, Field(max_length=100)] | None, BeforeValidator(_blank_is_none)]
     case_number: OptionalText = None
     justification: OptionalText = None
     warrant: OptionalText = None

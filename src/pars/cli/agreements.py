@@ -1,0 +1,359 @@
+"""``pars agreements ...``: apply, list, show, approve, terminate, decide, replay, export-cedar.
+
+Rule: no business logic here; commands parse arguments, call ``pars.agreements``
+and print. Admin events reach the audit log only through ``admin_recorder()``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pars.agreements.cedar import to_cedar
+from pars.agreements.decide import AgreementVersion, decide
+from pars.agreements.document import parse_document
+from pars.agreements.history import VersionRecord
+from pars.agreements.replay import logged_requests, replay
+from pars.agreements.request import Request
+from pars.agreements.service import (
+    AdminEventRecorder,
+    agreement_ids,
+    apply_document,
+    approve,
+    load_history,
+    no_admin_log,
+    terminate,
+)
+from pars.cli.common import console, print_json
+from pars.clock import SYSTEM_CLOCK, Clock, parse_instant
+from pars.errors import ConfigError, InvalidInput
+from pars.store import open_store
+
+app = typer.Typer(
+    name="agreements",
+    help="Sharing agreements: versions, approvals, terms, decisions.",
+    no_args_is_help=True,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON data.")]
+ByOption = Annotated[str | None, typer.Option("--by", help="Who does this (default: the login name).")]
+
+
+def clock() -> Clock:
+    return SYSTEM_CLOCK
+
+
+def admin_recorder() -> AdminEventRecorder:
+    """Where approvals, activations and terminations reach the audit log.
+
+    Wire ``pars.audit``'s append here (one entry per event, same transaction).
+    """
+    return no_admin_log
+
+
+def _user(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8") if str(path) != "-" else typer.get_text_stream("stdin").read()
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _instant(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{option}: {exc}") from None
+
+
+@app.command("apply")
+def apply_cmd(
+    file: Annotated[Path, typer.Argument(help="Agreement document, YAML or JSON ('-': stdin).")],
+    by: ByOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an agreement or amend it with a new version (identical text: no change)."""
+    result = apply_document(
+        open_store(), clock(), _read(file), by=_user(by), record_admin_event=admin_recorder()
+    )
+    data = {
+        "id": result.agreement_id,
+        "version": result.number,
+        "hash": result.hash,
+        "created": result.created,
+    }
+    if as_json:
+        print_json(data)
+    elif result.created:
+        console.print(f"{result.agreement_id}: version {result.number} applied ({result.hash})")
+    else:
+        console.print(f"{result.agreement_id}: unchanged, still version {result.number}")
+
+
+@app.command("list")
+def list_cmd(as_json: JsonFlag = False) -> None:
+    """Every agreement with its partner, status and serving version."""
+    store, now = open_store(), clock().now()
+    with store.read() as conn:
+        rows = []
+        for agreement_id in agreement_ids(conn):
+            history = load_history(conn, agreement_id)
+            serving = history.serving(now)
+            rows.append(
+                {
+                    "id": agreement_id,
+                    "partner": history.partner,
+                    "status": history.status(now),
+                    "versions": len(history.versions),
+                    "serving_version": serving.number if serving.approved else None,
+                    "last_second_served": serving.ends_at.isoformat(),
+                }
+            )
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        console.print(
+            f"{r['id']:<20} {r['partner']:<8} {r['status']:<17} "
+            f"v{r['serving_version'] or '-'} of {r['versions']}  until {r['last_second_served']}",
+            highlight=False,
+        )
+
+
+@app.command("show")
+def show_cmd(agreement_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+    """Versions, term, approvals, terminations and status of one agreement."""
+    store, now = open_store(), clock().now()
+    with store.read() as conn:
+        data = load_history(conn, agreement_id).describe(now)
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{data['id']} ({data['partner']}): {data['title']}", highlight=False)
+    console.print(f"status: {data['status']}; last second served {data['last_second_served']}")
+    for v in data["versions"]:
+        roles = ", ".join(a["role"] for a in v["approvals"]) or "none"
+        mark = "approved" if v["approved"] else "awaiting approval"
+        console.print(
+            f"  v{v['number']} {v['hash'][:12]} applied {v['applied_at']} "
+            f"term {v['term']['start']} .. {v['term']['end']}; approvals: {roles} ({mark})",
+            highlight=False,
+        )
+    for t in data["terminations"]:
+        forced = " (forced, effective in the past)" if t["forced"] else ""
+        console.print(f"  terminated: last second {t['effective_at']}{forced}: {t['reason']}")
+
+
+@app.command("approve")
+def approve_cmd(
+    agreement_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_: Annotated[str, typer.Option("--as", help="courts, police or district_attorney.")],
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="Version number or hash prefix (default latest)."),
+    ] = None,
+    by: ByOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record one approver's approval of a version."""
+    r = approve(
+        open_store(),
+        clock(),
+        agreement_id,
+        as_,
+        version,
+        by=_user(by),
+        record_admin_event=admin_recorder(),
+    )
+    data = {
+        "id": r.agreement_id,
+        "version": r.number,
+        "hash": r.hash,
+        "role": r.role,
+        "recorded": r.recorded,
+        "activated": r.activated,
+        "approvers": sorted(r.approvers),
+    }
+    if as_json:
+        print_json(data)
+        return
+    what = "approved" if r.recorded else "had already approved"
+    console.print(f"{r.role} {what} {r.agreement_id} version {r.number}", highlight=False)
+    if r.activated:
+        console.print(f"{r.agreement_id} version {r.number} is now approved and serves requests")
+
+
+@app.command("terminate")
+def terminate_cmd(
+    agreement_id: Annotated[str, typer.Argument(metavar="ID")],
+    effective_at: Annotated[
+        str, typer.Option("--effective-at", help="Last second served, ISO 8601 with offset.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded with the termination).")],
+    force_past: Annotated[
+        bool, typer.Option("--force-past", help="Allow an effective time already past.")
+    ] = False,
+    by: ByOption = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """End an agreement (all its versions) after the given second; history is kept."""
+    at = _instant(effective_at, "--effective-at")
+    assert at is not None
+    t = terminate(
+        open_store(),
+        clock(),
+        agreement_id,
+        at,
+        reason,
+        by=_user(by),
+        force_past=force_past,
+        record_admin_event=admin_recorder(),
+    )
+    data = {
+        "id": agreement_id,
+        "effective_at": t.effective_at.isoformat(),
+        "forced": t.forced,
+        "reason": t.reason,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        console.print(f"{agreement_id}: last second served is now {data['effective_at']}")
+
+
+@app.command("decide")
+def decide_cmd(
+    agreement_id: Annotated[str, typer.Argument(metavar="ID")],
+    request: Annotated[Path, typer.Option("--request", help="JSON body as for POST /v1/search.")],
+    at: Annotated[str | None, typer.Option("--at", help="Instant to decide at (default now).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """What the latest version (approved or not) answers to one request; nothing is logged."""
+    now = _instant(at, "--at") or clock().now()
+    try:
+        body = json.loads(_read(request))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"--request: not JSON ({exc.msg})") from None
+    req = Request.parse(body)
+    with open_store().read() as conn:
+        history = load_history(conn, agreement_id)
+    version = history.as_version(history.latest.number, now, assume_approved=True)
+    d = decide(version, req, now)
+    plan = d.plan
+    data: dict[str, Any] = {
+        "decision": d.decision,
+        "rule": d.rule,
+        "fields": sorted(plan.shown) if plan else [],
+        "masked": dict(sorted(plan.masked.items())) if plan else {},
+        "agreement_version": d.agreement_version,
+        "detail": d.detail,
+    }
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"{d.decision} ({d.rule}) under version {history.latest.number}", highlight=False)
+    if d.detail:
+        console.print(d.detail, highlight=False)
+    if plan:
+        console.print("fields: " + ", ".join(data["fields"]), highlight=False)
+        for path, mask in data["masked"].items():
+            console.print(f"masked: {path} ({mask})", highlight=False)
+
+
+def _fixture_entries(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    for n, line in enumerate(_read(path).splitlines()):
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if isinstance(item, dict) and "entry" in item and "index" in item:
+            yield int(item["index"]), item["entry"]
+        else:
+            yield n, item
+
+
+def audit_entries(log: Path | None) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """The logged entries replay reads: a JSON Lines file now; ``pars.audit`` once wired."""
+    if log is not None:
+        return _fixture_entries(log)
+    raise ConfigError("replay: the audit log is not connected yet; pass --log FILE (JSON Lines)")
+
+
+@app.command("replay")
+def replay_cmd(
+    file: Annotated[Path, typer.Argument(help="Draft agreement document (YAML or JSON).")],
+    from_: Annotated[str | None, typer.Option("--from", help="Earliest logged time.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Latest logged time.")] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="Audit entries as JSON Lines instead of the log.")
+    ] = None,
+    ignore_term: Annotated[
+        bool, typer.Option("--ignore-term", help="Judge every clause but the draft's term.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Decide every logged request of the draft's partner again under the draft."""
+    doc = parse_document(_read(file))
+    draft_hash = doc.version_hash()
+    terminated_at = None
+    with open_store().read() as conn:
+        if doc.id in agreement_ids(conn):
+            history = load_history(conn, doc.id)
+            nxt = VersionRecord(history.latest.number + 1, draft_hash, doc, clock().now(), "draft")
+            caps = [t.effective_at for t in history.terminations if t.applies_to(nxt)]
+            terminated_at = min(caps) if caps else None
+    draft = AgreementVersion(doc.id, 0, draft_hash, doc, True, terminated_at=terminated_at)
+    report = replay(
+        draft,
+        logged_requests(audit_entries(log)),
+        start=_instant(from_, "--from"),
+        end=_instant(to, "--to"),
+        ignore_term=ignore_term,
+    )
+    data = report.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"{data['replayed']} requests replayed; {data['changed']} decisions change "
+        f"({data['allow_to_deny']} allow->deny, {data['deny_to_allow']} deny->allow)",
+        highlight=False,
+    )
+    for c in report.changes:
+        console.print(
+            f"  #{c.index} {c.time} {c.user}: {c.before['decision']} ({c.before['rule']}) -> "
+            f"{c.after['decision']} ({c.after['rule']})",
+            highlight=False,
+        )
+
+
+@app.command("export-cedar")
+def export_cedar_cmd(
+    agreement_id: Annotated[str, typer.Argument(metavar="ID")],
+    version: Annotated[str | None, typer.Option("--version", help="Default: latest.")] = None,
+) -> None:
+    """Print a version as Cedar policies, one @id per clause."""
+    now = clock().now()
+    with open_store().read() as conn:
+        history = load_history(conn, agreement_id)
+    v = history.version(version)
+    typer.echo(to_cedar(history.as_version(v.number, now)), nl=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app)
