@@ -51,8 +51,12 @@ def run_tests(args: list[str]) -> int:
         [BIN / "python", "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", *args],
     ]
     for step in steps:
-        print("dev.py: $", " ".join(str(Path(s).name) if i == 0 else str(s)
-                                    for i, s in enumerate(step)), file=sys.stderr, flush=True)
+        print(
+            "dev.py: $",
+            " ".join(str(Path(s).name) if i == 0 else str(s) for i, s in enumerate(step)),
+            file=sys.stderr,
+            flush=True,
+        )
         rc = _run(*step)
         if rc != 0:
             return rc

@@ -35,9 +35,7 @@ BASE_ARREST: dict[str, Any] = {
         {"role": "victim", "person": {"last_name": "Roe", "first_name": "Ann"}},
         {"role": "witness", "person": {"last_name": "Poe", "first_name": "Sam"}},
     ],
-    "charges": [
-        {"seq": 1, "statute": "18 § 2701(a)(1)", "description": "Simple assault", "grade": "M2"}
-    ],
+    "charges": [{"seq": 1, "statute": "18 § 2701(a)(1)", "description": "Simple assault", "grade": "M2"}],
 }
 
 
@@ -64,7 +62,9 @@ def person(last: str, first: str, **extra: Any) -> dict[str, Any]:
     return {"last_name": last, "first_name": first, **extra}
 
 
-def follow(kind: str, n: int, event_id: str, at: str = "2018-06-02T10:00:00-04:00", **fields: Any) -> dict[str, Any]:
+def follow(
+    kind: str, n: int, event_id: str, at: str = "2018-06-02T10:00:00-04:00", **fields: Any
+) -> dict[str, Any]:
     return {"type": kind, "event_id": event_id, "at": at, "arrest_id": f"A-2018-{n:06d}", **fields}
 
 
@@ -78,11 +78,7 @@ def many(count: int, start: int = 1) -> list[str]:
     n = start
     while len(out) < count:
         ssn = f"9{n % 100:02d}-{(n // 100) % 100:02d}-{n % 10000:04d}"
-        out.append(
-            json.dumps(
-                arrest(n, person=person(f"Name{n % 5000}", "Pat", dob="1980-01-01", ssn=ssn))
-            )
-        )
+        out.append(json.dumps(arrest(n, person=person(f"Name{n % 5000}", "Pat", dob="1980-01-01", ssn=ssn))))
         out.append(json.dumps(follow("charging", n, f"c-{n}", decision="approved")))
         out.append(
             json.dumps(

@@ -41,7 +41,13 @@ def test_contract_example_is_accepted_and_viewable(store: Store) -> None:
         "location": "1900 E Allegheny Ave",
     }
     assert rec["charges"] == [
-        {"seq": 1, "statute": "18 § 2701(a)(1)", "description": "Simple assault", "grade": "M2", "disposition": None}
+        {
+            "seq": 1,
+            "statute": "18 § 2701(a)(1)",
+            "description": "Simple assault",
+            "grade": "M2",
+            "disposition": None,
+        }
     ]
     assert [p["role"] for p in rec["parties"]] == ["victim", "witness"]
     assert rec["charging"] is None and rec["arraignment"] is None and rec["custody"] is None
@@ -71,7 +77,11 @@ BAD_EVENTS: list[tuple[str, Any, str]] = [
         "parties[0].person.country_of_origin: not an ISO 3166-1 alpha-2",
     ),
     ("bad ssn", arrest(1, person=person("Doe", "Jan", ssn="12-34")), "parties[0].person.ssn: not an SSN"),
-    ("bad dob", arrest(1, person=person("Doe", "Jan", dob="1990-02-30")), "parties[0].person.dob: not a date"),
+    (
+        "bad dob",
+        arrest(1, person=person("Doe", "Jan", dob="1990-02-30")),
+        "parties[0].person.dob: not a date",
+    ),
     ("empty name", arrest(1, person=person("", "Jan")), "parties[0].person.last_name: must not be empty"),
 ]
 
@@ -80,7 +90,9 @@ BAD_EVENTS: list[tuple[str, Any, str]] = [
 def test_each_rejection_names_the_field_and_the_rest_goes_in(
     sqlite_store: Store, label: str, event: Any, reason: str
 ) -> None:
-    totals, results = run(sqlite_store, arrest(7), event if isinstance(event, str) else json.dumps(event), arrest(8))
+    _, results = run(
+        sqlite_store, arrest(7), event if isinstance(event, str) else json.dumps(event), arrest(8)
+    )
     assert [r.status for r in results] == ["accepted", "rejected", "accepted"], label
     assert results[1].reason is not None and results[1].reason.startswith(reason), results[1].reason
     assert results[1].line == 2
@@ -118,7 +130,7 @@ def test_semantic_rejections(store: Store) -> None:
 def test_same_event_twice_is_a_noop_and_different_content_a_conflict(store: Store) -> None:
     run(store, arrest(1))
     reordered = json.dumps(dict(reversed(list(arrest(1).items()))))
-    totals, results = run(store, reordered, arrest(1, district="25"))
+    _, results = run(store, reordered, arrest(1, district="25"))
     assert [r.status for r in results] == ["duplicate", "rejected"]
     assert results[1].reason == "event_id: e-1 was already accepted with different content (conflict)"
     with store.read() as conn:
@@ -143,15 +155,29 @@ def test_follow_up_before_its_arrest_is_rejected_then_accepted_on_resend(store: 
 
 def test_out_of_order_follow_ups_keep_the_latest_state(store: Store) -> None:
     late = follow(
-        "arraignment", 1, "g-2", at="2018-06-03T09:00:00-04:00",
-        held_at="2018-06-03T08:00:00-04:00", bail={"type": "ROR"}, commissioner="B",
+        "arraignment",
+        1,
+        "g-2",
+        at="2018-06-03T09:00:00-04:00",
+        held_at="2018-06-03T08:00:00-04:00",
+        bail={"type": "ROR"},
+        commissioner="B",
     )
     early = follow(
-        "arraignment", 1, "g-1", at="2018-06-01T21:00:00-04:00",
-        held_at="2018-06-01T20:00:00-04:00", bail={"type": "monetary", "amount": 2500}, commissioner="A",
+        "arraignment",
+        1,
+        "g-1",
+        at="2018-06-01T21:00:00-04:00",
+        held_at="2018-06-01T20:00:00-04:00",
+        bail={"type": "monetary", "amount": 2500},
+        commissioner="A",
     )
     modified = follow(
-        "charging", 1, "c-2", at="2018-06-02T12:00:00-04:00", decision="modified",
+        "charging",
+        1,
+        "c-2",
+        at="2018-06-02T12:00:00-04:00",
+        decision="modified",
         charges=[{"seq": 1, "statute": "18 § 2709(a)(1)", "description": "Harassment", "grade": "S"}],
     )
     approved_earlier = follow("charging", 1, "c-1", at="2018-06-01T18:00:00-04:00", decision="approved")
@@ -160,9 +186,12 @@ def test_out_of_order_follow_ups_keep_the_latest_state(store: Store) -> None:
     assert [r.status for r in results] == ["accepted", "accepted"]
     with store.read() as conn:
         rec = load_records(conn, ["A-2018-000001"])["A-2018-000001"]
-        assert conn.scalar(select(arrests.c.updated_seq)) == 5
+        assert conn.scalar(select(func.max(events.c.seq)).where(events.c.arrest_id == "A-2018-000001")) == 5
     assert rec["arraignment"] == {
-        "held_at": "2018-06-03T08:00:00-04:00", "bail_type": "ROR", "bail_amount": None, "commissioner": "B",
+        "held_at": "2018-06-03T08:00:00-04:00",
+        "bail_type": "ROR",
+        "bail_amount": None,
+        "commissioner": "B",
     }
     assert rec["charging"] == {"decision": "modified", "at": "2018-06-02T12:00:00-04:00"}
     assert [c["statute"] for c in rec["charges"]] == ["18 § 2709(a)(1)"]
@@ -172,11 +201,22 @@ def test_dispositions_release_and_bail_amount(store: Store) -> None:
     run(
         store,
         arrest(1),
-        follow("arraignment", 1, "g-1", held_at="2018-06-01T20:00:00-04:00",
-               bail={"type": "monetary", "amount": 2500.5}, commissioner="A"),
+        follow(
+            "arraignment",
+            1,
+            "g-1",
+            held_at="2018-06-01T20:00:00-04:00",
+            bail={"type": "monetary", "amount": 2500.5},
+            commissioner="A",
+        ),
         follow("release", 1, "r-1", released_at="2018-06-02T01:00:00-04:00", facility="CFCF"),
-        follow("disposition", 1, "d-1", at="2018-08-01T10:00:00-04:00",
-               charges=[{"seq": 1, "disposition": "withdrawn"}]),
+        follow(
+            "disposition",
+            1,
+            "d-1",
+            at="2018-08-01T10:00:00-04:00",
+            charges=[{"seq": 1, "disposition": "withdrawn"}],
+        ),
     )
     with store.read() as conn:
         rec = load_records(conn, ["A-2018-000001"])["A-2018-000001"]
@@ -230,8 +270,12 @@ def test_victims_are_never_merged_into_an_arrestee(store: Store) -> None:
 
 
 def test_expungement_removes_the_arrest_everywhere_and_cannot_be_undone_by_resending(store: Store) -> None:
-    run(store, arrest(1), arrest(2, person=person("Other", "Person", dob="1970-01-01")),
-        follow("charging", 1, "c-1", decision="declined"))
+    run(
+        store,
+        arrest(1),
+        arrest(2, person=person("Other", "Person", dob="1970-01-01")),
+        follow("charging", 1, "c-1", decision="declined"),
+    )
     order = follow("expungement", 1, "x-1", at="2018-12-01T10:00:00-05:00", order="CP-51-MD-0001234-2018")
     _, results = run(store, order)
     assert results[0].status == "accepted"
@@ -254,7 +298,9 @@ def test_expungement_removes_the_arrest_everywhere_and_cannot_be_undone_by_resen
 
 def test_expunged_in_the_same_batch_as_its_arrest(store: Store) -> None:
     _, results = run(
-        store, arrest(1), follow("expungement", 1, "x-1", order="ORDER-1"),
+        store,
+        arrest(1),
+        follow("expungement", 1, "x-1", order="ORDER-1"),
         follow("charging", 1, "c-1", decision="approved"),
     )
     assert [r.status for r in results] == ["accepted", "accepted", "rejected"]

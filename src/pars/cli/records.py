@@ -67,8 +67,10 @@ def _numbered(stream: IO[bytes], progress: Progress, task: TaskID) -> Iterator[t
 
 def ingest(
     files: Annotated[list[str], typer.Argument(help="JSON Lines files of booking events; '-' reads stdin.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print the report of CONTRACT section 1 as JSON.")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=50_000, help="Events per transaction.")] = 2000,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the report of CONTRACT section 1 as JSON.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=50_000, help="Events per transaction.")] = 5000,
 ) -> None:
     """Take booking events; print accepted/rejected counts and each rejection's reason.
 
@@ -111,7 +113,9 @@ def ingest(
                             where = f"{r.source}:{r.line}" if r.source else f"line {r.line}"
                             label = r.event_id or "?"
                             if r.status == "rejected":
-                                console.print(f"[red]rejected[/] {where} ({label}): {r.reason}", highlight=False)
+                                console.print(
+                                    f"[red]rejected[/] {where} ({label}): {r.reason}", highlight=False
+                                )
                             for w in r.warnings or ():
                                 console.print(f"[yellow]warning[/] {where} ({label}): {w}", highlight=False)
                             shown += 1

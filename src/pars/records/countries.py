@@ -1,5 +1,6 @@
 """ISO 3166-1 alpha-2 codes (officially assigned), for ``country_of_origin``."""
 
+# fmt: off
 ISO_3166_ALPHA2 = frozenset(
     """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM
@@ -14,3 +15,4 @@ ISO_3166_ALPHA2 = frozenset(
     WS YE YT ZA ZM ZW
     """.split()
 )
+# fmt: on

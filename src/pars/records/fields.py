@@ -69,9 +69,7 @@ FILTERS: dict[str, str] = {
 }
 
 #: Filter names whose values identify a person: logged only as keyed hashes.
-PERSONAL_FILTERS = frozenset(
-    {"last_name", "first_name", "dob", "ssn", "address", "location"}
-)
+PERSONAL_FILTERS = frozenset({"last_name", "first_name", "dob", "ssn", "address", "location"})
 
 #: The search engine answers these filters (the others are decided but not served).
 SEARCHABLE_FILTERS = frozenset(

@@ -37,6 +37,7 @@ class Resolution:
     new: KnownPerson | None = None  # set when a person must be created
     ssn_added: bool = False  # an existing person gets this SSN recorded
     warning: str | None = None
+    person: KnownPerson | None = None  # the existing person, when ssn_added
 
 
 def new_person_id(event_id: str, position: int) -> str:
@@ -84,7 +85,7 @@ class IdentityIndex:
                     p = unnumbered[0]
                     p.ssn = ssn
                     self.by_ssn.setdefault(ssn, []).append(p)
-                    return Resolution(p.person_id, ssn_added=True)
+                    return Resolution(p.person_id, ssn_added=True, person=p)
         elif dob:
             matches = self.by_name_dob.get((name_key, dob), [])
             if len(matches) == 1:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _DROPPED = re.compile(r"['’`.]")
 _SEPARATORS = re.compile(r"[\s\-_,]+")
 _SSN = re.compile(r"^\d{3}-?\d{2}-?\d{4}$")
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
     """Case-, accent- and punctuation-insensitive form: ``"O'Brien-Núñez "`` -> ``obrien nunez``."""
     decomposed = unicodedata.normalize("NFKD", name)

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, Select, and_, exists, func, select
 from sqlalchemy.sql.elements import UnaryExpression
 
 from pars.clock import parse_instant, to_utc_naive
@@ -46,7 +46,7 @@ def _amount(value: Decimal | None) -> int | float | None:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _person(row: Mapping[str, Any]) -> dict[str, Any]:
+def _person(row: RowMapping) -> dict[str, Any]:
     return {f: row[f] for f in PERSON_FIELDS}
 
 
@@ -82,7 +82,11 @@ def _load_chunk(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any
     if not recs:
         return recs
     found = list(recs)
-    q = select(parties).where(parties.c.arrest_id.in_(found)).order_by(parties.c.arrest_id, parties.c.position)
+    q = (
+        select(parties)
+        .where(parties.c.arrest_id.in_(found))
+        .order_by(parties.c.arrest_id, parties.c.position)
+    )
     for p in conn.execute(q).mappings():
         rec = recs[p["arrest_id"]]
         if p["role"] == "arrestee":

@@ -195,10 +195,7 @@ class _Stream:
         district = rng.choices(_DISTRICT_KEYS, cum_weights=_DISTRICT_CUM)[0]
         if agency == "TUPD":  # Temple's campus lies in the 22nd district
             district = "22"
-        if spec and spec.person is not None:
-            person = replace(spec.person)
-        else:
-            person = self._arrestee(rng, on, family)
+        person = replace(spec.person) if spec and spec.person is not None else self._arrestee(rng, on, family)
         charges = spec.charges if spec and spec.charges else tuple(
             statutes.draw_charges(family, rng, person.retail_priors))
         summary = statutes.top_grade(charges) == "S"

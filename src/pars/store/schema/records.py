@@ -60,8 +60,6 @@ arrests = Table(
     Column("arrested_utc", DateTime, nullable=False, index=True),
     Column("arrest_type", String(1), nullable=False),
     Column("location", String(200), nullable=True),
-    # Sequence number of the last event that changed this arrest (drives the feed).
-    Column("updated_seq", BigId, nullable=False, index=True),
 )
 
 parties = Table(
