@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +35,7 @@ from pars.cli.common import console, print_json
 from pars.clock import SYSTEM_CLOCK, Clock, parse_instant
 from pars.errors import ConfigError, InvalidInput
 from pars.store import open_store
+from pars.store.db import Store
 
 app = typer.Typer(
     name="agreements",
@@ -47,6 +49,16 @@ ByOption = Annotated[str | None, typer.Option("--by", help="Who does this (defau
 
 def clock() -> Clock:
     return SYSTEM_CLOCK
+
+
+@contextmanager
+def opened() -> Iterator[Store]:
+    """The configured store, its connections closed when the command ends."""
+    store = open_store()
+    try:
+        yield store
+    finally:
+        store.dispose()
 
 
 def admin_recorder() -> AdminEventRecorder:
@@ -89,9 +101,10 @@ def apply_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an agreement or amend it with a new version (identical text: no change)."""
-    result = apply_document(
-        open_store(), clock(), _read(file), by=_user(by), record_admin_event=admin_recorder()
-    )
+    with opened() as store:
+        result = apply_document(
+            store, clock(), _read(file), by=_user(by), record_admin_event=admin_recorder()
+        )
     data = {
         "id": result.agreement_id,
         "version": result.number,
@@ -109,8 +122,8 @@ def apply_cmd(
 @app.command("list")
 def list_cmd(as_json: JsonFlag = False) -> None:
     """Every agreement with its partner, status and serving version."""
-    store, now = open_store(), clock().now()
-    with store.read() as conn:
+    now = clock().now()
+    with opened() as store, store.read() as conn:
         rows = []
         for agreement_id in agreement_ids(conn):
             history = load_history(conn, agreement_id)
@@ -139,8 +152,8 @@ def list_cmd(as_json: JsonFlag = False) -> None:
 @app.command("show")
 def show_cmd(agreement_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
     """Versions, term, approvals, terminations and status of one agreement."""
-    store, now = open_store(), clock().now()
-    with store.read() as conn:
+    now = clock().now()
+    with opened() as store, store.read() as conn:
         data = load_history(conn, agreement_id).describe(now)
     if as_json:
         print_json(data)
@@ -172,15 +185,16 @@ def approve_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Record one approver's approval of a version."""
-    r = approve(
-        open_store(),
-        clock(),
-        agreement_id,
-        as_,
-        version,
-        by=_user(by),
-        record_admin_event=admin_recorder(),
-    )
+    with opened() as store:
+        r = approve(
+            store,
+            clock(),
+            agreement_id,
+            as_,
+            version,
+            by=_user(by),
+            record_admin_event=admin_recorder(),
+        )
     data = {
         "id": r.agreement_id,
         "version": r.number,
@@ -215,16 +229,17 @@ def terminate_cmd(
     """End an agreement (all its versions) after the given second; history is kept."""
     at = _instant(effective_at, "--effective-at")
     assert at is not None
-    t = terminate(
-        open_store(),
-        clock(),
-        agreement_id,
-        at,
-        reason,
-        by=_user(by),
-        force_past=force_past,
-        record_admin_event=admin_recorder(),
-    )
+    with opened() as store:
+        t = terminate(
+            store,
+            clock(),
+            agreement_id,
+            at,
+            reason,
+            by=_user(by),
+            force_past=force_past,
+            record_admin_event=admin_recorder(),
+        )
     data = {
         "id": agreement_id,
         "effective_at": t.effective_at.isoformat(),
@@ -251,7 +266,7 @@ def decide_cmd(
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"--request: not JSON ({exc.msg})") from None
     req = Request.parse(body)
-    with open_store().read() as conn:
+    with opened() as store, store.read() as conn:
         history = load_history(conn, agreement_id)
     version = history.as_version(history.latest.number, now, assume_approved=True)
     d = decide(version, req, now)
@@ -311,7 +326,7 @@ def replay_cmd(
     doc = parse_document(_read(file))
     draft_hash = doc.version_hash()
     terminated_at = None
-    with open_store().read() as conn:
+    with opened() as store, store.read() as conn:
         if doc.id in agreement_ids(conn):
             history = load_history(conn, doc.id)
             nxt = VersionRecord(history.latest.number + 1, draft_hash, doc, clock().now(), "draft")
@@ -349,7 +364,7 @@ def export_cedar_cmd(
 ) -> None:
     """Print a version as Cedar policies, one @id per clause."""
     now = clock().now()
-    with open_store().read() as conn:
+    with opened() as store, store.read() as conn:
         history = load_history(conn, agreement_id)
     v = history.version(version)
     typer.echo(to_cedar(history.as_version(v.number, now)), nl=False)

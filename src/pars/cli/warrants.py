@@ -35,15 +35,19 @@ def add_cmd(
         expires_at = parse_instant(expires) if expires else None
     except ValueError as exc:
         raise InvalidInput(f"--expires: {exc}") from None
-    w = add_warrant(
-        open_store(),
-        SYSTEM_CLOCK,
-        arrest_id=arrest,
-        reference=reference,
-        issued_by=issued_by,
-        expires_at=expires_at,
-        by=by or getpass.getuser(),
-    )
+    store = open_store()
+    try:
+        w = add_warrant(
+            store,
+            SYSTEM_CLOCK,
+            arrest_id=arrest,
+            reference=reference,
+            issued_by=issued_by,
+            expires_at=expires_at,
+            by=by or getpass.getuser(),
+        )
+    finally:
+        store.dispose()
     data = {
         "reference": w.reference,
         "arrest_id": w.arrest_id,

@@ -1,0 +1,247 @@
+"""``pars agreements ...`` and ``pars warrants add`` through Typer's runner, on both stores;
+and replay against a fixture log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pars.agreements.decide import AgreementVersion
+from pars.agreements.document import parse_document
+from pars.agreements.replay import logged_requests, replay
+from pars.cli import app
+from pars.errors import ParsError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "agreements"
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    output: str
+    stdout: str
+    exception: Exception | None = None
+
+
+@pytest.fixture
+def cli(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("PARS_DATABASE_URL", store_url)
+    runner = CliRunner()
+
+    def invoke(*args: str, ok: bool = True) -> Any:
+        result = runner.invoke(app, list(args))
+        if isinstance(result.exception, ParsError):
+            # What ``pars.cli.main`` does: the message on stderr, the error's exit code.
+            result = Outcome(result.exception.exit_code, str(result.exception), "")
+        if ok:
+            assert result.exit_code == 0, (result.output, result.exception)
+        return result
+
+    return invoke
+
+
+def current_ice(tmp_path: Path) -> Path:
+    """The ICE fixture with a term around the real clock (the CLI uses the system clock)."""
+    raw = yaml.safe_load((FIXTURES / "ice-2017.yaml").read_text())
+    now = datetime.now(UTC).replace(microsecond=0)
+    raw["term"] = {
+        "start": (now - timedelta(days=1)).isoformat(),
+        "end": (now + timedelta(days=365)).isoformat(),
+    }
+    path = tmp_path / "ice.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_apply_approve_show_list_decide_terminate(cli: Any, tmp_path: Path) -> None:
+    doc = current_ice(tmp_path)
+    out = json.loads(cli("agreements", "apply", str(doc), "--json").stdout)
+    assert out["created"] and out["version"] == 1
+    assert not json.loads(cli("agreements", "apply", str(doc), "--json").stdout)["created"]
+    listed = json.loads(cli("agreements", "list", "--json").stdout)
+    assert listed[0]["status"] == "pending approval"
+    cli("agreements", "approve", "ice-2017", "--as", "courts", "--by", "judge")
+    r = json.loads(
+        cli(
+            "agreements", "approve", "ice-2017", "--as", "police", "--version", out["hash"][:10], "--json"
+        ).stdout
+    )
+    assert r["activated"]
+    bad = cli("agreements", "approve", "ice-2017", "--as", "mayor", ok=False)
+    assert bad.exit_code == 2 and "as: 'mayor'" in bad.output
+    shown = json.loads(cli("agreements", "show", "ice-2017", "--json").stdout)
+    assert shown["status"] == "active" and shown["serving_version"]["hash"] == out["hash"]
+    assert {a["role"] for a in shown["versions"][0]["approvals"]} == {"courts", "police"}
+
+    req = tmp_path / "req.json"
+    req.write_text(
+        json.dumps({"purpose": "C", "case_number": "c", "justification": "j", "filters": {"ssn": "1"}})
+    )
+    d = json.loads(cli("agreements", "decide", "ice-2017", "--request", str(req), "--json").stdout)
+    assert d == {
+        **d,
+        "decision": "deny",
+        "rule": "fields.hidden_filter.person.ssn",
+        "fields": [],
+        "masked": {},
+    }
+    req.write_text(
+        json.dumps(
+            {"purpose": "C", "case_number": "c", "justification": "j", "filters": {"last_name": "Doe"}}
+        )
+    )
+    d = json.loads(cli("agreements", "decide", "ice-2017", "--request", str(req), "--json").stdout)
+    assert d["decision"] == "allow" and "person.last_name" in d["fields"]
+    assert d["masked"] == {"person.ssn": "last4"}
+    d = json.loads(
+        cli(
+            "agreements",
+            "decide",
+            "ice-2017",
+            "--request",
+            str(req),
+            "--at",
+            "2001-01-01T00:00:00+00:00",
+            "--json",
+        ).stdout
+    )
+    assert d["rule"] == "term.start"
+
+    cedar = cli("agreements", "export-cedar", "ice-2017").stdout
+    assert '@id("search.forbid_filters.country_of_origin")' in cedar
+
+    past = cli(
+        "agreements",
+        "terminate",
+        "ice-2017",
+        "--effective-at",
+        "2001-01-01T00:00:00+00:00",
+        "--reason",
+        "x",
+        ok=False,
+    )
+    assert past.exit_code == 2 and "--force-past" in past.output
+    soon = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0).isoformat()
+    t = json.loads(
+        cli(
+            "agreements", "terminate", "ice-2017", "--effective-at", soon, "--reason", "review", "--json"
+        ).stdout
+    )
+    assert t["effective_at"] == soon and not t["forced"]
+    shown = json.loads(cli("agreements", "show", "ice-2017", "--json").stdout)
+    assert shown["last_second_served"] == soon and len(shown["terminations"]) == 1
+
+
+def test_unknown_agreement_and_bad_document(cli: Any, tmp_path: Path) -> None:
+    r = cli("agreements", "show", "nope", ok=False)
+    assert r.exit_code == 1 and "no such agreement" in r.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (FIXTURES / "ice-2017.yaml")
+        .read_text()
+        .replace("forbid_filters: [country_of_origin]", "forbid_filters: [race, contry]")
+    )
+    r = cli("agreements", "apply", str(bad), ok=False)
+    assert r.exit_code == 2 and "search.forbid_filters[1]: unknown filter 'contry'" in r.output
+
+
+def test_warrants_add_needs_the_arrest_on_file(cli: Any) -> None:
+    r = cli("warrants", "add", "--arrest", "A-404", "--reference", "W-1", "--issued-by", "CCP", ok=False)
+    assert r.exit_code == 1
+    assert "arrest: 'A-404' is not on file" in r.output
+
+
+# --- replay against a fixture log ---------------------------------------------------------
+
+EDT = "-04:00"
+
+
+def entry(time: str, filters: dict[str, str], decision: str, rule: str, **kw: Any) -> dict[str, Any]:
+    e = {
+        "v": 1,
+        "time": f"2018-03-0{time}{EDT}",
+        "kind": "request",
+        "agreement_id": "ice-2017",
+        "agreement_version": "x",
+        "agency": "ICE",
+        "user": "agent7",
+        "action": "search",
+        "route": "POST /v1/search",
+        "purpose": "C",
+        "case_number": "CN-1",
+        "justification": "why",
+        "warrant": None,
+        "filters": filters,
+        "sort": [],
+        "limit": 10,
+        "decision": decision,
+        "rule": rule,
+        "arrest_ids": [],
+        "person_ids": [],
+        "fields": [],
+        "status": 200,
+    }
+    e.update(kw)
+    return e
+
+
+LOG = [
+    entry("1T10:00:00", {"last_name": "h1"}, "allow", "allow"),
+    entry("1T11:00:00", {"district": "24"}, "allow", "allow"),
+    entry("2T10:00:00", {"country_of_origin": "MX"}, "deny", "search.forbid_filters.country_of_origin"),
+    entry("2T11:00:00", {"sex": "F"}, "allow", "allow"),
+    entry("3T09:00:00", {"district": "24"}, "allow", "allow", agency="FBI", agreement_id="fbi-2017"),
+    {"v": 1, "time": "2018-03-03T09:00:00-04:00", "kind": "admin", "action": "approve", "agency": "ICE"},
+    entry("3T10:00:00", {}, "deny", "purposes", purpose="J"),
+]
+
+
+def draft(**changes: Any) -> AgreementVersion:
+    raw = yaml.safe_load((FIXTURES / "ice-2017.yaml").read_text())
+    raw["search"].update(changes)
+    doc = parse_document(raw)
+    return AgreementVersion(doc.id, 0, doc.version_hash(), doc)
+
+
+def test_replay_reports_which_decisions_change() -> None:
+    report = replay(draft(forbid_filters=["country_of_origin", "district"]), logged_requests(enumerate(LOG)))
+    assert report.replayed == 5  # the FBI entry and the admin entry are not ICE requests
+    assert report.changed == 1 and report.allow_to_deny == 1
+    change = report.changes[0]
+    assert change.index == 1 and change.after == {
+        "decision": "deny",
+        "rule": "search.forbid_filters.district",
+    }
+    same = replay(draft(), logged_requests(enumerate(LOG)))
+    assert same.changed == 0
+
+
+def test_replay_window_and_rate_limit_rebuilt_from_the_log() -> None:
+    report = replay(
+        draft(rate_limit={"requests": 1, "per": "day"}),
+        logged_requests(enumerate(LOG)),
+        start=datetime.fromisoformat("2018-03-01T00:00:00-04:00"),
+        end=datetime.fromisoformat("2018-03-01T23:59:59-04:00"),
+    )
+    assert report.replayed == 2
+    assert [c.after["rule"] for c in report.changes] == ["search.rate_limit"]
+
+
+def test_replay_cli_reads_a_fixture_log(cli: Any, tmp_path: Path) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps({"index": i, "entry": e}) for i, e in enumerate(LOG)))
+    raw = yaml.safe_load((FIXTURES / "ice-2017.yaml").read_text())
+    raw["search"]["forbid_filters"] = ["country_of_origin", "sex"]
+    doc = tmp_path / "draft.yaml"
+    doc.write_text(yaml.safe_dump(raw))
+    out = json.loads(cli("agreements", "replay", str(doc), "--log", str(log), "--json").stdout)
+    assert out["changed"] == 1 and out["changes"][0]["index"] == 3
+    r = cli("agreements", "replay", str(doc), ok=False)
+    assert r.exit_code == 2 and "--log" in r.output
