@@ -13,8 +13,8 @@ from pars.errors import ParsError
 from pars.store import Store, open_store
 from pars.store.migrate import require_current
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

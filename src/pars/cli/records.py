@@ -47,6 +47,7 @@ class _JsonReport:
         for r in results:
             self.out.write(("\n  " if self.first else ",\n  ") + json.dumps(r.to_json(), ensure_ascii=False))
             self.first = False
+        self.out.flush()  # what is printed is committed: let readers see it now
 
     def close(self, totals: Totals) -> None:
         import json
