@@ -10,11 +10,16 @@ decision (deny beats allow; an allow is named ``allow``):
   purposes, search.require.case_number, search.require.justification,
   search.rate_limit, then each filter and sort key in request order:
   filters.unknown.<name> / sort.unknown.<name> (names are exact: no case folding,
-  no dotted paths, no wildcards), search.forbid_filters.<name>,
-  fields.hidden_filter.<path> (a field not shown unmasked on every record).
+  no dotted paths, no wildcards), search.forbid_filters.<name> (an alias of a
+  forbidden name too: arrested_from when arrested_at is forbidden),
+  warrant_required.<group> (a field shown only on warranted records: a search
+  spans records without the warrant), fields.hidden_filter.<path> (any other
+  field not shown unmasked on every record: withheld, masked, or of a role the
+  agreement does not list). A read filters by ``arrest_id``; a feed has neither
+  filters nor search requirements.
 
 ``search.max_results`` clamps (the effective limit is min(limit, max_results));
-it never denies. ``roles``, ``scope`` and ``warrant_required.<group>`` shape the
+it never denies. ``roles``, ``scope`` and ``warrant_required`` also shape the
 field plan and the query; the gate names ``scope`` when a record is outside it.
 
 Rule: never add I/O or a clock read here; pass what the gate knows as values.
