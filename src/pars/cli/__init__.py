@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pars.cli import agreements, audit, records, synth, warrants
+from pars.cli import agreements, audit, demo, records, synth, warrants
 from pars.cli.common import run
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ def _root() -> None:
 
 app.add_typer(audit.app, name="audit")
 agreements.register(app)
+demo.register(app)
 records.register(app)
 synth.register(app)
 warrants.register(app)
