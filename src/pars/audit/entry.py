@@ -191,9 +191,7 @@ def _validate(doc: Mapping[str, Any]) -> None:
         raise InvalidInput("filters: must be an object")
     for name, value in filters.items():
         if _needs_hash(name) and not _all_hashed(value):
-            raise InvalidInput(
-                f"filters.{name}: personal values are logged only as {HMAC_PREFIX}<hex>"
-            )
+            raise InvalidInput(f"filters.{name}: personal values are logged only as {HMAC_PREFIX}<hex>")
     if "detail" in doc and not isinstance(doc["detail"], Mapping):
         raise InvalidInput("detail: must be an object")
 

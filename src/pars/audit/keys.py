@@ -82,9 +82,7 @@ def _read_secret(path: Path) -> bytes:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: audit key file missing; run `pars init` or set {ENV_KEY_DIR}"
-        ) from None
+        raise ConfigError(f"{path}: audit key file missing; run `pars init` or set {ENV_KEY_DIR}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(f"{path}: key file is readable by others; run chmod 600 on it")
     return path.read_bytes()
@@ -123,9 +121,7 @@ def create_keys(
     created: list[Path] = []
     signing = d / SIGNING_KEY_FILE
     if not signing.exists():
-        _write_secret(
-            signing, _signer_text(name or configured_origin(), Ed25519PrivateKey.generate())
-        )
+        _write_secret(signing, _signer_text(name or configured_origin(), Ed25519PrivateKey.generate()))
         created.append(signing)
     hmac_path = d / HMAC_KEY_FILE
     if not hmac_path.exists():

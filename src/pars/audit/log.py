@@ -101,15 +101,13 @@ class LogEntry:
 
 
 def read_head(conn: Connection, *, for_update: bool = False) -> Head | None:
-    q = select(
-        audit_head.c.origin, audit_head.c.size, audit_head.c.root, audit_head.c.verifier_key
-    ).where(audit_head.c.id == 1)
+    q = select(audit_head.c.origin, audit_head.c.size, audit_head.c.root, audit_head.c.verifier_key).where(
+        audit_head.c.id == 1
+    )
     if for_update and conn.dialect.name == "postgresql":
         q = q.with_for_update()
     row = conn.execute(q).first()
-    return (
-        None if row is None else Head(row.origin, int(row.size), bytes(row.root), row.verifier_key)
-    )
+    return None if row is None else Head(row.origin, int(row.size), bytes(row.root), row.verifier_key)
 
 
 def log_size(conn: Connection) -> int:
@@ -137,9 +135,7 @@ def read_nodes(conn: Connection, nodes: Sequence[tiles.Node]) -> dict[tiles.Node
     try:
         return {n: tiles.node_from_tile(n, found[tiles.tile_of(n)]) for n in nodes}
     except (KeyError, ValueError):
-        raise AuditWriteError(
-            "audit storage is missing a subtree hash; run pars audit verify"
-        ) from None
+        raise AuditWriteError("audit storage is missing a subtree hash; run pars audit verify") from None
 
 
 def _proof(conn: Connection, ranges: list[tuple[int, int]]) -> list[bytes]:
@@ -180,9 +176,7 @@ def latest_checkpoint(conn: Connection) -> Checkpoint | None:
     head = read_head(conn)
     if head is None:
         return None
-    row = conn.execute(
-        select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)
-    ).first()
+    row = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)).first()
     return None if row is None else _checkpoint_row(row, head.origin)
 
 
@@ -322,9 +316,7 @@ class AuditLog:
         now = self.clock.now()
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
         conn.execute(
-            audit_checkpoints.insert().values(
-                size=size, root=root, note=cp.note, time_utc=to_utc_naive(now)
-            )
+            audit_checkpoints.insert().values(size=size, root=root, note=cp.note, time_utc=to_utc_naive(now))
         )
         conn.execute(
             audit_head.update()
@@ -374,9 +366,7 @@ class AuditLog:
         head = read_head(conn)
         if head is None:
             raise NotFound("the audit log is empty; run pars init")
-        return sign_checkpoint(
-            head.origin, size, root_at(conn, size), self.keys.name, self.keys.signing_key
-        )
+        return sign_checkpoint(head.origin, size, root_at(conn, size), self.keys.name, self.keys.signing_key)
 
 
 @dataclass

@@ -57,9 +57,7 @@ def perfect_root(hashes: Sequence[bytes]) -> bytes:
     """Root of a perfect subtree (``len(hashes)`` a power of two), bottom-up."""
     level = list(hashes)
     while len(level) > 1:
-        level = [
-            sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)
-        ]
+        level = [sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
     return level[0]
 
 
@@ -155,17 +153,13 @@ def fill(ranges: Sequence[Range], node: Callable[[Node], bytes]) -> list[bytes]:
     return [fold_right([node(n) for n in range_nodes(a, b)]) for a, b in ranges]
 
 
-def inclusion_proof(
-    leaf_hashes: Sequence[bytes], index: int, size: int | None = None
-) -> list[bytes]:
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:
     """PATH(index, D[0:size]) computed from all the leaf hashes in memory."""
     n = len(leaf_hashes) if size is None else size
     return [_range_root(leaf_hashes, a, b) for a, b in inclusion_ranges(index, n)]
 
 
-def consistency_proof(
-    leaf_hashes: Sequence[bytes], old: int, new: int | None = None
-) -> list[bytes]:
+def consistency_proof(leaf_hashes: Sequence[bytes], old: int, new: int | None = None) -> list[bytes]:
     """PROOF(old, D[0:new]) computed from all the leaf hashes in memory."""
     n = len(leaf_hashes) if new is None else new
     return [_range_root(leaf_hashes, a, b) for a, b in consistency_ranges(old, n)]
@@ -181,26 +175,18 @@ def _is_hash(x: object) -> bool:
 
 def _proof_ok(proof: object) -> bool:
     return (
-        isinstance(proof, list | tuple)
-        and len(proof) <= MAX_PROOF_NODES
-        and all(_is_hash(p) for p in proof)
+        isinstance(proof, list | tuple) and len(proof) <= MAX_PROOF_NODES and all(_is_hash(p) for p in proof)
     )
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, size: int, proof: list[bytes], root: bytes
-) -> bool:
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: list[bytes], root: bytes) -> bool:
     """RFC 9162 2.1.3.2: is ``leaf_hash`` at ``index`` in the tree of ``size`` with ``root``?
 
     Take ``size`` and ``root`` from a verified checkpoint: a proof alone does not
     fix the tree it belongs to.
     """
     if not (
-        _is_hash(leaf_hash)
-        and _is_uint64(index)
-        and _is_uint64(size)
-        and _proof_ok(proof)
-        and _is_hash(root)
+        _is_hash(leaf_hash) and _is_uint64(index) and _is_uint64(size) and _proof_ok(proof) and _is_hash(root)
     ):
         return False
     if index >= size:
@@ -222,20 +208,14 @@ def verify_inclusion(
     return sn == 0 and r == bytes(root)
 
 
-def verify_consistency(
-    size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]
-) -> bool:
+def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof: list[bytes]) -> bool:
     """RFC 9162 2.1.4.2: is the tree (size1, root1) a prefix of (size2, root2)?
 
     Equal sizes verify only with an empty proof and equal roots; size 0 never
     verifies (RFC 9162 defines proofs for 0 < size1 only).
     """
     if not (
-        _is_uint64(size1)
-        and _is_uint64(size2)
-        and _is_hash(root1)
-        and _is_hash(root2)
-        and _proof_ok(proof)
+        _is_uint64(size1) and _is_uint64(size2) and _is_hash(root1) and _is_hash(root2) and _proof_ok(proof)
     ):
         return False
     r1, r2 = bytes(root1), bytes(root2)

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, text
 from pars.audit.keys import load_keys
 from pars.audit.merkle import EMPTY_ROOT, perfect_root
 from pars.audit.note import CheckpointError, verify_checkpoint
+from pars.audit.scan import Chunk, LeafChunks, snapshot
 from pars.audit.tiles import TILE_WIDTH, Frontier, edge_tiles, split
 from pars.store.db import Store
 
@@ -87,28 +88,18 @@ class _Run:
     def rows(self, sql: str, **params: Any) -> list[Any]:
         return list(self.conn.execute(text(sql), params).all())
 
-    def chunk(self, start: int, end: int) -> None:
-        rows = self.rows(
-            "SELECT idx, entry, leaf_hash FROM audit_leaves "
-            "WHERE idx >= :a AND idx < :b ORDER BY idx",
-            a=start,
-            b=end,
-        )
-        for offset, row in enumerate(rows):
-            if row[0] != start + offset:
-                raise _fail(start + offset, "missing", f"no stored leaf at index {start + offset}")
-        if len(rows) != end - start:
-            i = start + len(rows)
-            raise _fail(
-                i, "missing", f"log truncated: no stored leaf at index {i} (size {self.size})"
-            )
-        computed = [sha256(b"\x00" + bytes(r[1])).digest() for r in rows]
-        stored = [bytes(r[2]) for r in rows]
-        if b"".join(computed) != b"".join(stored):
-            i = start + _first_diff(computed, stored)
-            raise _fail(
-                i, "entry", f"leaf {i}: stored entry bytes do not hash to the stored leaf hash"
-            )
+    def chunk(self, data: Chunk) -> None:
+        start = data.start
+        end = min(start + CHUNK, self.size)
+        if data.indices is not None:
+            for offset, idx in enumerate([*data.indices, end]):
+                if idx != start + offset:
+                    i = start + offset
+                    raise _fail(i, "missing", f"no stored leaf at index {i} (log size {self.size})")
+        computed = [sha256(b"\x00" + e).digest() for e, _ in data.rows]
+        if b"".join(computed) != b"".join([h for _, h in data.rows]):
+            i = start + _first_diff(computed, [h for _, h in data.rows])
+            raise _fail(i, "entry", f"leaf {i}: stored entry bytes do not hash to the stored leaf hash")
         tiles = {
             int(r[0]): bytes(r[1])
             for r in self.rows(
@@ -118,8 +109,7 @@ class _Run:
             )
         }
         cps = self.rows(
-            "SELECT size, root, note FROM audit_checkpoints "
-            "WHERE size > :a AND size <= :b ORDER BY size",
+            "SELECT size, root, note FROM audit_checkpoints WHERE size > :a AND size <= :b ORDER BY size",
             a=start,
             b=end,
         )
@@ -131,9 +121,7 @@ class _Run:
             if blob is None or blob != b"".join(part):
                 have = split(blob) if blob is not None and len(blob) % 32 == 0 else []
                 i = ts + _first_diff(part, have)
-                raise _fail(
-                    i, "subtree", f"leaf {i}: stored tile hash differs from the entry's hash"
-                )
+                raise _fail(i, "subtree", f"leaf {i}: stored tile hash differs from the entry's hash")
             while cp_i < len(cps) and cps[cp_i][0] <= te:
                 self.checkpoint(cps[cp_i], part[: cps[cp_i][0] - ts])
                 cp_i += 1
@@ -176,16 +164,12 @@ class _Run:
         self.upper.full.clear()
 
     def compare_tile(self, level: int, idx: int, blob: bytes) -> None:
-        rows = self.rows(
-            "SELECT hashes FROM audit_tiles WHERE level = :l AND idx = :i", l=level, i=idx
-        )
+        rows = self.rows("SELECT hashes FROM audit_tiles WHERE level = :l AND idx = :i", l=level, i=idx)
         stored = bytes(rows[0][0]) if rows else b""
         if stored != blob:
             pos = _first_diff(split(blob), split(stored) if len(stored) % 32 == 0 else [])
             i = (idx * TILE_WIDTH + pos) << (8 * level)
-            raise _fail(
-                i, "subtree", f"stored subtree hash (tile {level}/{idx}) covering leaf {i} differs"
-            )
+            raise _fail(i, "subtree", f"stored subtree hash (tile {level}/{idx}) covering leaf {i} differs")
 
     def finish(self, head_root: bytes) -> bytes:
         root = self.upper.root(self.tail) if self.size else EMPTY_ROOT
@@ -222,18 +206,23 @@ def verify_log(
     (``PARS_KEY_DIR``). ``progress(done, total)`` is called after every chunk.
     """
     vkey = verifier_key or load_keys(key_dir).verifier_key
-    with store.read() as conn:
+    with snapshot(store) as conn:
         head = conn.execute(text("SELECT origin, size, root FROM audit_head WHERE id = 1")).first()
         if head is None:
             return VerifyResult(True, 0, EMPTY_ROOT.hex(), 0, 0, None)
         run = _Run(conn, vkey, str(head[0]), int(head[1]))
-        # The size the head claims may itself be a truncation: trust the larger of
-        # the head and the stored leaves, so missing leaves are named.
+        # The head may itself be truncated: the log is as long as the longest of the
+        # head, the stored leaves and the signed checkpoints, so missing leaves are named.
         stored_max = conn.execute(text("SELECT MAX(idx) FROM audit_leaves")).scalar()
-        run.size = max(run.size, 0 if stored_max is None else int(stored_max) + 1)
+        signed_max = conn.execute(text("SELECT MAX(size) FROM audit_checkpoints")).scalar()
+        run.size = max(
+            run.size,
+            0 if stored_max is None else int(stored_max) + 1,
+            0 if signed_max is None else int(signed_max),
+        )
         try:
-            for start in range(0, run.size, CHUNK):
-                run.chunk(start, min(start + CHUNK, run.size))
+            for data in LeafChunks(store, run.size, CHUNK):
+                run.chunk(data)
                 if progress is not None:
                     progress(run.leaves, run.size)
             root = run.finish(bytes(head[2]))
