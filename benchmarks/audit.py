@@ -35,7 +35,15 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pars.audit import AuditEntry, AuditLog, build_entry, inclusion_proof, init_log, verify_log
+from pars.audit import (
+    AuditEntry,
+    AuditLog,
+    build_entry,
+    create_keys,
+    inclusion_proof,
+    init_log,
+    verify_log,
+)
 from pars.store.db import Store, normalize_url
 from pars.store.migrate import upgrade
 
@@ -176,10 +184,7 @@ def main() -> None:
         ap.error(f"--entries must be at least {SMALL}")
     pg_admin = os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG)
 
-    log = AuditLog.open  # noqa: F841  (keeps the import obviously used by readers)
     with tempfile.TemporaryDirectory() as tmp:
-        from pars.audit import create_keys
-
         keys, _ = create_keys(tmp)
         t = time.perf_counter()
         for k in range(2000):

@@ -7,6 +7,8 @@ are computed there, never here.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -37,6 +39,17 @@ app = typer.Typer(
 #: Logs at least this long get a progress bar while verifying.
 PROGRESS_FROM = 100_000
 
+
+@contextmanager
+def _opened() -> Iterator[Store]:
+    """The configured store, closed afterwards (PostgreSQL pools hold sockets)."""
+    store = open_store()
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -46,8 +59,12 @@ def verify(as_json: JsonFlag = False) -> None:
 
     Indices are 0-based. Reads the store as one snapshot and streams it.
     """
-    store = open_store()
     vkey = load_keys().verifier_key
+    with _opened() as store:
+        _verify(store, vkey, as_json)
+
+
+def _verify(store: Store, vkey: str, as_json: bool) -> None:
     with store.read() as conn:
         total = log_size(conn)
     if total >= PROGRESS_FROM and not as_json:
@@ -59,9 +76,7 @@ def verify(as_json: JsonFlag = False) -> None:
             console=err_console,
         ) as bar:
             task = bar.add_task("verify", total=total)
-            result = verify_log(
-                store, vkey, progress=lambda done, _n: bar.update(task, completed=done)
-            )
+            result = verify_log(store, vkey, progress=lambda done, _n: bar.update(task, completed=done))
     else:
         result = verify_log(store, vkey)
     if as_json:
@@ -86,7 +101,7 @@ def verify(as_json: JsonFlag = False) -> None:
 @app.command()
 def checkpoint() -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
-    with open_store().read() as conn:
+    with _opened() as store, store.read() as conn:
         cp = latest_checkpoint(conn)
     if cp is None:
         raise fail("the audit log has no checkpoint yet (no entries)")
@@ -102,12 +117,10 @@ def key() -> None:
 @app.command()
 def prove(
     index: Annotated[int, typer.Option("--index", help="0-based leaf index.")],
-    size: Annotated[
-        int | None, typer.Option("--size", help="Tree size (default: the latest).")
-    ] = None,
+    size: Annotated[int | None, typer.Option("--size", help="Tree size (default: the latest).")] = None,
 ) -> None:
     """Print an inclusion proof as JSON: {index, size, proof_hex, leaf_hash_hex, root_hex}."""
-    with open_store().read() as conn:
+    with _opened() as store, store.read() as conn:
         n = log_size(conn) if size is None else size
         proof = inclusion_proof(conn, index, n)
         entry = get_entry(conn, index)
@@ -131,7 +144,7 @@ def consistency(
     ] = None,
 ) -> None:
     """Print a consistency proof as JSON: {old, new, proof_hex, old_root_hex, new_root_hex}."""
-    with open_store().read() as conn:
+    with _opened() as store, store.read() as conn:
         n = log_size(conn) if new is None else new
         proof = consistency_proof(conn, old, n)
         old_root, new_root = root_at(conn, old), root_at(conn, n)
@@ -149,7 +162,7 @@ def consistency(
 @app.command()
 def entry(index: Annotated[int, typer.Argument(help="0-based leaf index.")]) -> None:
     """Print one stored entry as JSON: {index, entry}."""
-    with open_store().read() as conn:
+    with _opened() as store, store.read() as conn:
         stored = get_entry(conn, index)
     print_json({"index": stored.index, "entry": json.loads(stored.entry)})
 
@@ -160,7 +173,7 @@ def sign_checkpoint(
 ) -> None:
     """Print a checkpoint for a past size: the stored one, or a freshly signed one."""
     log = AuditLog.open()
-    with open_store().read() as conn:
+    with _opened() as store, store.read() as conn:
         cp = log.checkpoint_at(conn, size)
     typer.echo(cp.note, nl=False)
 
@@ -168,6 +181,7 @@ def sign_checkpoint(
 def init_audit(store: Store) -> None:
     """``pars init``'s audit part: create missing keys, fix the log origin, say so."""
     setup = init_log(store)
+    store.dispose()  # the last use of init's store; PostgreSQL pools hold sockets
     for path in setup.created_files:
         console.print(f"created key file {path} (mode 0600)", highlight=False, soft_wrap=True)
     console.print(f"audit log origin: {setup.origin}", highlight=False, soft_wrap=True)

@@ -1,0 +1,61 @@
+"""Several processes appending at once leave one gap-free log that verifies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from pars.audit import AuditLog, init_log, verify_log
+from pars.store.db import Store
+from pars.store.schema.audit import audit_checkpoints, audit_leaves
+
+WORKERS = 4
+APPENDS = 15
+
+WORKER = """
+import sys
+from datetime import UTC, datetime
+from pars.audit import AuditLog, build_entry
+from pars.store.db import Store
+
+url, keydir, name, appends = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+store = Store(url)
+log = AuditLog.open(keydir)
+for i in range(appends):
+    batch = [
+        build_entry(hmac_key=log.keys.hmac_key, time=datetime.now(UTC), kind="access",
+                    action="read", decision="allow", status=200, user=name,
+                    arrest_ids=[f"{name}-{i}-{j}"])
+        for j in range(1 + i % 3)
+    ]
+    with store.write() as conn:
+        log.append(conn, batch)
+store.dispose()
+"""
+
+
+def test_concurrent_appends_from_processes_verify(store_url: str, tmp_path: Path) -> None:
+    keydir = str(tmp_path / "keys")
+    store = Store(store_url)
+    init_log(store, keydir)
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, store_url, keydir, f"w{n}", str(APPENDS)], env=env)
+        for n in range(WORKERS)
+    ]
+    assert [p.wait(timeout=240) for p in procs] == [0] * WORKERS
+
+    expected = WORKERS * sum(1 + i % 3 for i in range(APPENDS))
+    with store.read() as conn:
+        indices = list(conn.scalars(select(audit_leaves.c.idx).order_by(audit_leaves.c.idx)))
+        sizes = list(conn.scalars(select(audit_checkpoints.c.size)))
+    assert indices == list(range(expected))  # no gap, no duplicate
+    assert len(sizes) == WORKERS * APPENDS  # one checkpoint per append
+    result = verify_log(store, AuditLog.open(keydir).verifier_key)
+    assert result.ok, result.problem
+    assert result.size == expected
+    store.dispose()
