@@ -221,3 +221,23 @@ def test_stored_entries_are_the_exact_bytes_hashed(store: Store, log: AuditLog) 
         assert b"Doe" not in e.canonical
     with store.read() as conn:
         assert [get_entry(conn, i).entry for i in range(3)] == [e.canonical for e in entries]
+
+
+def test_record_takes_an_entry_object_such_as_an_admin_event(store: Store, log: AuditLog) -> None:
+    doc = dict(make_entries(log, 1)[0].document)
+    doc.update(kind="admin", action="approve", detail={"as": "courts"})
+    with store.write() as conn:
+        appended = log.record(conn, doc)
+    assert appended.leaves[0].entry.document["detail"] == {"as": "courts"}
+    bad = {**doc, "filters": {"ssn": "123-45-6789"}}
+    with pytest.raises(InvalidInput, match=r"filters\.ssn"), store.write() as conn:
+        log.record(conn, bad)
+
+
+def test_append_refuses_a_key_that_is_not_the_logs(store: Store, log: AuditLog, tmp_path: Path) -> None:
+    from pars.audit import create_keys
+    from pars.errors import ConfigError
+
+    other, _ = create_keys(tmp_path / "other-keys")
+    with pytest.raises(ConfigError, match="PARS_KEY_DIR"), store.write() as conn:
+        AuditLog(other).append(conn, make_entries(log, 1))

@@ -15,17 +15,18 @@ reads the head, and nothing here ever updates or deletes a leaf.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, text, tuple_
+from sqlalchemy import Connection, and_, select, text, tuple_
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
-from pars.audit.keys import LogKeys, configured_origin, load_keys
-from pars.audit.merkle import EMPTY_ROOT, fill
+from pars.audit.keys import LogKeys, configured_origin, create_keys, load_keys
+from pars.audit.merkle import EMPTY_ROOT, fill, range_nodes
 from pars.audit.merkle import consistency_ranges as _consistency_ranges
 from pars.audit.merkle import inclusion_ranges as _inclusion_ranges
 from pars.audit.note import Checkpoint, sign_checkpoint
@@ -91,8 +92,6 @@ class LogEntry:
     leaf_hash: bytes
 
     def document(self) -> dict[str, Any]:
-        import json
-
         doc: dict[str, Any] = json.loads(self.entry)
         return doc
 
@@ -139,8 +138,6 @@ def read_nodes(conn: Connection, nodes: Sequence[tiles.Node]) -> dict[tiles.Node
 
 
 def _proof(conn: Connection, ranges: list[tuple[int, int]]) -> list[bytes]:
-    from pars.audit.merkle import range_nodes
-
     nodes = [n for a, b in ranges for n in range_nodes(a, b)]
     found = read_nodes(conn, nodes)
     return fill(ranges, found.__getitem__)
@@ -291,6 +288,11 @@ class AuditLog:
             raise InvalidInput("entries: nothing to append")
         _lock(conn)
         head = self.ensure_head(conn)
+        if head.verifier_key != self.verifier_key:
+            raise ConfigError(
+                "the signing key in the key directory is not this log's key "
+                f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
+            )
         n = head.size
         frontier = tiles.Frontier(n, self._load_edge(conn, n))
         leaves: list[AppendedLeaf] = []
@@ -324,6 +326,13 @@ class AuditLog:
             .values(size=size, root=root, updated_utc=to_utc_naive(now))
         )
         return Appended(leaves, cp)
+
+    def record(self, conn: Connection, document: Mapping[str, Any]) -> Appended:
+        """Validate one entry object (e.g. an admin event) and append it.
+
+        Usable as the agreements room's ``record_admin_event(conn, event)``.
+        """
+        return self.append(conn, [AuditEntry.from_document(document)])
 
     @staticmethod
     def _load_edge(conn: Connection, size: int) -> dict[int, list[bytes]]:
@@ -380,8 +389,6 @@ class LogSetup:
 
 def init_log(store: Store, key_dir: str | None = None) -> LogSetup:
     """Create missing key files and the head row (fixing the origin); idempotent."""
-    from pars.audit.keys import create_keys
-
     keys, created = create_keys(key_dir)
     log = AuditLog(keys)
     with store.write() as conn:
@@ -393,7 +400,3 @@ def init_log(store: Store, key_dir: str | None = None) -> LogSetup:
             f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
         )
     return LogSetup(head.origin, keys.verifier_key, [str(p) for p in created])
-
-
-def count_rows(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(audit_leaves)).scalar_one())

@@ -156,7 +156,10 @@ def verify_note(note: str, verifier_key: str) -> str:
     lines = sig_block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise CheckpointError("signed note has too many signatures")
-    public = Ed25519PublicKey.from_public_bytes(key.public_key)
+    try:
+        public = Ed25519PublicKey.from_public_bytes(key.public_key)
+    except ValueError:
+        raise CheckpointError("verifier key: not a valid Ed25519 public key") from None
     verified = False
     for line in lines:
         if not line.startswith(SIG_PREFIX):

@@ -32,7 +32,9 @@ from pars.store import Store, open_store
 app = typer.Typer(
     name="audit",
     help="The audit log: verify it, print its checkpoint and key, prove entries.\n\n"
-    "Keys live in PARS_KEY_DIR (default ./pars-keys); the store is PARS_DATABASE_URL.",
+    "Keys live in PARS_KEY_DIR (default ./pars-keys, files mode 0600, created by pars init); "
+    "a new log takes its origin from PARS_LOG_ORIGIN (default pars.local/audit); "
+    "the store is PARS_DATABASE_URL.",
     no_args_is_help=True,
 )
 
