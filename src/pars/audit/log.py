@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, text, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
@@ -99,6 +99,12 @@ class LogEntry:
 # --- reading -----------------------------------------------------------------
 
 
+def _tiles_in(keys: Sequence[tiles.TileKey]) -> ColumnElement[bool]:
+    # OR of key equalities, not a row-value IN: SQLite answers the latter with a
+    # full scan of audit_tiles, the former with one primary-key probe per tile.
+    return or_(*(and_(audit_tiles.c.level == lv, audit_tiles.c.idx == ix) for lv, ix in keys))
+
+
 def read_head(conn: Connection, *, for_update: bool = False) -> Head | None:
     q = select(audit_head.c.origin, audit_head.c.size, audit_head.c.root, audit_head.c.verifier_key).where(
         audit_head.c.id == 1
@@ -126,9 +132,7 @@ def read_nodes(conn: Connection, nodes: Sequence[tiles.Node]) -> dict[tiles.Node
     if not wanted:
         return {}
     rows = conn.execute(
-        select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(
-            tuple_(audit_tiles.c.level, audit_tiles.c.idx).in_(wanted)
-        )
+        select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(_tiles_in(wanted))
     ).all()
     found = {(int(r.level), int(r.idx)): bytes(r.hashes) for r in rows}
     try:
@@ -340,9 +344,7 @@ class AuditLog:
         if not wanted:
             return {}
         rows = conn.execute(
-            select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(
-                tuple_(audit_tiles.c.level, audit_tiles.c.idx).in_(wanted)
-            )
+            select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(_tiles_in(wanted))
         ).all()
         edge = {int(r.level): tiles.split(bytes(r.hashes)) for r in rows}
         for level, _idx in wanted:
