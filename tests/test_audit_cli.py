@@ -117,3 +117,16 @@ def test_checkpoint_on_an_empty_log_fails_cleanly(env: dict[str, str]) -> None:
     out = runner.invoke(app, ["audit", "checkpoint"], env=env)
     assert out.exit_code == 1
     assert "no checkpoint" in out.output
+
+
+def test_verify_with_an_auditors_key_and_a_wrong_key(env: dict[str, str], filled: Store) -> None:
+    key = runner.invoke(app, ["audit", "key"], env=env).stdout.strip()
+    no_keydir = {**env, "PARS_KEY_DIR": "/nonexistent"}
+    ok = runner.invoke(app, ["audit", "verify", "--key", key], env=no_keydir)
+    assert ok.exit_code == 0, ok.output
+    from pars.audit import create_keys
+
+    other = create_keys(Path(env["PARS_KEY_DIR"]).parent / "other")[0].verifier_key
+    bad = runner.invoke(app, ["audit", "verify", "--json"], env={**env, "PARS_VERIFIER_KEY": other})
+    assert bad.exit_code == 1
+    assert json.loads(bad.stdout)["problem"]["kind"] == "checkpoint_signature"

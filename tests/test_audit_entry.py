@@ -244,3 +244,10 @@ def test_time_needs_a_timezone() -> None:
 
 def test_entry_time_is_exposed_as_aware_utc() -> None:
     assert _entry().time == datetime(2018, 9, 1, 3, 59, 59, tzinfo=UTC)
+
+
+def test_object_values_are_hashed_even_under_non_personal_names() -> None:
+    e = _entry(filters={"district": {"last_name": "Doe"}, "grade": ["F1", "F2"]})
+    assert e.document["filters"]["district"].startswith("hmac-sha256:")
+    assert e.document["filters"]["grade"] == ["F1", "F2"]
+    assert b"Doe" not in e.canonical

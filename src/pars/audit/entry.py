@@ -111,12 +111,15 @@ def hash_filters(filters: Mapping[str, object], key: bytes) -> dict[str, Any]:
     for raw_name, value in filters.items():
         name = str(raw_name)
         logged_name = name if _FILTER_NAME.match(name) else keyed_hash("filter_name", name, key)
-        if not _needs_hash(name):
+        if not _needs_hash(name) and not isinstance(value, Mapping):
             out[logged_name] = _clear(value)
         elif value is None:
             out[logged_name] = None
         elif isinstance(value, list | tuple):
             out[logged_name] = [keyed_hash(name, v, key) for v in value]
+        elif isinstance(value, Mapping):
+            # An object where a value belongs: nobody knows what is in it, so hash it.
+            out[logged_name] = keyed_hash(name, sorted(value.items(), key=str), key)
         else:
             out[logged_name] = keyed_hash(name, value, key)
     return out

@@ -56,12 +56,22 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON
 
 
 @app.command()
-def verify(as_json: JsonFlag = False) -> None:
+def verify(
+    as_json: JsonFlag = False,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            envvar="PARS_VERIFIER_KEY",
+            help="Verifier key name+keyid+base64 to trust (default: the key in PARS_KEY_DIR).",
+        ),
+    ] = None,
+) -> None:
     """Recompute every leaf, subtree and checkpoint; exit 1 naming the first bad index.
 
     Indices are 0-based. Reads the store as one snapshot and streams it.
     """
-    vkey = load_keys().verifier_key
+    vkey = key or load_keys().verifier_key
     with _opened() as store:
         _verify(store, vkey, as_json)
 
