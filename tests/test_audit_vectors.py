@@ -68,9 +68,7 @@ def _h(x: str) -> bytes:
 
 @pytest.mark.parametrize("case", _cases("inclusion"))
 def test_inclusion(case: dict[str, Any]) -> None:
-    leaf = leaf_hash(_h(case["leaf_hex"])) if case["leaf_hex"] is not None else _h(
-        case["leaf_hash_hex"]
-    )
+    leaf = leaf_hash(_h(case["leaf_hex"])) if case["leaf_hex"] is not None else _h(case["leaf_hash_hex"])
     proof = [_h(p) for p in case["proof_hex"]]
     got = verify_inclusion(leaf, case["index"], case["size"], proof, _h(case["root_hex"]))
     assert got is case["valid"]
