@@ -30,7 +30,7 @@ FILES = ("rfc6962_public.json", "rfc6962_upstream.json")
 def _vectors_dir() -> Path | None:
     candidates = [Path(__file__).resolve().parents[2] / "shared" / "vectors"]
     if os.environ.get("PARS_VECTORS_DIR"):
-        candidates.append(Path(os.environ["PARS_VECTORS_DIR"]))
+        candidates.insert(0, Path(os.environ["PARS_VECTORS_DIR"]))
     for c in candidates:
         if all((c / f).is_file() for f in FILES):
             return c
@@ -60,6 +60,15 @@ def _cases(key: str) -> list[Any]:
     if not out:
         out.append(pytest.param(None, marks=pytest.mark.skip(reason=SKIP)))
     return out
+
+
+def test_vectors_are_present_when_required() -> None:
+    # CI sets PARS_REQUIRE_VECTORS=1: there a missing vector file is a failure, not a skip.
+    if VECTORS is None:
+        if os.environ.get("PARS_REQUIRE_VECTORS"):
+            pytest.fail(SKIP + " (PARS_REQUIRE_VECTORS is set)")
+        pytest.skip(SKIP)
+    assert all(DATA[f] for f in FILES)
 
 
 def _h(x: str) -> bytes:
