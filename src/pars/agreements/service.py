@@ -77,13 +77,13 @@ def admin_event(
         "filters": {},
         "sort": [],
         "limit": None,
-        "decision": None,
+        "decision": "allow",
         "rule": None,
         "arrest_ids": [],
         "person_ids": [],
         "fields": [],
-        "status": "ok",
-        "detail": detail,
+        "status": 200,
+        "detail": {"summary": detail},
     }
 
 
