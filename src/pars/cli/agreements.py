@@ -31,9 +31,10 @@ from pars.agreements.service import (
     no_admin_log,
     terminate,
 )
+from pars.audit import iter_entries
 from pars.cli.common import console, print_json
 from pars.clock import SYSTEM_CLOCK, Clock, parse_instant
-from pars.errors import ConfigError, InvalidInput
+from pars.errors import InvalidInput
 from pars.store import open_store
 from pars.store.db import Store
 
@@ -302,11 +303,16 @@ def _fixture_entries(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
             yield n, item
 
 
-def audit_entries(log: Path | None) -> Iterator[tuple[int, Mapping[str, Any]]]:
-    """The logged entries replay reads: a JSON Lines file now; ``pars.audit`` once wired."""
+def audit_entries(log: Path | None, store: Store, partner: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """The logged entries replay reads: the partner's requests in the audit log, or a
+    JSON Lines file of entries given with ``--log``."""
     if log is not None:
-        return _fixture_entries(log)
-    raise ConfigError("replay: the audit log is not connected yet; pass --log FILE (JSON Lines)")
+        yield from _fixture_entries(log)
+        return
+    for item in iter_entries(store, kind="access"):
+        entry = item.document()
+        if entry.get("agency") == partner:
+            yield item.index, entry
 
 
 @app.command("replay")
@@ -333,13 +339,14 @@ def replay_cmd(
             caps = [t.effective_at for t in history.terminations if t.applies_to(nxt)]
             terminated_at = min(caps) if caps else None
     draft = AgreementVersion(doc.id, 0, draft_hash, doc, True, terminated_at=terminated_at)
-    report = replay(
-        draft,
-        logged_requests(audit_entries(log)),
-        start=_instant(from_, "--from"),
-        end=_instant(to, "--to"),
-        ignore_term=ignore_term,
-    )
+    with opened() as store:
+        report = replay(
+            draft,
+            logged_requests(audit_entries(log, store, doc.partner)),
+            start=_instant(from_, "--from"),
+            end=_instant(to, "--to"),
+            ignore_term=ignore_term,
+        )
     data = report.to_dict()
     if as_json:
         print_json(data)
