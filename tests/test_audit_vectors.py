@@ -39,6 +39,9 @@ def _vectors_dir() -> Path | None:
 
 VECTORS = _vectors_dir()
 SKIP = "RFC 6962 vectors not found in ../shared/vectors nor PARS_VECTORS_DIR"
+if VECTORS is None and os.environ.get("PARS_REQUIRE_VECTORS"):
+    # CI must run the vectors, never skip them.
+    raise RuntimeError(SKIP + " (PARS_REQUIRE_VECTORS is set)")
 
 
 def _load(name: str) -> dict[str, Any]:
