@@ -1,0 +1,30 @@
+"""Oversight: detectors over the audit log joined to records, and the report.
+
+    from pars.oversight import OversightConfig, build_report
+    report = build_report(store, hmac_key=keys.hmac_key, now=clock.now())
+
+The statistics (``stats``) and the detectors work on plain values; ``facts`` and
+``report`` are the adapters that read the store and the log.
+
+Rule: findings name people and records only by ids and audit indices; an expunged
+record is only ever counted, never described.
+"""
+
+from pars.oversight.config import OversightConfig
+from pars.oversight.facts import load_facts
+from pars.oversight.model import KINDS, ArrestFact, Baseline, Finding, RecordFacts, run
+from pars.oversight.report import build_report, detectors, find
+
+__all__ = [
+    "KINDS",
+    "ArrestFact",
+    "Baseline",
+    "Finding",
+    "OversightConfig",
+    "RecordFacts",
+    "build_report",
+    "detectors",
+    "find",
+    "load_facts",
+    "run",
+]

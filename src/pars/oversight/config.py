@@ -1,0 +1,198 @@
+"""Every threshold the detectors use, documented, in one frozen dataclass.
+
+The defaults are tuned so that an analyst working ordinary cases (a few people
+per case, a stated reason, a purpose the agreement permits, occasional typos) is
+not flagged, while a sustained pattern is. ``OversightConfig.from_mapping`` takes
+the same keys from YAML or JSON (unknown keys are an error, so a misspelt
+threshold is never silently ignored).
+
+Rule: a threshold lives here or nowhere; detectors never hard-code a number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pars.errors import InvalidInput
+
+#: Purpose codes as agreements write them -> the name a report shows.
+PURPOSE_NAMES: dict[str, str] = {
+    "C": "criminal investigation",
+    "W": "warrant service",
+    "P": "prosecution",
+    "S": "public safety emergency",
+    "IMM": "immigration enforcement",
+    "EMP": "employment screening",
+    "CIV": "civil or administrative matter",
+    "LIC": "licensing",
+}
+
+#: Phrases that state a purpose, per purpose code (matched on lower-cased text,
+#: as whole words or phrases). A justification stating a purpose whose code the
+#: agreement does not list is a ``purpose_mismatch``.
+PURPOSE_PHRASES: dict[str, tuple[str, ...]] = {
+    "IMM": (
+        "immigration",
+        "deport",
+        "deported",
+        "deporting",
+        "deportation",
+        "deportable",
+        "removal proceedings",
+        "removal order",
+        "removable",
+        "ice detainer",
+        "detainer",
+        "illegal alien",
+        "illegal immigrant",
+        "alien",
+        "visa overstay",
+        "overstay",
+        "undocumented",
+        "green card",
+        "ero",
+        "i-247",
+        "immigration status",
+        "out of status",
+        "entered without inspection",
+    ),
+    "EMP": ("employment", "background check", "pre-employment", "hiring", "job applicant"),
+    "CIV": ("child support", "custody dispute", "eviction", "debt collection", "civil suit", "divorce"),
+    "LIC": ("license application", "licensing", "permit application"),
+}
+
+#: Justifications that say nothing: compared after lower-casing and stripping
+#: punctuation and digits.
+BOILERPLATE: tuple[str, ...] = (
+    "investigation",
+    "ongoing investigation",
+    "active investigation",
+    "criminal investigation",
+    "official business",
+    "law enforcement",
+    "law enforcement purposes",
+    "law enforcement purpose",
+    "routine check",
+    "routine",
+    "records check",
+    "background",
+    "per supervisor",
+    "see case",
+    "case",
+    "research",
+    "intel",
+    "intelligence",
+    "info",
+    "information",
+    "na",
+    "n a",
+    "none",
+    "test",
+    "query",
+)
+
+
+@dataclass(frozen=True)
+class OversightConfig:
+    """Detector thresholds. Severity bands read "at least": low < medium < high."""
+
+    # --- statistics (origin_targeting, non_criminal_targeting) ---
+    #: False discovery rate across all users tested for one kind (Benjamini–Hochberg).
+    alpha: float = 0.01
+    #: Smallest share ratio (user's share / scope's share) worth a finding.
+    min_ratio: float = 1.5
+    #: Fewer distinct people than this: too few to test.
+    min_people: int = 20
+    #: Confidence of the ratio's interval.
+    confidence: float = 0.95
+    #: Power for the "smallest skew we could have detected" statement.
+    power: float = 0.8
+    #: Ratio at which a significant skew is medium / high severity.
+    ratio_medium: float = 2.0
+    ratio_high: float = 3.0
+    #: Searches naming a person that matched nobody: share of the user's searches
+    #: (Fisher's exact test against the rest of the agency) and the minimum count.
+    empty_search_min: int = 20
+    #: Most evidence indices listed per finding (most telling first).
+    max_evidence: int = 50
+
+    # --- counted conduct: at least this many events for a finding, then bands ---
+    probe_min: int = 2
+    probe_medium: int = 5
+    probe_high: int = 20
+    forbidden_min: int = 2
+    forbidden_medium: int = 5
+    forbidden_high: int = 20
+    #: Rules that only say a name was misspelt count toward forbidden_filter only
+    #: from this many (a typo is not a probe).
+    typo_min: int = 10
+    out_of_term_min: int = 1
+    out_of_term_medium: int = 5
+    out_of_term_high: int = 20
+
+    # --- bulk_access ---
+    #: Longest run of consecutive arrest numbers read one by one.
+    enumeration_min_run: int = 15
+    enumeration_high_run: int = 50
+    #: Robust z-score of a user's request count against the agency's users.
+    volume_z: float = 6.0
+    volume_z_high: float = 12.0
+    #: At least this many users in the agency before volume is compared.
+    volume_min_users: int = 5
+    #: And at least this many requests by the user.
+    volume_min_requests: int = 200
+    #: Distinct people under one case number.
+    people_per_case: int = 60
+    people_per_case_high: int = 200
+
+    # --- vague_justification ---
+    #: Fewer tokens than this (after normalising) is a missing reason.
+    justification_min_tokens: int = 3
+    #: Share of a user's requests with missing or boilerplate reasons, and the minimum count.
+    vague_share: float = 0.5
+    vague_min: int = 20
+    #: One reason text (near-duplicates merged) reused across this many distinct people.
+    reuse_people: int = 30
+    reuse_people_high: int = 100
+    #: Token Jaccard similarity at which two reasons are "the same text".
+    reuse_similarity: float = 0.8
+    #: Distinct reason texts tracked per user (memory bound).
+    reuse_max_texts: int = 500
+    #: One case number reused across this many distinct people.
+    case_reuse_people: int = 40
+
+    # --- purpose_mismatch ---
+    mismatch_min: int = 2
+    mismatch_medium: int = 5
+    mismatch_high: int = 20
+    purpose_names: dict[str, str] = field(default_factory=lambda: dict(PURPOSE_NAMES))
+    purpose_phrases: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_PHRASES))
+    boilerplate: tuple[str, ...] = BOILERPLATE
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> OversightConfig:
+        """A config from YAML/JSON keys; unknown keys raise ``InvalidInput``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InvalidInput(f"{unknown[0]}: not an oversight setting")
+        values = dict(data)
+        if "purpose_phrases" in values:
+            values["purpose_phrases"] = {str(k): tuple(v) for k, v in values["purpose_phrases"].items()}
+        if "boilerplate" in values:
+            values["boilerplate"] = tuple(values["boilerplate"])
+        return cls(**values)
+
+    def band(self, count: float, medium: float, high: float) -> str:
+        """low / medium / high for a count (or ratio) already past its minimum."""
+        if count >= high:
+            return "high"
+        if count >= medium:
+            return "medium"
+        return "low"
+
+    def purpose_name(self, code: str) -> str:
+        return self.purpose_names.get(code, code)

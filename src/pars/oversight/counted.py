@@ -1,0 +1,157 @@
+"""Counted conduct: forbidden_filter and out_of_term_access (and the base they share).
+
+These kinds need no statistics: the agreement itself says the request should not
+have been made, the gate denied it, and the log names the clause. A user is
+flagged from a minimum number of such requests; the agency as a whole is flagged
+only when its total crosses the minimum while no single user does (misuse spread
+thin across accounts), so no conduct is reported twice.
+
+Rule: count only what the entry's own ``decision`` and ``rule`` say; never infer
+a denial the gate did not make.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pars.oversight.config import OversightConfig
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, subjects, who
+
+FORBIDDEN_PREFIXES = (
+    "search.forbid_filters.",
+    "fields.hidden_filter.",
+    "warrant_required.",
+)
+TYPO_PREFIXES = ("filters.unknown.", "sort.unknown.")
+TERM_RULES = frozenset({"term.start", "term.end", "approvals"})
+
+
+@dataclass
+class Tally:
+    count: int = 0
+    rules: Counter[str] = field(default_factory=Counter)
+    evidence: Evidence = field(default_factory=lambda: Evidence(50))
+
+
+class CountDetector:
+    """Counts matching entries per subject; subclasses say what matches and how to word it."""
+
+    kind = ""
+    what = ""
+    tail = (
+        "The gate denied each one and named the clause; every attempt is in the audit log "
+        "at the indices listed."
+    )
+
+    def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
+        self.facts = facts
+        self.config = config
+        self.tallies: dict[Subject, Tally] = defaultdict(
+            lambda: Tally(evidence=Evidence(config.max_evidence))
+        )
+
+    def match(self, entry: Entry) -> tuple[str, float] | None:
+        """(label, evidence score) when the entry counts, else None."""
+        raise NotImplementedError
+
+    def thresholds(self) -> tuple[int, int, int]:
+        raise NotImplementedError
+
+    def counted(self, t: Tally) -> int:
+        return t.count
+
+    def observe(self, index: int, entry: Entry) -> None:
+        hit = self.match(entry)
+        if hit is None:
+            return
+        label, score = hit
+        for subject in subjects(entry):
+            t = self.tallies[subject]
+            t.count += 1
+            t.rules[label] += 1
+            t.evidence.add(index, score)
+
+    def detail(self, subject: Subject, t: Tally) -> dict[str, Any]:
+        return {}
+
+    def findings(self) -> list[Finding]:
+        minimum, medium, high = self.thresholds()
+        flagged_users: set[str] = set()
+        out = []
+        for subject, t in sorted(self.tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1])):
+            n = self.counted(t)
+            if subject[1] is not None:
+                if n >= minimum:
+                    flagged_users.add(subject[0])
+                else:
+                    continue
+            elif n < minimum or subject[0] in flagged_users:
+                continue
+            rules = dict(t.rules.most_common())
+            listed = ", ".join(f"{rule} ×{c}" for rule, c in list(rules.items())[:5])
+            summary = (
+                f"{who(subject, self.facts.partners.get(subject[0]))} made {n:,} request(s) {self.what} "
+                f"({listed}). {self.tail}"
+            )
+            stat = {"test": "count of denied requests", "count": n, "rules": rules, **self.detail(subject, t)}
+            out.append(
+                Finding(
+                    self.kind,
+                    subject[0],
+                    subject[1],
+                    self.config.band(n, medium, high),
+                    summary,
+                    stat,
+                    t.evidence.indices(),
+                )
+            )
+        return out
+
+
+class ForbiddenFilter(CountDetector):
+    """Requests denied for filtering or sorting on a forbidden, hidden or warrant-only field.
+
+    Rules ``filters.unknown.*``/``sort.unknown.*`` (a name PARS does not know) count
+    only from ``typo_min`` of them: one misspelling is not a probe, dozens are.
+    """
+
+    kind = "forbidden_filter"
+    what = "that filtered or sorted on a field the agreement forbids, hides or reserves for warrants"
+
+    def match(self, entry: Entry) -> tuple[str, float] | None:
+        rule = entry.get("rule") or ""
+        if entry.get("decision") != "deny":
+            return None
+        if rule.startswith(FORBIDDEN_PREFIXES):
+            return rule, 2.0
+        if rule.startswith(TYPO_PREFIXES):
+            return rule, 1.0
+        return None
+
+    def thresholds(self) -> tuple[int, int, int]:
+        c = self.config
+        return c.forbidden_min, c.forbidden_medium, c.forbidden_high
+
+    def counted(self, t: Tally) -> int:
+        typos = sum(c for rule, c in t.rules.items() if rule.startswith(TYPO_PREFIXES))
+        return t.count if typos >= self.config.typo_min else t.count - typos
+
+
+class OutOfTermAccess(CountDetector):
+    """Requests denied because the agreement had not started, had ended (or been
+    terminated), or its version was not yet approved."""
+
+    kind = "out_of_term_access"
+    what = "outside the agreement's term or before its approval"
+
+    def match(self, entry: Entry) -> tuple[str, float] | None:
+        rule = entry.get("rule")
+        if entry.get("decision") == "deny" and rule in TERM_RULES:
+            return str(rule), 2.0 if rule == "term.end" else 1.0
+        return None
+
+    def thresholds(self) -> tuple[int, int, int]:
+        c = self.config
+        return c.out_of_term_min, c.out_of_term_medium, c.out_of_term_high

@@ -1,0 +1,171 @@
+"""The store adapter: builds ``RecordFacts`` for the arrests an audit period touched.
+
+For each touched arrest: its arrestee's person id, foreign-born, non-criminal.
+For each agreement: the baseline among arrests in its scope (grades, since) that
+were arrested in the period, its permitted purposes per version, its partner.
+For every victim and witness: person id and keyed hashes of name and dob, with
+the same hashes for arrestees, so probes can be recognised without un-hashing.
+
+Rule: expunged arrests are read from ``expungements`` by id only; nothing else
+about them is ever looked up, and ``RecordFacts`` answers for them as unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, select
+
+from pars.agreements.history import AgreementHistory
+from pars.agreements.service import load_history
+from pars.audit import keyed_hash
+from pars.errors import NotFound
+from pars.oversight.model import ArrestFact, Baseline, RecordFacts
+from pars.store.db import Store
+from pars.store.schema.records import arrests, charges, charging, expungements, parties
+
+NON_CRIMINAL_DISPOSITIONS = frozenset({"withdrawn", "dismissed"})
+CHUNK = 500
+
+
+def _naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def _chunks(ids: Sequence[str], size: int = CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, ArrestFact]:
+    """Facts of every arrest matching ``where`` (a condition on ``arrests``)."""
+    rows: dict[str, dict[str, Any]] = {}
+    q = (
+        select(arrests.c.arrest_id, arrests.c.person_id, parties.c.country_of_origin)
+        .select_from(arrests)
+        .outerjoin(parties, and_(parties.c.arrest_id == arrests.c.arrest_id, parties.c.role == "arrestee"))
+        .where(where)
+    )
+    for r in conn.execute(q):
+        country = (r.country_of_origin or "").strip().upper()
+        rows[r.arrest_id] = {"person": r.person_id, "foreign": bool(country) and country != "US"}
+    declined = set(
+        conn.execute(
+            select(charging.c.arrest_id)
+            .join(arrests, arrests.c.arrest_id == charging.c.arrest_id)
+            .where(where, charging.c.decision == "declined")
+        ).scalars()
+    )
+    all_dropped: dict[str, bool] = {}
+    all_summary: dict[str, bool] = {}
+    for r in conn.execute(
+        select(charges.c.arrest_id, charges.c.grade, charges.c.disposition)
+        .join(arrests, arrests.c.arrest_id == charges.c.arrest_id)
+        .where(where)
+    ):
+        all_dropped[r.arrest_id] = all_dropped.get(r.arrest_id, True) and (
+            r.disposition in NON_CRIMINAL_DISPOSITIONS
+        )
+        all_summary[r.arrest_id] = all_summary.get(r.arrest_id, True) and r.grade == "S"
+    return {
+        aid: ArrestFact(
+            row["person"],
+            row["foreign"],
+            aid in declined or all_dropped.get(aid, False) or all_summary.get(aid, False),
+        )
+        for aid, row in rows.items()
+    }
+
+
+def _scope_condition(history: AgreementHistory, start: datetime | None, end: datetime | None) -> Any:
+    """Arrests in the scope of the version in force at the period's end, arrested in the period."""
+    versions = [v for v in history.versions if end is None or v.applied_at <= end] or [history.latest]
+    scope = versions[-1].document.scope
+    conds: list[ColumnElement[bool]] = [~exists().where(expungements.c.arrest_id == arrests.c.arrest_id)]
+    if scope.grades is not None:
+        conds.append(
+            exists().where(
+                charges.c.arrest_id == arrests.c.arrest_id, charges.c.grade.in_(sorted(scope.grades))
+            )
+        )
+    if scope.since is not None:
+        conds.append(arrests.c.arrested_utc >= datetime(scope.since.year, scope.since.month, scope.since.day))
+    if start is not None:
+        conds.append(arrests.c.arrested_utc >= _naive(start))
+    if end is not None:
+        conds.append(arrests.c.arrested_utc <= _naive(end))
+    return and_(*conds)
+
+
+def baseline(facts: dict[str, ArrestFact]) -> Baseline:
+    people: dict[str, bool] = {}
+    for f in facts.values():
+        people[f.person_id] = people.get(f.person_id, False) or f.foreign_born
+    return Baseline(
+        arrests=len(facts),
+        persons=len(people),
+        foreign_born_persons=sum(people.values()),
+        non_criminal_arrests=sum(f.non_criminal for f in facts.values()),
+    )
+
+
+def _party_hashes(conn: Connection, hmac_key: bytes, facts: RecordFacts) -> None:
+    protected_ids: set[str] = set()
+    names: dict[bool, set[tuple[str, str]]] = {True: set(), False: set()}
+    dobs: dict[bool, set[str]] = {True: set(), False: set()}
+    q = select(
+        parties.c.role, parties.c.person_id, parties.c.last_name, parties.c.first_name, parties.c.dob
+    ).where(~exists().where(expungements.c.arrest_id == parties.c.arrest_id))
+    for r in conn.execute(q):
+        protected = r.role != "arrestee"
+        if protected:
+            protected_ids.add(r.person_id)
+        names[protected].add(
+            (keyed_hash("last_name", r.last_name, hmac_key), keyed_hash("first_name", r.first_name, hmac_key))
+        )
+        if r.dob:
+            dobs[protected].add(keyed_hash("dob", r.dob, hmac_key))
+    facts.protected_persons = frozenset(protected_ids)
+    facts.protected_names, facts.arrestee_names = frozenset(names[True]), frozenset(names[False])
+    facts.protected_dobs, facts.arrestee_dobs = frozenset(dobs[True]), frozenset(dobs[False])
+
+
+def load_facts(
+    store: Store,
+    *,
+    arrest_ids: Iterable[str],
+    agreement_ids: Iterable[str],
+    hmac_key: bytes,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> RecordFacts:
+    """Everything the detectors may ask, read in one snapshot-free pass per table."""
+    touched = sorted(set(arrest_ids))
+    facts = RecordFacts()
+    with store.read() as conn:
+        expunged: set[str] = set()
+        for chunk in _chunks(touched):
+            expunged.update(
+                conn.execute(
+                    select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk))
+                ).scalars()
+            )
+            facts.arrests.update(arrest_facts(conn, arrests.c.arrest_id.in_(chunk)))
+        facts.expunged = frozenset(expunged)
+        for aid in expunged:
+            facts.arrests.pop(aid, None)
+        for agreement in sorted(set(agreement_ids)):
+            try:
+                history = load_history(conn, agreement)
+            except NotFound:
+                continue
+            facts.partners[agreement] = history.partner
+            for v in history.versions:
+                permitted = frozenset(v.document.purposes)
+                facts.purposes[(agreement, v.hash)] = permitted
+                facts.purposes[(agreement, str(v.number))] = permitted
+            facts.baselines[agreement] = baseline(arrest_facts(conn, _scope_condition(history, start, end)))
+        _party_hashes(conn, hmac_key, facts)
+    return facts

@@ -1,0 +1,238 @@
+"""vague_justification and purpose_mismatch: what users wrote as their reasons.
+
+vague_justification flags a user when most of its requests give no real reason
+(missing, a few words, or a boilerplate phrase from ``config.boilerplate``), or
+when one reason text (near-duplicates merged by token Jaccard similarity) or one
+case number is reused across many distinct, unrelated people.
+
+purpose_mismatch flags reasons that state a purpose the agreement does not
+permit: phrases per purpose code (``config.purpose_phrases``) matched as whole
+words, against the purposes of the agreement version each entry names; and
+requests the gate denied with rule ``purposes`` (a purpose code not permitted).
+
+Rule: judge a reason only against the version the entry was decided under;
+when that version is unknown, say nothing about it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pars.oversight.config import OversightConfig
+from pars.oversight.counted import CountDetector
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, who
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def tokens(text: str | None) -> tuple[str, ...]:
+    """Lower-cased words, digits and punctuation dropped."""
+    return tuple(_WORD.findall((text or "").lower()))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+@dataclass
+class _Cluster:
+    words: frozenset[str]
+    text: str
+    people: set[str] = field(default_factory=set)
+    evidence: Evidence = field(default_factory=lambda: Evidence(50))
+
+
+@dataclass
+class _User:
+    requests: int = 0
+    vague: int = 0
+    vague_evidence: Evidence = field(default_factory=lambda: Evidence(50))
+    clusters: list[_Cluster] = field(default_factory=list)
+    by_text: dict[str, int] = field(default_factory=dict)
+    by_word: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    cases: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    case_evidence: dict[str, Evidence] = field(default_factory=dict)
+
+
+class VagueJustification:
+    kind = "vague_justification"
+
+    def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
+        self.facts = facts
+        self.config = config
+        self.boilerplate = {" ".join(tokens(b)) for b in config.boilerplate}
+        self.users: dict[Subject, _User] = defaultdict(self._new)
+
+    def _new(self) -> _User:
+        return _User(vague_evidence=Evidence(self.config.max_evidence))
+
+    def is_vague(self, text: str | None) -> bool:
+        words = tokens(text)
+        return len(words) < self.config.justification_min_tokens or " ".join(words) in self.boilerplate
+
+    def _cluster(self, u: _User, words: tuple[str, ...]) -> _Cluster | None:
+        key = " ".join(words)
+        if key in u.by_text:
+            return u.clusters[u.by_text[key]]
+        bag = frozenset(words)
+        shared: dict[int, int] = defaultdict(int)
+        for w in bag:
+            for i in u.by_word.get(w, ()):
+                shared[i] += 1
+        for i, n in sorted(shared.items(), key=lambda kv: -kv[1]):
+            if n / len(bag) < self.config.reuse_similarity:
+                break
+            if jaccard(bag, u.clusters[i].words) >= self.config.reuse_similarity:
+                u.by_text[key] = i
+                return u.clusters[i]
+        if len(u.clusters) >= self.config.reuse_max_texts:
+            return None
+        u.clusters.append(_Cluster(bag, key, evidence=Evidence(self.config.max_evidence)))
+        i = len(u.clusters) - 1
+        u.by_text[key] = i
+        for w in bag:
+            u.by_word[w].append(i)
+        return u.clusters[i]
+
+    def observe(self, index: int, entry: Entry) -> None:
+        user = entry.get("user")
+        if user is None or entry.get("action") == "feed":
+            return
+        u = self.users[(str(entry["agreement_id"]), str(user))]
+        u.requests += 1
+        text = entry.get("justification")
+        if self.is_vague(text):
+            u.vague += 1
+            u.vague_evidence.add(index)
+        people = {f.person_id for a in entry.get("arrest_ids") or () if (f := self.facts.arrest(a))}
+        if not people:
+            return
+        words = tokens(text)
+        if words:
+            cluster = self._cluster(u, words)
+            if cluster is not None and not people <= cluster.people:
+                cluster.evidence.add(index, len(people - cluster.people))
+                cluster.people |= people
+        case = entry.get("case_number")
+        if case:
+            known = u.cases[str(case)]
+            if not people <= known:
+                ev = u.case_evidence.setdefault(str(case), Evidence(self.config.max_evidence))
+                ev.add(index, len(people - known))
+                known |= people
+
+    def findings(self) -> list[Finding]:
+        c = self.config
+        out = []
+        for subject, u in sorted(self.users.items()):
+            signs: list[str] = []
+            evidence: list[int] = []
+            severity = "low"
+            share = u.vague / u.requests if u.requests else 0.0
+            top = max(u.clusters, key=lambda cl: len(cl.people), default=None)
+            case, case_people = max(u.cases.items(), key=lambda kv: len(kv[1]), default=("", set()))
+            stat: dict[str, Any] = {
+                "test": "counts: vague reasons, reason and case-number reuse across distinct people",
+                "requests": u.requests,
+                "vague": u.vague,
+                "vague_share": share,
+                "max_people_per_reason": len(top.people) if top else 0,
+                "max_people_per_case": len(case_people),
+            }
+            if u.vague >= c.vague_min and share >= c.vague_share:
+                signs.append(
+                    f"gave no real reason (missing, too short or boilerplate) for {u.vague:,} of "
+                    f"{u.requests:,} requests ({share:.0%})"
+                )
+                evidence += u.vague_evidence.indices()
+                severity = "high" if share >= 0.9 else "medium"
+            if top is not None and len(top.people) >= c.reuse_people:
+                signs.append(
+                    f"gave the same reason ({top.text[:80]!r}) for {len(top.people):,} distinct people"
+                )
+                evidence += top.evidence.indices()
+                severity = _worse(severity, "high" if len(top.people) >= c.reuse_people_high else "medium")
+            if len(case_people) >= c.case_reuse_people:
+                signs.append(f"cited case number {case!r} for {len(case_people):,} distinct people")
+                evidence += u.case_evidence[case].indices()
+                severity = _worse(severity, "medium")
+            if not signs:
+                continue
+            seen: set[int] = set()
+            ordered = []
+            for i in evidence:
+                if i not in seen:
+                    seen.add(i)
+                    ordered.append(i)
+            summary = f"{who(subject, self.facts.partners.get(subject[0]))} " + "; ".join(signs) + "."
+            out.append(
+                Finding(self.kind, subject[0], subject[1], severity, summary, stat, ordered[: c.max_evidence])
+            )
+        return out
+
+
+_ORDER = {"low": 0, "medium": 1, "high": 2}
+
+
+def _worse(a: str, b: str) -> str:
+    return a if _ORDER[a] >= _ORDER[b] else b
+
+
+def stated_purposes(text: str | None, phrases: dict[str, tuple[str, ...]]) -> set[str]:
+    """Purpose codes whose phrases appear in ``text`` as whole words."""
+    low = " ".join((text or "").lower().split())
+    return {
+        code
+        for code, words in phrases.items()
+        if any(re.search(r"(?<![a-z0-9])" + re.escape(w.lower()) + r"(?![a-z0-9])", low) for w in words)
+    }
+
+
+class PurposeMismatch(CountDetector):
+    kind = "purpose_mismatch"
+    what = "whose stated reason is a purpose the agreement does not permit"
+    tail = (
+        "Allowed requests count too: the gate checks the purpose code, not the reason written; "
+        "every request is in the audit log at the indices listed."
+    )
+
+    def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
+        super().__init__(facts, config)
+        self._patterns = {
+            code: re.compile(
+                "|".join(r"(?<![a-z0-9])" + re.escape(w.lower()) + r"(?![a-z0-9])" for w in words)
+            )
+            for code, words in config.purpose_phrases.items()
+            if words
+        }
+        self.permitted_seen: dict[str, set[str]] = defaultdict(set)
+
+    def thresholds(self) -> tuple[int, int, int]:
+        c = self.config
+        return c.mismatch_min, c.mismatch_medium, c.mismatch_high
+
+    def match(self, entry: Entry) -> tuple[str, float] | None:
+        agreement = str(entry["agreement_id"])
+        if entry.get("decision") == "deny" and entry.get("rule") == "purposes":
+            return f"denied: purpose code {entry.get('purpose')!r} not permitted", 1.0
+        permitted = self.facts.permitted(agreement, entry.get("agreement_version"))
+        if permitted is None:
+            return None
+        self.permitted_seen[agreement] |= permitted
+        low = " ".join(str(entry.get("justification") or "").lower().split())
+        stated = {code for code, rx in self._patterns.items() if rx.search(low)}
+        wrong = sorted(stated - permitted)
+        if not wrong:
+            return None
+        names = ", ".join(self.config.purpose_name(code) for code in wrong)
+        score = 3.0 if entry.get("decision") == "allow" and entry.get("arrest_ids") else 2.0
+        return f"reason states {names}", score
+
+    def detail(self, subject: Subject, t: Any) -> dict[str, Any]:
+        codes = sorted(self.permitted_seen.get(subject[0], set()))
+        return {"permitted": {code: self.config.purpose_name(code) for code in codes}}

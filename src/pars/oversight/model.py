@@ -1,0 +1,194 @@
+"""The values oversight works on: findings, record facts, and the detector shape.
+
+Detectors see audit entries as plain ``(index, dict)`` pairs and ask a
+``RecordFacts`` about the records those entries name; ``facts.py`` builds the
+facts from the store, tests build them by hand.
+
+Rule: nothing here reveals an expunged record: an expunged arrest id answers
+``None`` from ``RecordFacts.arrest`` exactly like an unknown one, and is only
+ever counted.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+KINDS: tuple[str, ...] = (
+    "forbidden_filter",
+    "origin_targeting",
+    "non_criminal_targeting",
+    "protected_role_probe",
+    "bulk_access",
+    "vague_justification",
+    "purpose_mismatch",
+    "out_of_term_access",
+)
+
+Entry = Mapping[str, Any]
+Subject = tuple[str, str | None]
+"""(agreement_id, user); user None means the agency as a whole."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One kind of misuse by one user (or agency), with the log indices that show it."""
+
+    kind: str
+    agreement_id: str
+    user: str | None
+    severity: str
+    summary: str
+    statistic: dict[str, Any]
+    evidence: list[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "agreement_id": self.agreement_id,
+            "user": self.user,
+            "severity": self.severity,
+            "summary": self.summary,
+            "statistic": self.statistic,
+            "evidence": list(self.evidence),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ArrestFact:
+    """What oversight may know of one arrest: its arrestee and two yes/no facts.
+
+    ``foreign_born``: the arrestee's country of origin is present and not US
+    (unknown counts as not foreign-born). ``non_criminal``: charging declined, or
+    every charge withdrawn or dismissed, or every charge graded S (summary only).
+    """
+
+    person_id: str
+    foreign_born: bool
+    non_criminal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """Arrests in an agreement's scope and period: how many, how many of each kind."""
+
+    arrests: int
+    persons: int
+    foreign_born_persons: int
+    non_criminal_arrests: int
+
+    @property
+    def foreign_born_share(self) -> float:
+        return self.foreign_born_persons / self.persons if self.persons else 0.0
+
+    @property
+    def non_criminal_share(self) -> float:
+        return self.non_criminal_arrests / self.arrests if self.arrests else 0.0
+
+
+@dataclass
+class RecordFacts:
+    """A lookup of what the audited entries touched. Build with ``facts.load_facts``."""
+
+    arrests: dict[str, ArrestFact] = field(default_factory=dict)
+    expunged: frozenset[str] = frozenset()
+    baselines: dict[str, Baseline] = field(default_factory=dict)
+    #: Victims' and witnesses' person ids.
+    protected_persons: frozenset[str] = frozenset()
+    #: Keyed hashes (as logged) of victims'/witnesses' (last_name, first_name) and dob,
+    #: and the same for arrestees: a probe matches the first and not the second.
+    protected_names: frozenset[tuple[str, str]] = frozenset()
+    arrestee_names: frozenset[tuple[str, str]] = frozenset()
+    protected_dobs: frozenset[str] = frozenset()
+    arrestee_dobs: frozenset[str] = frozenset()
+    #: (agreement_id, version as logged) -> permitted purpose codes.
+    purposes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    partners: dict[str, str] = field(default_factory=dict)
+
+    def arrest(self, arrest_id: str) -> ArrestFact | None:
+        """The arrest's facts; None if expunged or unknown (never say which)."""
+        if arrest_id in self.expunged:
+            return None
+        return self.arrests.get(arrest_id)
+
+    def is_expunged(self, arrest_id: str) -> bool:
+        return arrest_id in self.expunged
+
+    def permitted(self, agreement_id: str, version: str | None) -> frozenset[str] | None:
+        if version is None:
+            return None
+        return self.purposes.get((agreement_id, version))
+
+
+class Detector(Protocol):
+    """Sees every access entry once, in index order, then states its findings."""
+
+    kind: str
+
+    def observe(self, index: int, entry: Entry) -> None: ...
+
+    def findings(self) -> list[Finding]: ...
+
+
+def run(detector: Detector, entries: Iterable[tuple[int, Entry]]) -> list[Finding]:
+    """Feed a detector a stream of ``(index, entry)`` and return its findings."""
+    for index, entry in entries:
+        if is_access(entry):
+            detector.observe(index, entry)
+    return detector.findings()
+
+
+def is_access(entry: Entry) -> bool:
+    return entry.get("kind") == "access" and entry.get("agreement_id") is not None
+
+
+def subjects(entry: Entry) -> tuple[Subject, Subject]:
+    """The two subjects an entry counts for: its user and its agency."""
+    agreement = str(entry["agreement_id"])
+    user = entry.get("user")
+    return (agreement, None if user is None else str(user)), (agreement, None)
+
+
+class Evidence:
+    """The ``cap`` most telling indices seen so far (highest score, then earliest)."""
+
+    __slots__ = ("_cap", "_heap")
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._heap: list[tuple[float, int]] = []
+
+    def add(self, index: int, score: float = 1.0) -> None:
+        item = (score, -index)
+        if len(self._heap) < self._cap:
+            heapq.heappush(self._heap, item)
+        elif item > self._heap[0]:
+            heapq.heapreplace(self._heap, item)
+
+    def indices(self) -> list[int]:
+        return [-neg for _, neg in sorted(self._heap, key=lambda t: (-t[0], -t[1]))]
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+def who(subject: Subject, partner: str | None = None) -> str:
+    """A subject as a sentence's grammatical subject."""
+    agreement, user = subject
+    if user is None:
+        return f"The partner agency under agreement {agreement}" + (f" ({partner})" if partner else "")
+    return f"User {user!r} under agreement {agreement}"
+
+
+def p_words(p: float) -> str:
+    """A p-value in words a solicitor can read."""
+    if p <= 0.0:
+        return "less than one in a billion"
+    if p < 1e-9:
+        return "less than one in a billion"
+    odds = 1.0 / p
+    if odds >= 1e6:
+        return f"about one in {odds / 1e6:,.0f} million"
+    return f"about one in {odds:,.0f}"

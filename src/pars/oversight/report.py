@@ -1,0 +1,189 @@
+"""The oversight report (CONTRACT section 6): log state, agreements, findings.
+
+``build_report`` streams the audit log twice, never holding it: the first pass
+counts each agreement's requests and collects the arrest ids touched, the facts
+about those arrests are read from the store, and the second pass feeds every
+detector. Memory grows with distinct records, people and users, not entries.
+
+    report = build_report(store, hmac_key=keys.hmac_key, now=clock.now())
+    report["log"]["verified"], [f["kind"] for f in report["findings"]]
+
+Rule: the keys of CONTRACT section 6 (generated_at, log.size/root_hex/verified,
+agreements[].id/partner/requests/denied/records_seen/users, findings[].kind/
+agreement_id/user/severity/summary/statistic/evidence) never change; add, never rename.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pars.audit import format_time, iter_entries, verify_log
+from pars.oversight.bulk import BulkAccess
+from pars.oversight.config import OversightConfig
+from pars.oversight.counted import ForbiddenFilter, OutOfTermAccess
+from pars.oversight.facts import load_facts
+from pars.oversight.justification import PurposeMismatch, VagueJustification
+from pars.oversight.model import KINDS, Detector, Entry, Finding, RecordFacts, is_access
+from pars.oversight.probes import ProtectedRoleProbe
+from pars.oversight.targeting import NonCriminalTargeting, OriginTargeting
+from pars.store.db import Store
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+def detectors(facts: RecordFacts, config: OversightConfig) -> list[Detector]:
+    """One of each kind, in the contract's order."""
+    return [
+        ForbiddenFilter(facts, config),
+        OriginTargeting(facts, config),
+        NonCriminalTargeting(facts, config),
+        ProtectedRoleProbe(facts, config),
+        BulkAccess(facts, config),
+        VagueJustification(facts, config),
+        PurposeMismatch(facts, config),
+        OutOfTermAccess(facts, config),
+    ]
+
+
+@dataclass
+class _Agreement:
+    partner: str | None = None
+    requests: int = 0
+    denied: int = 0
+    records: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+
+    def observe(self, entry: Entry) -> None:
+        self.requests += 1
+        if entry.get("decision") != "allow":
+            self.denied += 1
+        else:
+            self.records.update(entry.get("arrest_ids") or ())
+        if entry.get("user") is not None:
+            self.users.add(str(entry["user"]))
+        if self.partner is None and entry.get("agency"):
+            self.partner = str(entry["agency"])
+
+
+def _stream(
+    store: Store, agreement_id: str | None, start: datetime | None, end: datetime | None
+) -> Iterator[tuple[int, Entry]]:
+    for e in iter_entries(store, agreement_id=agreement_id, kind="access", since=start, until=end):
+        doc = e.document()
+        if is_access(doc):
+            yield e.index, doc
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: those become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def find(
+    entries: Iterator[tuple[int, Entry]] | list[tuple[int, Entry]],
+    facts: RecordFacts,
+    config: OversightConfig,
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """Run every detector over one stream: (findings sorted for reading, power statements)."""
+    found = detectors(facts, config)
+    for index, entry in entries:
+        if is_access(entry):
+            for d in found:
+                d.observe(index, entry)
+    findings = [f for d in found for f in d.findings()]
+    findings.sort(
+        key=lambda f: (SEVERITY_ORDER[f.severity], KINDS.index(f.kind), f.agreement_id, f.user or "")
+    )
+    power = [p for d in found if isinstance(d, OriginTargeting | NonCriminalTargeting) for p in d.power()]
+    return findings, power
+
+
+def _summary(findings: list[Finding], agreements: list[dict[str, Any]], power: list[dict[str, Any]]) -> str:
+    requests = sum(a["requests"] for a in agreements)
+    users = sum(a["users"] for a in agreements)
+    scope = f"{requests:,} requests by {users:,} users under {len(agreements)} agreement(s)"
+    if findings:
+        counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITY_ORDER}
+        return (
+            f"{len(findings)} finding(s) in {scope}: {counts['high']} high, {counts['medium']} medium, "
+            f"{counts['low']} low severity. Each lists the audit-log entries that show it."
+        )
+    limits = []
+    for p in power:
+        agency = p["agency"]["min_ratio"]
+        if agency is not None:
+            what = "foreign-born people" if p["kind"] == "origin_targeting" else "non-criminal arrests"
+            limits.append(
+                f"for {p['agreement_id']}, a skew toward {what} of {agency:.2f} times the share in scope "
+                f"({p['baseline_share']:.1%}) would have been found with {p['power']:.0%} probability"
+            )
+    detail = ("; ".join(limits) + ".") if limits else "Too few people were seen to test for skews."
+    return (
+        f"No findings: {scope} were examined by all {len(KINDS)} detectors and none showed misuse. {detail}"
+    )
+
+
+def build_report(
+    store: Store,
+    *,
+    hmac_key: bytes,
+    now: datetime,
+    agreement_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    config: OversightConfig | None = None,
+    verifier_key: str | None = None,
+    key_dir: str | None = None,
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (CONTRACT section 6, plus ``period``, ``power``, ``summary``).
+
+    ``verifier_key`` (or the key in ``key_dir``/``PARS_KEY_DIR``) checks the log afresh.
+    """
+    config = config or OversightConfig()
+    verified = verify_log(store, verifier_key, key_dir=key_dir)
+    summaries: dict[str, _Agreement] = {}
+    if agreement_id is not None:
+        summaries[agreement_id] = _Agreement()
+    for _, entry in _stream(store, agreement_id, start, end):
+        summaries.setdefault(str(entry["agreement_id"]), _Agreement()).observe(entry)
+    touched = {a for s in summaries.values() for a in s.records}
+    facts = load_facts(
+        store, arrest_ids=touched, agreement_ids=summaries, hmac_key=hmac_key, start=start, end=end
+    )
+    findings, power = find(_stream(store, agreement_id, start, end), facts, config)
+    agreements = [
+        {
+            "id": aid,
+            "partner": facts.partners.get(aid) or s.partner,
+            "requests": s.requests,
+            "denied": s.denied,
+            "records_seen": len(s.records),
+            "users": len(s.users),
+        }
+        for aid, s in sorted(summaries.items())
+    ]
+    report: dict[str, Any] = _finite(
+        {
+            "generated_at": format_time(now),
+            "log": {"size": verified.size, "root_hex": verified.root_hex, "verified": verified.ok},
+            "period": {
+                "from": None if start is None else start.isoformat(),
+                "to": None if end is None else end.isoformat(),
+            },
+            "agreements": agreements,
+            "findings": [f.to_json() for f in findings],
+            "power": power,
+            "summary": _summary(findings, agreements, power),
+        }
+    )
+    return report

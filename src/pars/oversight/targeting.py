@@ -1,0 +1,334 @@
+"""origin_targeting and non_criminal_targeting: whom a user looks at, against scope.
+
+For each user and each agency, the share of the distinct people (origin) or
+arrests (non-criminal) it was shown that have the trait is compared with the share
+among all arrests in the agreement's scope and period, by an exact one-sided
+binomial test; p-values are adjusted by Benjamini–Hochberg across every subject
+tested for the kind, and a finding needs q <= alpha and a ratio >= min_ratio.
+Non-criminal targeting also counts searches that named a person and matched no
+arrest at all (fishing for people never arrested), by Fisher's exact test of the
+user's empty-search share against the rest of its agency.
+
+Rule: expunged and unknown records are excluded from numerator and denominator
+alike and only counted; a finding never names one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pars.oversight import stats
+from pars.oversight.config import OversightConfig
+from pars.oversight.model import (
+    ArrestFact,
+    Baseline,
+    Entry,
+    Evidence,
+    Finding,
+    RecordFacts,
+    Subject,
+    p_words,
+    subjects,
+    who,
+)
+from pars.records.fields import PERSONAL_FILTERS
+
+BINOMIAL = "exact binomial test, one-sided (greater), against the share in scope"
+FISHER = "Fisher's exact test, one-sided (greater), against the rest of the agency"
+_PERSON_FILTERS = frozenset(PERSONAL_FILTERS) | {"person_id"}
+
+
+@dataclass
+class _Tally:
+    units: set[str] = field(default_factory=set)
+    hits: set[str] = field(default_factory=set)
+    excluded: set[str] = field(default_factory=set)
+    evidence: Evidence = field(default_factory=lambda: Evidence(50))
+    searches: int = 0
+    empty: int = 0
+    empty_evidence: Evidence = field(default_factory=lambda: Evidence(50))
+
+
+@dataclass(frozen=True)
+class _Test:
+    subject: Subject
+    n: int
+    k: int
+    p0: float
+    p: float
+
+
+class _ShareDetector:
+    """Shared machinery: tally units per subject, test each against its baseline."""
+
+    kind = ""
+    trait = ""
+    unit = "people"
+
+    def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
+        self.facts = facts
+        self.config = config
+        self.tallies: dict[Subject, _Tally] = defaultdict(self._new_tally)
+
+    def _new_tally(self) -> _Tally:
+        cap = self.config.max_evidence
+        return _Tally(evidence=Evidence(cap), empty_evidence=Evidence(cap))
+
+    # --- what differs between the two kinds ---
+    def _unit(self, arrest_id: str, fact: ArrestFact) -> str:
+        raise NotImplementedError
+
+    def _has(self, fact: ArrestFact) -> bool:
+        raise NotImplementedError
+
+    def _baseline(self, b: Baseline) -> tuple[int, float]:
+        raise NotImplementedError
+
+    def observe(self, index: int, entry: Entry) -> None:
+        if entry.get("decision") != "allow":
+            return
+        hits: set[str] = set()
+        shown: list[tuple[str, bool]] = []
+        excluded: list[str] = []
+        for aid in entry.get("arrest_ids") or ():
+            fact = self.facts.arrest(aid)
+            if fact is None:
+                excluded.append(aid)
+                continue
+            unit, has = self._unit(aid, fact), self._has(fact)
+            shown.append((unit, has))
+            if has:
+                hits.add(unit)
+        for subject in subjects(entry):
+            t = self.tallies[subject]
+            t.excluded.update(excluded)
+            for unit, has in shown:
+                t.units.add(unit)
+                if has:
+                    t.hits.add(unit)
+            if hits:
+                t.evidence.add(index, len(hits))
+        self._observe_search(index, entry)
+
+    def _observe_search(self, index: int, entry: Entry) -> None:
+        """Hook for non-criminal targeting's empty searches."""
+
+    def _tests(self) -> list[_Test]:
+        tests = []
+        for subject, t in sorted(self.tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+            base = self.facts.baselines.get(subject[0])
+            if base is None:
+                continue
+            _, p0 = self._baseline(base)
+            n = len(t.units)
+            if n < self.config.min_people or not 0.0 < p0 < 1.0:
+                continue
+            k = len(t.hits)
+            tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0)))
+        return tests
+
+    def _statistic(self, test: _Test, q: float, tested: int) -> dict[str, Any]:
+        base = self.facts.baselines[test.subject[0]]
+        ratio = stats.share_ratio(test.k, test.n, test.p0, self.config.confidence)
+        t = self.tallies[test.subject]
+        return {
+            "test": BINOMIAL,
+            "n": test.n,
+            "k": test.k,
+            "share": test.k / test.n,
+            "baseline_share": test.p0,
+            "baseline_n": self._baseline(base)[0],
+            "ratio": ratio.ratio,
+            "ratio_ci": [ratio.low, ratio.high],
+            "confidence": self.config.confidence,
+            "p_value": test.p,
+            "q_value": q,
+            "alpha": self.config.alpha,
+            "subjects_tested": tested,
+            "excluded_expunged": sum(1 for a in t.excluded if self.facts.is_expunged(a)),
+            "excluded_unknown": sum(1 for a in t.excluded if not self.facts.is_expunged(a)),
+        }
+
+    def _flagged(self) -> dict[Subject, dict[str, Any]]:
+        tests = self._tests()
+        qs = stats.benjamini_hochberg([t.p for t in tests])
+        out = {}
+        for test, q in zip(tests, qs, strict=True):
+            stat = self._statistic(test, q, len(tests))
+            if q <= self.config.alpha and stat["ratio"] >= self.config.min_ratio:
+                out[test.subject] = stat
+        return out
+
+    def _summary(self, subject: Subject, s: dict[str, Any]) -> str:
+        lo, hi = s["ratio_ci"]
+        excluded = s["excluded_expunged"]
+        tail = f" {excluded} expunged record(s) were left out of the count." if excluded else ""
+        return (
+            f"{who(subject, self.facts.partners.get(subject[0]))} was shown {s['n']:,} distinct "
+            f"{self.unit} in the period; {s['k']:,} of them ({s['share']:.1%}) {self.trait}, against "
+            f"{s['baseline_share']:.1%} of the {s['baseline_n']:,} {self.unit} in the agreement's scope: "
+            f"{s['ratio']:.1f} times as often ({s['confidence']:.0%} interval {lo:.1f} to {hi:.1f}). "
+            f"Had these searches followed the records in scope, a share this high would arise by chance "
+            f"{p_words(s['p_value'])} (exact binomial test, p = {s['p_value']:.2g}; "
+            f"q = {s['q_value']:.2g} after adjusting for the {s['subjects_tested']} users and agencies "
+            f"tested).{tail}"
+        )
+
+    def findings(self) -> list[Finding]:
+        out = []
+        for subject, stat in self._flagged().items():
+            t = self.tallies[subject]
+            severity = self.config.band(stat["ratio"], self.config.ratio_medium, self.config.ratio_high)
+            out.append(
+                Finding(
+                    self.kind,
+                    subject[0],
+                    subject[1],
+                    severity,
+                    self._summary(subject, stat),
+                    stat,
+                    t.evidence.indices(),
+                )
+            )
+        return out
+
+    def power(self) -> list[dict[str, Any]]:
+        """Per agreement: the smallest ratio the test would have detected (agency and median user)."""
+        out = []
+        for agreement in sorted({s[0] for s in self.tallies}):
+            base = self.facts.baselines.get(agreement)
+            if base is None:
+                continue
+            n_base, p0 = self._baseline(base)
+            agency_n = len(self.tallies[(agreement, None)].units)
+            users = [len(t.units) for s, t in self.tallies.items() if s[0] == agreement and s[1] is not None]
+            user_n = int(stats.median(users)) if users else 0
+            m = max(1, len(self.tallies))
+            out.append(
+                {
+                    "kind": self.kind,
+                    "agreement_id": agreement,
+                    "test": BINOMIAL,
+                    "baseline_share": p0,
+                    "baseline_n": n_base,
+                    "alpha": self.config.alpha,
+                    "power": self.config.power,
+                    "agency": self._power_at(agency_n, p0, self.config.alpha),
+                    # BH's strictest step is alpha/m: the bound for a single skewed user.
+                    "median_user": self._power_at(user_n, p0, self.config.alpha / m),
+                }
+            )
+        return out
+
+    def _power_at(self, n: int, p0: float, alpha: float) -> dict[str, Any]:
+        r = stats.min_detectable_ratio(n, p0, alpha, self.config.power) if 0.0 < p0 < 1.0 else None
+        if n < self.config.min_people:
+            r = None
+        return {"n": n, "min_ratio": None if r is None else max(r, self.config.min_ratio)}
+
+
+class OriginTargeting(_ShareDetector):
+    kind = "origin_targeting"
+    trait = "were born outside the United States"
+    unit = "people"
+
+    def _unit(self, arrest_id: str, fact: ArrestFact) -> str:
+        return fact.person_id
+
+    def _has(self, fact: ArrestFact) -> bool:
+        return fact.foreign_born
+
+    def _baseline(self, b: Baseline) -> tuple[int, float]:
+        return b.persons, b.foreign_born_share
+
+
+class NonCriminalTargeting(_ShareDetector):
+    kind = "non_criminal_targeting"
+    trait = "ended with charges declined, withdrawn or dismissed, or were summary offences only"
+    unit = "arrests"
+
+    def _unit(self, arrest_id: str, fact: ArrestFact) -> str:
+        return arrest_id
+
+    def _has(self, fact: ArrestFact) -> bool:
+        return fact.non_criminal
+
+    def _baseline(self, b: Baseline) -> tuple[int, float]:
+        return b.arrests, b.non_criminal_share
+
+    def _observe_search(self, index: int, entry: Entry) -> None:
+        filters = entry.get("filters") or {}
+        if entry.get("action") != "search" or not (_PERSON_FILTERS & set(filters)):
+            return
+        empty = not entry.get("arrest_ids")
+        for subject in subjects(entry):
+            t = self.tallies[subject]
+            t.searches += 1
+            if empty:
+                t.empty += 1
+                t.empty_evidence.add(index)
+
+    def _empty_flags(self) -> dict[Subject, dict[str, Any]]:
+        rows = []
+        for subject, t in self.tallies.items():
+            if subject[1] is None or t.empty < self.config.empty_search_min:
+                continue
+            agency = self.tallies[(subject[0], None)]
+            rest_n, rest_e = agency.searches - t.searches, agency.empty - t.empty
+            p = stats.fisher_greater(t.empty, t.searches - t.empty, rest_e, rest_n - rest_e)
+            rest_share = rest_e / rest_n if rest_n else 0.0
+            share = t.empty / t.searches
+            ratio = share / rest_share if rest_share else float("inf")
+            rows.append((subject, p, share, rest_share, ratio, rest_n))
+        qs = stats.benjamini_hochberg([r[1] for r in rows])
+        out = {}
+        for (subject, p, share, rest_share, ratio, rest_n), q in zip(rows, qs, strict=True):
+            if q <= self.config.alpha and ratio >= self.config.min_ratio:
+                t = self.tallies[subject]
+                out[subject] = {
+                    "test": FISHER,
+                    "searches": t.searches,
+                    "empty": t.empty,
+                    "share": share,
+                    "rest_searches": rest_n,
+                    "rest_share": rest_share,
+                    "ratio": ratio if rest_share else None,
+                    "p_value": p,
+                    "q_value": q,
+                }
+        return out
+
+    def findings(self) -> list[Finding]:
+        by_subject = {(f.agreement_id, f.user): f for f in super().findings()}
+        for subject, empty in self._empty_flags().items():
+            t = self.tallies[subject]
+            text = (
+                f"{who(subject)} ran {empty['searches']:,} searches naming a person, of which "
+                f"{empty['empty']:,} ({empty['share']:.0%}) matched no arrest at all, against "
+                f"{empty['rest_share']:.0%} for the rest of the agency: searches for people never "
+                f"arrested. By chance this would happen {p_words(empty['p_value'])} "
+                f"(Fisher's exact test, p = {empty['p_value']:.2g}, q = {empty['q_value']:.2g})."
+            )
+            f = by_subject.get(subject)
+            if f is None:
+                severity = "medium" if empty["share"] >= 0.5 else "low"
+                stat: dict[str, Any] = {"test": FISHER, "empty_searches": empty}
+                by_subject[subject] = Finding(
+                    self.kind, subject[0], subject[1], severity, text, stat, t.empty_evidence.indices()
+                )
+            else:
+                merged = sorted(set(f.evidence) | set(t.empty_evidence.indices()))[: self.config.max_evidence]
+                evidence = f.evidence + [i for i in merged if i not in f.evidence]
+                stat = {**f.statistic, "empty_searches": empty}
+                by_subject[subject] = Finding(
+                    f.kind,
+                    f.agreement_id,
+                    f.user,
+                    f.severity,
+                    f"{f.summary} {text}",
+                    stat,
+                    evidence[: self.config.max_evidence],
+                )
+        return list(by_subject.values())
