@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pars.cli import agreements, audit, demo, records, synth, warrants
+from pars.cli import agreements, audit, demo, records, serve, synth, tokens, warrants
 from pars.cli.common import run
 
 app = typer.Typer(
@@ -31,7 +31,9 @@ app.add_typer(audit.app, name="audit")
 agreements.register(app)
 demo.register(app)
 records.register(app)
+serve.register(app)
 synth.register(app)
+tokens.register(app)
 warrants.register(app)
 
 

@@ -63,11 +63,21 @@ def opened() -> Iterator[Store]:
 
 
 def admin_recorder() -> AdminEventRecorder:
-    """Where approvals, activations and terminations reach the audit log.
+    """Where applications, approvals, activations and terminations reach the audit log.
 
-    Wire ``pars.audit``'s append here (one entry per event, same transaction).
+    One entry per event, appended in the change's own transaction (see
+    ``pars.gate.admin_event_recorder``). A store whose log keys were never created
+    (no ``pars init``) keeps the history in the agreement tables only, and says so.
     """
-    return no_admin_log
+    from pars.audit import AuditLog
+    from pars.audit.keys import SIGNING_KEY_FILE, key_dir
+    from pars.cli.common import err_console
+    from pars.gate import admin_event_recorder
+
+    if not (key_dir() / SIGNING_KEY_FILE).exists():
+        err_console.print("warning: no audit log keys (run `pars init`); this change is not in the audit log")
+        return no_admin_log
+    return admin_event_recorder(AuditLog.open(clock=clock()))
 
 
 def _user(by: str | None) -> str:

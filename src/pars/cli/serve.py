@@ -1,0 +1,36 @@
+"""``pars serve``: the HTTP API on uvicorn.
+
+Rule: the server opens the store and the log's keys once, at start; a missing
+key or an uninitialised store stops it before it listens.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", envvar="PARS_HOST", help="Address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", envvar="PARS_PORT", help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (CONTRACT section 4); keys from PARS_KEY_DIR."""
+    import logging
+
+    import uvicorn
+
+    from pars.cli.common import ready_store
+    from pars.web.app import create_app
+
+    store = ready_store()
+    app = create_app(store)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+    finally:
+        store.dispose()
+
+
+def register(root: typer.Typer) -> None:
+    root.command("serve")(serve)

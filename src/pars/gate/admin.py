@@ -1,0 +1,27 @@
+"""Admin events (apply, approve, activate, terminate) as audit entries.
+
+The agreements room records each change through ``record_admin_event(conn,
+event)`` inside its own write transaction; this adapter appends the event to the
+audit log in that same transaction, so a change whose entry cannot be written
+does not happen.
+
+Rule: never swallow an append error here; it must roll the change back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from pars.agreements.service import AdminEventRecorder
+from pars.audit import AuditLog
+
+
+def admin_event_recorder(audit_log: AuditLog) -> AdminEventRecorder:
+    """``record_admin_event`` for ``pars.agreements.service``, appending to ``audit_log``."""
+
+    def record(conn: Connection, event: dict[str, Any]) -> None:
+        audit_log.record(conn, event)
+
+    return record

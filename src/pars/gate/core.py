@@ -1,0 +1,339 @@
+"""The gate: the one path by which any record reaches an outside party.
+
+    gate = Gate(store, AuditLog.open(), clock)
+    principal = gate.authenticate(token)              # Unauthorized if not a live token
+    outcome = gate.search(principal, body)            # Outcome(status, body with receipt)
+
+Each partner request runs in ONE write transaction: serving version, rate count,
+decide(), the store query with the plan, warrant check, redaction, the audit
+entry, the append. Every request that reaches a partner route becomes exactly one
+entry (allowed, denied, malformed, rate-limited, not found alike) and its answer
+carries the receipt. A read of an arrest outside the scope answers exactly like a
+read of one that does not exist (404, rule ``not_found``, the same entry shape).
+
+Rate limits count per agreement AND user over the agreement's window, from the
+``gate_requests`` rows written in the same transaction; on PostgreSQL a
+transaction advisory lock per (agreement, user) makes the count exact (SQLite's
+BEGIN IMMEDIATE already serialises writers). Requests refused by the rate limit
+itself do not count, so a client that keeps knocking is let back in after the window.
+
+Rule: nothing is returned unless its audit entry was appended in the transaction
+that read it; if the append fails the request fails (``Unavailable``, HTTP 503).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, decide
+from pars.agreements.request import Request
+from pars.agreements.service import serving_version
+from pars.agreements.warrants import warranted_arrests
+from pars.audit import AuditEntry, AuditLog, AuditWriteError, build_entry
+from pars.audit.entry import Decision as EntryDecision
+from pars.clock import Clock, to_utc_naive
+from pars.errors import ConfigError, InvalidInput, NotFound
+from pars.gate.errors import Forbidden, Unauthorized, Unavailable, error_body
+from pars.gate.tokens import Principal, authenticate
+from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
+from pars.store.db import Store
+from pars.store.queries import SearchQuery, load_records, search
+from pars.store.schema.gate import gate_requests
+
+#: Results when neither the request nor the agreement sets a limit, and the hard cap.
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 1000
+RULE_NOT_FOUND = "not_found"
+RULE_MALFORMED = "malformed"
+RULE_ROLE = "token.role"
+_CODES = {403: "forbidden", 404: "not_found", 422: "invalid", 429: "rate_limited"}
+_TEXT_KEYS = ("purpose", "case_number", "justification", "warrant")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A logged answer: HTTP status and body (records or error, always with ``receipt``)."""
+
+    status: int
+    body: dict[str, Any]
+    decision: Decision | None = None
+    request: Request | None = None
+    version: AgreementVersion | None = None
+
+
+@dataclass(slots=True)
+class Draft:
+    """What the entry will say; filled in as the request goes through the gate."""
+
+    action: str
+    route: str
+    request_fields: dict[str, Any] = field(default_factory=dict)
+    filters: Mapping[str, object] = field(default_factory=dict)
+    sort: Sequence[str] | None = None
+    limit: int | None = None
+
+
+def _raw_text(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's text fields as logged when the request itself was malformed."""
+    out: dict[str, Any] = {}
+    for key in _TEXT_KEYS:
+        v = raw.get(key)
+        out[key] = v.strip()[:2000] or None if isinstance(v, str) else None
+    return out
+
+
+def _scalar(v: object) -> bool:
+    return isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 2**53)
+
+
+def loggable_filters(raw: object) -> dict[str, object]:
+    """Filters of a request as the entry may hold them (the entry hashes personal ones).
+
+    A value that is not a scalar or a list of scalars is logged only as a keyed
+    hash (an object is always hashed), so nothing odd is ever logged in clear.
+    """
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[str, object] = {}
+    for name, value in raw.items():
+        ok = _scalar(value) or (isinstance(value, list) and all(_scalar(v) for v in value))
+        out[str(name)] = value if ok else {"value": repr(value)[:2000]}
+    return out
+
+
+def _lock_key(agreement_id: str, user: str) -> int:
+    digest = hashlib.sha256(f"pars-gate\x00{agreement_id}\x00{user}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Gate:
+    """Decides, queries, redacts and logs every partner request (see the module docstring)."""
+
+    def __init__(self, store: Store, log: AuditLog, clock: Clock) -> None:
+        self.store = store
+        self.log = log
+        self.clock = clock
+
+    # --- who is asking -------------------------------------------------------
+
+    def authenticate(self, token: str | None) -> Principal:
+        with self.store.read() as conn:
+            principal = authenticate(conn, token)
+        if principal is None:
+            raise Unauthorized("a valid bearer token is required")
+        return principal
+
+    @staticmethod
+    def require_role(principal: Principal, *roles: str) -> None:
+        if principal.role not in roles:
+            raise Forbidden(f"this route needs a {' or '.join(roles)} token", RULE_ROLE)
+
+    # --- partner requests ----------------------------------------------------
+
+    def search(
+        self, principal: Principal, body: Any, route: str = "POST /v1/search", *, malformed: str | None = None
+    ) -> Outcome:
+        """``POST /v1/search``; ``malformed`` names why the body could not even be read."""
+        raw = body if isinstance(body, Mapping) else {}
+        draft = Draft("search", route, _raw_text(raw))
+        draft.filters = loggable_filters(raw.get("filters"))
+
+        def parse() -> Request:
+            if malformed is not None:
+                raise InvalidInput(malformed)
+            if not isinstance(body, Mapping):
+                raise InvalidInput("body: must be a JSON object")
+            return Request.search(body)
+
+        return self._serve(principal, draft, parse)
+
+    def read(
+        self, principal: Principal, arrest_id: str, params: Mapping[str, Any], route: str = ""
+    ) -> Outcome:
+        draft = Draft("read", route or "GET /v1/arrests/{arrest_id}", _raw_text(params))
+        draft.filters = {"arrest_id": arrest_id}
+        return self._serve(principal, draft, lambda: Request.read(arrest_id, params))
+
+    def open_feed(
+        self, principal: Principal, params: Mapping[str, Any], route: str = "GET /v1/feed"
+    ) -> Outcome:
+        """Subscribe to the feed: decided and logged like any request (action ``feed``)."""
+        draft = Draft("feed", route, _raw_text(params))
+        return self._serve(principal, draft, lambda: Request.feed(params))
+
+    def _serve(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Outcome:
+        now = self.clock.now()
+        try:
+            with self.store.write() as conn:
+                outcome, entry = self._decide_and_fetch(conn, principal, draft, parse, now)
+                appended = self.log.append(conn, [entry])
+        except (AuditWriteError, SQLAlchemyError, OSError, ConfigError) as exc:
+            raise Unavailable(
+                "the audit log could not record this request, so it was not answered; try again later"
+            ) from exc
+        outcome.body["receipt"] = appended.receipts()[0]
+        return outcome
+
+    def _decide_and_fetch(
+        self,
+        conn: Connection,
+        principal: Principal,
+        draft: Draft,
+        parse: Callable[[], Request],
+        now: datetime,
+    ) -> tuple[Outcome, AuditEntry]:
+        if principal.role != "partner" or principal.agreement_id is None:
+            msg = "this route needs a partner token"
+            return self._denied(draft, principal, None, now, 403, RULE_ROLE, msg)
+        agreement_id = principal.agreement_id
+        if conn.dialect.name == "postgresql":
+            key = _lock_key(agreement_id, principal.user)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        try:
+            version = serving_version(conn, agreement_id, now)
+        except NotFound:
+            return self._denied(draft, principal, None, now, 403, "agreement", "the agreement is not on file")
+        try:
+            req = parse()
+        except InvalidInput as exc:
+            self._count(conn, draft, principal, now)
+            return self._denied(draft, principal, version, now, 422, RULE_MALFORMED, str(exc))
+        draft.request_fields = {k: getattr(req, k) for k in _TEXT_KEYS}
+        if req.action == "search":
+            draft.filters, draft.sort = loggable_filters(req.filters), list(req.sort)
+        in_window = self._in_window(conn, version, principal, now) if req.action != "feed" else 0
+        decision = decide(version, req, now, requests_in_window=in_window)
+        if decision.rule != "search.rate_limit":
+            self._count(conn, draft, principal, now)
+        if not decision.allowed:
+            return self._denied(
+                draft, principal, version, now, decision.status, decision.rule, decision.detail, decision, req
+            )
+        if req.action == "feed":
+            entry = self.entry_for(draft, principal, version, now, "allow", 200, decision.rule)
+            return Outcome(200, {"feed": "open"}, decision, req, version), entry
+        plan = decision.plan
+        assert plan is not None  # an allow always carries its plan
+        limit = min(decision.limit or DEFAULT_LIMIT, MAX_LIMIT)
+        filters = dict(req.filters) if req.action == "search" else {"arrest_id": req.arrest_id}
+        draft.limit = limit if req.action == "search" else None
+        try:
+            ids = search(conn, SearchQuery(filters, req.sort, limit, store_scope(plan.scope)))
+        except InvalidInput as exc:
+            return self._denied(draft, principal, version, now, 422, RULE_MALFORMED, str(exc), decision, req)
+        records = load_records(conn, ids)
+        warranted = warranted_arrests(conn, req.warrant, ids, now)
+        got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
+        if req.action == "read" and not views:
+            # Out of scope and non-existent answer alike: nothing here may tell them apart.
+            msg = f"no arrest {req.arrest_id!r}"
+            return self._denied(draft, principal, version, now, 404, RULE_NOT_FOUND, msg, decision, req)
+        entry = self.entry_for(
+            draft,
+            principal,
+            version,
+            now,
+            "allow",
+            200,
+            decision.rule,
+            arrest_ids=got,
+            person_ids=seen_people(full, plan),
+            fields=returned_paths(views),
+        )
+        body: dict[str, Any] = (
+            {"record": views[0]}
+            if req.action == "read"
+            else {
+                "results": views,
+                "count": len(views),
+            }
+        )
+        return Outcome(200, body, decision, req, version), entry
+
+    # --- rate counting -------------------------------------------------------
+
+    @staticmethod
+    def _in_window(conn: Connection, version: AgreementVersion, principal: Principal, now: datetime) -> int:
+        rl = version.document.search.rate_limit
+        if rl is None:
+            return 0
+        since = to_utc_naive(now - timedelta(seconds=PERIOD_SECONDS[rl.per]))
+        q = select(func.count()).where(
+            gate_requests.c.agreement_id == version.agreement_id,
+            gate_requests.c.user == principal.user,
+            gate_requests.c.at_utc > since,
+            gate_requests.c.at_utc <= to_utc_naive(now),
+        )
+        return int(conn.scalar(q) or 0)
+
+    @staticmethod
+    def _count(conn: Connection, draft: Draft, principal: Principal, now: datetime) -> None:
+        if draft.action == "feed" or principal.agreement_id is None:
+            return
+        conn.execute(
+            insert(gate_requests).values(
+                agreement_id=principal.agreement_id, user=principal.user, at_utc=to_utc_naive(now)
+            )
+        )
+
+    # --- entries -------------------------------------------------------------
+
+    def _denied(
+        self,
+        draft: Draft,
+        principal: Principal,
+        version: AgreementVersion | None,
+        now: datetime,
+        status: int,
+        rule: str,
+        message: str,
+        decision: Decision | None = None,
+        req: Request | None = None,
+    ) -> tuple[Outcome, AuditEntry]:
+        verdict: EntryDecision = "error" if status == 422 else "deny"
+        entry = self.entry_for(draft, principal, version, now, verdict, status, rule)
+        body = error_body(_CODES.get(status, "forbidden"), message or rule, rule)
+        return Outcome(status, body, decision, req, version), entry
+
+    def entry_for(
+        self,
+        draft: Draft,
+        principal: Principal,
+        version: AgreementVersion | None,
+        now: datetime,
+        decision: EntryDecision,
+        status: int,
+        rule: str | None,
+        *,
+        arrest_ids: Sequence[str] = (),
+        person_ids: Sequence[str] = (),
+        fields: Sequence[str] = (),
+    ) -> AuditEntry:
+        return build_entry(
+            hmac_key=self.log.keys.hmac_key,
+            time=now,
+            kind="access",
+            action=draft.action,
+            decision=decision,
+            status=status,
+            agreement_id=principal.agreement_id,
+            agreement_version=version.hash if version else None,
+            agency=version.partner if version else None,
+            user=principal.user,
+            route=draft.route,
+            filters=draft.filters,
+            sort=draft.sort,
+            limit=draft.limit,
+            rule=rule,
+            arrest_ids=arrest_ids,
+            person_ids=person_ids,
+            fields=fields,
+            **draft.request_fields,
+        )

@@ -1,0 +1,158 @@
+"""API tokens: issue (shown once), authenticate, revoke, list.
+
+A token is ``pars_`` + 43 random URL-safe characters. Only its SHA-256 is stored,
+with a short public ``token_id`` to name it in lists and revocations. A partner
+token is bound to one agreement and one user; custodian and oversight tokens to a
+role and a user. A partner token needs no expiry of its own: it dies with its
+agreement's term, which decide() enforces (rule ``term.end``, logged), so the
+partner sees the clause that ended its access.
+
+Rule: never store, log or print a token after ``issue_token`` returned it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert, select, update
+
+from pars.clock import Clock, to_utc_naive
+from pars.errors import InvalidInput, NotFound
+from pars.store.db import Store
+from pars.store.schema.agreements import agreements
+from pars.store.schema.gate import gate_tokens
+
+Role = Literal["partner", "custodian", "oversight"]
+ROLES: tuple[str, ...] = ("partner", "custodian", "oversight")
+TOKEN_PREFIX = "pars_"  # noqa: S105 (a prefix, not a secret)
+_TOKEN = re.compile(r"^pars_[A-Za-z0-9_-]{43}$")
+_USER = re.compile(r"^[^\s\x00-\x1f][^\x00-\x1f]{0,199}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: the token's role and user, and for a partner its agreement."""
+
+    token_id: str
+    role: str
+    user: str
+    agreement_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    token_id: str
+    role: str
+    user: str
+    agreement_id: str | None
+    created: datetime
+    revoked: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "token_id": self.token_id,
+            "role": self.role,
+            "user": self.user,
+            "agreement_id": self.agreement_id,
+            "created": self.created.isoformat(),
+            "revoked": self.revoked.isoformat() if self.revoked else None,
+        }
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(
+    store: Store, clock: Clock, *, role: str, user: str, agreement_id: str | None = None
+) -> tuple[str, TokenInfo]:
+    """A new token (returned once) and what is stored about it."""
+    if role not in ROLES:
+        raise InvalidInput(f"role: must be one of {', '.join(ROLES)}")
+    user = user.strip()
+    if not _USER.match(user):
+        raise InvalidInput("user: required, at most 200 printable characters")
+    if (role == "partner") != (agreement_id is not None):
+        raise InvalidInput("agreement: a partner token needs --agreement; other roles take none")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token_id = secrets.token_hex(6)
+    now = clock.now()
+    with store.write() as conn:
+        if agreement_id is not None:
+            found = conn.execute(
+                select(agreements.c.agreement_id).where(agreements.c.agreement_id == agreement_id)
+            ).first()
+            if found is None:
+                raise NotFound(f"agreement {agreement_id!r}: no such agreement")
+        conn.execute(
+            insert(gate_tokens).values(
+                token_id=token_id,
+                token_sha256=token_digest(token),
+                role=role,
+                user=user,
+                agreement_id=agreement_id,
+                created_utc=to_utc_naive(now),
+            )
+        )
+    return token, TokenInfo(token_id, role, user, agreement_id, now, None)
+
+
+def authenticate(conn: Connection, token: str | None) -> Principal | None:
+    """The principal of a live token, or None (missing, malformed, unknown or revoked)."""
+    if not token or not _TOKEN.match(token):
+        return None
+    digest = token_digest(token)
+    row = conn.execute(
+        select(
+            gate_tokens.c.token_id,
+            gate_tokens.c.token_sha256,
+            gate_tokens.c.role,
+            gate_tokens.c.user,
+            gate_tokens.c.agreement_id,
+            gate_tokens.c.revoked_utc,
+        ).where(gate_tokens.c.token_sha256 == digest)
+    ).first()
+    if row is None or row.revoked_utc is not None or not hmac.compare_digest(row.token_sha256, digest):
+        return None
+    return Principal(row.token_id, row.role, row.user, row.agreement_id)
+
+
+def revoke_token(store: Store, clock: Clock, token_or_id: str) -> TokenInfo:
+    """Revoke by token id or by the token itself; revoking twice is a no-op."""
+    key = token_or_id.strip()
+    cond = (
+        gate_tokens.c.token_sha256 == token_digest(key)
+        if key.startswith(TOKEN_PREFIX)
+        else (gate_tokens.c.token_id == key)
+    )
+    with store.write() as conn:
+        row = conn.execute(select(gate_tokens).where(cond)).first()
+        if row is None:
+            raise NotFound("token: no such token")
+        if row.revoked_utc is None:
+            conn.execute(
+                update(gate_tokens)
+                .where(gate_tokens.c.token_id == row.token_id)
+                .values(revoked_utc=to_utc_naive(clock.now()))
+            )
+        row = conn.execute(select(gate_tokens).where(gate_tokens.c.token_id == row.token_id)).one()
+    return _info(row)
+
+
+def list_tokens(store: Store) -> list[TokenInfo]:
+    with store.read() as conn:
+        rows = conn.execute(select(gate_tokens).order_by(gate_tokens.c.created_utc, gate_tokens.c.token_id))
+        return [_info(r) for r in rows]
+
+
+def _info(row: Any) -> TokenInfo:
+    revoked = row.revoked_utc.replace(tzinfo=UTC) if row.revoked_utc is not None else None
+    return TokenInfo(
+        row.token_id, row.role, row.user, row.agreement_id, row.created_utc.replace(tzinfo=UTC), revoked
+    )

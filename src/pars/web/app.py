@@ -1,0 +1,82 @@
+"""The HTTP API (CONTRACT section 4) as a FastAPI app.
+
+    app = create_app(store)                       # keys from PARS_KEY_DIR, the system clock
+    app = create_app(store, clock=FixedClock(t), key_dir=tmp)   # tests
+
+Partner routes call the gate and nothing else; custodian routes call the rooms'
+services with the audit recorder; audit routes read the log. Errors become the
+contract's body in ``web.errors``; every response passes ``web.hardening``.
+
+Rule: a 401 (no or bad token) is not logged: there is no agreement to attribute
+it to. Every other answer on a partner route is logged by the gate first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from pars.audit import AuditLog
+from pars.clock import SYSTEM_CLOCK, Clock
+from pars.feed import Notifier, listen_postgres
+from pars.gate import Gate
+from pars.store.db import Store
+from pars.web import audit_routes, custodian, errors, partner
+from pars.web.deps import Services
+from pars.web.hardening import Hardening
+
+#: Largest request body taken (bookings are sent in batches below this).
+MAX_BODY = 8 * 1024 * 1024
+#: Seconds between a feed stream's checks when nothing pokes it.
+FEED_POLL = 0.5
+
+
+def create_app(
+    store: Store,
+    clock: Clock = SYSTEM_CLOCK,
+    key_dir: str | None = None,
+    *,
+    audit_log: AuditLog | None = None,
+    max_body: int = MAX_BODY,
+    feed_poll: float = FEED_POLL,
+) -> FastAPI:
+    log = audit_log or AuditLog.open(key_dir, clock)
+    notifier = Notifier()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = None if store.is_sqlite else asyncio.create_task(listen_postgres(store.url, notifier))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="PARS",
+        version="1",
+        description="Arrest records shared under written agreements; every access logged.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.pars = Services(store, log, clock, Gate(store, log, clock), notifier, feed_poll)
+    for router in (partner.router, custodian.router, audit_routes.router):
+        app.include_router(router)
+    errors.install(app)
+    paths: dict[Any, str] = {}
+
+    def route_of(endpoint: Any) -> str | None:
+        if not paths:
+            paths.update({r.endpoint: r.path for r in app.routes if isinstance(r, APIRoute)})
+        return paths.get(endpoint)
+
+    app.add_middleware(Hardening, max_body=max_body, routes=route_of)
+    return app

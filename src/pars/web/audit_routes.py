@@ -1,0 +1,88 @@
+"""Audit routes (anyone with a token), the oversight report (oversight) and /healthz.
+
+Rule: an entry is shown to oversight, or to a partner only if it is its own
+agreement's; anyone else gets the same 404 as for an index that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse
+
+from pars.audit import consistency_proof, get_entry, inclusion_proof, latest_checkpoint
+from pars.errors import NotFound
+from pars.gate import Gate, NotImplementedYet, Principal
+from pars.web.deps import Services, principal, services
+
+router = APIRouter()
+
+
+@router.get("/v1/audit/checkpoint", response_class=PlainTextResponse, tags=["audit"])
+def checkpoint(who: Principal = Depends(principal), svc: Services = Depends(services)) -> PlainTextResponse:
+    with svc.store.read() as conn:
+        cp = latest_checkpoint(conn)
+    if cp is None:
+        raise NotFound("the audit log has no checkpoint yet")
+    return PlainTextResponse(cp.note)
+
+
+@router.get("/v1/audit/key", response_class=PlainTextResponse, tags=["audit"])
+def key(who: Principal = Depends(principal), svc: Services = Depends(services)) -> PlainTextResponse:
+    return PlainTextResponse(svc.log.verifier_key)
+
+
+@router.get("/v1/audit/proof/inclusion", tags=["audit"])
+def inclusion(
+    index: int = Query(..., ge=0),
+    size: int = Query(..., ge=1),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    with svc.store.read() as conn:
+        proof = inclusion_proof(conn, index, size)
+    return {"index": index, "size": size, "proof_hex": [p.hex() for p in proof]}
+
+
+@router.get("/v1/audit/proof/consistency", tags=["audit"])
+def consistency(
+    old: int = Query(..., ge=1),
+    new: int = Query(..., ge=1),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    with svc.store.read() as conn:
+        proof = consistency_proof(conn, old, new)
+    return {"old": old, "new": new, "proof_hex": [p.hex() for p in proof]}
+
+
+@router.get("/v1/audit/entries/{index}", tags=["audit"])
+def entry(
+    index: int, who: Principal = Depends(principal), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    Gate.require_role(who, "oversight", "partner")
+    if index < 0:
+        raise NotFound(f"no audit entry at index {index}")
+    with svc.store.read() as conn:
+        found = get_entry(conn, index)
+    doc = found.document()
+    if who.role == "partner" and doc.get("agreement_id") != who.agreement_id:
+        raise NotFound(f"no audit entry at index {index}")
+    return {"index": found.index, "entry": doc}
+
+
+@router.get("/v1/oversight/report", tags=["oversight"])
+def report(
+    agreement: str | None = Query(None),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = Query(None),
+    who: Principal = Depends(principal),
+) -> dict[str, Any]:
+    Gate.require_role(who, "oversight")
+    raise NotImplementedYet("the oversight report is not served yet (the oversight room has not landed)")
+
+
+@router.get("/healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}

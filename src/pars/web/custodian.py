@@ -1,0 +1,164 @@
+"""Custodian routes: bookings in, agreements applied, approved and terminated.
+
+Every agreement change is recorded in the audit log in its own transaction
+(``pars.gate.admin_event_recorder``); a booking or termination wakes feed streams.
+
+Rule: custodian tokens only (403 otherwise); bodies are parsed strictly (422
+naming the field).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from pars.agreements.service import apply_document, approve, terminate
+from pars.clock import parse_instant
+from pars.errors import InvalidInput
+from pars.gate import Gate, Principal, admin_event_recorder
+from pars.store.ingest import LineResult, Totals, ingest_lines
+from pars.web.deps import Services, json_body, principal, services, strict_object
+from pars.web.schemas import AGREEMENT_BODY, APPROVAL_BODY, BOOKINGS_BODY, TERMINATE_BODY
+
+router = APIRouter(tags=["custodian"])
+
+
+def custodian(who: Principal = Depends(principal)) -> Principal:
+    Gate.require_role(who, "custodian")
+    return who
+
+
+def _numbered(raw: bytes) -> list[tuple[int, bytes | str]]:
+    text = raw.lstrip()
+    if text.startswith(b"["):
+        try:
+            items = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidInput("body: not a valid JSON array") from None
+        if not isinstance(items, list):
+            raise InvalidInput("body: must be JSON Lines or a JSON array of events")
+        return [(i, json.dumps(item)) for i, item in enumerate(items, 1)]
+    return list(enumerate(raw.split(b"\n"), 1))
+
+
+def _ingest(svc: Services, raw: bytes) -> dict[str, Any]:
+    results: list[LineResult] = []
+    totals: Totals = ingest_lines(svc.store, _numbered(raw), on_batch=results.extend, clock=svc.clock)
+    return {
+        "accepted": totals.accepted,
+        "rejected": totals.rejected,
+        "duplicates": totals.duplicates,
+        "results": [r.to_json() for r in results],
+    }
+
+
+@router.post("/v1/bookings", openapi_extra=BOOKINGS_BODY, summary="Take booking events")
+async def bookings(
+    request: Request, who: Principal = Depends(custodian), svc: Services = Depends(services)
+) -> dict[str, Any]:
+    raw = await request.body()
+    report = await run_in_threadpool(_ingest, svc, raw)
+    if report["accepted"]:
+        svc.notifier.poke()
+    return report
+
+
+@router.put("/v1/agreements/{agreement_id}", openapi_extra=AGREEMENT_BODY, summary="Create or amend")
+async def put_agreement(
+    agreement_id: str,
+    request: Request,
+    who: Principal = Depends(custodian),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    from pars.agreements.document import parse_document
+
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("body: not UTF-8 text") from None
+    doc = parse_document(text)
+    if doc.id != agreement_id:
+        raise InvalidInput(f"id: the document is {doc.id!r}, the path names {agreement_id!r}")
+    recorder = admin_event_recorder(svc.log)
+    applied = await run_in_threadpool(
+        lambda: apply_document(svc.store, svc.clock, doc, by=who.user, record_admin_event=recorder)
+    )
+    return {
+        "id": applied.agreement_id,
+        "version": applied.number,
+        "hash": applied.hash,
+        "created": applied.created,
+    }
+
+
+@router.post("/v1/agreements/{agreement_id}/approvals", openapi_extra=APPROVAL_BODY, summary="Approve")
+async def approve_agreement(
+    agreement_id: str,
+    request: Request,
+    who: Principal = Depends(custodian),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    body = strict_object(await json_body(request), {"as": str, "version": (int, str)}, ("as",))
+    recorder = admin_event_recorder(svc.log)
+    done = await run_in_threadpool(
+        lambda: approve(
+            svc.store,
+            svc.clock,
+            agreement_id,
+            body["as"],
+            body.get("version"),
+            by=who.user,
+            record_admin_event=recorder,
+        )
+    )
+    svc.notifier.poke()
+    return {
+        "id": done.agreement_id,
+        "version": done.number,
+        "hash": done.hash,
+        "as": done.role,
+        "recorded": done.recorded,
+        "activated": done.activated,
+        "approvers": sorted(done.approvers),
+    }
+
+
+@router.post("/v1/agreements/{agreement_id}/terminate", openapi_extra=TERMINATE_BODY, summary="Terminate")
+async def terminate_agreement(
+    agreement_id: str,
+    request: Request,
+    who: Principal = Depends(custodian),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    body = strict_object(
+        await json_body(request),
+        {"effective_at": str, "reason": str, "force_past": bool},
+        ("effective_at", "reason"),
+    )
+    try:
+        at = parse_instant(body["effective_at"])
+    except ValueError as exc:
+        raise InvalidInput(f"effective_at: {exc}") from None
+    recorder = admin_event_recorder(svc.log)
+    done = await run_in_threadpool(
+        lambda: terminate(
+            svc.store,
+            svc.clock,
+            agreement_id,
+            at,
+            body["reason"],
+            by=who.user,
+            force_past=bool(body.get("force_past", False)),
+            record_admin_event=recorder,
+        )
+    )
+    svc.notifier.poke()  # open streams re-decide now and close at the new end
+    return {
+        "id": agreement_id,
+        "effective_at": done.effective_at.isoformat(),
+        "reason": done.reason,
+        "forced": done.forced,
+    }

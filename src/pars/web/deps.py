@@ -1,0 +1,90 @@
+"""What every route shares: the app's services, the bearer token, the body reader.
+
+Rule: routes get records only from ``Services.gate``; this module hands out
+nothing else that can read them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from pars.audit import AuditLog
+from pars.clock import Clock
+from pars.errors import InvalidInput
+from pars.feed import Notifier
+from pars.gate import Gate, Principal
+from pars.store.db import Store
+
+bearer = HTTPBearer(auto_error=False, description="A token from `pars tokens issue`.")
+
+
+@dataclass
+class Services:
+    store: Store
+    log: AuditLog
+    clock: Clock
+    gate: Gate
+    notifier: Notifier
+    feed_poll: float
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.pars
+    return svc
+
+
+async def principal(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(bearer),
+    svc: Services = Depends(services),
+) -> Principal:
+    """The caller, from ``Authorization: Bearer``; 401 (not logged) without a live token."""
+    who = await run_in_threadpool(svc.gate.authenticate, creds.credentials if creds else None)
+    info = request.scope.get("pars")
+    if isinstance(info, dict):
+        info["principal"] = who
+    return who
+
+
+class MalformedBody:
+    """A body that is not JSON: the gate logs it as malformed like any other bad request."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return MalformedBody("body: not valid JSON")
+
+
+def strict_object(
+    body: Any, allowed: dict[str, type | tuple[type, ...]], required: tuple[str, ...]
+) -> dict[str, Any]:
+    """A JSON object with only ``allowed`` keys of the given types; 422 naming the field."""
+    if isinstance(body, MalformedBody):
+        raise InvalidInput(body.reason)
+    if not isinstance(body, dict):
+        raise InvalidInput("body: must be a JSON object")
+    for key in body:
+        if key not in allowed:
+            raise InvalidInput(f"{key}: unknown key")
+    for key in required:
+        if key not in body:
+            raise InvalidInput(f"{key}: required")
+    for key, value in body.items():
+        types = allowed[key]
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise InvalidInput(f"{key}: wrong type")
+        if not isinstance(value, types):
+            raise InvalidInput(f"{key}: wrong type")
+    return body

@@ -1,0 +1,118 @@
+"""An ASGI middleware for every response: body size limit, security headers, access log.
+
+The access log is one JSON object per request on logger ``pars.access``:
+method, route template, status, ms, role, agreement, user. Never the query
+string, a path value, a header or a body (they may hold names or tokens).
+
+Rule: this layer adds headers and refuses oversized bodies; it never reads or
+changes a response body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from pars.gate.errors import TooLarge, error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("pars.access")
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", b"default-src 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+_OWN = {name for name, _ in SECURITY_HEADERS}
+
+
+class Hardening:
+    def __init__(self, app: ASGIApp, *, max_body: int, routes: Callable[[Any], str | None]) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        info: dict[str, Any] = {}
+        scope["pars"] = info
+        status = 500
+
+        async def send_hardened(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWN]
+                message["headers"] = headers + SECURITY_HEADERS
+            await send(message)
+
+        try:
+            length = _content_length(scope)
+            if length is not None and length > self.max_body:
+                await _too_large(send_hardened, self.max_body)
+                return
+            await self.app(scope, self._limited(receive), send_hardened)
+        finally:
+            principal = info.get("principal")
+            access_log.info(
+                json.dumps(
+                    {
+                        "method": scope.get("method"),
+                        "route": self.routes(scope.get("endpoint")) or "unmatched",
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "role": getattr(principal, "role", None),
+                        "agreement": getattr(principal, "agreement_id", None),
+                        "user": getattr(principal, "user", None),
+                    }
+                )
+            )
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise TooLarge(f"body: larger than {self.max_body} bytes")
+            return message
+
+        return limited
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps(error_body("too_large", f"body: larger than {limit} bytes")).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,110 @@
+"""Partner routes: search, read, feed. Each is a thin call into the gate.
+
+Rule: every handler here answers with what ``pars.gate`` returned, receipt
+included; none reads the store itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from pars.agreements.request import Request as PartnerRequest
+from pars.gate import Principal, Unavailable, next_delivery, start_cursor
+from pars.gate.core import Outcome
+from pars.web.deps import MalformedBody, Services, json_body, principal, services
+from pars.web.schemas import SEARCH_BODY, feed_event
+
+router = APIRouter(tags=["partner"])
+
+
+def _answer(outcome: Outcome) -> JSONResponse:
+    return JSONResponse(outcome.body, status_code=outcome.status)
+
+
+@router.post("/v1/search", openapi_extra=SEARCH_BODY, summary="Search arrests under the agreement")
+async def search_arrests(
+    request: Request, who: Principal = Depends(principal), svc: Services = Depends(services)
+) -> JSONResponse:
+    body = await json_body(request)
+    if isinstance(body, MalformedBody):
+        outcome = await run_in_threadpool(lambda: svc.gate.search(who, None, malformed=body.reason))
+    else:
+        outcome = await run_in_threadpool(svc.gate.search, who, body)
+    return _answer(outcome)
+
+
+@router.get("/v1/arrests/{arrest_id}", summary="Read one arrest under the agreement")
+async def read_arrest(
+    request: Request,
+    arrest_id: str,
+    purpose: str | None = Query(None),
+    case_number: str | None = Query(None),
+    justification: str | None = Query(None),
+    warrant: str | None = Query(None),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> JSONResponse:
+    params = dict(request.query_params)  # all of them: an unknown one is malformed (422)
+    return _answer(await run_in_threadpool(svc.gate.read, who, arrest_id, params))
+
+
+@router.get(
+    "/v1/feed",
+    summary="Server-Sent Events of new and changed arrests in the feed scope",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def feed(
+    request: Request,
+    purpose: str | None = Query(None),
+    case_number: str | None = Query(None),
+    justification: str | None = Query(None),
+    last_event_id: str | None = Header(None, alias="Last-Event-ID"),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> Any:
+    params = dict(request.query_params)
+    if last_event_id is not None and not (last_event_id.isdigit() and len(last_event_id) < 19):
+        params["last_event_id"] = last_event_id  # logged as malformed by the gate
+    opened = await run_in_threadpool(svc.gate.open_feed, who, params)
+    if opened.status != 200 or opened.request is None:
+        return _answer(opened)
+    cursor = await run_in_threadpool(start_cursor, svc.gate, last_event_id)
+    return StreamingResponse(
+        _stream(svc, who, opened.request, cursor, opened.body["receipt"]),
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(
+    svc: Services, who: Principal, req: PartnerRequest, cursor: int, receipt: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    yield feed_event("open", cursor, {"receipt": receipt})
+    while True:
+        generation = svc.notifier.generation
+        try:
+            step = await run_in_threadpool(next_delivery, svc.gate, who, req, cursor)
+        except Unavailable as exc:
+            yield feed_event("error", None, {"error": {"code": exc.code, "message": str(exc), "rule": None}})
+            return
+        if step.kind == "closed":
+            yield feed_event("closed", None, step.body)
+            return
+        if step.kind in ("data", "skip"):
+            cursor = step.cursor
+            if step.kind == "data":
+                yield feed_event("arrests", cursor, step.body)
+            continue
+        timeout = svc.feed_poll
+        if step.ends_at is not None:
+            # Wake at the first second no longer served, so the stream closes on time.
+            boundary = step.ends_at.replace(microsecond=0) + timedelta(seconds=1)
+            timeout = min(timeout, (boundary - svc.clock.now()).total_seconds())
+        await svc.notifier.wait(generation, timeout)

@@ -1,0 +1,283 @@
+"""The gate without HTTP: tokens, one entry per request, rate limits exact under
+concurrency, fail-closed, and termination to the second (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from pars.agreements.service import terminate
+from pars.audit import AuditLog, AuditWriteError, iter_entries, log_size, verify_log
+from pars.errors import InvalidInput, NotFound
+from pars.gate import (
+    Gate,
+    Principal,
+    Unavailable,
+    admin_event_recorder,
+    issue_token,
+    list_tokens,
+    revoke_token,
+)
+from pars.gate.tokens import authenticate, token_digest
+from pars.store.schema.gate import gate_requests, gate_tokens
+from tests.test_gate_fixtures import ICE_END, ICE_SEARCH, NOW, World, agreement, world
+
+__all__ = ["world"]
+
+
+def size(w: World) -> int:
+    with w.store.read() as conn:
+        return log_size(conn)
+
+
+def principal(w: World, name: str) -> Principal:
+    return w.gate.authenticate(w.tokens[name])
+
+
+# --- tokens ------------------------------------------------------------------
+
+
+def test_tokens_are_stored_only_as_hashes_and_revocable(world: World) -> None:
+    tok = world.tokens["ice"]
+    with world.store.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(gate_tokens))]
+        assert authenticate(conn, tok) == Principal(
+            next(r["token_id"] for r in rows if r["user"] == "agent7"), "partner", "agent7", "ice-2017"
+        )
+        assert authenticate(conn, tok[:-1] + ("A" if tok[-1] != "A" else "B")) is None
+        assert authenticate(conn, None) is None
+        assert authenticate(conn, "not a token") is None
+    assert all(tok not in str(v) for r in rows for v in r.values())
+    assert any(r["token_sha256"] == token_digest(tok) for r in rows)
+    assert len(list_tokens(world.store)) == 5
+    info = revoke_token(world.store, world.clock, tok)
+    assert info.revoked is not None and info.user == "agent7"
+    with world.store.read() as conn:
+        assert authenticate(conn, tok) is None
+    other = world.tokens["fbi"]
+    token_id = next(i.token_id for i in list_tokens(world.store) if i.user == "sa1")
+    revoke_token(world.store, world.clock, token_id)
+    with world.store.read() as conn:
+        assert authenticate(conn, other) is None
+
+
+def test_token_issue_checks_its_binding(world: World) -> None:
+    with pytest.raises(InvalidInput, match="agreement"):
+        issue_token(world.store, world.clock, role="partner", user="x")
+    with pytest.raises(InvalidInput, match="agreement"):
+        issue_token(world.store, world.clock, role="custodian", user="x", agreement_id="ice-2017")
+    with pytest.raises(NotFound):
+        issue_token(world.store, world.clock, role="partner", user="x", agreement_id="nope")
+    with pytest.raises(InvalidInput, match="role"):
+        issue_token(world.store, world.clock, role="admin", user="x")
+    with pytest.raises(NotFound):
+        revoke_token(world.store, world.clock, "no-such-id")
+
+
+# --- one entry per request -------------------------------------------------------
+
+
+def test_every_outcome_is_one_entry_with_a_receipt(world: World) -> None:
+    p = principal(world, "ice")
+    before = size(world)
+    outcomes = [
+        world.gate.search(p, {**ICE_SEARCH, "filters": {"last_name": "Doe1"}}),
+        world.gate.search(p, {**ICE_SEARCH, "filters": {"country_of_origin": "MX"}}),
+        world.gate.search(p, {**ICE_SEARCH, "bogus": 1}),
+        world.gate.search(p, None, malformed="body: not valid JSON"),
+        world.gate.read(p, "A-2018-000001", ICE_SEARCH),
+        world.gate.read(p, "A-2018-000002", ICE_SEARCH),
+        world.gate.search(principal(world, "custodian"), ICE_SEARCH),
+    ]
+    assert [o.status for o in outcomes] == [200, 403, 422, 422, 200, 404, 403]
+    assert [o.body["receipt"]["leaf_index"] for o in outcomes] == list(range(before, before + 7))
+    assert size(world) == before + 7
+    entries = [o.body["receipt"]["entry"] for o in outcomes]
+    assert [e["rule"] for e in entries] == [
+        "allow",
+        "search.forbid_filters.country_of_origin",
+        "malformed",
+        "malformed",
+        "allow",
+        "not_found",
+        "token.role",
+    ]
+    assert entries[0]["filters"]["last_name"].startswith("hmac-sha256:")
+    assert entries[1]["filters"] == {"country_of_origin": "MX"}
+    assert entries[4]["arrest_ids"] == ["A-2018-000001"] and entries[4]["person_ids"]
+    assert "person.ssn" in entries[4]["fields"] and "person.country_of_origin" not in entries[4]["fields"]
+    assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_malformed_filter_values_are_never_logged_in_clear(world: World) -> None:
+    p = principal(world, "ice")
+    out = world.gate.search(p, {**ICE_SEARCH, "filters": {"grade": [{"last_name": "Secret"}], "x": 10**30}})
+    assert out.status == 422
+    assert "Secret" not in str(out.body["receipt"]["entry"])
+
+
+def test_read_out_of_scope_and_missing_are_indistinguishable(world: World) -> None:
+    p = principal(world, "ice")
+    scoped = world.gate.read(p, "A-2018-000002", ICE_SEARCH)  # a misdemeanour: outside ICE's scope
+    missing = world.gate.read(p, "A-2018-000002X", ICE_SEARCH)
+
+    def shape(body: dict[str, Any]) -> Any:
+        e = dict(body["receipt"]["entry"])
+        e.pop("filters")
+        return body["error"]["code"], body["error"]["rule"], e
+
+    assert scoped.status == missing.status == 404
+    assert shape(scoped.body) == shape(missing.body)
+    assert scoped.body["error"]["message"].replace("A-2018-000002", "X") == missing.body["error"][
+        "message"
+    ].replace("A-2018-000002X", "X")
+    # The FBI has no scope: the same arrest exists for it.
+    assert (
+        world.gate.read(principal(world, "fbi"), "A-2018-000002", {"purpose": "C", "case_number": "1"}).status
+        == 200
+    )
+
+
+# --- rate limit ------------------------------------------------------------------
+
+
+def test_rate_limit_is_per_agreement_and_user_and_exact_under_concurrency(world: World) -> None:
+    world.clock.set(NOW - timedelta(days=1))
+    raw = agreement("ice-2017", id="ice-rl", search={**agreement("ice-2017")["search"]})
+    raw["search"]["rate_limit"] = {"requests": 3, "per": "minute"}
+    world.apply(raw)
+    world.clock.set(NOW)
+    world.token("rl-a", "partner", "a", "ice-rl")
+    world.token("rl-b", "partner", "b", "ice-rl")
+    pa, pb = principal(world, "rl-a"), principal(world, "rl-b")
+    before = size(world)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        out = world.gate.search(pa, ICE_SEARCH)
+        with lock:
+            statuses.append(out.status)
+
+    threads = [threading.Thread(target=one) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] * 3 + [429] * 7
+    assert size(world) == before + 10
+    out = world.gate.search(pa, ICE_SEARCH)
+    assert (out.status, out.body["error"]["rule"]) == (429, "search.rate_limit")
+    assert world.gate.search(pb, ICE_SEARCH).status == 200  # another user has its own window
+    world.clock.set(NOW + timedelta(seconds=60))  # the window (now - 60 s, now] moved past them
+    assert world.gate.search(pa, ICE_SEARCH).status == 200
+    with world.store.read() as conn:
+        assert (
+            conn.scalar(select(func.count()).select_from(gate_requests).where(gate_requests.c.user == "a"))
+            == 4
+        )
+    assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_concurrent_searches_leave_exactly_one_entry_each(world: World) -> None:
+    p = principal(world, "fbi")
+    before = size(world)
+    receipts: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def many() -> None:
+        for _ in range(5):
+            out = world.gate.search(p, {"purpose": "C", "case_number": "c", "filters": {"grade": "F1"}})
+            assert out.status == 200 and out.body["count"] == 1
+            with lock:
+                receipts.append(out.body["receipt"])
+
+    threads = [threading.Thread(target=many) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert size(world) == before + 40
+    assert sorted(r["leaf_index"] for r in receipts) == list(range(before, before + 40))
+    stored = {e.index: e.document() for e in iter_entries(world.store, agreement_id="fbi-2017")}
+    assert all(stored[r["leaf_index"]] == r["entry"] for r in receipts)
+    assert verify_log(world.store, world.log.verifier_key).ok
+
+
+# --- fail closed -------------------------------------------------------------
+
+
+def test_no_entry_no_data(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = principal(world, "ice")
+    before = size(world)
+    with world.store.read() as conn:
+        counted = conn.scalar(select(func.count()).select_from(gate_requests))
+
+    def broken(self: AuditLog, conn: Any, entries: Any) -> Any:
+        raise AuditWriteError("disk full")
+
+    monkeypatch.setattr(AuditLog, "append", broken)
+    with pytest.raises(Unavailable):
+        world.gate.search(p, {**ICE_SEARCH, "filters": {"last_name": "Doe1"}})
+    with pytest.raises(Unavailable):
+        world.gate.read(p, "A-2018-000001", ICE_SEARCH)
+    monkeypatch.undo()
+    assert size(world) == before
+    with world.store.read() as conn:  # the rate counter rolled back with it
+        assert conn.scalar(select(func.count()).select_from(gate_requests)) == counted
+
+
+# --- termination to the second -----------------------------------------------------
+
+
+def test_termination_is_exact_to_the_second_and_touches_no_one_else(world: World) -> None:
+    ice, fbi = principal(world, "ice"), principal(world, "fbi")
+    end = NOW + timedelta(seconds=30)
+    terminate(
+        world.store, world.clock, "ice-2017", end, "agreement ended by the city",
+        by="clerk", record_admin_event=admin_event_recorder(world.log),
+    )  # fmt: skip
+    world.clock.set(end)
+    assert world.gate.search(ice, ICE_SEARCH).status == 200
+    world.clock.set(end + timedelta(microseconds=999_999))
+    assert world.gate.search(ice, ICE_SEARCH).status == 200  # still the last second served
+    world.clock.set(end + timedelta(seconds=1))
+    out = world.gate.search(ice, ICE_SEARCH)
+    assert (out.status, out.body["error"]["rule"]) == (403, "term.end")
+    assert out.body["receipt"]["entry"]["rule"] == "term.end"
+    assert "results" not in out.body
+    assert world.gate.read(ice, "A-2018-000001", ICE_SEARCH).status == 403
+    assert world.gate.search(fbi, {"purpose": "C", "case_number": "c"}).status == 200
+    admin = [e.document() for e in iter_entries(world.store, kind="admin", agreement_id="ice-2017")]
+    assert [e["action"] for e in admin][-1] == "terminate"
+
+
+def test_the_term_end_itself_is_served_and_the_next_second_is_not(world: World) -> None:
+    ice = principal(world, "ice")
+    world.clock.set(ICE_END)
+    assert world.gate.search(ice, ICE_SEARCH).status == 200
+    world.clock.set(ICE_END + timedelta(seconds=1))
+    assert world.gate.search(ice, ICE_SEARCH).body["error"]["rule"] == "term.end"
+
+
+def test_gate_is_the_only_reader_in_the_web_layer() -> None:
+    """No web module reads records itself: only pars.gate imports the store's queries."""
+    from pathlib import Path
+
+    import pars.web
+
+    root = Path(pars.web.__file__).parent
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        assert "pars.store.queries" not in text, path
+        assert "load_records" not in text and "pars.store.schema" not in text, path
+
+
+def test_gate_class_is_exported() -> None:
+    import pars.gate
+
+    assert pars.gate.Gate is Gate
