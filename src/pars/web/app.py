@@ -16,10 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi import Depends, FastAPI
 
 from pars.audit import AuditLog
 from pars.clock import SYSTEM_CLOCK, Clock
@@ -27,7 +25,7 @@ from pars.feed import Notifier, listen_postgres
 from pars.gate import Gate
 from pars.store.db import Store
 from pars.web import audit_routes, custodian, errors, partner
-from pars.web.deps import Services
+from pars.web.deps import Services, note_route
 from pars.web.hardening import Hardening
 
 #: Largest request body taken (bookings are sent in batches below this).
@@ -66,17 +64,11 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(note_route)],
     )
     app.state.pars = Services(store, log, clock, Gate(store, log, clock), notifier, feed_poll)
     for router in (partner.router, custodian.router, audit_routes.router):
         app.include_router(router)
     errors.install(app)
-    paths: dict[Any, str] = {}
-
-    def route_of(endpoint: Any) -> str | None:
-        if not paths:
-            paths.update({r.endpoint: r.path for r in app.routes if isinstance(r, APIRoute)})
-        return paths.get(endpoint)
-
-    app.add_middleware(Hardening, max_body=max_body, routes=route_of)
+    app.add_middleware(Hardening, max_body=max_body)
     return app

@@ -39,6 +39,13 @@ def services(request: Request) -> Services:
     return svc
 
 
+def note_route(request: Request) -> None:
+    """Tell the access log which route template answered (never the path's values)."""
+    info, route = request.scope.get("pars"), request.scope.get("route")
+    if isinstance(info, dict) and route is not None:
+        info["route"] = getattr(route, "path", None)
+
+
 async def principal(
     request: Request,
     creds: HTTPAuthorizationCredentials | None = Depends(bearer),

@@ -37,17 +37,16 @@ _OWN = {name for name, _ in SECURITY_HEADERS}
 
 
 class Hardening:
-    def __init__(self, app: ASGIApp, *, max_body: int, routes: Callable[[Any], str | None]) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
         self.app = app
         self.max_body = max_body
-        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {}  # filled by deps.note_route and deps.principal
         scope["pars"] = info
         status = 500
 
@@ -71,7 +70,7 @@ class Hardening:
                 json.dumps(
                     {
                         "method": scope.get("method"),
-                        "route": self.routes(scope.get("endpoint")) or "unmatched",
+                        "route": info.get("route") or "unmatched",
                         "status": status,
                         "ms": round((time.perf_counter() - started) * 1000, 2),
                         "role": getattr(principal, "role", None),
