@@ -157,8 +157,9 @@ class OversightConfig:
     #: One reason text (near-duplicates merged) reused across this many distinct people.
     reuse_people: int = 30
     reuse_people_high: int = 100
-    #: Token Jaccard similarity at which two reasons are "the same text".
-    reuse_similarity: float = 0.8
+    #: Word-set Jaccard similarity at which two reasons are "the same text" (0.9: one
+    #: word added or dropped from ten; one word changed is a different reason).
+    reuse_similarity: float = 0.9
     #: Distinct reason texts tracked per user (memory bound).
     reuse_max_texts: int = 500
     #: One case number reused across this many distinct people.

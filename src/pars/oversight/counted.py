@@ -59,7 +59,7 @@ class CountDetector:
     def thresholds(self) -> tuple[int, int, int]:
         raise NotImplementedError
 
-    def counted(self, t: Tally) -> int:
+    def counted(self, subject: Subject, t: Tally) -> int:
         return t.count
 
     def observe(self, index: int, entry: Entry) -> None:
@@ -81,7 +81,7 @@ class CountDetector:
         flagged_users: set[str] = set()
         out = []
         for subject, t in sorted(self.tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1])):
-            n = self.counted(t)
+            n = self.counted(subject, t)
             if subject[1] is not None:
                 if n >= minimum:
                     flagged_users.add(subject[0])
@@ -114,7 +114,7 @@ class ForbiddenFilter(CountDetector):
     """Requests denied for filtering or sorting on a forbidden, hidden or warrant-only field.
 
     Rules ``filters.unknown.*``/``sort.unknown.*`` (a name PARS does not know) count
-    only from ``typo_min`` of them: one misspelling is not a probe, dozens are.
+    only for a user with ``typo_min`` of them: one misspelling is not a probe, dozens are.
     """
 
     kind = "forbidden_filter"
@@ -134,9 +134,11 @@ class ForbiddenFilter(CountDetector):
         c = self.config
         return c.forbidden_min, c.forbidden_medium, c.forbidden_high
 
-    def counted(self, t: Tally) -> int:
+    def counted(self, subject: Subject, t: Tally) -> int:
+        # Typos are one person's habit: an agency's many users each misspelling once is no probe.
         typos = sum(c for rule, c in t.rules.items() if rule.startswith(TYPO_PREFIXES))
-        return t.count if typos >= self.config.typo_min else t.count - typos
+        counts_typos = subject[1] is not None and typos >= self.config.typo_min
+        return t.count if counts_typos else t.count - typos
 
 
 class OutOfTermAccess(CountDetector):

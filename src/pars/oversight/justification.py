@@ -25,12 +25,18 @@ from pars.oversight.config import OversightConfig
 from pars.oversight.counted import CountDetector
 from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, who
 
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 def tokens(text: str | None) -> tuple[str, ...]:
-    """Lower-cased words, digits and punctuation dropped."""
+    """Lower-cased words and numbers, punctuation dropped."""
     return tuple(_WORD.findall((text or "").lower()))
+
+
+def words(text: str | None) -> tuple[str, ...]:
+    """The alphabetic tokens only: what reasons are compared on (a number added to a
+    reused text, "lead 1", "lead 2", does not make it a new reason)."""
+    return tuple(t for t in tokens(text) if t.isalpha())
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -65,21 +71,22 @@ class VagueJustification:
     def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
         self.facts = facts
         self.config = config
-        self.boilerplate = {" ".join(tokens(b)) for b in config.boilerplate}
+        self.boilerplate = {" ".join(words(b)) for b in config.boilerplate}
         self.users: dict[Subject, _User] = defaultdict(self._new)
 
     def _new(self) -> _User:
         return _User(vague_evidence=Evidence(self.config.max_evidence))
 
     def is_vague(self, text: str | None) -> bool:
-        words = tokens(text)
-        return len(words) < self.config.justification_min_tokens or " ".join(words) in self.boilerplate
+        """Missing, fewer than ``justification_min_tokens`` words, or boilerplate (numbers aside)."""
+        said = words(text)
+        return len(said) < self.config.justification_min_tokens or " ".join(said) in self.boilerplate
 
-    def _cluster(self, u: _User, words: tuple[str, ...]) -> _Cluster | None:
-        key = " ".join(words)
+    def _cluster(self, u: _User, said: tuple[str, ...]) -> _Cluster | None:
+        key = " ".join(said)
         if key in u.by_text:
             return u.clusters[u.by_text[key]]
-        bag = frozenset(words)
+        bag = frozenset(said)
         shared: dict[int, int] = defaultdict(int)
         for w in bag:
             for i in u.by_word.get(w, ()):
@@ -112,9 +119,9 @@ class VagueJustification:
         people = {f.person_id for a in entry.get("arrest_ids") or () if (f := self.facts.arrest(a))}
         if not people:
             return
-        words = tokens(text)
-        if words:
-            cluster = self._cluster(u, words)
+        said = words(text)
+        if said:
+            cluster = self._cluster(u, said)
             if cluster is not None and not people <= cluster.people:
                 cluster.evidence.add(index, len(people - cluster.people))
                 cluster.people |= people
@@ -183,14 +190,19 @@ def _worse(a: str, b: str) -> str:
     return a if _ORDER[a] >= _ORDER[b] else b
 
 
-def stated_purposes(text: str | None, phrases: dict[str, tuple[str, ...]]) -> set[str]:
-    """Purpose codes whose phrases appear in ``text`` as whole words."""
-    low = " ".join((text or "").lower().split())
+def purpose_patterns(phrases: dict[str, tuple[str, ...]]) -> dict[str, re.Pattern[str]]:
+    """One whole-word regex per purpose code, for lower-cased text."""
     return {
-        code
-        for code, words in phrases.items()
-        if any(re.search(r"(?<![a-z0-9])" + re.escape(w.lower()) + r"(?![a-z0-9])", low) for w in words)
+        code: re.compile("|".join(r"(?<![a-z0-9])" + re.escape(p.lower()) + r"(?![a-z0-9])" for p in listed))
+        for code, listed in phrases.items()
+        if listed
     }
+
+
+def stated_purposes(text: str | None, patterns: dict[str, re.Pattern[str]]) -> set[str]:
+    """Purpose codes whose phrases appear in ``text``."""
+    low = " ".join((text or "").lower().split())
+    return {code for code, rx in patterns.items() if rx.search(low)}
 
 
 class PurposeMismatch(CountDetector):
@@ -203,13 +215,7 @@ class PurposeMismatch(CountDetector):
 
     def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
         super().__init__(facts, config)
-        self._patterns = {
-            code: re.compile(
-                "|".join(r"(?<![a-z0-9])" + re.escape(w.lower()) + r"(?![a-z0-9])" for w in words)
-            )
-            for code, words in config.purpose_phrases.items()
-            if words
-        }
+        self._patterns = purpose_patterns(config.purpose_phrases)
         self.permitted_seen: dict[str, set[str]] = defaultdict(set)
 
     def thresholds(self) -> tuple[int, int, int]:
@@ -224,8 +230,7 @@ class PurposeMismatch(CountDetector):
         if permitted is None:
             return None
         self.permitted_seen[agreement] |= permitted
-        low = " ".join(str(entry.get("justification") or "").lower().split())
-        stated = {code for code, rx in self._patterns.items() if rx.search(low)}
+        stated = stated_purposes(entry.get("justification"), self._patterns)
         wrong = sorted(stated - permitted)
         if not wrong:
             return None

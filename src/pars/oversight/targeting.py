@@ -223,10 +223,15 @@ class _ShareDetector:
         return out
 
     def _power_at(self, n: int, p0: float, alpha: float) -> dict[str, Any]:
-        r = stats.min_detectable_ratio(n, p0, alpha, self.config.power) if 0.0 < p0 < 1.0 else None
-        if n < self.config.min_people:
-            r = None
-        return {"n": n, "min_ratio": None if r is None else max(r, self.config.min_ratio)}
+        """``test_min_ratio``: what the test alone detects; ``min_ratio``: with the effect floor."""
+        r = None
+        if n >= self.config.min_people and 0.0 < p0 < 1.0:
+            r = stats.min_detectable_ratio(n, p0, alpha, self.config.power)
+        return {
+            "n": n,
+            "test_min_ratio": r,
+            "min_ratio": None if r is None else max(r, self.config.min_ratio),
+        }
 
 
 class OriginTargeting(_ShareDetector):
