@@ -1,0 +1,191 @@
+"""The feed on a real uvicorn server in-process (SSE needs a streaming transport):
+delivery within a second, scope, redaction, receipts, Last-Event-ID resume, and
+streams closing at the second their agreement ends (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from pars.store.db import Store
+from tests.test_gate_fixtures import NOW, SSN, World, graded, make_world, verify_receipt
+
+FEED = {"purpose": "C", "case_number": "FBI-9"}
+
+
+class Live:
+    """The world's app on a loopback port, with SSE subscriptions read in threads."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        config = uvicorn.Config(
+            world.app, host="127.0.0.1", port=0, log_level="warning", ws="none", timeout_graceful_shutdown=1
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.base = f"http://127.0.0.1:{port}"
+
+    def post(self, path: str, who: str, **kw: Any) -> httpx.Response:
+        return httpx.post(self.base + path, headers=self.world.auth(who), timeout=10, **kw)
+
+    def subscribe(self, who: str, last_event_id: str | None = None) -> Subscription:
+        headers = self.world.auth(who)
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        return Subscription(self.base + "/v1/feed", headers)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class Subscription:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.status: int | None = None
+        self._client = httpx.Client(timeout=httpx.Timeout(10, read=30))
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+
+    def _run(self, url: str, headers: dict[str, str]) -> None:
+        try:
+            with self._client.stream("GET", url, params=FEED, headers=headers) as resp:
+                self.status = resp.status_code
+                self._ready.set()
+                if resp.status_code != 200:
+                    self.events.put({"event": "response", "data": json.loads(resp.read())})
+                    return
+                event: dict[str, Any] = {}
+                for line in resp.iter_lines():
+                    if not line:
+                        if event:
+                            self.events.put(event)
+                        event = {}
+                    elif line.startswith("data: "):
+                        event["data"] = json.loads(line[6:])
+                    elif ": " in line:
+                        k, v = line.split(": ", 1)
+                        event[k] = v
+        except httpx.HTTPError:
+            pass
+        finally:
+            self._ready.set()
+            self.events.put(None)
+
+    def next(self, timeout: float = 5) -> dict[str, Any] | None:
+        return self.events.get(timeout=timeout)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@pytest.fixture
+def live(store: Store, tmp_path: Path) -> Iterator[Live]:
+    w = make_world(store, tmp_path, feed_poll=0.2)
+    server = Live(w)
+    yield server
+    server.stop()
+    w.client.close()
+
+
+def book(live: Live, *events: dict[str, Any]) -> None:
+    r = live.post("/v1/bookings", "custodian", json=list(events))
+    assert r.status_code == 200 and r.json()["accepted"] == len(events), r.text
+
+
+def test_a_booking_reaches_a_subscriber_within_a_second_redacted_and_in_scope(live: Live) -> None:
+    sub = live.subscribe("fbi")
+    opened = sub.next()
+    assert opened is not None and opened["event"] == "open"
+    verify_receipt(live.world.client, live.world.auth("fbi"), opened["data"]["receipt"])
+    t0 = time.monotonic()
+    book(live, graded(20, "M1"), graded(21, "F1"))  # M1 is outside the FBI feed's grades
+    got = sub.next(timeout=2)
+    assert time.monotonic() - t0 < 1.0
+    assert got is not None and got["event"] == "arrests"
+    data = got["data"]
+    assert [r["arrest_id"] for r in data["results"]] == ["A-2018-000021"]
+    rec = data["results"][0]
+    assert rec["person"]["ssn"] == "***-**-6789" and SSN not in json.dumps(data)
+    assert "custody" not in rec  # warrant_required: no warrant can be cited on a feed
+    entry = data["receipt"]["entry"]
+    assert (entry["action"], entry["arrest_ids"], entry["status"]) == ("feed", ["A-2018-000021"], 200)
+    assert int(got["id"]) >= 1
+    verify_receipt(live.world.client, live.world.auth("fbi"), data["receipt"])
+    sub.close()
+
+
+def test_resume_with_last_event_id(live: Live) -> None:
+    sub = live.subscribe("fbi")
+    assert sub.next()["event"] == "open"  # type: ignore[index]
+    book(live, graded(30, "F2"))
+    first = sub.next(timeout=3)
+    assert first is not None and first["event"] == "arrests"
+    sub.close()
+    book(live, graded(31, "F3"), graded(32, "F1"))
+    again = live.subscribe("fbi", last_event_id=first["id"])
+    assert again.next()["event"] == "open"  # type: ignore[index]
+    got = again.next(timeout=3)
+    assert got is not None
+    assert sorted(r["arrest_id"] for r in got["data"]["results"]) == ["A-2018-000031", "A-2018-000032"]
+    again.close()
+    bad = live.subscribe("fbi", last_event_id="yesterday")
+    assert bad.status == 422
+    resp = bad.next()
+    assert resp is not None and resp["data"]["receipt"]["entry"]["status"] == 422
+    bad.close()
+
+
+def test_feed_denied_when_the_agreement_has_no_feed(live: Live) -> None:
+    sub = live.subscribe("ice")
+    assert sub.status == 403
+    resp = sub.next()
+    assert resp is not None
+    assert resp["data"]["error"]["rule"] == "feed.enabled"
+    assert resp["data"]["receipt"]["entry"]["action"] == "feed"
+    sub.close()
+
+
+def test_streams_close_at_the_second_the_agreement_ends(live: Live) -> None:
+    w = live.world
+    end = NOW + timedelta(seconds=5)
+    r = live.post("/v1/agreements/fbi-2017/terminate", "custodian",
+                  json={"effective_at": end.isoformat(), "reason": "ended by council vote"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    sub = live.subscribe("fbi")
+    assert sub.next()["event"] == "open"  # type: ignore[index]
+    w.clock.set(end)
+    book(live, graded(40, "F1"))
+    got = sub.next(timeout=3)
+    assert got is not None and got["event"] == "arrests"  # the last second is still served
+    with pytest.raises(queue.Empty):
+        sub.next(timeout=0.6)
+    w.clock.set(end + timedelta(seconds=1))
+    closed = sub.next(timeout=2)
+    assert closed is not None and closed["event"] == "closed"
+    assert closed["data"]["error"]["rule"] == "term.end"
+    assert closed["data"]["receipt"]["entry"]["rule"] == "term.end"
+    assert sub.next(timeout=3) is None  # the stream ended
+    sub.close()
+    # Another agreement keeps working at the same instant.
+    s = httpx.post(live.base + "/v1/search", json={"purpose": "C", "case_number": "x", "justification": "y"},
+                   headers=w.auth("ice"), timeout=10)  # fmt: skip
+    assert s.status_code == 200
