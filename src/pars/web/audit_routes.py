@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from pars.audit import consistency_proof, get_entry, inclusion_proof, latest_checkpoint
@@ -17,6 +17,8 @@ from pars.gate import Gate, NotImplementedYet, Principal
 from pars.web.deps import Services, principal, services
 
 router = APIRouter()
+#: Largest index or size a route takes (both databases store 64-bit integers).
+MAX_INDEX = 2**62
 
 
 @router.get("/v1/audit/checkpoint", response_class=PlainTextResponse, tags=["audit"])
@@ -35,8 +37,8 @@ def key(who: Principal = Depends(principal), svc: Services = Depends(services)) 
 
 @router.get("/v1/audit/proof/inclusion", tags=["audit"])
 def inclusion(
-    index: int = Query(..., ge=0),
-    size: int = Query(..., ge=1),
+    index: int = Query(..., ge=0, le=MAX_INDEX),
+    size: int = Query(..., ge=1, le=MAX_INDEX),
     who: Principal = Depends(principal),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -47,8 +49,8 @@ def inclusion(
 
 @router.get("/v1/audit/proof/consistency", tags=["audit"])
 def consistency(
-    old: int = Query(..., ge=1),
-    new: int = Query(..., ge=1),
+    old: int = Query(..., ge=1, le=MAX_INDEX),
+    new: int = Query(..., ge=1, le=MAX_INDEX),
     who: Principal = Depends(principal),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -59,11 +61,11 @@ def consistency(
 
 @router.get("/v1/audit/entries/{index}", tags=["audit"])
 def entry(
-    index: int, who: Principal = Depends(principal), svc: Services = Depends(services)
+    index: int = Path(..., ge=0, le=MAX_INDEX),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
 ) -> dict[str, Any]:
     Gate.require_role(who, "oversight", "partner")
-    if index < 0:
-        raise NotFound(f"no audit entry at index {index}")
     with svc.store.read() as conn:
         found = get_entry(conn, index)
     doc = found.document()
