@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pars.cli import agreements, audit, demo, records, serve, synth, tokens, warrants
+from pars.cli import agreements, audit, demo, oversight, records, serve, synth, tokens, warrants
 from pars.cli.common import run
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ def _root() -> None:
 app.add_typer(audit.app, name="audit")
 agreements.register(app)
 demo.register(app)
+oversight.register(app)
 records.register(app)
 serve.register(app)
 synth.register(app)

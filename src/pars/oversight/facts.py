@@ -85,9 +85,11 @@ def _scope_condition(history: AgreementHistory, start: datetime | None, end: dat
     scope = versions[-1].document.scope
     conds: list[ColumnElement[bool]] = [~exists().where(expungements.c.arrest_id == arrests.c.arrest_id)]
     if scope.grades is not None:
+        # An alias: the charges query this condition joins to must not swallow the subquery.
+        graded = charges.alias("scope_charges")
         conds.append(
             exists().where(
-                charges.c.arrest_id == arrests.c.arrest_id, charges.c.grade.in_(sorted(scope.grades))
+                graded.c.arrest_id == arrests.c.arrest_id, graded.c.grade.in_(sorted(scope.grades))
             )
         )
     if scope.since is not None:

@@ -1,0 +1,123 @@
+"""``pars oversight report``: the oversight report (CONTRACT section 6) as JSON.
+
+Rule: thin. ``pars.oversight.build_report`` computes everything; this parses the
+options, loads the keys and the thresholds file, and writes the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from pars.audit import load_keys
+from pars.cli.common import err_console
+from pars.clock import SYSTEM_CLOCK, parse_instant
+from pars.errors import InvalidInput
+from pars.oversight import OversightConfig, build_report
+from pars.store import open_store
+
+app = typer.Typer(
+    name="oversight",
+    help="Oversight of partner access: detectors over the audit log, and the report.\n\n"
+    "Keys come from PARS_KEY_DIR (the HMAC key recognises searches for victims and "
+    "witnesses by their hashed names); the store is PARS_DATABASE_URL.",
+    no_args_is_help=True,
+)
+
+
+class Format(StrEnum):
+    json = "json"
+    html = "html"
+    pdf = "pdf"
+
+
+def _instant(option: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option}: {exc}") from None
+
+
+def _config(path: Path | None) -> OversightConfig:
+    if path is None:
+        return OversightConfig()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"--config: cannot read {path} ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("--config: must be a mapping of setting names to values")
+    return OversightConfig.from_mapping(data)
+
+
+@app.command()
+def report(
+    agreement: Annotated[
+        str | None, typer.Option("--agreement", help="Only this agreement (default: every agreement).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Period start, ISO 8601 with offset (inclusive).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Period end, ISO 8601 with offset (inclusive).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="json (html and pdf are not yet available).")] = (
+        Format.json
+    ),
+    out: Annotated[Path | None, typer.Option("--out", help="Write to FILE instead of stdout.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of detector thresholds (see OversightConfig).")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            envvar="PARS_VERIFIER_KEY",
+            help="Verifier key to check the log with (default: the key in PARS_KEY_DIR).",
+        ),
+    ] = None,
+) -> None:
+    """Verify the log, run every detector over the period, and print the report.
+
+    Findings name users, agreements and audit-log indices (prove each with
+    ``pars audit prove --index I``); people appear only as ids.
+    """
+    if fmt is not Format.json:
+        err_console.print(f"--format {fmt.value}: not yet available; use --format json", highlight=False)
+        raise typer.Exit(2)
+    since, until = _instant("--from", start), _instant("--to", end)
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("--from: must not be after --to")
+    thresholds = _config(config)
+    keys = load_keys()
+    store = open_store()
+    try:
+        data = build_report(
+            store,
+            agreement_id=agreement,
+            start=since,
+            end=until,
+            hmac_key=keys.hmac_key,
+            config=thresholds,
+            now=SYSTEM_CLOCK.now(),
+            verifier_key=key or keys.verifier_key,
+        )
+    finally:
+        store.dispose()
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="oversight")
