@@ -189,3 +189,24 @@ def test_streams_close_at_the_second_the_agreement_ends(live: Live) -> None:
     s = httpx.post(live.base + "/v1/search", json={"purpose": "C", "case_number": "x", "justification": "y"},
                    headers=w.auth("ice"), timeout=10)  # fmt: skip
     assert s.status_code == 200
+
+
+def test_postgres_notify_wakes_streams_for_bookings_from_elsewhere(store: Store, tmp_path: Path) -> None:
+    """A batch ingested by another process (here: directly, not via the API) is pushed by NOTIFY."""
+    if store.is_sqlite:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite streams are poked in-process and poll")
+    w = make_world(store, tmp_path, feed_poll=30)  # polling alone would take 30 s
+    server = Live(w)
+    try:
+        sub = server.subscribe("fbi")
+        assert sub.next()["event"] == "open"  # type: ignore[index]
+        time.sleep(0.3)  # let the listener connect
+        t0 = time.monotonic()
+        w.ingest(graded(50, "F1"))
+        got = sub.next(timeout=3)
+        assert got is not None and got["event"] == "arrests"
+        assert time.monotonic() - t0 < 1.0
+        sub.close()
+    finally:
+        server.stop()
+        w.client.close()
