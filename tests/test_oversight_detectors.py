@@ -175,6 +175,27 @@ def test_ordinary_analysts_are_not_flagged(seed: int) -> None:
     assert findings == [], [(f.kind, f.user, f.summary) for f in findings]
 
 
+@pytest.mark.parametrize("seed", [31, 32])
+def test_busy_analysts_on_a_small_store_are_not_flagged(seed: int) -> None:
+    # ~1,500 requests each over 600 arrests: consecutive numbers, repeated case templates
+    # and typos all occur by chance; none of it is enumeration, reuse or probing.
+    findings = run(make_world(seed, n=600, users=6, requests=1500))
+    assert findings == [], [(f.kind, f.user, f.summary) for f in findings]
+
+
+def test_enumeration_needs_reads_in_sequence() -> None:
+    world = make_world(33)
+    numbers = list(range(200, 260))
+    world.rng.shuffle(numbers)
+    for n in numbers:
+        aid = f"A-2018-{n:06d}"
+        why = f"Theft investigation, case {n}: pawn shop record"
+        world.add(
+            user="agent7", action="read", filters={"arrest_id": aid}, arrest_ids=[aid], justification=why
+        )
+    assert not of(run(world), "bulk_access")
+
+
 def targeted_user(world: World, pool: list[str], requests: int = 150, share: float = 0.8) -> list[int]:
     hits = []
     for _ in range(requests):

@@ -1,8 +1,8 @@
 """bulk_access: enumeration, volume far beyond the agency's normal, scraping by case.
 
 Three signs, per user (one finding that lists whichever apply):
-- enumeration: arrest ids read one by one that form a long run of consecutive
-  numbers (``A-2018-000101``, ``-000102``, ...), found or not found;
+- enumeration: arrest ids read one by one, in sequence, that form a long run of
+  consecutive numbers (``A-2018-000101``, ``-000102``, ...), found or not found;
 - volume: the user's request count against the other users of the same agreement,
   as a robust z-score (median and MAD, so the outlier cannot hide itself);
 - people per case number: many distinct arrestees pulled under one case number.
@@ -46,18 +46,26 @@ def _read_ids(entry: Entry) -> list[str]:
 
 
 def longest_run(numbers: dict[int, int]) -> list[int]:
-    """The longest run of consecutive keys, as their values (first indices)."""
+    """The longest run of consecutive numbers first read in order (up or down), as indices.
+
+    Both conditions matter: a busy analyst reading half of a small store at random
+    touches consecutive numbers by chance, but not one after another in sequence.
+    """
     best: list[int] = []
-    keys = set(numbers)
-    for n in keys:
-        if n - 1 in keys:
-            continue
-        run = []
-        while n in keys:
-            run.append(numbers[n])
-            n += 1
-        if len(run) > len(best):
-            best = run
+    up: list[int] = []
+    down: list[int] = []
+    prev: int | None = None
+    for n in sorted(numbers):
+        index = numbers[n]
+        if prev is not None and n == prev + 1:
+            up = [*up, index] if index > numbers[prev] else [index]
+            down = [*down, index] if index < numbers[prev] else [index]
+        else:
+            up, down = [index], [index]
+        prev = n
+        for run in (up, down):
+            if len(run) > len(best):
+                best = run
     return best
 
 

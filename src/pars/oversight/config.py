@@ -129,6 +129,8 @@ class OversightConfig:
     #: Rules that only say a name was misspelt count toward forbidden_filter only
     #: from this many (a typo is not a probe).
     typo_min: int = 10
+    #: ... and only when they are at least this share of the user's requests.
+    typo_share: float = 0.05
     out_of_term_min: int = 1
     out_of_term_medium: int = 5
     out_of_term_high: int = 20
@@ -156,6 +158,9 @@ class OversightConfig:
     vague_min: int = 20
     #: One reason text (near-duplicates merged) reused across this many distinct people.
     reuse_people: int = 30
+    #: ... and only when those people are at least this share of the user's people
+    #: (a busy analyst's case template is not one reason reused).
+    reuse_share: float = 0.2
     reuse_people_high: int = 100
     #: Word-set Jaccard similarity at which two reasons are "the same text" (0.9: one
     #: word added or dropped from ten; one word changed is a different reason).

@@ -51,6 +51,8 @@ class CountDetector:
         self.tallies: dict[Subject, Tally] = defaultdict(
             lambda: Tally(evidence=Evidence(config.max_evidence))
         )
+        #: Every request per subject, matching or not (for shares).
+        self.totals: dict[Subject, int] = defaultdict(int)
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
         """(label, evidence score) when the entry counts, else None."""
@@ -63,6 +65,8 @@ class CountDetector:
         return t.count
 
     def observe(self, index: int, entry: Entry) -> None:
+        for subject in subjects(entry):
+            self.totals[subject] += 1
         hit = self.match(entry)
         if hit is None:
             return
@@ -114,7 +118,8 @@ class ForbiddenFilter(CountDetector):
     """Requests denied for filtering or sorting on a forbidden, hidden or warrant-only field.
 
     Rules ``filters.unknown.*``/``sort.unknown.*`` (a name PARS does not know) count
-    only for a user with ``typo_min`` of them: one misspelling is not a probe, dozens are.
+    only for a user with ``typo_min`` of them making ``typo_share`` of its requests: one
+    misspelling is not a probe, dozens in a row are.
     """
 
     kind = "forbidden_filter"
@@ -137,7 +142,10 @@ class ForbiddenFilter(CountDetector):
     def counted(self, subject: Subject, t: Tally) -> int:
         # Typos are one person's habit: an agency's many users each misspelling once is no probe.
         typos = sum(c for rule, c in t.rules.items() if rule.startswith(TYPO_PREFIXES))
-        counts_typos = subject[1] is not None and typos >= self.config.typo_min
+        share = typos / max(1, self.totals[subject])
+        counts_typos = (
+            subject[1] is not None and typos >= self.config.typo_min and share >= self.config.typo_share
+        )
         return t.count if counts_typos else t.count - typos
 
 

@@ -7,7 +7,7 @@ case number is reused across many distinct, unrelated people.
 
 purpose_mismatch flags reasons that state a purpose the agreement does not
 permit: phrases per purpose code (``config.purpose_phrases``) matched as whole
-words, against the purposes of the agreement version each entry names; and
+words (token n-grams), against the purposes of the agreement version each entry names; and
 requests the gate denied with rule ``purposes`` (a purpose code not permitted).
 
 Rule: judge a reason only against the version the entry was decided under;
@@ -63,6 +63,7 @@ class _User:
     by_word: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     cases: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     case_evidence: dict[str, Evidence] = field(default_factory=dict)
+    people: set[str] = field(default_factory=set)
 
 
 class VagueJustification:
@@ -87,13 +88,12 @@ class VagueJustification:
         if key in u.by_text:
             return u.clusters[u.by_text[key]]
         bag = frozenset(said)
-        shared: dict[int, int] = defaultdict(int)
-        for w in bag:
-            for i in u.by_word.get(w, ()):
-                shared[i] += 1
-        for i, n in sorted(shared.items(), key=lambda kv: -kv[1]):
-            if n / len(bag) < self.config.reuse_similarity:
-                break
+        # A cluster at Jaccard >= s holds all but a (1 - s) share of the bag's words, so
+        # it holds one of any int((1 - s) * len) + 1 of them: look up only the rarest.
+        rarest = sorted(bag, key=lambda w: len(u.by_word.get(w, ())))
+        need = int((1.0 - self.config.reuse_similarity) * len(bag) + 1e-9) + 1
+        candidates = sorted({i for w in rarest[:need] for i in u.by_word.get(w, ())})
+        for i in candidates:
             if jaccard(bag, u.clusters[i].words) >= self.config.reuse_similarity:
                 u.by_text[key] = i
                 return u.clusters[i]
@@ -119,6 +119,7 @@ class VagueJustification:
         people = {f.person_id for a in entry.get("arrest_ids") or () if (f := self.facts.arrest(a))}
         if not people:
             return
+        u.people |= people
         said = words(text)
         if said:
             cluster = self._cluster(u, said)
@@ -158,7 +159,9 @@ class VagueJustification:
                 )
                 evidence += u.vague_evidence.indices()
                 severity = "high" if share >= 0.9 else "medium"
-            if top is not None and len(top.people) >= c.reuse_people:
+            reused = len(top.people) if top else 0
+            stat["max_people_per_reason_share"] = reused / len(u.people) if u.people else 0.0
+            if top is not None and reused >= c.reuse_people and reused >= c.reuse_share * len(u.people):
                 signs.append(
                     f"gave the same reason ({top.text[:80]!r}) for {len(top.people):,} distinct people"
                 )
@@ -190,19 +193,31 @@ def _worse(a: str, b: str) -> str:
     return a if _ORDER[a] >= _ORDER[b] else b
 
 
-def purpose_patterns(phrases: dict[str, tuple[str, ...]]) -> dict[str, re.Pattern[str]]:
-    """One whole-word regex per purpose code, for lower-cased text."""
-    return {
-        code: re.compile("|".join(r"(?<![a-z0-9])" + re.escape(p.lower()) + r"(?![a-z0-9])" for p in listed))
-        for code, listed in phrases.items()
-        if listed
-    }
+PhraseIndex = dict[tuple[str, ...], frozenset[str]]
 
 
-def stated_purposes(text: str | None, patterns: dict[str, re.Pattern[str]]) -> set[str]:
-    """Purpose codes whose phrases appear in ``text``."""
-    low = " ".join((text or "").lower().split())
-    return {code for code, rx in patterns.items() if rx.search(low)}
+def phrase_index(phrases: dict[str, tuple[str, ...]]) -> PhraseIndex:
+    """Each phrase as its tuple of tokens -> the purpose codes it states."""
+    index: dict[tuple[str, ...], set[str]] = {}
+    for code, listed in phrases.items():
+        for phrase in listed:
+            key = tokens(phrase)
+            if key:
+                index.setdefault(key, set()).add(code)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+def stated_purposes(text: str | None, index: PhraseIndex) -> set[str]:
+    """Purpose codes whose phrases appear in ``text`` as whole words (token n-grams)."""
+    said = tokens(text)
+    longest = max((len(k) for k in index), default=0)
+    found: set[str] = set()
+    for n in range(1, longest + 1):
+        for i in range(len(said) - n + 1):
+            codes = index.get(said[i : i + n])
+            if codes:
+                found |= codes
+    return found
 
 
 class PurposeMismatch(CountDetector):
@@ -215,7 +230,7 @@ class PurposeMismatch(CountDetector):
 
     def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
         super().__init__(facts, config)
-        self._patterns = purpose_patterns(config.purpose_phrases)
+        self._phrases = phrase_index(config.purpose_phrases)
         self.permitted_seen: dict[str, set[str]] = defaultdict(set)
 
     def thresholds(self) -> tuple[int, int, int]:
@@ -230,7 +245,7 @@ class PurposeMismatch(CountDetector):
         if permitted is None:
             return None
         self.permitted_seen[agreement] |= permitted
-        stated = stated_purposes(entry.get("justification"), self._patterns)
+        stated = stated_purposes(entry.get("justification"), self._phrases)
         wrong = sorted(stated - permitted)
         if not wrong:
             return None
