@@ -134,6 +134,7 @@ def test_a_clean_log_reports_no_findings_in_the_contract_shape(world: tuple[Stor
             "denied": 1,
             "records_seen": seen,
             "users": 3,
+            "expunged_records_seen": 0,
         }
     ]
     assert r["findings"] == []
@@ -163,6 +164,7 @@ def test_misuse_is_found_with_provable_evidence(world: tuple[Store, AuditLog, st
     ] * 2
     indices = append(store, log, version, docs)
     r = report(store, log, config=None)
+    assert r["agreements"][0]["expunged_records_seen"] == 1
     kinds = {(f["kind"], f["user"]) for f in r["findings"]}
     assert ("forbidden_filter", "agent7") in kinds
     assert ("protected_role_probe", "agent7") in kinds

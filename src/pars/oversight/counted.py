@@ -40,6 +40,7 @@ class CountDetector:
 
     kind = ""
     what = ""
+    test = "count of denied requests"
     tail = (
         "The gate denied each one and named the clause; every attempt is in the audit log "
         "at the indices listed."
@@ -99,7 +100,7 @@ class CountDetector:
                 f"{who(subject, self.facts.partners.get(subject[0]))} made {n:,} request(s) {self.what} "
                 f"({listed}). {self.tail}"
             )
-            stat = {"test": "count of denied requests", "count": n, "rules": rules, **self.detail(subject, t)}
+            stat = {"test": self.test, "count": n, "rules": rules, **self.detail(subject, t)}
             out.append(
                 Finding(
                     self.kind,

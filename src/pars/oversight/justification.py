@@ -223,6 +223,7 @@ def stated_purposes(text: str | None, index: PhraseIndex) -> set[str]:
 class PurposeMismatch(CountDetector):
     kind = "purpose_mismatch"
     what = "whose stated reason is a purpose the agreement does not permit"
+    test = "count of requests whose reason states a purpose not permitted (phrase lists per purpose)"
     tail = (
         "Allowed requests count too: the gate checks the purpose code, not the reason written; "
         "every request is in the audit log at the indices listed."

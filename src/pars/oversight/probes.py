@@ -34,6 +34,11 @@ def _values(value: Any) -> list[str]:
 class ProtectedRoleProbe(CountDetector):
     kind = "protected_role_probe"
     what = "that sought victims or witnesses, whom the agreement does not let it see"
+    test = "count of requests denied for party roles or finding only a victim or witness"
+    tail = (
+        "A search that also matched an arrestee is not counted; every attempt is in the audit "
+        "log at the indices listed."
+    )
 
     def thresholds(self) -> tuple[int, int, int]:
         c = self.config

@@ -169,6 +169,8 @@ def build_report(
             "denied": s.denied,
             "records_seen": len(s.records),
             "users": len(s.users),
+            # Records since expunged: counted here and left out of every test, never named.
+            "expunged_records_seen": len(s.records & facts.expunged),
         }
         for aid, s in sorted(summaries.items())
     ]
