@@ -14,8 +14,9 @@ read of one that does not exist (404, rule ``not_found``, the same entry shape).
 Rate limits count per agreement AND user over the agreement's window, from the
 ``gate_requests`` rows written in the same transaction; on PostgreSQL a
 transaction advisory lock per (agreement, user) makes the count exact (SQLite's
-BEGIN IMMEDIATE already serialises writers). Requests refused by the rate limit
-itself do not count, so a client that keeps knocking is let back in after the window.
+BEGIN IMMEDIATE already serialises writers). Searches and reads are counted under
+versions that set a limit; requests refused by the rate limit itself do not
+count, so a client that keeps knocking is let back in after the window.
 
 Rule: nothing is returned unless its audit entry was appended in the transaction
 that read it; if the append fails the request fails (``Unavailable``, HTTP 503).
@@ -24,7 +25,9 @@ that read it; if the append fails the request fails (``Unavailable``, HTTP 503).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +37,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, decide
 from pars.agreements.request import Request
-from pars.agreements.service import serving_version
 from pars.agreements.warrants import warranted_arrests
 from pars.audit import AuditEntry, AuditLog, AuditWriteError, build_entry
 from pars.audit.entry import Decision as EntryDecision
@@ -42,6 +44,7 @@ from pars.clock import Clock, to_utc_naive
 from pars.errors import ConfigError, InvalidInput, NotFound
 from pars.gate.errors import Forbidden, Unauthorized, Unavailable, error_body
 from pars.gate.tokens import Principal, authenticate
+from pars.gate.versions import VersionCache
 from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
 from pars.store.db import Store
 from pars.store.queries import SearchQuery, load_records, search
@@ -120,6 +123,10 @@ class Gate:
         self.store = store
         self.log = log
         self.clock = clock
+        self.versions = VersionCache()
+        # SQLite has one writer at a time: queue this process's requests on a lock
+        # rather than in SQLite's busy handler, which sleeps in coarse steps.
+        self.writer: AbstractContextManager[object] = threading.Lock() if store.is_sqlite else nullcontext()
 
     # --- who is asking -------------------------------------------------------
 
@@ -171,7 +178,7 @@ class Gate:
     def _serve(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Outcome:
         now = self.clock.now()
         try:
-            with self.store.write() as conn:
+            with self.writer, self.store.write() as conn:
                 outcome, entry = self._decide_and_fetch(conn, principal, draft, parse, now)
                 appended = self.log.append(conn, [entry])
         except (AuditWriteError, SQLAlchemyError, OSError, ConfigError) as exc:
@@ -193,25 +200,27 @@ class Gate:
             msg = "this route needs a partner token"
             return self._denied(draft, principal, None, now, 403, RULE_ROLE, msg)
         agreement_id = principal.agreement_id
-        if conn.dialect.name == "postgresql":
+        try:
+            version = self.versions.serving(conn, agreement_id, now)
+        except NotFound:
+            return self._denied(draft, principal, None, now, 403, "agreement", "the agreement is not on file")
+        limited = version.document.search.rate_limit is not None and draft.action != "feed"
+        if limited and conn.dialect.name == "postgresql":
             key = _lock_key(agreement_id, principal.user)
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         try:
-            version = serving_version(conn, agreement_id, now)
-        except NotFound:
-            return self._denied(draft, principal, None, now, 403, "agreement", "the agreement is not on file")
-        try:
             req = parse()
         except InvalidInput as exc:
-            self._count(conn, draft, principal, now)
+            if limited:
+                self._count(conn, principal, now)
             return self._denied(draft, principal, version, now, 422, RULE_MALFORMED, str(exc))
         draft.request_fields = {k: getattr(req, k) for k in _TEXT_KEYS}
         if req.action == "search":
             draft.filters, draft.sort = loggable_filters(req.filters), list(req.sort)
-        in_window = self._in_window(conn, version, principal, now) if req.action != "feed" else 0
+        in_window = self._in_window(conn, version, principal, now) if limited else 0
         decision = decide(version, req, now, requests_in_window=in_window)
-        if decision.rule != "search.rate_limit":
-            self._count(conn, draft, principal, now)
+        if limited and decision.rule != "search.rate_limit":
+            self._count(conn, principal, now)
         if not decision.allowed:
             return self._denied(
                 draft, principal, version, now, decision.status, decision.rule, decision.detail, decision, req
@@ -274,8 +283,8 @@ class Gate:
         return int(conn.scalar(q) or 0)
 
     @staticmethod
-    def _count(conn: Connection, draft: Draft, principal: Principal, now: datetime) -> None:
-        if draft.action == "feed" or principal.agreement_id is None:
+    def _count(conn: Connection, principal: Principal, now: datetime) -> None:
+        if principal.agreement_id is None:
             return
         conn.execute(
             insert(gate_requests).values(

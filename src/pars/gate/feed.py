@@ -23,7 +23,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pars.agreements.decide import AgreementVersion, decide
 from pars.agreements.request import Request
-from pars.agreements.service import serving_version
 from pars.audit import AuditWriteError
 from pars.errors import ConfigError
 from pars.gate.core import Draft, Gate
@@ -63,13 +62,13 @@ def next_delivery(gate: Gate, principal: Principal, request: Request, cursor: in
     assert principal.agreement_id is not None
     now = gate.clock.now()
     with gate.store.read() as conn:
-        version = serving_version(conn, principal.agreement_id, now)
+        version = gate.versions.serving(conn, principal.agreement_id, now)
         decision = decide(version, request, now)
         newest = head_seq(conn)
     if decision.allowed and newest <= cursor:
         return FeedStep("idle", cursor, ends_at=version.ends_at)
     try:
-        with gate.store.write() as conn:
+        with gate.writer, gate.store.write() as conn:
             return _deliver(gate, conn, principal, request, cursor, now)
     except (AuditWriteError, SQLAlchemyError, OSError, ConfigError) as exc:
         raise Unavailable("the audit log could not record a feed delivery; the stream stops") from exc
@@ -79,7 +78,7 @@ def _deliver(
     gate: Gate, conn: Connection, principal: Principal, request: Request, cursor: int, now: datetime
 ) -> FeedStep:
     assert principal.agreement_id is not None
-    version: AgreementVersion = serving_version(conn, principal.agreement_id, now)
+    version: AgreementVersion = gate.versions.serving(conn, principal.agreement_id, now)
     decision = decide(version, request, now)
     draft = Draft("feed", "GET /v1/feed", {k: getattr(request, k) for k in _TEXT})
     if not decision.allowed:

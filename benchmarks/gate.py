@@ -1,0 +1,282 @@
+"""Gate benchmark: what deciding, redacting and logging cost over the bare query.
+
+Run: ``.venv/bin/python benchmarks/gate.py [--arrests N] [--seconds S] [--backends sqlite,postgresql]``
+
+Prints, for SQLite and PostgreSQL side by side in one run:
+
+- a search through the gate (token already resolved; serving version, rate count,
+  decide, query, load, warrant check, redact, audit entry, append, commit) vs the
+  bare store query plus ``load_records`` for the same filters, requests/s, single
+  thread (goal >= 0.5x);
+- HTTP ``POST /v1/search`` vs ``GET /healthz`` on the same ``pars serve`` process
+  with the same client concurrency (goal >= 0.3x).
+
+PostgreSQL comes from ``PARS_BENCH_POSTGRES_URL`` (default
+postgresql://postgres@127.0.0.1:5432/test); the script creates and drops its own
+database. Loopback only. Not a test: it prints figures, it does not assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from pars.agreements.service import apply_document, approve
+from pars.audit import AuditLog, init_log, load_keys
+from pars.clock import SYSTEM_CLOCK
+from pars.gate import Gate, admin_event_recorder, issue_token
+from pars.gate.view import store_scope
+from pars.store.db import Store, normalize_url
+from pars.store.ingest import ingest_lines
+from pars.store.migrate import upgrade
+from pars.store.queries import SearchQuery, load_records, search
+from pars.store.schema import arrests, parties
+from pars.synth import generate
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+CONCURRENCY = 16
+
+
+def agreement_doc() -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "id": "bench-2026",
+        "partner": "FBI",
+        "title": "benchmark agreement",
+        "term": {
+            "start": (now - timedelta(days=1)).isoformat(),
+            "end": (now + timedelta(days=30)).isoformat(),
+        },
+        "purposes": ["C"],
+        "roles": ["arrestee"],
+        "fields": {
+            "allow": [
+                "arrest_id",
+                "person_id",
+                "person.last_name",
+                "person.first_name",
+                "person.dob",
+                "arrest.*",
+                "charges.*",
+                "arraignment.*",
+            ],
+            "mask": {"person.ssn": "last4"},
+        },
+        "search": {"require": ["case_number"], "max_results": 25},
+        "feed": {"enabled": True},
+    }
+
+
+@dataclass
+class World:
+    store: Store
+    url: str
+    key_dir: str
+    token: str
+    #: One token per concurrent HTTP client: partners' users, each with its own rate window.
+    user_tokens: list[str]
+    bodies: list[dict[str, Any]]
+    arrest_ids: list[str]
+
+
+@contextmanager
+def backend(name: str, pg_admin: str, workdir: Path, arrests_n: int) -> Iterator[World]:
+    """A migrated store with synthetic bookings, an approved agreement and a partner token."""
+    if name == "sqlite":
+        url = f"sqlite:///{workdir / 'bench.db'}"
+        admin = None
+        db = ""
+    else:
+        admin = create_engine(normalize_url(pg_admin), isolation_level="AUTOCOMMIT")
+        db = f"pars_bench_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+        url = make_url(normalize_url(pg_admin)).set(database=db).render_as_string(hide_password=False)
+    store = Store(url)
+    try:
+        yield setup(store, url, str(workdir / "keys"), arrests_n)
+    finally:
+        store.dispose()
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def setup(store: Store, url: str, key_dir: str, arrests_n: int) -> World:
+    upgrade(store)
+    init_log(store, key_dir)
+    events = generate(arrests_n, seed=7, start=date(2017, 9, 1), days=365)
+    ingest_lines(store, ((i, json.dumps(e)) for i, e in enumerate(events, 1)))
+    log = AuditLog(load_keys(key_dir))
+    rec = admin_event_recorder(log)
+    doc = agreement_doc()
+    from pars.agreements.document import parse_document
+
+    apply_document(store, SYSTEM_CLOCK, parse_document(doc), by="bench", record_admin_event=rec)
+    for role in ("courts", "police"):
+        approve(store, SYSTEM_CLOCK, doc["id"], role, by=role, record_admin_event=rec)
+    token, _ = issue_token(store, SYSTEM_CLOCK, role="partner", user="bench", agreement_id=doc["id"])
+    users = [
+        issue_token(store, SYSTEM_CLOCK, role="partner", user=f"agent{k}", agreement_id=doc["id"])[0]
+        for k in range(64)
+    ]
+    with store.read() as conn:
+        districts = sorted({r for r in conn.scalars(select(arrests.c.district)) if r})
+        ids = list(conn.scalars(select(arrests.c.arrest_id)))
+        names = list(conn.scalars(select(parties.c.last_name).where(parties.c.role == "arrestee").limit(200)))
+    base = {"purpose": "C", "case_number": "B-1", "justification": "benchmark"}
+    # What partners search by: a district, or a person's name (hashed in the log).
+    bodies = [{**base, "filters": {"district": d}} for d in districts]
+    bodies += [{**base, "filters": {"last_name": n}} for n in names[:50]]
+    return World(store, url, key_dir, token, users, bodies, ids)
+
+
+def rate(fn: Any, seconds: float) -> float:
+    n = 0
+    t0 = time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds:
+        fn(n)
+        n += 1
+    return n / elapsed
+
+
+def core(world: World, seconds: float) -> tuple[float, float]:
+    gate = Gate(world.store, AuditLog(load_keys(world.key_dir)), SYSTEM_CLOCK)
+    who = gate.authenticate(world.token)
+    bodies = world.bodies
+    from pars.agreements.plan import RecordScope
+
+    scope = store_scope(RecordScope())
+
+    def through_gate(i: int) -> None:
+        out = gate.search(who, bodies[i % len(bodies)])
+        assert out.status == 200, out.body
+
+    def bare(i: int) -> None:
+        b = bodies[i % len(bodies)]
+        with world.store.read() as conn:
+            ids = search(conn, SearchQuery(b["filters"], (), 25, scope))
+            load_records(conn, ids)
+
+    rate(bare, 1)  # warm up both
+    rate(through_gate, 1)
+    return rate(through_gate, seconds), rate(bare, seconds)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(world: World) -> Iterator[str]:
+    """``pars serve`` on a loopback port in its own process, for this world."""
+    port = free_port()
+    env = {**os.environ, "PARS_DATABASE_URL": world.url, "PARS_KEY_DIR": world.key_dir}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from pars.cli import main; main()", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def hammer(base: str, make: Any, seconds: float, concurrency: int) -> tuple[int, int, list[float]]:
+    """``concurrency`` clients sending ``make(client, rng, k)`` for ``seconds``: (ok, errors, latencies)."""
+    ok = errors = 0
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+
+        async def worker(k: int) -> None:
+            nonlocal ok, errors
+            rng = random.Random(k)
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                try:
+                    r = await make(client, rng, k)
+                    good = r.status_code == 200
+                except httpx.HTTPError:
+                    good = False
+                latencies.append(time.perf_counter() - t)
+                if good:
+                    ok += 1
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+    return ok, errors, latencies
+
+
+def http(world: World, seconds: float) -> tuple[float, float]:
+    async def health(c: httpx.AsyncClient, rng: random.Random, k: int) -> httpx.Response:
+        return await c.get("/healthz")
+
+    async def searched(c: httpx.AsyncClient, rng: random.Random, k: int) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {world.user_tokens[k]}"}
+        return await c.post("/v1/search", json=rng.choice(world.bodies), headers=auth)
+
+    with served(world) as base:
+        asyncio.run(hammer(base, health, 1, CONCURRENCY))
+        h_ok, _, _ = asyncio.run(hammer(base, health, seconds, CONCURRENCY))
+        s_ok, s_err, _ = asyncio.run(hammer(base, searched, seconds, CONCURRENCY))
+    if s_err:
+        print(f"  (search errors: {s_err})")
+    return s_ok / seconds, h_ok / seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arrests", type=int, default=5000)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--backends", default="sqlite,postgresql")
+    args = p.parse_args()
+    pg = os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG)
+    print(f"gate benchmark: {args.arrests} synthetic arrests, {args.seconds:g} s per figure, "
+          f"HTTP concurrency {CONCURRENCY}")  # fmt: skip
+    for name in args.backends.split(","):
+        with tempfile.TemporaryDirectory() as tmp, backend(name, pg, Path(tmp), args.arrests) as world:
+            g, b = core(world, args.seconds)
+            print(f"{name:<10} search via gate {g:8.1f} req/s | bare query+load {b:8.1f} req/s | "
+                  f"ratio {g / b:.2f}x (goal >= 0.5x)")  # fmt: skip
+            s, h = http(world, args.seconds)
+            print(f"{name:<10} HTTP /v1/search {s:8.1f} req/s | /healthz {h:8.1f} req/s | "
+                  f"ratio {s / h:.2f}x (goal >= 0.3x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
