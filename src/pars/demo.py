@@ -1,8 +1,16 @@
 """``pars demo``: the PARS story end to end on an embedded SQLite store.
 
-Each chapter is a plain function over a ``DemoContext`` so the console, the tests
-and the CLI tell the same story. Rule: the demo uses only public room APIs and
-synthetic people; it never writes outside its own folder.
+September 2017 - August 2018, a Philadelphia-like city: a year of bookings; FBI,
+ATF and ICE agreements approved two of three; partner analysts working through
+the gate on a simulated clock, one ICE user targeting foreign-born people with
+minor or dropped charges under immigration reasons; ICE terminated effective
+2018-08-31 23:59:59 and a request one second later denied; the log verified; the
+oversight report naming the user with provable evidence; a replay of a narrower
+draft. Each chapter is a plain function over a ``Demo`` so tests and the console
+tell the same story.
+
+Rule: the demo uses only public room APIs and synthetic people; every record a
+simulated partner sees comes through the gate; it writes only in its folder.
 """
 
 from __future__ import annotations
@@ -12,35 +20,55 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from pars.agreements.decide import AgreementVersion
+from pars.agreements.document import parse_document
+from pars.agreements.replay import logged_requests, replay
+from pars.agreements.service import apply_document, approve, serving_version, terminate
+from pars.audit import AuditLog, init_log, iter_entries, verify_log
+from pars.clock import FixedClock, parse_instant
+from pars.gate import Gate, Principal, admin_event_recorder, issue_token
+from pars.oversight.report import build_report
+from pars.simulate import Persona, load_world, simulate
 from pars.store.db import Store
-from pars.store.ingest import Totals, ingest_lines
+from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
 from pars.store.schema import arrests, charges, events, expungements, parties, persons
 from pars.synth import generate
 
 Say = Callable[[str], None]
 
+START = parse_instant("2017-09-01T00:00:00-04:00")
+ICE_END = parse_instant("2018-08-31T23:59:59-04:00")
+AGREEMENTS = ("fbi-2017.yaml", "atf-2017.yaml", "ice-2017.yaml")
+MISUSER = "agent7"
+
 
 @dataclass
-class DemoContext:
+class Demo:
     folder: Path
     arrests: int = 12_000
     seed: int = 2018
     say: Say = print
     facts: dict[str, Any] = field(default_factory=dict)
+    clock: FixedClock = field(default_factory=lambda: FixedClock(parse_instant("2017-08-20T09:00:00-04:00")))
 
     @property
     def store_url(self) -> str:
         return f"sqlite:///{self.folder / 'pars.db'}"
 
     @property
-    def key_dir(self) -> Path:
-        return self.folder / "keys"
+    def key_dir(self) -> str:
+        return str(self.folder / "keys")
+
+
+def _document(name: str) -> str:
+    return (resources.files("pars.demo_data") / name).read_text(encoding="utf-8")
 
 
 def _lines(arrest_count: int, seed: int) -> Iterator[tuple[int, str]]:
@@ -49,46 +77,175 @@ def _lines(arrest_count: int, seed: int) -> Iterator[tuple[int, str]]:
         yield n, json.dumps(ev, ensure_ascii=False)
 
 
-def chapter_records(ctx: DemoContext, store: Store) -> Totals:
+def chapter_records(demo: Demo, store: Store) -> None:
     """A year of synthetic Philadelphia bookings, validated and ingested."""
     began = time.perf_counter()
-    totals = ingest_lines(store, _lines(ctx.arrests, ctx.seed))
+    totals = ingest_lines(store, _lines(demo.arrests, demo.seed), clock=demo.clock)
     elapsed = time.perf_counter() - began
     with store.read() as conn:
         n_arrests = conn.scalar(select(func.count()).select_from(arrests)) or 0
-        n_people = (
-            conn.scalar(select(func.count()).select_from(persons).where(persons.c.kind == "arrestee")) or 0
-        )
+        n_people = conn.scalar(select(func.count()).select_from(persons).where(persons.c.kind == "arrestee"))
         arrestees = select(parties.c.country_of_origin).where(parties.c.role == "arrestee").subquery()
         foreign = conn.scalar(
             select(func.count()).select_from(arrestees).where(arrestees.c.country_of_origin != "US")
         )
         n_expunged = conn.scalar(select(func.count()).select_from(expungements)) or 0
         n_events = conn.scalar(select(func.count()).select_from(events)) or 0
-        felonies = conn.scalar(
-            select(func.count(func.distinct(charges.c.arrest_id))).where(
-                charges.c.grade.in_(["F1", "F2", "F3", "F"])
+        felony = charges.c.grade.in_(["F1", "F2", "F3", "F"])
+        felonies = conn.scalar(select(func.count(func.distinct(charges.c.arrest_id))).where(felony))
+    demo.facts.update(arrests=n_arrests, events=n_events, expunged=n_expunged)
+    demo.say(
+        f"1. Bookings: {n_events:,} synthetic events (Sep 2017 - Aug 2018) accepted in {elapsed:.1f}s "
+        f"({totals.rejected} rejected, {totals.warnings} identity conflicts kept apart)."
+    )
+    demo.say(
+        f"   {n_arrests:,} arrests of {n_people or 0:,} people; {felonies or 0:,} with a felony charge; "
+        f"{foreign or 0:,} arrestees born abroad; {n_expunged} expunged by court order."
+    )
+
+
+def chapter_agreements(demo: Demo, store: Store, log: AuditLog) -> None:
+    """FBI, ATF and ICE agreements, each approved by two of courts, police and the DA."""
+    record = admin_event_recorder(log)
+    for name in AGREEMENTS:
+        doc = parse_document(_document(name))
+        apply_document(store, demo.clock, doc, by="records.custodian", record_admin_event=record)
+        for role, who in (("courts", "judge.alvarez"), ("district_attorney", "ada.chen")):
+            approve(store, demo.clock, doc.id, role, by=who, record_admin_event=record)
+        demo.say(f"2. Agreement {doc.id} ({doc.partner}) applied and approved by courts and the DA.")
+
+
+def _principals(demo: Demo, store: Store, gate: Gate, personas: list[Persona]) -> dict[str, Principal]:
+    out: dict[str, Principal] = {}
+    for p in personas:
+        token, _ = issue_token(store, demo.clock, role="partner", user=p.user, agreement_id=p.agreement_id)
+        out[p.user] = gate.authenticate(token)
+    return out
+
+
+def personas() -> list[Persona]:
+    team = [
+        Persona("fbi.walsh", "fbi-2017", "FBI", per_day=3),
+        Persona("fbi.okafor", "fbi-2017", "FBI", per_day=3),
+        Persona("fbi.lindqvist", "fbi-2017", "FBI", per_day=2),
+        Persona("atf.moreno", "atf-2017", "ATF", per_day=2),
+        Persona("atf.kim", "atf-2017", "ATF", per_day=2),
+        Persona("ice.baker", "ice-2017", "ICE", per_day=2),
+        Persona("ice.romano", "ice-2017", "ICE", per_day=2),
+        Persona(MISUSER, "ice-2017", "ICE", behaviour="origin_targeting", per_day=3),
+    ]
+    return team
+
+
+def chapter_activity(demo: Demo, store: Store, gate: Gate) -> dict[str, Principal]:
+    """A year of partner requests through the gate, one audit entry each."""
+    team = personas()
+    principals = _principals(demo, store, gate, team)
+    with store.read() as conn:
+        world = load_world(conn)
+    began = time.perf_counter()
+    stats = simulate(gate, principals, team, world, START, ICE_END, demo.clock, seed=demo.seed)
+    elapsed = time.perf_counter() - began
+    denied = sum(n for status, n in stats.by_status.items() if status != 200)
+    demo.facts.update(requests=stats.asks, denied=denied)
+    demo.say(
+        f"3. Partner activity: {stats.asks:,} requests by {len(team)} users through the gate in "
+        f"{elapsed:.1f}s; {denied:,} denied or not found; every one an audit entry with a receipt."
+    )
+    return principals
+
+
+def chapter_termination(demo: Demo, store: Store, log: AuditLog, gate: Gate, who: Principal) -> None:
+    """ICE terminated effective 2018-08-31 23:59:59; one second later its requests are denied."""
+    demo.clock.set(parse_instant("2018-08-15T10:00:00-04:00"))
+    terminate(
+        store,
+        demo.clock,
+        "ice-2017",
+        ICE_END,
+        "City ends ICE access (Mayor's order, August 2018)",
+        by="records.custodian",
+        record_admin_event=admin_event_recorder(log),
+    )
+    body = {
+        "purpose": "C",
+        "case_number": "ICE-18-77777",
+        "justification": "Follow-up on a pending criminal case.",
+        "filters": {"district": "24"},
+    }
+    demo.clock.set(ICE_END)
+    last = gate.search(who, body)
+    demo.clock.set(parse_instant("2018-09-01T00:00:00-04:00"))
+    after = gate.search(who, body)
+    rule = after.body.get("error", {}).get("rule")
+    index = after.body["receipt"]["leaf_index"]
+    demo.facts.update(termination_rule=rule, termination_index=index)
+    demo.say(
+        f"4. ICE terminated effective {ICE_END.isoformat()}: a search at that second -> {last.status}; "
+        f"one second later -> {after.status} (rule {rule}, audit index {index}); FBI and ATF go on."
+    )
+
+
+def chapter_verify(demo: Demo, store: Store) -> None:
+    result = verify_log(store, key_dir=demo.key_dir)
+    demo.facts.update(verified=result.ok, log_size=result.size, root_hex=result.root_hex)
+    state = "verified" if result.ok else f"FAILED at index {result.problem.index if result.problem else '?'}"
+    root = result.root_hex or ""
+    demo.say(f"5. Audit log: {result.size:,} entries, root {root[:16]}..., {state}.")
+
+
+def chapter_oversight(demo: Demo, store: Store, log: AuditLog) -> dict[str, Any]:
+    report = build_report(store, hmac_key=log.keys.hmac_key, now=demo.clock.now(), key_dir=demo.key_dir)
+    out = demo.folder / "oversight-report.json"
+    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    findings = report["findings"]
+    named = sorted({f["user"] for f in findings if f.get("user")})
+    demo.facts.update(findings=len(findings), flagged_users=named, report=str(out))
+    demo.say(f"6. Oversight: {len(findings)} findings; users named: {', '.join(named) or 'none'}.")
+    for f in findings:
+        if f.get("user") == MISUSER:
+            stat = f.get("statistic", {})
+            p = stat.get("p_value")
+            demo.say(
+                f"   - {f['kind']} ({f['severity']}): p={p:.2g}; evidence {f['evidence'][:5]}..."
+                if isinstance(p, float)
+                else f"   - {f['kind']} ({f['severity']}): evidence {f['evidence'][:5]}..."
             )
-        )
-    ctx.facts.update(arrests=n_arrests, events=n_events, expunged=n_expunged)
-    ctx.say(
-        f"Booked a year of synthetic arrests (Sep 2017 - Aug 2018): {n_events:,} events accepted "
-        f"in {elapsed:.1f}s ({totals.rejected} rejected, {totals.warnings} identity warnings)."
-    )
-    ctx.say(
-        f"  {n_arrests:,} arrests of {n_people:,} people; {felonies:,} with a felony charge; "
-        f"{foreign or 0:,} arrestees born abroad; {n_expunged} arrests expunged by court order."
-    )
-    return totals
+    demo.say(f"   report: {out}")
+    return report
 
 
-def run_demo(ctx: DemoContext) -> dict[str, Any]:
-    ctx.folder.mkdir(parents=True, exist_ok=True)
-    store = Store(ctx.store_url)
+def chapter_replay(demo: Demo, store: Store) -> None:
+    doc = parse_document(_document("ice-2017-narrow.yaml"))
+    with store.read() as conn:
+        current = serving_version(conn, "ice-2017", demo.clock.now())
+    draft = AgreementVersion(doc.id, 0, doc.version_hash(), doc, True, terminated_at=current.terminated_at)
+    entries = ((e.index, e.document()) for e in iter_entries(store, agreement_id="ice-2017", kind="access"))
+    report = replay(draft, logged_requests(entries))
+    data = report.to_dict()
+    demo.facts.update(replay_changed=data["changed"], replay_total=data["replayed"])
+    demo.say(
+        f"7. Replay: under a narrower ICE draft (felonies only, no dob filter), {data['changed']:,} of "
+        f"{data['replayed']:,} past ICE decisions would change ({data['allow_to_deny']:,} allow -> deny)."
+    )
+
+
+def run_demo(demo: Demo) -> dict[str, Any]:
+    demo.folder.mkdir(parents=True, exist_ok=True)
+    store = Store(demo.store_url)
     try:
         upgrade(store)
-        ctx.say(f"Store: {ctx.folder / 'pars.db'} (SQLite, embedded)")
-        chapter_records(ctx, store)
+        init_log(store, demo.key_dir)
+        log = AuditLog.open(demo.key_dir, clock=demo.clock)
+        gate = Gate(store, log, demo.clock)
+        demo.say(f"Store: {demo.folder / 'pars.db'} (SQLite, embedded); keys in {demo.key_dir}")
+        chapter_records(demo, store)
+        chapter_agreements(demo, store, log)
+        principals = chapter_activity(demo, store, gate)
+        chapter_termination(demo, store, log, gate, principals["ice.baker"])
+        chapter_verify(demo, store)
+        chapter_oversight(demo, store, log)
+        chapter_replay(demo, store)
     finally:
         store.dispose()
-    return ctx.facts
+    return demo.facts

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pars.cli.common import console
-from pars.demo import DemoContext, run_demo
+from pars.demo import Demo, run_demo
 
 
 def demo(
@@ -28,7 +28,7 @@ def demo(
         console.print(f"{folder} already holds a demo; choose an empty --dir", style="red")
         raise typer.Exit(2)
     console.rule("PARS demo")
-    run_demo(DemoContext(target, arrests=arrests, seed=seed, say=lambda s: console.print(s, highlight=False)))
+    run_demo(Demo(target, arrests=arrests, seed=seed, say=lambda s: console.print(s, highlight=False)))
     console.print(f"\nEverything is in {target}")
 
 

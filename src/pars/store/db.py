@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from pars.errors import ConfigError
 
@@ -35,9 +35,11 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 60},
-        # One connection per checkout keeps file locks short-lived and makes
-        # multi-process writers behave; SQLite connections are cheap to open.
-        poolclass=NullPool,
+        # Keep connections open: closing the last connection to a WAL database
+        # checkpoints and removes the WAL, which would cost every transaction.
+        poolclass=QueuePool,
+        pool_size=8,
+        max_overflow=32,
     )
 
     @event.listens_for(engine, "connect")

@@ -1,0 +1,1 @@
+"""Agreement documents of the demo (synthetic, for the 2017-2018 story)."""

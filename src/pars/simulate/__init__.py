@@ -1,0 +1,26 @@
+"""Simulated partner users, normal and misusing, driven through the gate.
+
+Used by the demo, the oversight tests and the benchmarks. Synthetic only: the
+people they look for are the synthetic city's.
+
+Rule: simulated users reach records only through ``pars.gate``.
+"""
+
+from pars.simulate.behaviour import BEHAVIOURS, Ask, Behaviour, Persona, asks_for
+from pars.simulate.runner import SimulationStats, schedule, simulate
+from pars.simulate.world import Bystander, Target, World, load_world
+
+__all__ = [
+    "BEHAVIOURS",
+    "Ask",
+    "Behaviour",
+    "Bystander",
+    "Persona",
+    "SimulationStats",
+    "Target",
+    "World",
+    "asks_for",
+    "load_world",
+    "schedule",
+    "simulate",
+]
