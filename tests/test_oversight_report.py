@@ -25,7 +25,7 @@ from pars.audit import (
 )
 from pars.cli import app
 from pars.clock import FixedClock
-from pars.errors import InvalidInput
+from pars.errors import InvalidInput, NotFound
 from pars.oversight import KINDS, build_report
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
@@ -218,8 +218,20 @@ def test_the_cli_prints_the_report_and_refuses_other_formats(
     printed = runner.invoke(app, ["oversight", "report", "--from", "2018-01-01T00:00:00+00:00"], env=env)
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.stdout)["findings"] == []
+    unknown = runner.invoke(app, ["oversight", "report", "--agreement", "nope"], env=env)
+    assert isinstance(unknown.exception, NotFound)
     html = runner.invoke(app, ["oversight", "report", "--format", "html"], env=env)
     assert html.exit_code == 2 and "not yet available" in html.output
     bad = runner.invoke(app, ["oversight", "report", "--from", "yesterday"], env=env)
     # ``pars.cli.main`` turns the domain error into exit code 2 and this message.
     assert isinstance(bad.exception, InvalidInput) and str(bad.exception).startswith("--from:")
+
+
+def test_every_agreement_is_listed_even_before_any_request(world: tuple[Store, AuditLog, str]) -> None:
+    store, log, _ = world
+    r = report(store, log)
+    assert r["log"]["verified"] is True
+    assert [(a["id"], a["partner"], a["requests"], a["users"]) for a in r["agreements"]] == [
+        ("ice-2017", "ICE", 0, 0)
+    ]
+    assert r["findings"] == [] and r["summary"].startswith("No findings: 0 requests")

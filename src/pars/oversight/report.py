@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pars.agreements.service import agreement_ids
 from pars.audit import format_time, iter_entries, verify_log
+from pars.errors import NotFound
 from pars.oversight.bulk import BulkAccess
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import ForbiddenFilter, OutOfTermAccess
@@ -151,9 +153,12 @@ def build_report(
     """
     config = config or OversightConfig()
     verified = verify_log(store, verifier_key, key_dir=key_dir)
-    summaries: dict[str, _Agreement] = {}
-    if agreement_id is not None:
-        summaries[agreement_id] = _Agreement()
+    with store.read() as conn:
+        known = agreement_ids(conn)
+    if agreement_id is not None and agreement_id not in known:
+        raise NotFound(f"agreement {agreement_id!r}: no such agreement")
+    # Every agreement is listed, with no requests if none were made.
+    summaries = {aid: _Agreement() for aid in ([agreement_id] if agreement_id else known)}
     for _, entry in _stream(store, agreement_id, start, end):
         summaries.setdefault(str(entry["agreement_id"]), _Agreement()).observe(entry)
     touched = {a for s in summaries.values() for a in s.records}
