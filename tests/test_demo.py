@@ -16,6 +16,7 @@ def test_demo_names_the_misusing_user_with_provable_evidence(tmp_path: Path) -> 
     facts = run_demo(Demo(tmp_path / "demo", arrests=1500, seed=7, say=said.append))
     assert facts["verified"] is True
     assert facts["termination_rule"] == "term.end"
+    assert facts["fbi_after"] == 200
     assert MISUSER in facts["flagged_users"]
     assert facts["replay_changed"] > 0
     report = json.loads(Path(facts["report"]).read_text())

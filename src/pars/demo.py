@@ -155,7 +155,9 @@ def chapter_activity(demo: Demo, store: Store, gate: Gate) -> dict[str, Principa
     return principals
 
 
-def chapter_termination(demo: Demo, store: Store, log: AuditLog, gate: Gate, who: Principal) -> None:
+def chapter_termination(
+    demo: Demo, store: Store, log: AuditLog, gate: Gate, team: dict[str, Principal]
+) -> None:
     """ICE terminated effective 2018-08-31 23:59:59; one second later its requests are denied."""
     demo.clock.set(parse_instant("2018-08-15T10:00:00-04:00"))
     terminate(
@@ -171,18 +173,22 @@ def chapter_termination(demo: Demo, store: Store, log: AuditLog, gate: Gate, who
         "purpose": "C",
         "case_number": "ICE-18-77777",
         "justification": "Follow-up on a pending criminal case.",
-        "filters": {"district": "24"},
+        "filters": {"last_name": "Garcia"},
+        "limit": 3,
     }
+    who = team["ice.baker"]
     demo.clock.set(ICE_END)
     last = gate.search(who, body)
     demo.clock.set(parse_instant("2018-09-01T00:00:00-04:00"))
     after = gate.search(who, body)
+    fbi = gate.search(team["fbi.walsh"], {**body, "case_number": "FBI-18-40001"})
     rule = after.body.get("error", {}).get("rule")
     index = after.body["receipt"]["leaf_index"]
-    demo.facts.update(termination_rule=rule, termination_index=index)
+    demo.facts.update(termination_rule=rule, termination_index=index, fbi_after=fbi.status)
     demo.say(
         f"4. ICE terminated effective {ICE_END.isoformat()}: a search at that second -> {last.status}; "
-        f"one second later -> {after.status} (rule {rule}, audit index {index}); FBI and ATF go on."
+        f"one second later -> {after.status} (rule {rule}, audit index {index}); "
+        f"the FBI's search that same second -> {fbi.status}."
     )
 
 
@@ -242,7 +248,7 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         chapter_records(demo, store)
         chapter_agreements(demo, store, log)
         principals = chapter_activity(demo, store, gate)
-        chapter_termination(demo, store, log, gate, principals["ice.baker"])
+        chapter_termination(demo, store, log, gate, principals)
         chapter_verify(demo, store)
         chapter_oversight(demo, store, log)
         chapter_replay(demo, store)
