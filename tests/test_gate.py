@@ -281,3 +281,51 @@ def test_gate_class_is_exported() -> None:
     import pars.gate
 
     assert pars.gate.Gate is Gate
+
+
+def test_group_commit_isolates_a_failing_request(world: World) -> None:
+    """Jobs batched together: one that raises gets its error, the others their answers."""
+    from pars.gate.batch import Job
+
+    ice = principal(world, "ice")
+    gate = world.gate
+    good = [gate._serve_job(ice, ICE_SEARCH) for _ in range(5)]
+
+    def bad_run(conn: Any) -> Any:
+        raise RuntimeError("a bug in one request")
+
+    jobs = [*good[:2], Job(bad_run), *good[2:]]
+    with gate.commits._mutex:  # queue them all behind one leader, as a burst would
+        gate.commits._pending.extend(jobs[1:])
+    first = gate.commits.submit(jobs[0])
+    assert first.status == 200
+    for job in jobs[1:]:
+        job.wake.wait(5)
+        assert job.finished
+    assert isinstance(jobs[2].error, RuntimeError)
+    assert all(j.outcome is not None and j.outcome.status == 200 for j in jobs if j is not jobs[2])
+    assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_concurrent_requests_share_commits(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = AuditLog.append
+
+    def counting(self: AuditLog, conn: Any, entries: Any) -> Any:
+        calls.append(len(entries))
+        return real(self, conn, entries)
+
+    monkeypatch.setattr(AuditLog, "append", counting)
+    p = principal(world, "fbi")
+    threads = [
+        threading.Thread(
+            target=lambda: [world.gate.search(p, {"purpose": "C", "case_number": "c"}) for _ in range(5)]
+        )
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(calls) == 40
+    assert verify_log(world.store, world.log.verifier_key).ok

@@ -6,7 +6,8 @@
 
 Each partner request runs in ONE write transaction: serving version, rate count,
 decide(), the store query with the plan, warrant check, redaction, the audit
-entry, the append. Every request that reaches a partner route becomes exactly one
+entry, the append. Concurrent requests share that transaction, its append and
+its commit (``pars.gate.batch``: group commit), never a request's own steps. Every request that reaches a partner route becomes exactly one
 entry (allowed, denied, malformed, rate-limited, not found alike) and its answer
 carries the receipt. A read of an arrest outside the scope answers exactly like a
 read of one that does not exist (404, rule ``not_found``, the same entry shape).
@@ -32,17 +33,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, func, insert, select
 
 from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, decide
 from pars.agreements.request import Request
 from pars.agreements.warrants import warranted_arrests
-from pars.audit import AuditEntry, AuditLog, AuditWriteError, build_entry
+from pars.audit import AuditEntry, AuditLog, build_entry
 from pars.audit.entry import Decision as EntryDecision
 from pars.clock import Clock, to_utc_naive
-from pars.errors import ConfigError, InvalidInput, NotFound
-from pars.gate.errors import Forbidden, Unauthorized, Unavailable, error_body
+from pars.errors import InvalidInput, NotFound
+from pars.gate.batch import GroupCommit, Job
+from pars.gate.errors import Forbidden, Unauthorized, error_body
 from pars.gate.tokens import Principal, authenticate
 from pars.gate.versions import VersionCache
 from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
@@ -127,6 +128,7 @@ class Gate:
         # SQLite has one writer at a time: queue this process's requests on a lock
         # rather than in SQLite's busy handler, which sleeps in coarse steps.
         self.writer: AbstractContextManager[object] = threading.Lock() if store.is_sqlite else nullcontext()
+        self.commits = GroupCommit(store, log, self.writer)
 
     # --- who is asking -------------------------------------------------------
 
@@ -176,17 +178,19 @@ class Gate:
         return self._serve(principal, draft, lambda: Request.feed(params))
 
     def _serve(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Outcome:
+        return self.commits.submit(self._job(principal, draft, parse))
+
+    def _job(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Job:
         now = self.clock.now()
-        try:
-            with self.writer, self.store.write() as conn:
-                outcome, entry = self._decide_and_fetch(conn, principal, draft, parse, now)
-                appended = self.log.append(conn, [entry])
-        except (AuditWriteError, SQLAlchemyError, OSError, ConfigError) as exc:
-            raise Unavailable(
-                "the audit log could not record this request, so it was not answered; try again later"
-            ) from exc
-        outcome.body["receipt"] = appended.receipts()[0]
-        return outcome
+        key = None
+        if principal.role == "partner" and principal.agreement_id is not None:
+            key = _lock_key(principal.agreement_id, principal.user)
+        return Job(lambda conn: self._decide_and_fetch(conn, principal, draft, parse, now), key)
+
+    def _serve_job(self, principal: Principal, body: Mapping[str, Any]) -> Job:
+        """A search as a job not yet submitted (tests of group commit)."""
+        draft = Draft("search", "POST /v1/search", _raw_text(body))
+        return self._job(principal, draft, lambda: Request.search(body))
 
     def _decide_and_fetch(
         self,
@@ -204,10 +208,8 @@ class Gate:
             version = self.versions.serving(conn, agreement_id, now)
         except NotFound:
             return self._denied(draft, principal, None, now, 403, "agreement", "the agreement is not on file")
+        # The batch holds this (agreement, user)'s advisory lock on PostgreSQL: the count is exact.
         limited = version.document.search.rate_limit is not None and draft.action != "feed"
-        if limited and conn.dialect.name == "postgresql":
-            key = _lock_key(agreement_id, principal.user)
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         try:
             req = parse()
         except InvalidInput as exc:

@@ -1,0 +1,145 @@
+"""Group commit: concurrent gate requests share one write transaction, one append, one commit.
+
+Each request is a job ``run(conn) -> (Outcome, AuditEntry)``. The first caller to
+find no leader becomes the leader: it takes the waiting jobs (up to
+``max_batch``, oldest first) and runs them one after another inside ONE write
+transaction, appends their entries in one ``AuditLog.append`` (one signed
+checkpoint) and commits once. Every job therefore still reads, decides and is
+logged in the same transaction that its answer depends on; only the fsync, the
+checkpoint signature and the log's writer lock are shared. When its own job is
+done the leader hands leadership to the oldest waiting job and returns.
+
+On PostgreSQL the batch first takes the (agreement, user) advisory locks of all
+its jobs in ascending order (then the log's lock in ``append``), so batches from
+several processes never deadlock and rate counts stay exact.
+
+If a batch of several fails, each job is retried alone, so one bad request never
+sinks the others; a job that fails alone gets its own error (``Unavailable`` for
+storage and log failures).
+
+Rule: a job's outcome is released only after the transaction holding its entry
+committed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from pars.audit import AuditEntry, AuditLog, AuditWriteError
+from pars.errors import ConfigError
+from pars.gate.errors import Unavailable
+from pars.store.db import Store
+
+if TYPE_CHECKING:
+    from pars.gate.core import Outcome
+
+_INFRA = (AuditWriteError, SQLAlchemyError, OSError, ConfigError)
+
+
+@dataclass(eq=False)
+class Job:
+    run: Callable[[Connection], tuple[Outcome, AuditEntry]]
+    lock_key: int | None = None
+    wake: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    lead: bool = False
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    def __init__(
+        self, store: Store, log: AuditLog, writer: AbstractContextManager[object], max_batch: int = 32
+    ) -> None:
+        self.store = store
+        self.log = log
+        self.writer = writer
+        self.max_batch = max_batch
+        self._mutex = threading.Lock()
+        self._pending: deque[Job] = deque()
+        self._leading = False
+
+    def submit(self, job: Job) -> Outcome:
+        """Run ``job`` in some batch's transaction; its outcome once that committed."""
+        with self._mutex:
+            self._pending.append(job)
+            job.lead = not self._leading
+            self._leading = True
+        while not job.finished:
+            if job.lead:
+                job.lead = False
+                self._lead(job)
+            else:
+                job.wake.wait()
+                job.wake.clear()
+        if job.error is not None:
+            raise job.error
+        assert job.outcome is not None
+        return job.outcome
+
+    def _lead(self, own: Job) -> None:
+        while True:
+            with self._mutex:
+                if own.finished:
+                    if self._pending:
+                        heir = self._pending[0]
+                        heir.lead = True
+                        heir.wake.set()
+                    else:
+                        self._leading = False
+                    return
+                n = min(len(self._pending), self.max_batch)
+                batch = [self._pending.popleft() for _ in range(n)]
+            self._run(batch)
+
+    def _run(self, batch: list[Job]) -> None:
+        try:
+            results = self._transaction(batch)
+        except BaseException as exc:
+            if len(batch) > 1:
+                for job in batch:
+                    self._run([job])
+                return
+            job = batch[0]
+            if isinstance(exc, _INFRA):
+                job.error = Unavailable(
+                    "the audit log could not record this request, so it was not answered; try again later"
+                )
+                job.error.__cause__ = exc
+            else:
+                job.error = exc
+            self._finish(job)
+            return
+        for job, outcome in zip(batch, results, strict=True):
+            job.outcome = outcome
+            self._finish(job)
+
+    def _transaction(self, batch: list[Job]) -> list[Outcome]:
+        with self.writer, self.store.write() as conn:
+            keys = sorted({j.lock_key for j in batch if j.lock_key is not None})
+            if keys and conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:ks AS bigint[])) AS k "
+                         "ORDER BY 1) AS ordered"),
+                    {"ks": keys},
+                )  # fmt: skip
+            done = [job.run(conn) for job in batch]
+            appended = self.log.append(conn, [entry for _, entry in done])
+        outcomes = []
+        for (outcome, _), receipt in zip(done, appended.receipts(), strict=True):
+            outcome.body["receipt"] = receipt
+            outcomes.append(outcome)
+        return outcomes
+
+    @staticmethod
+    def _finish(job: Job) -> None:
+        job.finished = True
+        job.wake.set()
