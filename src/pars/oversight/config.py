@@ -101,11 +101,13 @@ class OversightConfig:
 
     # --- statistics (origin_targeting, non_criminal_targeting) ---
     #: False discovery rate across all users tested for one kind (Benjamini–Hochberg).
-    alpha: float = 0.01
+    #: A finding names a person, so it is strict: when nobody misbehaves, about one
+    #: agency in a thousand gets one false statistical finding per test.
+    alpha: float = 0.001
     #: Smallest share ratio (user's share / scope's share) worth a finding.
     min_ratio: float = 1.5
     #: Fewer distinct people than this: too few to test.
-    min_people: int = 20
+    min_people: int = 10
     #: Confidence of the ratio's interval.
     confidence: float = 0.95
     #: Power for the "smallest skew we could have detected" statement.
@@ -116,6 +118,7 @@ class OversightConfig:
     #: Searches naming a person that matched nobody: share of the user's searches
     #: (Fisher's exact test against the rest of the agency) and the minimum count.
     empty_search_min: int = 20
+    empty_search_ratio: float = 2.0
     #: Most evidence indices listed per finding (most telling first).
     max_evidence: int = 50
 

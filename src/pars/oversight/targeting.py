@@ -277,8 +277,10 @@ class NonCriminalTargeting(_ShareDetector):
 
     def _empty_flags(self) -> dict[Subject, dict[str, Any]]:
         rows = []
-        for subject, t in self.tallies.items():
-            if subject[1] is None or t.empty < self.config.empty_search_min:
+        # Every user with searches is in the family: choosing the family by the outcome
+        # (only users with many empty searches) would make the adjustment too lenient.
+        for subject, t in list(self.tallies.items()):
+            if subject[1] is None or t.searches == 0:
                 continue
             agency = self.tallies[(subject[0], None)]
             rest_n, rest_e = agency.searches - t.searches, agency.empty - t.empty
@@ -290,8 +292,9 @@ class NonCriminalTargeting(_ShareDetector):
         qs = stats.benjamini_hochberg([r[1] for r in rows])
         out = {}
         for (subject, p, share, rest_share, ratio, rest_n), q in zip(rows, qs, strict=True):
-            if q <= self.config.alpha and ratio >= self.config.min_ratio:
-                t = self.tallies[subject]
+            t = self.tallies[subject]
+            big = t.empty >= self.config.empty_search_min and ratio >= self.config.empty_search_ratio
+            if q <= self.config.alpha and big:
                 out[subject] = {
                     "test": FISHER,
                     "searches": t.searches,
