@@ -157,3 +157,20 @@ def test_the_public_names_are_pinned() -> None:
         "run",
     ]
     assert len(pars.oversight.KINDS) == 8
+
+
+def test_every_setting_is_documented() -> None:
+    import dataclasses
+    import inspect
+
+    import pars.oversight.config as module
+
+    source = inspect.getsource(module).splitlines()
+    doc = module.__doc__ or ""
+    for f in dataclasses.fields(OversightConfig):
+        [line] = [i for i, text in enumerate(source) if text.strip().startswith(f"{f.name}:")]
+        above = source[line - 1].strip()
+        # A comment of its own, a mention in the module docstring, or one of a group
+        # (probe_min, probe_medium, probe_high) under the group's comment.
+        group = f.name.rsplit("_", 1)[0] + "_"
+        assert above.startswith(("#:", group)) or f"``{f.name}``" in doc, f.name

@@ -6,6 +6,19 @@ not flagged, while a sustained pattern is. ``OversightConfig.from_mapping`` take
 the same keys from YAML or JSON (unknown keys are an error, so a misspelt
 threshold is never silently ignored).
 
+Severity, per kind (each a setting below):
+
+- origin_targeting, non_criminal_targeting: found when q <= ``alpha`` and the ratio
+  to the scope's share >= ``min_ratio``; medium from ``ratio_medium``, high from
+  ``ratio_high``. Empty searches alone: low, medium from ``empty_share_medium`` of them.
+- forbidden_filter, protected_role_probe, out_of_term_access, purpose_mismatch:
+  counts of requests; found from ``*_min``, medium from ``*_medium``, high from
+  ``*_high``.
+- bulk_access: medium for any sign; high from ``enumeration_high_run``,
+  ``volume_z_high`` or ``people_per_case_high``.
+- vague_justification: medium; high from ``vague_share_high`` of reasons vague or
+  one reason covering ``reuse_people_high`` people.
+
 Rule: a threshold lives here or nowhere; detectors never hard-code a number.
 """
 
@@ -118,14 +131,19 @@ class OversightConfig:
     #: Searches naming a person that matched nobody: share of the user's searches
     #: (Fisher's exact test against the rest of the agency) and the minimum count.
     empty_search_min: int = 20
+    #: ... at least this many times the rest of the agency's rate.
     empty_search_ratio: float = 2.0
+    #: Share of a user's searches found empty from which the finding is medium.
+    empty_share_medium: float = 0.5
     #: Most evidence indices listed per finding (most telling first).
     max_evidence: int = 50
 
     # --- counted conduct: at least this many events for a finding, then bands ---
+    #: protected_role_probe: requests that sought a victim or witness.
     probe_min: int = 2
     probe_medium: int = 5
     probe_high: int = 20
+    #: forbidden_filter: requests denied for a forbidden, hidden or warrant-only field.
     forbidden_min: int = 2
     forbidden_medium: int = 5
     forbidden_high: int = 20
@@ -134,6 +152,7 @@ class OversightConfig:
     typo_min: int = 10
     #: ... and only when they are at least this share of the user's requests.
     typo_share: float = 0.05
+    #: out_of_term_access: requests denied by term.start, term.end or approvals.
     out_of_term_min: int = 1
     out_of_term_medium: int = 5
     out_of_term_high: int = 20
@@ -158,6 +177,7 @@ class OversightConfig:
     justification_min_tokens: int = 3
     #: Share of a user's requests with missing or boilerplate reasons, and the minimum count.
     vague_share: float = 0.5
+    vague_share_high: float = 0.9
     vague_min: int = 20
     #: One reason text (near-duplicates merged) reused across this many distinct people.
     reuse_people: int = 30
@@ -174,11 +194,15 @@ class OversightConfig:
     case_reuse_people: int = 40
 
     # --- purpose_mismatch ---
+    #: Requests whose reason states a purpose the agreement does not permit.
     mismatch_min: int = 2
     mismatch_medium: int = 5
     mismatch_high: int = 20
+    #: Purpose code -> the name a report shows (``PURPOSE_NAMES``).
     purpose_names: dict[str, str] = field(default_factory=lambda: dict(PURPOSE_NAMES))
+    #: Phrases that state each purpose (``PURPOSE_PHRASES``).
     purpose_phrases: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_PHRASES))
+    #: Reasons that say nothing (``BOILERPLATE``), for vague_justification.
     boilerplate: tuple[str, ...] = BOILERPLATE
 
     @classmethod

@@ -158,7 +158,7 @@ class VagueJustification:
                     f"{u.requests:,} requests ({share:.0%})"
                 )
                 evidence += u.vague_evidence.indices()
-                severity = "high" if share >= 0.9 else "medium"
+                severity = "high" if share >= c.vague_share_high else "medium"
             reused = len(top.people) if top else 0
             stat["max_people_per_reason_share"] = reused / len(u.people) if u.people else 0.0
             if top is not None and reused >= c.reuse_people and reused >= c.reuse_share * len(u.people):

@@ -321,7 +321,7 @@ class NonCriminalTargeting(_ShareDetector):
             )
             f = by_subject.get(subject)
             if f is None:
-                severity = "medium" if empty["share"] >= 0.5 else "low"
+                severity = "medium" if empty["share"] >= self.config.empty_share_medium else "low"
                 stat: dict[str, Any] = {"test": FISHER, "empty_searches": empty}
                 by_subject[subject] = Finding(
                     self.kind, subject[0], subject[1], severity, text, stat, t.empty_evidence.indices()
