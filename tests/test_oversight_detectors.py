@@ -347,3 +347,12 @@ def test_power_is_stated_for_each_test() -> None:
         assert 1.0 < p["agency"]["test_min_ratio"] < 1.3
         assert p["agency"]["min_ratio"] == OversightConfig().min_ratio
         assert p["median_user"]["test_min_ratio"] > p["agency"]["test_min_ratio"]
+
+
+def test_feed_deliveries_are_not_anyones_choice() -> None:
+    world = make_world(22)
+    for aid in world.foreign[:200]:
+        world.add(user="agent7", action="feed", arrest_ids=[aid], purpose=None, rule="allow")
+        world.add(user=None, action="feed", arrest_ids=[aid], purpose=None, rule="allow")
+    findings = run(world)
+    assert findings == [], [(f.kind, f.user) for f in findings]

@@ -20,7 +20,7 @@ from typing import Any
 
 from pars.oversight import stats
 from pars.oversight.config import OversightConfig
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, who
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
@@ -82,7 +82,7 @@ class BulkAccess:
 
     def observe(self, index: int, entry: Entry) -> None:
         user = entry.get("user")
-        if user is None:
+        if user is None or not chosen(entry):
             return
         u = self.users[(str(entry["agreement_id"]), str(user))]
         u.requests += 1

@@ -23,7 +23,7 @@ from typing import Any
 
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import CountDetector
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, who
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -108,7 +108,7 @@ class VagueJustification:
 
     def observe(self, index: int, entry: Entry) -> None:
         user = entry.get("user")
-        if user is None or entry.get("action") == "feed":
+        if user is None or not chosen(entry):
             return
         u = self.users[(str(entry["agreement_id"]), str(user))]
         u.requests += 1

@@ -144,11 +144,18 @@ def is_access(entry: Entry) -> bool:
     return entry.get("kind") == "access" and entry.get("agreement_id") is not None
 
 
-def subjects(entry: Entry) -> tuple[Subject, Subject]:
-    """The two subjects an entry counts for: its user and its agency."""
+def subjects(entry: Entry) -> tuple[Subject, ...]:
+    """The subjects an entry counts for: its user and its agency (the agency alone if no user)."""
     agreement = str(entry["agreement_id"])
     user = entry.get("user")
-    return (agreement, None if user is None else str(user)), (agreement, None)
+    if user is None:
+        return ((agreement, None),)
+    return (agreement, str(user)), (agreement, None)
+
+
+def chosen(entry: Entry) -> bool:
+    """Whether a person chose what this entry shows (a search or a read, not a feed delivery)."""
+    return entry.get("action") != "feed"
 
 
 class Evidence:

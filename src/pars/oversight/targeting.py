@@ -29,6 +29,7 @@ from pars.oversight.model import (
     Finding,
     RecordFacts,
     Subject,
+    chosen,
     p_words,
     subjects,
     who,
@@ -87,7 +88,8 @@ class _ShareDetector:
         raise NotImplementedError
 
     def observe(self, index: int, entry: Entry) -> None:
-        if entry.get("decision") != "allow":
+        # A feed delivers the agreement's scope unasked: it says nothing of whom a user seeks.
+        if entry.get("decision") != "allow" or not chosen(entry):
             return
         hits: set[str] = set()
         shown: list[tuple[str, bool]] = []
