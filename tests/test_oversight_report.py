@@ -225,6 +225,13 @@ def test_the_cli_prints_the_report_and_refuses_other_formats(
     bad = runner.invoke(app, ["oversight", "report", "--from", "yesterday"], env=env)
     # ``pars.cli.main`` turns the domain error into exit code 2 and this message.
     assert isinstance(bad.exception, InvalidInput) and str(bad.exception).startswith("--from:")
+    settings = tmp_path / "oversight.yaml"
+    settings.write_text("min_people: 5\nforbidden_min: 1\n")
+    tuned = runner.invoke(app, ["oversight", "report", "--config", str(settings)], env=env)
+    assert tuned.exit_code == 0, tuned.output
+    settings.write_text("forbiden_min: 1\n")
+    typo = runner.invoke(app, ["oversight", "report", "--config", str(settings)], env=env)
+    assert isinstance(typo.exception, InvalidInput) and "forbiden_min" in str(typo.exception)
 
 
 def test_every_agreement_is_listed_even_before_any_request(world: tuple[Store, AuditLog, str]) -> None:
