@@ -7,10 +7,11 @@
 Each partner request runs in ONE write transaction: serving version, rate count,
 decide(), the store query with the plan, warrant check, redaction, the audit
 entry, the append. Concurrent requests share that transaction, its append and
-its commit (``pars.gate.batch``: group commit), never a request's own steps. Every request that reaches a partner route becomes exactly one
-entry (allowed, denied, malformed, rate-limited, not found alike) and its answer
-carries the receipt. A read of an arrest outside the scope answers exactly like a
-read of one that does not exist (404, rule ``not_found``, the same entry shape).
+its commit (``pars.gate.batch``: group commit), never a request's own steps.
+Every request that reaches a partner route becomes exactly one entry (allowed,
+denied, malformed, rate-limited, not found alike) and its answer carries the
+receipt. A read of an arrest outside the scope answers exactly like a read of
+one that does not exist (404, rule ``not_found``, the same entry shape).
 
 Rate limits count per agreement AND user over the agreement's window, from the
 ``gate_requests`` rows written in the same transaction; on PostgreSQL a
@@ -279,8 +280,9 @@ class Gate:
         q = select(func.count()).where(
             gate_requests.c.agreement_id == version.agreement_id,
             gate_requests.c.user == principal.user,
+            # No upper bound: a request committed before this one counts even if its
+            # clock read was a moment later (concurrent requests read the clock first).
             gate_requests.c.at_utc > since,
-            gate_requests.c.at_utc <= to_utc_naive(now),
         )
         return int(conn.scalar(q) or 0)
 
