@@ -210,3 +210,26 @@ def test_postgres_notify_wakes_streams_for_bookings_from_elsewhere(store: Store,
     finally:
         server.stop()
         w.client.close()
+
+
+def test_a_delivery_that_cannot_be_logged_is_not_sent(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pars.audit import AuditLog, AuditWriteError, log_size
+
+    sub = live.subscribe("fbi")
+    assert sub.next()["event"] == "open"  # type: ignore[index]
+    with live.world.store.read() as conn:
+        before = log_size(conn)
+
+    def broken(self: AuditLog, conn: Any, entries: Any) -> Any:
+        raise AuditWriteError("disk full")
+
+    monkeypatch.setattr(AuditLog, "append", broken)
+    book(live, graded(60, "F1"))
+    got = sub.next(timeout=3)
+    assert got is not None and got["event"] == "error"
+    assert "results" not in got["data"] and "A-2018-000060" not in json.dumps(got["data"])
+    assert sub.next(timeout=3) is None  # the stream stopped
+    monkeypatch.undo()
+    with live.world.store.read() as conn:
+        assert log_size(conn) == before
+    sub.close()
