@@ -356,3 +356,18 @@ def test_feed_deliveries_are_not_anyones_choice() -> None:
         world.add(user=None, action="feed", arrest_ids=[aid], purpose=None, rule="allow")
     findings = run(world)
     assert findings == [], [(f.kind, f.user) for f in findings]
+
+
+def test_typos_count_only_in_numbers_and_are_then_listed() -> None:
+    world = make_world(23)
+    for _ in range(12):
+        world.add(user="agent7", decision="deny", status=403, rule="filters.unknown.ssn_last4")
+    for _ in range(3):
+        world.add(user="agent8", decision="deny", status=403, rule="fields.hidden_filter.person.ssn")
+    world.add(user="agent8", decision="deny", status=403, rule="filters.unknown.lastname")
+    findings = run(world)
+    [f] = of(findings, "forbidden_filter")
+    assert f.statistic["rules"] == {"filters.unknown.ssn_last4": 12} and len(f.evidence) == 12
+    [g] = of(findings, "forbidden_filter", "agent8")
+    assert g.statistic["rules"] == {"fields.hidden_filter.person.ssn": 3} and len(g.evidence) == 3
+    assert "other user(s) made" in g.summary

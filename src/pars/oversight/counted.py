@@ -33,6 +33,9 @@ class Tally:
     count: int = 0
     rules: Counter[str] = field(default_factory=Counter)
     evidence: Evidence = field(default_factory=lambda: Evidence(50))
+    #: Minor matches (typos) kept apart: they count only when there are many.
+    minor_rules: Counter[str] = field(default_factory=Counter)
+    minor_evidence: Evidence = field(default_factory=lambda: Evidence(50))
 
 
 class CountDetector:
@@ -50,7 +53,9 @@ class CountDetector:
         self.facts = facts
         self.config = config
         self.tallies: dict[Subject, Tally] = defaultdict(
-            lambda: Tally(evidence=Evidence(config.max_evidence))
+            lambda: Tally(
+                evidence=Evidence(config.max_evidence), minor_evidence=Evidence(config.max_evidence)
+            )
         )
         #: Every request per subject, matching or not (for shares).
         self.totals: dict[Subject, int] = defaultdict(int)
@@ -62,8 +67,12 @@ class CountDetector:
     def thresholds(self) -> tuple[int, int, int]:
         raise NotImplementedError
 
-    def counted(self, subject: Subject, t: Tally) -> int:
-        return t.count
+    def minor(self, label: str) -> bool:
+        """Whether a match counts only in numbers (see ``counts_minor``)."""
+        return False
+
+    def counts_minor(self, subject: Subject, t: Tally) -> bool:
+        return False
 
     def observe(self, index: int, entry: Entry) -> None:
         for subject in subjects(entry):
@@ -74,19 +83,36 @@ class CountDetector:
         label, score = hit
         for subject in subjects(entry):
             t = self.tallies[subject]
-            t.count += 1
-            t.rules[label] += 1
-            t.evidence.add(index, score)
+            if self.minor(label):
+                t.minor_rules[label] += 1
+                t.minor_evidence.add(index, score)
+            else:
+                t.count += 1
+                t.rules[label] += 1
+                t.evidence.add(index, score)
 
     def detail(self, subject: Subject, t: Tally) -> dict[str, Any]:
         return {}
+
+    def _compared(self, subject: Subject, t: Tally, minimum: int) -> str:
+        """The same conduct by the rest of the agreement's users, in words."""
+        agreement, user = subject
+        users = sum(1 for s in self.totals if s[0] == agreement and s[1] is not None)
+        if user is None:
+            return f"They were spread over its {users} user(s), none reaching {minimum} alone."
+        others = self.tallies[(agreement, None)].count - t.count
+        if users <= 1:
+            return "No other user of the agreement made any request in the period."
+        return f"The agreement's {users - 1} other user(s) made {others:,} such request(s) between them."
 
     def findings(self) -> list[Finding]:
         minimum, medium, high = self.thresholds()
         flagged_users: set[str] = set()
         out = []
         for subject, t in sorted(self.tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] is None, kv[0][1])):
-            n = self.counted(subject, t)
+            with_minor = self.counts_minor(subject, t)
+            counted = t.rules + t.minor_rules if with_minor else t.rules
+            n = sum(counted.values())
             if subject[1] is not None:
                 if n >= minimum:
                     flagged_users.add(subject[0])
@@ -94,11 +120,14 @@ class CountDetector:
                     continue
             elif n < minimum or subject[0] in flagged_users:
                 continue
-            rules = dict(t.rules.most_common())
+            rules = dict(counted.most_common())
+            evidence = t.evidence.indices()
+            if with_minor:
+                evidence = (evidence + t.minor_evidence.indices())[: self.config.max_evidence]
             listed = ", ".join(f"{rule} ×{c}" for rule, c in list(rules.items())[:5])
             summary = (
                 f"{who(subject, self.facts.partners.get(subject[0]))} made {n:,} request(s) {self.what} "
-                f"({listed}). {self.tail}"
+                f"({listed}). {self._compared(subject, t, minimum)} {self.tail}"
             )
             stat = {"test": self.test, "count": n, "rules": rules, **self.detail(subject, t)}
             out.append(
@@ -109,7 +138,7 @@ class CountDetector:
                     self.config.band(n, medium, high),
                     summary,
                     stat,
-                    t.evidence.indices(),
+                    evidence,
                 )
             )
         return out
@@ -128,26 +157,22 @@ class ForbiddenFilter(CountDetector):
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
         rule = entry.get("rule") or ""
-        if entry.get("decision") != "deny":
-            return None
-        if rule.startswith(FORBIDDEN_PREFIXES):
-            return rule, 2.0
-        if rule.startswith(TYPO_PREFIXES):
+        if entry.get("decision") == "deny" and rule.startswith(FORBIDDEN_PREFIXES + TYPO_PREFIXES):
             return rule, 1.0
         return None
+
+    def minor(self, label: str) -> bool:
+        return label.startswith(TYPO_PREFIXES)
 
     def thresholds(self) -> tuple[int, int, int]:
         c = self.config
         return c.forbidden_min, c.forbidden_medium, c.forbidden_high
 
-    def counted(self, subject: Subject, t: Tally) -> int:
+    def counts_minor(self, subject: Subject, t: Tally) -> bool:
         # Typos are one person's habit: an agency's many users each misspelling once is no probe.
-        typos = sum(c for rule, c in t.rules.items() if rule.startswith(TYPO_PREFIXES))
+        typos = sum(t.minor_rules.values())
         share = typos / max(1, self.totals[subject])
-        counts_typos = (
-            subject[1] is not None and typos >= self.config.typo_min and share >= self.config.typo_share
-        )
-        return t.count if counts_typos else t.count - typos
+        return subject[1] is not None and typos >= self.config.typo_min and share >= self.config.typo_share
 
 
 class OutOfTermAccess(CountDetector):
