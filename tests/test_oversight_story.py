@@ -110,6 +110,11 @@ def test_the_partner_who_targets_people_born_abroad_is_named_with_proof(
     assert {user for _, user in named} <= {"agent7", None}, r["findings"]
     [origin] = [f for f in r["findings"] if f["kind"] == "origin_targeting" and f["user"] == "agent7"]
     assert origin["statistic"]["k"] == origin["statistic"]["n"] and origin["statistic"]["ratio"] > 3
+    for f in r["findings"]:
+        assert (
+            f["period"]["from"] <= f["period"]["to"]
+            and "The requests cited date from 2018-06-" in f["summary"]
+        )
     with store.read() as conn:
         size = log_size(conn)
         root = root_at(conn, size)

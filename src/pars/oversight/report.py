@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from pars.agreements.service import agreement_ids
-from pars.audit import format_time, iter_entries, verify_log
+from pars.audit import format_time, get_entry, iter_entries, verify_log
 from pars.errors import NotFound
 from pars.oversight.bulk import BulkAccess
 from pars.oversight.config import OversightConfig
@@ -110,6 +110,25 @@ def find(
     return findings, power
 
 
+def _dated(store: Store, findings: list[Finding]) -> list[dict[str, Any]]:
+    """Findings as JSON, each with the span of time its evidence covers, in words and as ``period``."""
+    out = []
+    with store.read() as conn:
+        for f in findings:
+            data = f.to_json()
+            times = sorted(get_entry(conn, i).document()["time"] for i in f.evidence)
+            if times:
+                data["period"] = {"from": times[0], "to": times[-1]}
+                span = (
+                    times[0][:10]
+                    if times[0][:10] == times[-1][:10]
+                    else f"{times[0][:10]} to {times[-1][:10]}"
+                )
+                data["summary"] = f"{f.summary} The requests cited date from {span} (UTC)."
+            out.append(data)
+    return out
+
+
 def _summary(findings: list[Finding], agreements: list[dict[str, Any]], power: list[dict[str, Any]]) -> str:
     requests = sum(a["requests"] for a in agreements)
     users = sum(a["users"] for a in agreements)
@@ -188,7 +207,7 @@ def build_report(
                 "to": None if end is None else end.isoformat(),
             },
             "agreements": agreements,
-            "findings": [f.to_json() for f in findings],
+            "findings": _dated(store, findings),
             "power": power,
             "summary": _summary(findings, agreements, power),
         }
