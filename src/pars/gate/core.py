@@ -172,11 +172,22 @@ class Gate:
         return self._serve(principal, draft, lambda: Request.read(arrest_id, params))
 
     def open_feed(
-        self, principal: Principal, params: Mapping[str, Any], route: str = "GET /v1/feed"
+        self,
+        principal: Principal,
+        params: Mapping[str, Any],
+        route: str = "GET /v1/feed",
+        *,
+        malformed: str | None = None,
     ) -> Outcome:
         """Subscribe to the feed: decided and logged like any request (action ``feed``)."""
         draft = Draft("feed", route, _raw_text(params))
-        return self._serve(principal, draft, lambda: Request.feed(params))
+
+        def parse() -> Request:
+            if malformed is not None:
+                raise InvalidInput(malformed)
+            return Request.feed(params)
+
+        return self._serve(principal, draft, parse)
 
     def _serve(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Outcome:
         return self.commits.submit(self._job(principal, draft, parse))

@@ -70,9 +70,11 @@ async def feed(
     svc: Services = Depends(services),
 ) -> Any:
     params = dict(request.query_params)
-    if last_event_id is not None and not (last_event_id.isdigit() and len(last_event_id) < 19):
-        params["last_event_id"] = last_event_id  # logged as malformed by the gate
-    opened = await run_in_threadpool(svc.gate.open_feed, who, params)
+    malformed = None
+    if last_event_id is not None and not (last_event_id.isascii() and last_event_id.isdigit()
+                                          and len(last_event_id) < 19):  # fmt: skip
+        malformed = "Last-Event-ID: must be the id (an event seq) of an event this feed sent"
+    opened = await run_in_threadpool(lambda: svc.gate.open_feed(who, params, malformed=malformed))
     if opened.status != 200 or opened.request is None:
         return _answer(opened)
     cursor = await run_in_threadpool(start_cursor, svc.gate, last_event_id)
