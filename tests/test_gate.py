@@ -329,3 +329,43 @@ def test_concurrent_requests_share_commits(world: World, monkeypatch: pytest.Mon
         t.join()
     assert sum(calls) == 40
     assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_many_users_at_once_keep_exact_limits_and_one_entry_each(world: World) -> None:
+    """Concurrent batches (several leaders on PostgreSQL): limits exact per user, log whole."""
+    world.clock.set(NOW - timedelta(days=1))
+    raw = agreement("ice-2017", id="ice-rl")
+    raw["search"] = {**raw["search"], "rate_limit": {"requests": 3, "per": "minute"}}
+    world.apply(raw)
+    world.clock.set(NOW)
+    users = [f"u{k}" for k in range(4)]
+    for u in users:
+        world.token(u, "partner", u, "ice-rl")
+    who = {u: principal(world, u) for u in users}
+    fbi = principal(world, "fbi")
+    before = size(world)
+    results: list[tuple[str, int]] = []
+    lock = threading.Lock()
+
+    def limited(u: str) -> None:
+        out = world.gate.search(who[u], ICE_SEARCH)
+        with lock:
+            results.append((u, out.status))
+
+    def free() -> None:
+        for _ in range(3):
+            out = world.gate.search(fbi, {"purpose": "C", "case_number": "c"})
+            with lock:
+                results.append(("fbi", out.status))
+
+    threads = [threading.Thread(target=limited, args=(u,)) for u in users for _ in range(6)]
+    threads += [threading.Thread(target=free) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for u in users:
+        assert sorted(s for who_, s in results if who_ == u) == [200] * 3 + [429] * 3, u
+    assert [s for who_, s in results if who_ == "fbi"] == [200] * 18
+    assert size(world) == before + 42
+    assert verify_log(world.store, world.log.verifier_key).ok

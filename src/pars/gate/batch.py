@@ -7,7 +7,9 @@ transaction, appends their entries in one ``AuditLog.append`` (one signed
 checkpoint) and commits once. Every job therefore still reads, decides and is
 logged in the same transaction that its answer depends on; only the fsync, the
 checkpoint signature and the log's writer lock are shared. When its own job is
-done the leader hands leadership to the oldest waiting job and returns.
+done the leader hands leadership to the oldest waiting job and returns. On
+PostgreSQL several leaders run batches at once (their reads overlap; the log's
+lock orders their appends); SQLite has one writer, so one leader.
 
 On PostgreSQL the batch first takes the (agreement, user) advisory locks of all
 its jobs in ascending order (then the log's lock in ``append``), so batches from
@@ -57,48 +59,62 @@ class Job:
 
 class GroupCommit:
     def __init__(
-        self, store: Store, log: AuditLog, writer: AbstractContextManager[object], max_batch: int = 32
+        self,
+        store: Store,
+        log: AuditLog,
+        writer: AbstractContextManager[object],
+        max_batch: int = 32,
+        max_leaders: int = 1,
     ) -> None:
         self.store = store
         self.log = log
         self.writer = writer
         self.max_batch = max_batch
+        self.max_leaders = max_leaders
         self._mutex = threading.Lock()
         self._pending: deque[Job] = deque()
-        self._leading = False
+        self._leaders = 0
 
     def submit(self, job: Job) -> Outcome:
         """Run ``job`` in some batch's transaction; its outcome once that committed."""
         with self._mutex:
             self._pending.append(job)
-            job.lead = not self._leading
-            self._leading = True
-        while not job.finished:
-            if job.lead:
-                job.lead = False
+            if self._leaders < self.max_leaders:
+                self._leaders += 1
+                job.lead = True
+        while True:
+            with self._mutex:
+                lead, job.lead = job.lead, False
+            if lead:
                 self._lead(job)
-            else:
-                job.wake.wait()
-                job.wake.clear()
+            if job.finished:
+                break
+            job.wake.wait()
+            job.wake.clear()
         if job.error is not None:
             raise job.error
         assert job.outcome is not None
         return job.outcome
 
     def _lead(self, own: Job) -> None:
+        """Run batches until our own job is done (or taken by another leader), then pass on."""
         while True:
             with self._mutex:
-                if own.finished:
-                    if self._pending:
-                        heir = self._pending[0]
-                        heir.lead = True
-                        heir.wake.set()
-                    else:
-                        self._leading = False
+                if own.finished or not self._pending:
+                    self._pass_on()
                     return
                 n = min(len(self._pending), self.max_batch)
                 batch = [self._pending.popleft() for _ in range(n)]
             self._run(batch)
+
+    def _pass_on(self) -> None:
+        # Under the mutex: the slot goes to the oldest waiting job not already called.
+        for job in self._pending:
+            if not job.lead:
+                job.lead = True
+                job.wake.set()
+                return
+        self._leaders -= 1
 
     def _run(self, batch: list[Job]) -> None:
         try:

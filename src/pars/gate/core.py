@@ -129,7 +129,7 @@ class Gate:
         # SQLite has one writer at a time: queue this process's requests on a lock
         # rather than in SQLite's busy handler, which sleeps in coarse steps.
         self.writer: AbstractContextManager[object] = threading.Lock() if store.is_sqlite else nullcontext()
-        self.commits = GroupCommit(store, log, self.writer)
+        self.commits = GroupCommit(store, log, self.writer, max_leaders=1 if store.is_sqlite else 4)
 
     # --- who is asking -------------------------------------------------------
 
