@@ -394,3 +394,29 @@ def test_partner_routes_call_the_gate(sqlite_store: Store, tmp_path: Path) -> No
     for route in routes:
         src = inspect.getsource(route.endpoint)
         assert "svc.gate" in src, route.path
+
+
+def test_concurrent_http_searches_one_entry_each(world: World) -> None:
+    import threading
+
+    before = size(world)
+    receipts: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def client(who: str) -> None:
+        for _ in range(5):
+            r = world.search(who, {**ICE_SEARCH, "filters": {"district": "24"}})
+            assert r.status_code == 200
+            with lock:
+                receipts.append(r.json()["receipt"])
+
+    threads = [threading.Thread(target=client, args=(who,)) for who in ("ice", "ice2") * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert size(world) == before + 40
+    assert sorted(r["leaf_index"] for r in receipts) == list(range(before, before + 40))
+    for r in receipts[:3]:
+        verify_receipt(world.client, world.auth("ice"), r)
+    assert verify_log(world.store, world.log.verifier_key).ok
