@@ -7,7 +7,8 @@ A cursor is an event ``seq``. Events after it name arrests; those in the
 agreement's feed scope are redacted by the feed plan and delivered as one audit
 entry (action ``feed``) in the same write transaction. Each step decides again at
 the clock's now, so a terminated agreement's stream closes at its last second;
-the closing denial is logged too (its receipt is the stream's last event).
+the closing denial is logged too (its receipt is the stream's last event). A
+revoked token closes its streams at the next step.
 
 Rule: a delivery is returned only with the receipt of the entry that logged it.
 """
@@ -27,7 +28,7 @@ from pars.audit import AuditWriteError
 from pars.errors import ConfigError
 from pars.gate.core import Draft, Gate
 from pars.gate.errors import Unavailable, error_body
-from pars.gate.tokens import Principal
+from pars.gate.tokens import Principal, token_live
 from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
 from pars.store.queries import SearchQuery, load_records, search
 from pars.store.schema import events
@@ -62,6 +63,8 @@ def next_delivery(gate: Gate, principal: Principal, request: Request, cursor: in
     assert principal.agreement_id is not None
     now = gate.clock.now()
     with gate.store.read() as conn:
+        if not token_live(conn, principal.token_id):
+            return FeedStep("closed", cursor, error_body("unauthorized", "the token was revoked"))
         version = gate.versions.serving(conn, principal.agreement_id, now)
         decision = decide(version, request, now)
         newest = head_seq(conn)

@@ -123,6 +123,12 @@ def authenticate(conn: Connection, token: str | None) -> Principal | None:
     return Principal(row.token_id, row.role, row.user, row.agreement_id)
 
 
+def token_live(conn: Connection, token_id: str) -> bool:
+    """Whether the token with this id is still live (open feed streams re-check it)."""
+    row = conn.execute(select(gate_tokens.c.revoked_utc).where(gate_tokens.c.token_id == token_id)).first()
+    return row is not None and row.revoked_utc is None
+
+
 def revoke_token(store: Store, clock: Clock, token_or_id: str) -> TokenInfo:
     """Revoke by token id or by the token itself; revoking twice is a no-op."""
     key = token_or_id.strip()
