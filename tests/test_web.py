@@ -420,3 +420,29 @@ def test_concurrent_http_searches_one_entry_each(world: World) -> None:
     for r in receipts[:3]:
         verify_receipt(world.client, world.auth("ice"), r)
     assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_custody_only_with_a_warrant_on_file_for_that_arrest(world: World) -> None:
+    from pars.agreements.warrants import add_warrant
+    from tests.factories import follow
+
+    world.ingest(
+        follow("release", 1, "r-1", released_at="2018-06-03T09:00:00-04:00", facility="CFCF"),
+        follow("release", 3, "r-3", released_at="2018-06-03T09:00:00-04:00", facility="CFCF"),
+    )
+    add_warrant(
+        world.store, world.clock, arrest_id="A-2018-000001", reference="W-1", issued_by="CP Court", by="c"
+    )
+    base = {"purpose": "C", "case_number": "c"}
+    plain = world.read("fbi", "A-2018-000001", **base).json()
+    assert "custody" not in plain["record"]
+    warranted = world.read("fbi", "A-2018-000001", **base, warrant="W-1").json()
+    assert warranted["record"]["custody"] == {"released_at": "2018-06-03T09:00:00-04:00", "facility": "CFCF"}
+    assert "custody.facility" in warranted["receipt"]["entry"]["fields"]
+    other = world.read("fbi", "A-2018-000003", **base, warrant="W-1").json()
+    assert "custody" not in other["record"]  # the warrant covers arrest 1 only
+    found = world.search("fbi", {**base, "warrant": "W-1", "filters": {"grade": ["F1", "F2"]}}).json()
+    custody = {r["arrest_id"]: "custody" in r for r in found["results"]}
+    assert custody == {"A-2018-000001": True, "A-2018-000003": False}
+    denied = world.search("fbi", {**base, "warrant": "W-1", "filters": {"facility": "CFCF"}})
+    assert denied.status_code == 403 and denied.json()["error"]["rule"] == "warrant_required.custody"
