@@ -160,3 +160,14 @@ def test_kill_9_under_load_then_restart(env: dict[str, str], store_url: str) -> 
     finally:
         store.dispose()
     assert AuditLog  # the log type the server wrote with
+
+
+def test_cli_agreement_changes_are_in_the_audit_log(env: dict[str, str], store_url: str) -> None:
+    from pars.audit import iter_entries
+
+    store = Store(store_url)
+    try:
+        actions = [e.document()["action"] for e in iter_entries(store, kind="admin")]
+    finally:
+        store.dispose()
+    assert actions == ["apply", "approve", "approve", "activate"]
