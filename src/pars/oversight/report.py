@@ -16,14 +16,15 @@ agreement_id/user/severity/summary/statistic/evidence) never change; add, never 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pars.agreements.service import agreement_ids
 from pars.audit import format_time, get_entry, iter_entries, verify_log
 from pars.errors import NotFound
+from pars.oversight.activity import Activity
 from pars.oversight.bulk import BulkAccess
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import ForbiddenFilter, OutOfTermAccess
@@ -35,6 +36,10 @@ from pars.oversight.targeting import NonCriminalTargeting, OriginTargeting
 from pars.store.db import Store
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+class Observer(Protocol):
+    def observe(self, index: int, entry: Entry) -> None: ...
 
 
 def detectors(facts: RecordFacts, config: OversightConfig) -> list[Detector]:
@@ -95,12 +100,17 @@ def find(
     entries: Iterator[tuple[int, Entry]] | list[tuple[int, Entry]],
     facts: RecordFacts,
     config: OversightConfig,
+    also: Sequence[Observer] = (),
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
-    """Run every detector over one stream: (findings sorted for reading, power statements)."""
+    """Run every detector over one stream: (findings sorted for reading, power statements).
+
+    ``also``: more observers fed the same entries (the report's ``Activity``).
+    """
     found = detectors(facts, config)
+    observers: list[Observer] = [*found, *also]
     for index, entry in entries:
         if is_access(entry):
-            for d in found:
+            for d in observers:
                 d.observe(index, entry)
     findings = [f for d in found for f in d.findings()]
     findings.sort(
@@ -166,7 +176,8 @@ def build_report(
     verifier_key: str | None = None,
     key_dir: str | None = None,
 ) -> dict[str, Any]:
-    """The report as a JSON-ready dict (CONTRACT section 6, plus ``period``, ``power``, ``summary``).
+    """The report as a JSON-ready dict (CONTRACT section 6, plus ``period``, ``power``, ``summary``,
+    and ``activity``: the numbers the HTML report plots).
 
     ``verifier_key`` (or the key in ``key_dir``/``PARS_KEY_DIR``) checks the log afresh.
     """
@@ -184,7 +195,8 @@ def build_report(
     facts = load_facts(
         store, arrest_ids=touched, agreement_ids=summaries, hmac_key=hmac_key, start=start, end=end
     )
-    findings, power = find(_stream(store, agreement_id, start, end), facts, config)
+    activity = Activity(facts, config)
+    findings, power = find(_stream(store, agreement_id, start, end), facts, config, also=[activity])
     agreements = [
         {
             "id": aid,
@@ -210,6 +222,7 @@ def build_report(
             "findings": _dated(store, findings),
             "power": power,
             "summary": _summary(findings, agreements, power),
+            "activity": activity.to_json(),
         }
     )
     return report
