@@ -1,7 +1,8 @@
-"""``pars oversight report``: the oversight report (CONTRACT section 6) as JSON.
+"""``pars oversight report``: the oversight report (CONTRACT section 6) as JSON, HTML or PDF.
 
-Rule: thin. ``pars.oversight.build_report`` computes everything; this parses the
-options, loads the keys and the thresholds file, and writes the JSON.
+Rule: thin. ``pars.oversight.build_report`` computes everything and
+``pars.oversight.html``/``pdf`` lay it out; this parses the options, loads the keys
+and the thresholds file, and writes the result.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import typer
 import yaml
 
 from pars.audit import load_keys
-from pars.cli.common import err_console
 from pars.clock import SYSTEM_CLOCK, parse_instant
 from pars.errors import InvalidInput
 from pars.oversight import OversightConfig, build_report
+from pars.oversight.html import render_html
+from pars.oversight.pdf import render_pdf
 from pars.store import open_store
 
 app = typer.Typer(
@@ -69,9 +71,10 @@ def report(
     end: Annotated[
         str | None, typer.Option("--to", help="Period end, ISO 8601 with offset (inclusive).")
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="json (html and pdf are not yet available).")] = (
-        Format.json
-    ),
+    fmt: Annotated[
+        Format,
+        typer.Option("--format", help="json, html (one standalone page with plots) or pdf (needs --out)."),
+    ] = Format.json,
     out: Annotated[Path | None, typer.Option("--out", help="Write to FILE instead of stdout.")] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="YAML file of detector thresholds (see OversightConfig).")
@@ -90,9 +93,8 @@ def report(
     Findings name users, agreements and audit-log indices (prove each with
     ``pars audit prove --index I``); people appear only as ids.
     """
-    if fmt is not Format.json:
-        err_console.print(f"--format {fmt.value}: not yet available; use --format json", highlight=False)
-        raise typer.Exit(2)
+    if fmt is Format.pdf and out is None:
+        raise InvalidInput("--out: a PDF is written to a file; give --out FILE")
     since, until = _instant("--from", start), _instant("--to", end)
     if since is not None and until is not None and since > until:
         raise InvalidInput("--from: must not be after --to")
@@ -110,10 +112,16 @@ def report(
             now=SYSTEM_CLOCK.now(),
             verifier_key=key or keys.verifier_key,
         )
+        if fmt is Format.json:
+            text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        else:
+            text = render_html(store, data, config=thresholds)
     finally:
         store.dispose()
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    if out is None:
+    if fmt is Format.pdf:
+        assert out is not None
+        out.write_bytes(render_pdf(text))
+    elif out is None:
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
