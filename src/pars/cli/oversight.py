@@ -1,4 +1,4 @@
-"""``pars oversight report``: the oversight report (CONTRACT section 6) as JSON, HTML or PDF.
+"""``pars oversight report`` (CONTRACT section 6, as JSON, HTML or PDF) and ``transparency``.
 
 Rule: thin. ``pars.oversight.build_report`` computes everything and
 ``pars.oversight.html``/``pdf`` lay it out; this parses the options, loads the keys
@@ -22,6 +22,7 @@ from pars.errors import InvalidInput
 from pars.oversight import OversightConfig, build_report
 from pars.oversight.html import render_html
 from pars.oversight.pdf import render_pdf
+from pars.oversight.transparency import build_transparency, render_transparency
 from pars.store import open_store
 
 app = typer.Typer(
@@ -122,6 +123,45 @@ def report(
         assert out is not None
         out.write_bytes(render_pdf(text))
     elif out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+class PublicFormat(StrEnum):
+    json = "json"
+    html = "html"
+
+
+@app.command()
+def transparency(
+    start: Annotated[
+        str | None, typer.Option("--from", help="Period start, ISO 8601 with offset (inclusive).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Period end, ISO 8601 with offset (inclusive).")
+    ] = None,
+    fmt: Annotated[PublicFormat, typer.Option("--format", help="json or html.")] = PublicFormat.json,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to FILE instead of stdout.")] = None,
+) -> None:
+    """The public transparency report: requests, denials and people seen per agency, purpose and month.
+
+    Counts from 1 to 9 are shown as "<10", and further counts are withheld where
+    the totals would give one away; no user or person is named.
+    """
+    since, until = _instant("--from", start), _instant("--to", end)
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("--from: must not be after --to")
+    store = open_store()
+    try:
+        data = build_transparency(store, now=SYSTEM_CLOCK.now(), start=since, end=until)
+    finally:
+        store.dispose()
+    if fmt is PublicFormat.json:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = render_transparency(data)
+    if out is None:
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
