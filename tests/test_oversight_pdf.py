@@ -102,3 +102,29 @@ def test_a_missing_library_is_named_and_exits_2(
         render_pdf("<p>x</p>")
     assert caught.value.exit_code == 2
     assert all(n in str(caught.value) for n in names), str(caught.value)
+
+
+def test_write_reports_puts_every_format_in_one_folder(
+    city: City,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pars.oversight import write_reports
+
+    store, _, log, _ = city
+    report = drive(city, misuse=True)
+    now = log.clock.now()
+    keys = str(tmp_path / "keys")
+    paths = write_reports(store, tmp_path / "out", hmac_key=log.keys.hmac_key, now=now, key_dir=keys)
+    assert sorted(paths) == ["html", "json", "pdf", "transparency"]
+    assert all(p.parent == tmp_path / "out" and p.stat().st_size > 0 for p in paths.values())
+    written = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert written["log"] == report["log"] and written["findings"] == report["findings"]
+    assert "finding-1" in check_page(paths["html"].read_text(encoding="utf-8")).ids
+    assert "agent7" not in paths["transparency"].read_text(encoding="utf-8")
+    check_page(paths["transparency"].read_text(encoding="utf-8"))
+    assert paths["pdf"].read_bytes().startswith(b"%PDF-")
+    monkeypatch.delitem(__import__("sys").modules, "weasyprint", raising=False)
+    monkeypatch.setattr(builtins, "__import__", _importing(ImportError("No module named 'weasyprint'")))
+    without = write_reports(store, tmp_path / "bare", hmac_key=log.keys.hmac_key, now=now, key_dir=keys)
+    assert "pdf" not in without and not (tmp_path / "bare" / "oversight-report.pdf").exists()

@@ -20,9 +20,6 @@ from pars.audit import load_keys
 from pars.clock import SYSTEM_CLOCK, parse_instant
 from pars.errors import InvalidInput
 from pars.oversight import OversightConfig, build_report
-from pars.oversight.html import render_html
-from pars.oversight.pdf import render_pdf
-from pars.oversight.transparency import build_transparency, render_transparency
 from pars.store import open_store
 
 app = typer.Typer(
@@ -116,10 +113,14 @@ def report(
         if fmt is Format.json:
             text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         else:
+            from pars.oversight.html import render_html  # matplotlib: loaded only when drawing
+
             text = render_html(store, data, config=thresholds)
     finally:
         store.dispose()
     if fmt is Format.pdf:
+        from pars.oversight.pdf import render_pdf
+
         assert out is not None
         out.write_bytes(render_pdf(text))
     elif out is None:
@@ -149,6 +150,8 @@ def transparency(
     Counts from 1 to 9 are shown as "<10", and further counts are withheld where
     the totals would give one away; no user or person is named.
     """
+    from pars.oversight.transparency import build_transparency, render_transparency
+
     since, until = _instant("--from", start), _instant("--to", end)
     if since is not None and until is not None and since > until:
         raise InvalidInput("--from: must not be after --to")

@@ -50,6 +50,15 @@ def _weasyprint() -> Any:
     return weasyprint
 
 
+def unavailable() -> str | None:
+    """Why a PDF cannot be made here (the missing package or library), or None if it can."""
+    try:
+        _weasyprint()
+    except PdfUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def render_pdf(html: str) -> bytes:
     """The page as PDF bytes (``%PDF-...``); raises ``PdfUnavailable`` if WeasyPrint cannot run."""
     weasyprint = _weasyprint()
