@@ -59,6 +59,7 @@ class Subscription:
     def __init__(self, url: str, headers: dict[str, str]) -> None:
         self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.status: int | None = None
+        self.comments = 0
         self._client = httpx.Client(timeout=httpx.Timeout(10, read=30))
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(url, headers), daemon=True)
@@ -75,6 +76,9 @@ class Subscription:
                     return
                 event: dict[str, Any] = {}
                 for line in resp.iter_lines():
+                    if line.startswith(":"):
+                        self.comments += 1
+                        continue
                     if not line:
                         if event:
                             self.events.put(event)
@@ -245,4 +249,17 @@ def test_revoking_the_token_closes_its_stream(live: Live) -> None:
     assert closed is not None and closed["event"] == "closed"
     assert closed["data"]["error"]["code"] == "unauthorized"
     assert sub.next(timeout=3) is None
+    sub.close()
+
+
+def test_an_idle_stream_sends_keepalive_comments(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pars.web import partner
+
+    monkeypatch.setattr(partner, "KEEPALIVE_SECONDS", 0.2)
+    sub = live.subscribe("fbi")
+    assert sub.next()["event"] == "open"  # type: ignore[index]
+    time.sleep(1.0)
+    assert sub.comments >= 2
+    with pytest.raises(queue.Empty):
+        sub.next(timeout=0.1)  # comments are not events
     sub.close()

@@ -6,6 +6,7 @@ included; none reads the store itself.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from pars.web.deps import MalformedBody, Services, json_body, principal, service
 from pars.web.schemas import SEARCH_BODY, feed_event
 
 router = APIRouter(tags=["partner"])
+#: Seconds of silence after which an open feed sends an SSE comment.
+KEEPALIVE_SECONDS = 15.0
 
 
 def _answer(outcome: Outcome) -> JSONResponse:
@@ -89,7 +92,11 @@ async def _stream(
     svc: Services, who: Principal, req: PartnerRequest, cursor: int, receipt: dict[str, Any]
 ) -> AsyncIterator[bytes]:
     yield feed_event("open", cursor, {"receipt": receipt})
+    quiet_since = time.monotonic()
     while True:
+        if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+            yield b": keepalive\n\n"  # an SSE comment: keeps proxies from closing an idle stream
+            quiet_since = time.monotonic()
         generation = svc.notifier.generation
         try:
             step = await run_in_threadpool(next_delivery, svc.gate, who, req, cursor)
@@ -103,6 +110,7 @@ async def _stream(
             cursor = step.cursor
             if step.kind == "data":
                 yield feed_event("arrests", cursor, step.body)
+                quiet_since = time.monotonic()
             continue
         timeout = svc.feed_poll
         if step.ends_at is not None:
