@@ -171,3 +171,39 @@ def test_cli_agreement_changes_are_in_the_audit_log(env: dict[str, str], store_u
     finally:
         store.dispose()
     assert actions == ["apply", "approve", "approve", "activate"]
+
+
+def test_serve_stops_on_sigterm_with_a_feed_stream_open(env: dict[str, str]) -> None:
+    store_env = {**os.environ, **env}
+    fbi = yaml.safe_load((FIXTURES / "fbi-2017.yaml").read_text())
+    now = datetime.now(UTC).replace(microsecond=0)
+    fbi["term"] = {
+        "start": (now - timedelta(days=1)).isoformat(),
+        "end": (now + timedelta(days=30)).isoformat(),
+    }
+    path = Path(env["PARS_KEY_DIR"]).parent / "fbi.yaml"
+    path.write_text(yaml.safe_dump(fbi))
+    for args in (["agreements", "apply", str(path)], ["agreements", "approve", "fbi-2017", "--as", "courts"],
+                 ["agreements", "approve", "fbi-2017", "--as", "police"]):  # fmt: skip
+        assert runner.invoke(app, args, env=env).exit_code == 0
+    token = issue(env, "--agreement", "fbi-2017", "--user", "sa1").strip()
+    port = _free_port()
+    server = _serve(store_env, port)
+    opened = threading.Event()
+
+    def listen() -> None:
+        try:
+            with httpx.stream("GET", f"http://127.0.0.1:{port}/v1/feed", params={"purpose": "C"},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=30) as r:  # fmt: skip
+                for _ in r.iter_lines():
+                    opened.set()
+        except httpx.HTTPError:
+            pass
+
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    assert opened.wait(10)
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=20)
+    assert time.monotonic() - started < 15

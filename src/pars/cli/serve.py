@@ -27,7 +27,10 @@ def serve(
     app = create_app(store)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        uvicorn.run(app, host=host, port=port, access_log=False, log_level="info")
+        # Feed streams never end on their own: give them 5 s to go on shutdown.
+        uvicorn.run(
+            app, host=host, port=port, access_log=False, log_level="info", timeout_graceful_shutdown=5
+        )
     finally:
         store.dispose()
 
