@@ -134,6 +134,25 @@ def _party_hashes(conn: Connection, hmac_key: bytes, facts: RecordFacts) -> None
     facts.protected_dobs, facts.arrestee_dobs = frozenset(dobs[True]), frozenset(dobs[False])
 
 
+def add_arrests(conn: Connection, facts: RecordFacts, arrest_ids: Iterable[str]) -> None:
+    """Add these arrests' facts to ``facts``; an expunged one only to ``facts.expunged``.
+
+    The report calls this page by page as it streams the log, so the log is read once.
+    """
+    expunged: set[str] = set()
+    for chunk in _chunks(sorted(set(arrest_ids))):
+        expunged.update(
+            conn.execute(
+                select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk))
+            ).scalars()
+        )
+        facts.arrests.update(arrest_facts(conn, arrests.c.arrest_id.in_(chunk)))
+    for aid in expunged:
+        facts.arrests.pop(aid, None)
+    if expunged:
+        facts.expunged = facts.expunged | expunged
+
+
 def load_facts(
     store: Store,
     *,
@@ -144,20 +163,9 @@ def load_facts(
     end: datetime | None = None,
 ) -> RecordFacts:
     """Everything the detectors may ask, read in one snapshot-free pass per table."""
-    touched = sorted(set(arrest_ids))
     facts = RecordFacts()
     with store.read() as conn:
-        expunged: set[str] = set()
-        for chunk in _chunks(touched):
-            expunged.update(
-                conn.execute(
-                    select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk))
-                ).scalars()
-            )
-            facts.arrests.update(arrest_facts(conn, arrests.c.arrest_id.in_(chunk)))
-        facts.expunged = frozenset(expunged)
-        for aid in expunged:
-            facts.arrests.pop(aid, None)
+        add_arrests(conn, facts, arrest_ids)
         for agreement in sorted(set(agreement_ids)):
             try:
                 history = load_history(conn, agreement)

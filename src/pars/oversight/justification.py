@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pars.oversight.config import OversightConfig
@@ -28,11 +29,16 @@ from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject,
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+@lru_cache(maxsize=4096)
 def tokens(text: str | None) -> tuple[str, ...]:
-    """Lower-cased words and numbers, punctuation dropped."""
+    """Lower-cased words and numbers, punctuation dropped.
+
+    Cached: three detectors read each entry's reason, and a log repeats reasons.
+    """
     return tuple(_WORD.findall((text or "").lower()))
 
 
+@lru_cache(maxsize=4096)
 def words(text: str | None) -> tuple[str, ...]:
     """The alphabetic tokens only: what reasons are compared on (a number added to a
     reused text, "lead 1", "lead 2", does not make it a new reason)."""
@@ -207,10 +213,14 @@ def phrase_index(phrases: dict[str, tuple[str, ...]]) -> PhraseIndex:
     return {k: frozenset(v) for k, v in index.items()}
 
 
-def stated_purposes(text: str | None, index: PhraseIndex) -> set[str]:
-    """Purpose codes whose phrases appear in ``text`` as whole words (token n-grams)."""
+def stated_purposes(text: str | None, index: PhraseIndex, longest: int | None = None) -> set[str]:
+    """Purpose codes whose phrases appear in ``text`` as whole words (token n-grams).
+
+    ``longest``: the most words in a phrase of ``index`` (worked out if not given).
+    """
     said = tokens(text)
-    longest = max((len(k) for k in index), default=0)
+    if longest is None:
+        longest = max((len(k) for k in index), default=0)
     found: set[str] = set()
     for n in range(1, longest + 1):
         for i in range(len(said) - n + 1):
@@ -232,6 +242,7 @@ class PurposeMismatch(CountDetector):
     def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
         super().__init__(facts, config)
         self._phrases = phrase_index(config.purpose_phrases)
+        self._longest = max((len(k) for k in self._phrases), default=0)
         self.permitted_seen: dict[str, set[str]] = defaultdict(set)
 
     def thresholds(self) -> tuple[int, int, int]:
@@ -246,7 +257,7 @@ class PurposeMismatch(CountDetector):
         if permitted is None:
             return None
         self.permitted_seen[agreement] |= permitted
-        stated = stated_purposes(entry.get("justification"), self._phrases)
+        stated = stated_purposes(entry.get("justification"), self._phrases, self._longest)
         wrong = sorted(stated - permitted)
         if not wrong:
             return None

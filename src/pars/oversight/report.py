@@ -1,9 +1,10 @@
 """The oversight report (CONTRACT section 6): log state, agreements, findings.
 
-``build_report`` streams the audit log twice, never holding it: the first pass
-counts each agreement's requests and collects the arrest ids touched, the facts
-about those arrests are read from the store, and the second pass feeds every
-detector. Memory grows with distinct records, people and users, not entries.
+``build_report`` streams the audit log once, never holding it: the facts about
+each agreement (scope, baseline, purposes) are read first, then, page by page,
+the facts about the arrests the page names that were not read before, and every
+entry feeds the agreement counts, the plots' ``Activity`` and every detector.
+Memory grows with distinct records, people and users, not entries.
 
     report = build_report(store, hmac_key=keys.hmac_key, now=clock.now())
     report["log"]["verified"], [f["kind"] for f in report["findings"]]
@@ -19,6 +20,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any, Protocol
 
 from pars.agreements.service import agreement_ids
@@ -28,7 +30,7 @@ from pars.oversight.activity import Activity
 from pars.oversight.bulk import BulkAccess
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import ForbiddenFilter, OutOfTermAccess
-from pars.oversight.facts import load_facts
+from pars.oversight.facts import add_arrests, load_facts
 from pars.oversight.justification import PurposeMismatch, VagueJustification
 from pars.oversight.model import KINDS, Detector, Entry, Finding, RecordFacts, is_access
 from pars.oversight.probes import ProtectedRoleProbe
@@ -36,6 +38,8 @@ from pars.oversight.targeting import NonCriminalTargeting, OriginTargeting
 from pars.store.db import Store
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+#: Entries per page of the stream: the arrests a page names are read from the store in one go.
+PAGE = 2000
 
 
 class Observer(Protocol):
@@ -83,6 +87,30 @@ def _stream(
         doc = e.document()
         if is_access(doc):
             yield e.index, doc
+
+
+def _with_facts(
+    entries: Iterator[tuple[int, Entry]], store: Store, facts: RecordFacts
+) -> Iterator[tuple[int, Entry]]:
+    """The entries, a page at a time, each page's new arrests read into ``facts`` before it is seen."""
+    known: set[str] = set()
+    while page := list(islice(entries, PAGE)):
+        new = {a for _, e in page for a in e.get("arrest_ids") or ()} - known
+        if new:
+            known |= new
+            with store.read() as conn:
+                add_arrests(conn, facts, new)
+        yield from page
+
+
+class _Summaries:
+    """Each agreement's counts for the report's ``agreements`` (every known agreement listed)."""
+
+    def __init__(self, agreements: list[str]) -> None:
+        self.by_id = {aid: _Agreement() for aid in agreements}
+
+    def observe(self, index: int, entry: Entry) -> None:
+        self.by_id.setdefault(str(entry["agreement_id"]), _Agreement()).observe(entry)
 
 
 def _finite(value: Any) -> Any:
@@ -188,15 +216,13 @@ def build_report(
     if agreement_id is not None and agreement_id not in known:
         raise NotFound(f"agreement {agreement_id!r}: no such agreement")
     # Every agreement is listed, with no requests if none were made.
-    summaries = {aid: _Agreement() for aid in ([agreement_id] if agreement_id else known)}
-    for _, entry in _stream(store, agreement_id, start, end):
-        summaries.setdefault(str(entry["agreement_id"]), _Agreement()).observe(entry)
-    touched = {a for s in summaries.values() for a in s.records}
-    facts = load_facts(
-        store, arrest_ids=touched, agreement_ids=summaries, hmac_key=hmac_key, start=start, end=end
-    )
+    listed = [agreement_id] if agreement_id else known
+    # One pass over the log: facts about the agreements first, about arrests as pages name them.
+    facts = load_facts(store, arrest_ids=(), agreement_ids=listed, hmac_key=hmac_key, start=start, end=end)
+    summaries = _Summaries(listed)
     activity = Activity(facts, config)
-    findings, power = find(_stream(store, agreement_id, start, end), facts, config, also=[activity])
+    entries = _with_facts(_stream(store, agreement_id, start, end), store, facts)
+    findings, power = find(entries, facts, config, also=[summaries, activity])
     agreements = [
         {
             "id": aid,
@@ -208,7 +234,7 @@ def build_report(
             # Records since expunged: counted here and left out of every test, never named.
             "expunged_records_seen": len(s.records & facts.expunged),
         }
-        for aid, s in sorted(summaries.items())
+        for aid, s in sorted(summaries.by_id.items())
     ]
     report: dict[str, Any] = _finite(
         {

@@ -1,0 +1,293 @@
+"""Oversight benchmark: the report's time over 10^5 and 10^6 audit entries (goal: linear, <= 60 s at 10^6).
+
+Run: ``.venv/bin/python benchmarks/oversight.py [--small N] [--large N] [--arrests N] [--backends sqlite]``
+
+Builds one store per backend with ``--arrests`` synthetic arrests (``pars.synth``)
+and the demo's three agreements (ICE, FBI, ATF), then a log of ``--small``
+entries, measures, extends the same log to ``--large`` entries and measures again.
+The entries are synthesised with ``pars.audit.build_entry`` and appended with
+``AuditLog.append`` in batches, not sent through the gate: this measures the
+report, not the gate. The mix is a year (Oct 2017 - Sep 2018) of searches and
+reads by ten users per agency, about 4% denied under five rules, and one ICE
+user who seeks out people born abroad (so the report has a finding to prove).
+
+Printed per size: entries, seconds and entries/s for ``build_report`` (JSON: the
+log verified, two streaming passes, every detector; of which ``verify_log`` alone
+is timed apart), ``render_html`` (plots and proofs), ``build_transparency``, and
+the PDF; then the ratio of per-entry report time at the large size to the small
+(1.0 is linear). PostgreSQL comes from ``PARS_BENCH_POSTGRES_URL`` (default
+postgresql://postgres@127.0.0.1:5432/test) when listed in --backends. Not a test:
+it prints figures, it does not assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from pars.agreements.document import parse_document
+from pars.agreements.service import apply_document, approve
+from pars.audit import AuditEntry, AuditLog, build_entry, init_log, verify_log
+from pars.clock import FixedClock
+from pars.oversight import build_report
+from pars.oversight.html import render_html
+from pars.oversight.pdf import render_pdf, unavailable
+from pars.oversight.transparency import build_transparency
+from pars.store.db import Store, normalize_url
+from pars.store.ingest import ingest_lines
+from pars.store.migrate import upgrade
+from pars.store.schema.records import arrests, parties
+from pars.synth import generate
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+START = datetime(2017, 10, 1, tzinfo=UTC)
+YEAR = timedelta(days=364)
+NOW = datetime(2018, 10, 1, tzinfo=UTC)
+AGREEMENTS = ("atf-2017", "fbi-2017", "ice-2017")
+USERS_PER_AGENCY = 10
+MISUSER = "ice-agent7"
+#: What ordinary users are denied for (the misuser also tries the forbidden filter).
+DENIALS = (
+    ("search.require.case_number", 40),
+    ("rate_limit", 25),
+    ("filters.unknown.last_nme", 20),
+    ("search.max_results", 15),
+)
+FORBIDDEN = "search.forbid_filters.country_of_origin"
+CRIMES = ("Burglary", "Robbery", "Aggravated assault", "Narcotics", "Fraud", "Firearms", "Theft")
+PLACES = ("Market St", "Broad St", "Girard Ave", "Lehigh Ave", "Spruce St", "Kensington Ave")
+
+
+@contextmanager
+def backend_store(name: str, pg_admin: str, workdir: Path) -> Iterator[Store]:
+    if name == "sqlite":
+        store = Store(f"sqlite:///{workdir / 'bench.db'}")
+        upgrade(store)
+        try:
+            yield store
+        finally:
+            store.dispose()
+        return
+    admin = create_engine(normalize_url(pg_admin), isolation_level="AUTOCOMMIT")
+    db = f"pars_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{db}"'))
+    store = Store(make_url(normalize_url(pg_admin)).set(database=db).render_as_string(hide_password=False))
+    try:
+        upgrade(store)
+        yield store
+    finally:
+        store.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def setup(
+    store: Store, keydir: str, arrests_n: int
+) -> tuple[AuditLog, dict[str, str], list[tuple[str, str, bool]]]:
+    """Arrests, the three agreements (approved), the log; returns the log, versions, and the arrests."""
+    events = generate(arrests_n, seed=7, start=date(2017, 1, 1), days=600)
+    ingest_lines(store, ((n, json.dumps(ev)) for n, ev in enumerate(events, 1)))
+    clock = FixedClock(datetime(2017, 8, 1, tzinfo=UTC))
+    versions = {}
+    for aid in AGREEMENTS:
+        doc = parse_document((files("pars") / "demo_data" / f"{aid}.yaml").read_text(encoding="utf-8"))
+        versions[aid] = apply_document(store, clock, doc, by="clerk").hash
+        for role in ("courts", "police"):
+            approve(store, clock, aid, role, by=role)
+    init_log(store, keydir)
+    with store.read() as conn:
+        rows = conn.execute(
+            select(arrests.c.arrest_id, arrests.c.person_id, parties.c.country_of_origin).join(
+                parties, and_(parties.c.arrest_id == arrests.c.arrest_id, parties.c.role == "arrestee")
+            )
+        ).all()
+    people = [
+        (r.arrest_id, r.person_id, bool(r.country_of_origin) and r.country_of_origin != "US") for r in rows
+    ]
+    return AuditLog.open(keydir, clock=FixedClock(NOW)), versions, people
+
+
+def entries(
+    log: AuditLog,
+    versions: dict[str, str],
+    people: list[tuple[str, str, bool]],
+    start: int,
+    n: int,
+    total: int,
+) -> Iterator[AuditEntry]:
+    """Entries ``start`` .. ``start + n`` of a ``total``-entry year, in time order."""
+    rng = random.Random(start)
+    abroad = [p for p in people if p[2]]
+    users = [(aid, f"{aid.split('-')[0]}-{'agent' if u == 7 else 'analyst'}{u}")
+             for aid in AGREEMENTS for u in range(USERS_PER_AGENCY)]  # fmt: skip
+    weights = [1.0 + (i % 5) for i in range(len(users))]
+    rules = [r for r, _ in DENIALS]
+    rule_weights = [w for _, w in DENIALS]
+    for i in range(start, start + n):
+        aid, user = rng.choices(users, weights)[0]
+        at = START + YEAR * (i / total)
+        case = f"{at.year % 100}-{rng.randrange(100000):05d}"
+        crime = rng.choice(CRIMES)
+        why = f"{crime} investigation, case {case}: suspect seen near {rng.choice(PLACES)}"
+        denied = rng.random() < 0.04
+        forbidden = user == MISUSER and rng.random() < 0.02
+        pool = abroad if user == MISUSER and rng.random() < 0.9 else people
+        picked = rng.sample(pool, rng.choice((1, 1, 1, 2, 3)))
+        read = rng.random() < 0.35
+        if read:
+            picked = picked[:1]
+        yield build_entry(
+            hmac_key=log.keys.hmac_key,
+            time=at,
+            kind="access",
+            action="read" if read else "search",
+            decision="deny" if denied or forbidden else "allow",
+            status=403 if denied or forbidden else 200,
+            agreement_id=aid,
+            agreement_version=versions[aid],
+            agency=aid.split("-")[0].upper(),
+            user=user,
+            route=f"GET /v1/arrests/{picked[0][0]}" if read else "POST /v1/search",
+            purpose="C",
+            case_number=case,
+            justification=why,
+            filters={"arrest_id": picked[0][0]}
+            if read
+            else {"last_name": f"Doe{i % 997}", "first_name": "Pat"},
+            limit=None if read else 25,
+            rule=FORBIDDEN if forbidden else rng.choices(rules, rule_weights)[0] if denied else "allow",
+            arrest_ids=[] if denied or forbidden else [p[0] for p in picked],
+            person_ids=[] if denied or forbidden else sorted({p[1] for p in picked}),
+            fields=[]
+            if denied or forbidden
+            else ["arrest_id", "person_id", "arrest.arrested_at", "charges.grade"],
+        )
+
+
+def grow(store: Store, log: AuditLog, versions: dict[str, str], people: list[Any],
+         have: int, want: int, total: int, batch: int) -> float:  # fmt: skip
+    """Append entries ``have`` .. ``want``; returns seconds spent (building and appending)."""
+    t = time.perf_counter()
+    chunk: list[AuditEntry] = []
+    done = have
+    for e in entries(log, versions, people, have, want - have, total):
+        chunk.append(e)
+        if len(chunk) == batch:
+            with store.write() as conn:
+                log.append(conn, chunk)
+            done += len(chunk)
+            chunk = []
+            if done % 100_000 < batch:
+                print(f"  {done:,} appended", file=sys.stderr, flush=True)
+    if chunk:
+        with store.write() as conn:
+            log.append(conn, chunk)
+    return time.perf_counter() - t
+
+
+def measure(store: Store, keydir: str, size: int) -> dict[str, float]:
+    t = time.perf_counter()
+    verified = verify_log(store, key_dir=keydir)
+    verify_s = time.perf_counter() - t
+    assert verified.ok, verified
+    assert verified.size == size, verified
+    t, cpu = time.perf_counter(), time.process_time()
+    report = build_report(store, hmac_key=AuditLog.open(keydir).keys.hmac_key, now=NOW, key_dir=keydir)
+    report_s, report_cpu = time.perf_counter() - t, time.process_time() - cpu
+    t = time.perf_counter()
+    page = render_html(store, report)
+    html_s = time.perf_counter() - t
+    t = time.perf_counter()
+    build_transparency(store, now=NOW)
+    transparency_s = time.perf_counter() - t
+    pdf_s = float("nan")
+    if unavailable() is None:
+        t = time.perf_counter()
+        render_pdf(page)
+        pdf_s = time.perf_counter() - t
+    return {
+        "entries": size,
+        "report_s": report_s,
+        "report_cpu": report_cpu,
+        "verify_s": verify_s,
+        "html_s": html_s,
+        "transparency_s": transparency_s,
+        "pdf_s": pdf_s,
+        "findings": len(report["findings"]),
+        "page_kib": len(page.encode()) / 1024,
+    }
+
+
+def show(backend: str, m: dict[str, float]) -> None:
+    n = m["entries"]
+    print(
+        f"{backend:10} {n:>10,} entries  report {m['report_s']:7.1f} s "
+        f"({n / m['report_s']:>9,.0f} entries/s, CPU {m['report_cpu']:.1f} s; "
+        f"verify_log alone {m['verify_s']:.1f} s)  html {m['html_s']:5.1f} s  "
+        f"transparency {m['transparency_s']:6.1f} s ({n / m['transparency_s']:>9,.0f} entries/s)  "
+        f"pdf {m['pdf_s']:5.1f} s  findings {m['findings']:.0f}  page {m['page_kib']:,.0f} KiB",
+        flush=True,
+    )
+
+
+def run(backend: str, small: int, large: int, arrests_n: int, batch: int, pg_admin: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp, backend_store(backend, pg_admin, Path(tmp)) as store:
+        keydir = str(Path(tmp) / "keys")
+        t = time.perf_counter()
+        log, versions, people = setup(store, keydir, arrests_n)
+        print(f"{backend}: {len(people):,} arrests ingested, 3 agreements in {time.perf_counter() - t:.1f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+        results = []
+        have = 0
+        for size in (small, large):
+            spent = grow(store, log, versions, people, have, size, large, batch)
+            print(f"{backend}: log built to {size:,} entries (+{size - have:,} in {spent:.1f} s)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            have = size
+            results.append(measure(store, keydir, size))
+            show(backend, results[-1])
+        a, b = results
+        per = (b["report_s"] / b["entries"]) / (a["report_s"] / a["entries"])
+        per_t = (b["transparency_s"] / b["entries"]) / (a["transparency_s"] / a["entries"])
+        print(f"{backend:10} per-entry report time, {large:,} vs {small:,}: {per:.2f}x (1.00 = linear); "
+              f"transparency {per_t:.2f}x; report at {large:,}: {b['report_s']:.1f} s (goal <= 60 s)",
+              flush=True)  # fmt: skip
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{backend:10} peak RSS of the process so far: {rss:,.0f} MiB", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--small", type=int, default=100_000)
+    ap.add_argument("--large", type=int, default=1_000_000)
+    ap.add_argument("--arrests", type=int, default=3_000)
+    ap.add_argument("--batch", type=int, default=2_000, help="entries per append (transaction)")
+    ap.add_argument("--backends", default="sqlite")
+    args = ap.parse_args()
+    if not 0 < args.small < args.large:
+        ap.error("need 0 < --small < --large")
+    pg_admin = os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG)
+    for backend in args.backends.split(","):
+        run(backend, args.small, args.large, args.arrests, args.batch, pg_admin)
+
+
+if __name__ == "__main__":
+    main()
