@@ -33,7 +33,7 @@ from pars.agreements.service import apply_document, approve, serving_version, te
 from pars.audit import AuditLog, init_log, iter_entries, verify_log
 from pars.clock import FixedClock, parse_instant
 from pars.gate import Gate, Principal, admin_event_recorder, issue_token
-from pars.oversight.report import build_report
+from pars.oversight.publish import write_reports
 from pars.simulate import Persona, load_world, simulate
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
@@ -125,14 +125,14 @@ def _principals(demo: Demo, store: Store, gate: Gate, personas: list[Persona]) -
 
 def personas() -> list[Persona]:
     team = [
-        Persona("fbi.walsh", "fbi-2017", "FBI", per_day=3),
-        Persona("fbi.okafor", "fbi-2017", "FBI", per_day=3),
-        Persona("fbi.lindqvist", "fbi-2017", "FBI", per_day=2),
-        Persona("atf.moreno", "atf-2017", "ATF", per_day=2),
-        Persona("atf.kim", "atf-2017", "ATF", per_day=2),
-        Persona("ice.baker", "ice-2017", "ICE", per_day=2),
-        Persona("ice.romano", "ice-2017", "ICE", per_day=2),
-        Persona(MISUSER, "ice-2017", "ICE", behaviour="origin_targeting", per_day=3),
+        Persona("fbi.walsh", "fbi-2017", "FBI", per_day=2),
+        Persona("fbi.okafor", "fbi-2017", "FBI", per_day=2),
+        Persona("fbi.lindqvist", "fbi-2017", "FBI", per_day=1.5),
+        Persona("atf.moreno", "atf-2017", "ATF", per_day=1.5),
+        Persona("atf.kim", "atf-2017", "ATF", per_day=1),
+        Persona("ice.baker", "ice-2017", "ICE", per_day=1.5),
+        Persona("ice.romano", "ice-2017", "ICE", per_day=1.5),
+        Persona(MISUSER, "ice-2017", "ICE", behaviour="origin_targeting", per_day=2.5),
     ]
     return team
 
@@ -201,23 +201,28 @@ def chapter_verify(demo: Demo, store: Store) -> None:
 
 
 def chapter_oversight(demo: Demo, store: Store, log: AuditLog) -> dict[str, Any]:
-    report = build_report(store, hmac_key=log.keys.hmac_key, now=demo.clock.now(), key_dir=demo.key_dir)
-    out = demo.folder / "oversight-report.json"
-    out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    """The oversight report (JSON, HTML, PDF where WeasyPrint runs) and the public transparency report."""
+    began = time.perf_counter()
+    paths = write_reports(
+        store, demo.folder / "reports", hmac_key=log.keys.hmac_key, now=demo.clock.now(), key_dir=demo.key_dir
+    )
+    report: dict[str, Any] = json.loads(paths["json"].read_text(encoding="utf-8"))
     findings = report["findings"]
     named = sorted({f["user"] for f in findings if f.get("user")})
-    demo.facts.update(findings=len(findings), flagged_users=named, report=str(out))
-    demo.say(f"6. Oversight: {len(findings)} findings; users named: {', '.join(named) or 'none'}.")
+    demo.facts.update(findings=len(findings), flagged_users=named, report=str(paths["json"]))
+    demo.facts.update(reports={kind: str(path) for kind, path in paths.items()})
+    demo.say(
+        f"6. Oversight ({time.perf_counter() - began:.1f}s): {len(findings)} findings; "
+        f"users named: {', '.join(named) or 'none'}."
+    )
     for f in findings:
         if f.get("user") == MISUSER:
-            stat = f.get("statistic", {})
-            p = stat.get("p_value")
-            demo.say(
-                f"   - {f['kind']} ({f['severity']}): p={p:.2g}; evidence {f['evidence'][:5]}..."
-                if isinstance(p, float)
-                else f"   - {f['kind']} ({f['severity']}): evidence {f['evidence'][:5]}..."
-            )
-    demo.say(f"   report: {out}")
+            p = f.get("statistic", {}).get("p_value")
+            test = f"p = {p:.2g}; " if isinstance(p, float) else ""
+            shown = f["evidence"][:5]
+            demo.say(f"   - {MISUSER}: {f['kind']} ({f['severity']}), {test}evidence: entries {shown}...")
+    for kind, path in paths.items():
+        demo.say(f"   {kind + ':':<13} {path}")
     return report
 
 
