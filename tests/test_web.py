@@ -446,3 +446,27 @@ def test_custody_only_with_a_warrant_on_file_for_that_arrest(world: World) -> No
     assert custody == {"A-2018-000001": True, "A-2018-000003": False}
     denied = world.search("fbi", {**base, "warrant": "W-1", "filters": {"facility": "CFCF"}})
     assert denied.status_code == 403 and denied.json()["error"]["rule"] == "warrant_required.custody"
+
+
+def test_atf_masks_and_roles(world: World) -> None:
+    """ATF: dob as its year, ssn as a keyed hash, witnesses but never victims, race unfilterable."""
+    import re
+
+    world.clock.set(world.clock.now().replace(month=1, day=2))
+    world.apply(agreement("atf-2018"))
+    world.clock.set(world.clock.now().replace(month=6, day=15))
+    world.token("atf", "partner", "atf-agent", "atf-2018")
+    r = world.read("atf", "A-2018-000001", purpose="C", case_number="T-1", justification="trace")
+    assert r.status_code == 200, r.text
+    rec = r.json()["record"]
+    assert rec["person"]["dob"] == "1990"
+    assert re.fullmatch(r"[0-9a-f]{64}", rec["person"]["ssn"])
+    assert [p["role"] for p in rec["parties"]] == ["witness"]
+    assert rec["parties"][0]["person"] == {"last_name": "Poe", "first_name": "Sam"}
+    assert "Roe" not in r.text and SSN not in r.text and "1990-02-03" not in r.text
+    entry = r.json()["receipt"]["entry"]
+    assert len(entry["person_ids"]) == 2  # the arrestee and the witness whose names left
+    denied = world.search(
+        "atf", {"purpose": "C", "case_number": "T", "justification": "j", "filters": {"race": "W"}}
+    )
+    assert denied.json()["error"]["rule"] == "search.forbid_filters.race"
