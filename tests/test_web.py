@@ -304,6 +304,14 @@ def test_agreement_routes_are_audited(world: World) -> None:
     assert_error(world.client.put("/v1/agreements/ice-2019", content="{}", headers=world.auth("ice")), 403,
                  logged=False)  # fmt: skip
     assert size(world) == before + 6  # apply, apply, approve, approve, activate, terminate
+    from pars.audit import iter_entries
+
+    admin = [e.document() for e in iter_entries(world.store, agreement_id="ice-2019", kind="admin")]
+    assert [(e["action"], e["route"], e["user"]) for e in admin][-1] == (
+        "terminate",
+        "POST /v1/agreements/{agreement_id}/terminate",
+        "records-clerk",
+    )
 
 
 def test_hardening_headers_limits_and_unknown_routes(store: Store, tmp_path: Path) -> None:

@@ -18,10 +18,14 @@ from pars.agreements.service import AdminEventRecorder
 from pars.audit import AuditLog
 
 
-def admin_event_recorder(audit_log: AuditLog) -> AdminEventRecorder:
-    """``record_admin_event`` for ``pars.agreements.service``, appending to ``audit_log``."""
+def admin_event_recorder(audit_log: AuditLog, *, route: str | None = None) -> AdminEventRecorder:
+    """``record_admin_event`` for ``pars.agreements.service``, appending to ``audit_log``.
+
+    ``route`` names where the change came from (e.g. ``PUT /v1/agreements/{id}``);
+    by default the event keeps the service's own (``cli``).
+    """
 
     def record(conn: Connection, event: dict[str, Any]) -> None:
-        audit_log.record(conn, event)
+        audit_log.record(conn, event if route is None else {**event, "route": route})
 
     return record

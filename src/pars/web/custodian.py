@@ -82,7 +82,7 @@ async def put_agreement(
     doc = parse_document(text)
     if doc.id != agreement_id:
         raise InvalidInput(f"id: the document is {doc.id!r}, the path names {agreement_id!r}")
-    recorder = admin_event_recorder(svc.log)
+    recorder = admin_event_recorder(svc.log, route="PUT /v1/agreements/{agreement_id}")
     applied = await run_in_threadpool(
         lambda: apply_document(svc.store, svc.clock, doc, by=who.user, record_admin_event=recorder)
     )
@@ -102,7 +102,7 @@ async def approve_agreement(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     body = strict_object(await json_body(request), {"as": str, "version": (int, str)}, ("as",))
-    recorder = admin_event_recorder(svc.log)
+    recorder = admin_event_recorder(svc.log, route="POST /v1/agreements/{agreement_id}/approvals")
     done = await run_in_threadpool(
         lambda: approve(
             svc.store,
@@ -142,7 +142,7 @@ async def terminate_agreement(
         at = parse_instant(body["effective_at"])
     except ValueError as exc:
         raise InvalidInput(f"effective_at: {exc}") from None
-    recorder = admin_event_recorder(svc.log)
+    recorder = admin_event_recorder(svc.log, route="POST /v1/agreements/{agreement_id}/terminate")
     done = await run_in_threadpool(
         lambda: terminate(
             svc.store,
