@@ -16,7 +16,8 @@ from typing import Any
 
 from pars.audit import AuditLog, get_entry, log_size, verify_inclusion
 from pars.gate import Gate, issue_token
-from pars.oversight import build_report
+from pars.oversight import ArrestFact, OversightConfig, RecordFacts, build_report
+from pars.oversight.activity import Activity
 from pars.oversight.html import number, render_html
 from pars.store.db import Store
 from tests.test_oversight_detectors import CRIMES, DETAILS, STREETS
@@ -141,6 +142,32 @@ def check_page(html: str) -> Page:
         assert svg.get("role") == "img"
         assert all(label in page.ids for label in svg["aria-labelledby"].split())
     return page
+
+
+def test_activity_counts_weeks_denials_and_shares_for_the_plots() -> None:
+    facts = RecordFacts(arrests={"a1": ArrestFact("p1", True, False), "a2": ArrestFact("p2", False, False)})
+    seen = Activity(facts, OversightConfig(min_people=2))
+
+    def entry(day: str, user: str, decision: str = "allow", **kw: Any) -> dict[str, Any]:
+        return {"kind": "access", "agreement_id": "ice-2017", "user": user, "time": f"{day}T10:00:00+00:00",
+                "action": "search", "decision": decision, "arrest_ids": [], **kw}  # fmt: skip
+
+    stream = [
+        entry("2018-06-04", "ann", arrest_ids=["a1", "a2"]),  # a Monday
+        entry("2018-06-10", "ann", arrest_ids=["a1", "gone"]),  # Sunday: same week; "gone" is unknown
+        entry("2018-06-25", "bob", "deny", rule="rate_limit"),
+        entry("2018-06-26", "bob", "deny"),
+        entry("2018-06-27", "bob", action="feed", arrest_ids=["a1"]),  # nobody chose a feed
+    ]
+    for i, e in enumerate(stream):
+        seen.observe(i, e)
+    [item] = seen.to_json()
+    assert item["weeks"] == ["2018-06-04", "2018-06-11", "2018-06-18", "2018-06-25"]
+    assert item["requests"] == {"ann": [2, 0, 0, 0], "bob": [0, 0, 0, 3]}
+    assert item["denials"] == {"rate_limit": 1, "(no rule)": 1}
+    [ann] = item["origin"]["users"]
+    assert (ann["user"], ann["n"], ann["k"], ann["share"], ann["tested"]) == ("ann", 2, 1, 0.5, True)
+    assert 0.0 < ann["ci"][0] < 0.5 < ann["ci"][1] < 1.0
 
 
 def test_number_formats_statistics_for_readers() -> None:
