@@ -162,9 +162,21 @@ def test_429_over_the_rate_limit(world: World) -> None:
     assert world.read("rl", "A-2018-000001", **ICE_READ).status_code == 429
 
 
-def test_501_oversight_report_and_role_checks(world: World) -> None:
+def test_oversight_report_route_and_role_checks(world: World) -> None:
+    world.search("ice", ICE_SEARCH)
     r = world.client.get("/v1/oversight/report", headers=world.auth("oversight"))
-    assert_error(r, 501, logged=False)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert set(report) >= {"generated_at", "log", "agreements", "findings"}
+    assert report["log"]["verified"] is True
+    assert report["log"]["size"] == size(world)
+    assert any(a["id"] == "ice-2017" and a["requests"] >= 1 for a in report["agreements"])
+    r = world.client.get(
+        "/v1/oversight/report",
+        params={"agreement": "ice-2017", "from": "yesterday"},
+        headers=world.auth("oversight"),
+    )
+    assert_error(r, 422, logged=False)
     r = world.client.get("/v1/oversight/report", headers=world.auth("ice"))
     assert_error(r, 403, logged=False)
 
