@@ -246,3 +246,20 @@ def test_replay_cli_reads_a_fixture_log(cli: Any, tmp_path: Path) -> None:
     # Without --log, replay reads the store's own audit log (empty here).
     empty = json.loads(cli("agreements", "replay", str(doc), "--json").stdout)
     assert empty["replayed"] == 0
+
+
+def test_a_denied_read_replays_with_the_arrest_it_asked_for() -> None:
+    from pars.agreements.replay import LoggedRequest
+
+    read = entry(
+        "1T10:00:00",
+        {"arrest_id": "A-2018-000042"},
+        "deny",
+        "not_found",
+        action="read",
+        route="GET /v1/arrests/{arrest_id}",
+        status=404,
+    )
+    found = LoggedRequest.from_entry(7, read)
+    assert found is not None
+    assert found.request.arrest_id == "A-2018-000042"

@@ -56,8 +56,11 @@ class LoggedRequest:
                 body["sort"] = list(entry.get("sort") or [])
                 body["limit"] = entry.get("limit")
             elif entry["action"] == "read":
+                # The gate logs the requested id as the read's filter (found or not).
+                filters = entry.get("filters") or {}
                 ids = entry.get("arrest_ids") or []
-                body["arrest_id"] = entry.get("arrest_id") or (ids[0] if ids else "?")
+                requested = filters.get("arrest_id") if isinstance(filters, Mapping) else None
+                body["arrest_id"] = requested or entry.get("arrest_id") or (ids[0] if ids else "?")
             request = Request.parse(body)
         except (KeyError, TypeError, ValueError, InvalidInput):
             return None
