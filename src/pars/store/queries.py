@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, Select, and_, func, select
 from sqlalchemy.sql.elements import UnaryExpression
 
 from pars.clock import parse_instant, to_utc_naive
@@ -140,6 +140,10 @@ def _values(name: str, value: Any) -> list[str]:
     return [str(v) for v in raw]
 
 
+def _charges_where(cond: ColumnElement[bool]) -> ColumnElement[bool]:
+    return arrests.c.arrest_id.in_(select(charges.c.arrest_id).where(cond))
+
+
 def _filter_clause(name: str, value: Any) -> ColumnElement[bool]:
     """One filter as SQL over arrests ``a`` joined to the arrestee party ``p``."""
     if name in ("arrested_from", "arrested_to"):
@@ -158,15 +162,15 @@ def _filter_clause(name: str, value: Any) -> ColumnElement[bool]:
         return func.lower(parties.c.address).in_([address_key(v) for v in vals])
     if name in ("dob", "sex", "race", "country_of_origin"):
         return parties.c[name].in_([v.upper() if name != "dob" else v for v in vals])
+    # Uncorrelated semi-joins: computed once, not once per arrest (a correlated
+    # EXISTS on an indexed grade scanned every matching charge for every arrest).
     if name == "statute":
-        return exists().where(
-            charges.c.arrest_id == arrests.c.arrest_id,
-            func.replace(charges.c.statute, " ", "").like(vals[0].replace(" ", "") + "%"),
-        )
+        pattern = vals[0].replace(" ", "") + "%"
+        return _charges_where(func.replace(charges.c.statute, " ", "").like(pattern))
     if name in ("grade", "disposition"):
-        return exists().where(charges.c.arrest_id == arrests.c.arrest_id, charges.c[name].in_(vals))
+        return _charges_where(charges.c[name].in_(vals))
     if name == "decision":
-        return exists().where(charging.c.arrest_id == arrests.c.arrest_id, charging.c.decision.in_(vals))
+        return arrests.c.arrest_id.in_(select(charging.c.arrest_id).where(charging.c.decision.in_(vals)))
     raise InvalidInput(f"filters.{name}: not a filter this store can search")
 
 
@@ -200,11 +204,7 @@ def search_statement(query: SearchQuery) -> Select[tuple[str]]:
         conds.append(_filter_clause(name, value))
     scope = query.scope
     if scope.grades is not None:
-        conds.append(
-            exists().where(
-                charges.c.arrest_id == arrests.c.arrest_id, charges.c.grade.in_(sorted(scope.grades))
-            )
-        )
+        conds.append(_charges_where(charges.c.grade.in_(sorted(scope.grades))))
     if scope.since is not None:
         conds.append(arrests.c.arrested_utc >= datetime(scope.since.year, scope.since.month, scope.since.day))
     stmt = (
