@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI
 
 from pars.audit import AuditLog
 from pars.clock import SYSTEM_CLOCK, Clock
+from pars.console import install as install_console
 from pars.feed import Notifier, listen_postgres
 from pars.gate import Gate
 from pars.store.db import Store
@@ -70,5 +71,6 @@ def create_app(
     for router in (partner.router, custodian.router, audit_routes.router):
         app.include_router(router)
     errors.install(app)
+    install_console(app)
     app.add_middleware(Hardening, max_body=max_body)
     return app

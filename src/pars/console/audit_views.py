@@ -1,0 +1,213 @@
+"""Console views of the audit log: live activity, the explorer, one entry with its proof.
+
+The entry page sends the entry's stored bytes (base64), its inclusion proof and the
+latest checkpoint; ``static/console.js`` recomputes the leaf hash with WebCrypto and
+walks the proof to the checkpoint's root in the browser.
+
+Rule: the console shows audit entries only (ids and keyed hashes), never a
+record; the bytes sent for checking are the stored canonical bytes, unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from pars.audit import get_entry, inclusion_proof, iter_entries, latest_checkpoint
+from pars.clock import parse_instant
+from pars.console.render import page
+from pars.console.session import Viewer, services, viewer
+from pars.errors import NotFound
+from pars.store.schema.audit import audit_leaves
+from pars.web.deps import Services
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+#: Rows on the live view and on one explorer page.
+LIVE_ROWS = 50
+PAGE_ROWS = 50
+MAX_INDEX = 2**62
+
+
+def summary(index: int, doc: dict[str, Any]) -> dict[str, Any]:
+    """What a row of the live view or the explorer shows of an entry."""
+    detail = doc.get("detail") if isinstance(doc.get("detail"), dict) else {}
+    return {
+        "index": index,
+        "time": doc.get("time"),
+        "kind": doc.get("kind"),
+        "agreement_id": doc.get("agreement_id"),
+        "agency": doc.get("agency"),
+        "user": doc.get("user"),
+        "action": doc.get("action"),
+        "decision": doc.get("decision"),
+        "rule": doc.get("rule"),
+        "status": doc.get("status"),
+        "records": len(doc.get("arrest_ids") or []),
+        "summary": (detail or {}).get("summary"),
+    }
+
+
+def newest(svc: Services, agreement_id: str | None, limit: int = LIVE_ROWS) -> list[dict[str, Any]]:
+    q = select(audit_leaves.c.idx, audit_leaves.c.entry).order_by(audit_leaves.c.idx.desc()).limit(limit)
+    if agreement_id:
+        q = q.where(audit_leaves.c.agreement_id == agreement_id)
+    with svc.store.read() as conn:
+        rows = conn.execute(q).all()
+    return [summary(int(r.idx), json.loads(bytes(r.entry))) for r in rows]
+
+
+def _agreement_choices(svc: Services) -> list[str]:
+    from pars.agreements.service import agreement_ids
+
+    with svc.store.read() as conn:
+        return agreement_ids(conn)
+
+
+@router.get("/live")
+async def live(request: Request, v: Viewer = Depends(viewer), svc: Services = Depends(services)) -> Response:
+    choices = await run_in_threadpool(_agreement_choices, svc)
+    return page(
+        request,
+        "live.html",
+        "Live activity",
+        v,
+        current="live",
+        agreements=choices,
+        rows=await run_in_threadpool(newest, svc, None),
+    )
+
+
+@router.get("/api/activity")
+async def activity(
+    agreement: str | None = Query(None, max_length=64),
+    v: Viewer = Depends(viewer),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    rows = await run_in_threadpool(newest, svc, agreement or None)
+    return {"agreement": agreement or None, "now": svc.clock.now().isoformat(), "entries": rows}
+
+
+def _when(text: str | None, name: str) -> datetime | None:
+    """A form time: ISO 8601; without an offset (a datetime-local input) it is read as UTC."""
+    if not text:
+        return None
+    text = text.strip()
+    if len(text) == 16:
+        text += ":00"
+    if not (text.endswith("Z") or "+" in text[10:] or "-" in text[10:]):
+        text += "+00:00"
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def explore(svc: Services, filters: dict[str, Any], start: int) -> tuple[list[dict[str, Any]], int | None]:
+    rows: list[dict[str, Any]] = []
+    for found in iter_entries(svc.store, start=start, page=PAGE_ROWS + 1, **filters):
+        if len(rows) == PAGE_ROWS:
+            return rows, found.index
+        rows.append(summary(found.index, found.document()))
+    return rows, None
+
+
+@router.get("/audit")
+async def audit(
+    request: Request,
+    agreement: str = Query("", max_length=64),
+    user: str = Query("", max_length=200),
+    from_: str = Query("", alias="from", max_length=40),
+    to: str = Query("", max_length=40),
+    start: int = Query(0, ge=0, le=MAX_INDEX),
+    v: Viewer = Depends(viewer),
+    svc: Services = Depends(services),
+) -> Response:
+    form = {"agreement": agreement, "user": user, "from": from_, "to": to}
+    choices = await run_in_threadpool(_agreement_choices, svc)
+    try:
+        filters = {
+            "agreement_id": agreement or None,
+            "user": user or None,
+            "since": _when(from_, "from"),
+            "until": _when(to, "to"),
+        }
+    except ValueError as exc:
+        return page(
+            request,
+            "audit.html",
+            "Audit explorer",
+            v,
+            status=422,
+            current="audit",
+            form=form,
+            agreements=choices,
+            rows=[],
+            next_start=None,
+            start=start,
+            error=str(exc),
+        )
+    rows, next_start = await run_in_threadpool(explore, svc, filters, start)
+    return page(
+        request,
+        "audit.html",
+        "Audit explorer",
+        v,
+        current="audit",
+        form=form,
+        agreements=choices,
+        rows=rows,
+        next_start=next_start,
+        start=start,
+        error=None,
+    )
+
+
+def proof_of(svc: Services, index: int) -> dict[str, Any]:
+    """The entry's stored bytes, its leaf hash and its inclusion proof against the latest checkpoint."""
+    with svc.store.read() as conn:
+        found = get_entry(conn, index)
+        cp = latest_checkpoint(conn)
+        if cp is None or index >= cp.size:
+            raise NotFound(f"entry {index} is not yet covered by a signed checkpoint; try again shortly")
+        proof = inclusion_proof(conn, index, cp.size)
+    return {
+        "index": index,
+        "size": cp.size,
+        "entry_b64": base64.b64encode(found.entry).decode("ascii"),
+        "leaf_hash_hex": found.leaf_hash.hex(),
+        "proof_hex": [p.hex() for p in proof],
+        "checkpoint": cp.note,
+        "root_hex": cp.root_hex,
+        "verifier_key": svc.log.verifier_key,
+        "document": found.document(),
+    }
+
+
+@router.get("/audit/entries/{index}")
+async def entry_page(
+    index: int, request: Request, v: Viewer = Depends(viewer), svc: Services = Depends(services)
+) -> Response:
+    if not 0 <= index <= MAX_INDEX:
+        return page(request, "error.html", "Not found", v, status=404, message=f"no audit entry at {index}")
+    try:
+        data = await run_in_threadpool(proof_of, svc, index)
+    except NotFound as exc:
+        return page(request, "error.html", "Not found", v, status=404, message=str(exc))
+    pretty = json.dumps(data["document"], indent=2, ensure_ascii=False, sort_keys=True)
+    return page(request, "entry.html", f"Audit entry {index}", v, current="audit", data=data, pretty=pretty)
+
+
+@router.get("/api/entries/{index}")
+async def entry_api(index: int, v: Viewer = Depends(viewer), svc: Services = Depends(services)) -> Any:
+    if not 0 <= index <= MAX_INDEX:
+        raise NotFound(f"no audit entry at index {index}")
+    data = await run_in_threadpool(proof_of, svc, index)
+    data.pop("document")
+    return data

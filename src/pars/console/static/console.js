@@ -1,0 +1,133 @@
+// PARS console: live activity polling and in-browser inclusion-proof checks.
+// Same-origin, no dependencies. Rule: data is put in the page with textContent only.
+"use strict";
+
+(function () {
+  function hex(bytes) {
+    return Array.from(new Uint8Array(bytes), function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+  function unhex(text) {
+    var out = new Uint8Array(text.length / 2);
+    for (var i = 0; i < out.length; i++) out[i] = parseInt(text.substr(i * 2, 2), 16);
+    return out;
+  }
+  function unbase64(text) {
+    var raw = atob(text);
+    var out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  function concat(parts) {
+    var n = parts.reduce(function (a, p) { return a + p.length; }, 0);
+    var out = new Uint8Array(n), at = 0;
+    parts.forEach(function (p) { out.set(p, at); at += p.length; });
+    return out;
+  }
+  async function sha256(bytes) {
+    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  }
+  function leafHash(entry) { return sha256(concat([new Uint8Array([0]), entry])); }
+  function nodeHash(left, right) { return sha256(concat([new Uint8Array([1]), left, right])); }
+
+  // RFC 9162 section 2.1.3.2: the root an inclusion proof leads to, or null if the proof is malformed.
+  async function rootFromProof(leaf, index, size, proof) {
+    if (index >= size) return null;
+    var fn = index, sn = size - 1, r = leaf;
+    for (var i = 0; i < proof.length; i++) {
+      var p = proof[i];
+      if (sn === 0) return null;
+      if (fn % 2 === 1 || fn === sn) {
+        r = await nodeHash(p, r);
+        if (fn % 2 === 0) {
+          while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+        }
+      } else {
+        r = await nodeHash(r, p);
+      }
+      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+    }
+    return sn === 0 ? r : null;
+  }
+
+  // The root a C2SP checkpoint commits to: its third line, base64.
+  function checkpointRoot(note) {
+    var lines = note.split("\n");
+    return lines.length > 2 ? hex(unbase64(lines[2])) : "";
+  }
+
+  async function checkProof(section) {
+    var verdict = document.getElementById("verdict");
+    function show(ok, text) {
+      verdict.textContent = text;
+      verdict.className = "verdict " + (ok ? "ok" : "bad");
+      verdict.dataset.result = ok ? "verified" : "failed";
+    }
+    try {
+      var res = await fetch(section.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!res.ok) throw new Error("the server answered " + res.status);
+      var d = await res.json();
+      var leaf = await leafHash(unbase64(d.entry_b64));
+      document.getElementById("leaf-computed").textContent = hex(leaf);
+      var root = await rootFromProof(leaf, d.index, d.size, d.proof_hex.map(unhex));
+      document.getElementById("root-computed").textContent = root ? hex(root) : "(the proof is malformed)";
+      var expected = checkpointRoot(d.checkpoint);
+      if (hex(leaf) !== d.leaf_hash_hex) {
+        show(false, "FAILED: the entry's bytes do not hash to the stored leaf hash.");
+      } else if (root && hex(root) === expected) {
+        show(true, "verified: entry " + d.index + " is in the log of " + d.size + " entries whose root the checkpoint signs.");
+      } else {
+        show(false, "FAILED: the proof does not lead to the checkpoint's root.");
+      }
+    } catch (err) {
+      show(false, "FAILED: could not check (" + err.message + ").");
+    }
+  }
+
+  function cell(row, text) {
+    var td = document.createElement("td");
+    td.textContent = text === null || text === undefined ? "" : String(text);
+    row.appendChild(td);
+    return td;
+  }
+
+  function startLive(table) {
+    var select = document.getElementById("live-agreement");
+    var state = document.getElementById("live-state");
+    var body = table.tBodies[0];
+    async function refresh() {
+      var url = table.dataset.source;
+      if (select.value) url += "?agreement=" + encodeURIComponent(select.value);
+      try {
+        var res = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (res.status === 401) { state.textContent = "Signed out: sign in again."; return; }
+        if (!res.ok) throw new Error("status " + res.status);
+        var d = await res.json();
+        var rows = document.createDocumentFragment();
+        d.entries.forEach(function (e) {
+          var tr = document.createElement("tr");
+          tr.className = "decision-" + e.decision;
+          var a = document.createElement("a");
+          a.href = "/console/audit/entries/" + e.index;
+          a.textContent = String(e.index);
+          cell(tr, "").appendChild(a);
+          [e.time, e.agency, e.user, e.action, e.decision, e.rule, e.status].forEach(function (v) { cell(tr, v); });
+          rows.appendChild(tr);
+        });
+        body.replaceChildren(rows);
+        state.textContent = "Updated; " + d.entries.length + " entries shown (server time " + d.now + ").";
+      } catch (err) {
+        state.textContent = "Could not refresh (" + err.message + "); retrying.";
+      }
+      window.setTimeout(refresh, 2000);
+    }
+    select.addEventListener("change", function () { body.replaceChildren(); });
+    refresh();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var section = document.getElementById("proof-check");
+    if (section) checkProof(section);
+    var live = document.getElementById("live");
+    if (live) startLive(live);
+  });
+})();

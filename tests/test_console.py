@@ -1,0 +1,173 @@
+"""The console in-process (httpx.ASGITransport): sign-in and out, roles, CSRF, every
+page renders without personal fields, the JSON endpoints, termination with its audit entry."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from pars.audit import leaf_hash, log_size, verify_inclusion
+from pars.console.oversight_views import restyle
+from tests.test_gate_fixtures import ICE_SEARCH, SSN, World, world
+
+__all__ = ["world"]
+
+PAGES = [
+    "/console/agreements",
+    "/console/live",
+    "/console/audit",
+    "/console/oversight",
+    "/console/transparency",
+]
+#: Personal values the fixtures' records hold; no console page may show one.
+PERSONAL = [SSN, "Doe1", "Doe3", "1990-02-03", "12 N 5th St", "Aggravated assault"]
+
+
+def sign_in(w: World, who: str) -> str:
+    """Sign ``who`` in on the world's client; returns the session's CSRF token."""
+    form = w.client.get("/console/signin")
+    pre = re.search(r'name="pre" value="([^"]+)"', form.text)
+    assert pre is not None
+    r = w.client.post("/console/signin", data={"pre": pre.group(1), "token": w.tokens[who]})
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/console/agreements"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert w.tokens[who] not in cookie  # the cookie holds a session id, never the token
+    page = w.client.get("/console/agreements")
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    return csrf.group(1)
+
+
+def test_signed_out_pages_redirect_and_api_says_401(world: World) -> None:
+    for path in PAGES:
+        r = world.client.get(path)
+        assert r.status_code == 303 and r.headers["location"] == "/console/signin"
+    r = world.client.get("/console/api/activity")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    signin = world.client.get("/console/signin")
+    assert signin.status_code == 200
+    assert '<html lang="en">' in signin.text and '<label for="token">' in signin.text
+    assert "content-security-policy" in signin.headers
+
+
+def test_partner_and_bad_tokens_cannot_sign_in(world: World) -> None:
+    pre = re.search(r'name="pre" value="([^"]+)"', world.client.get("/console/signin").text)
+    assert pre is not None
+    r = world.client.post("/console/signin", data={"pre": pre.group(1), "token": world.tokens["ice"]})
+    assert r.status_code == 403 and "partners use the API" in r.text
+    assert "pars_console=" not in r.headers.get("set-cookie", "")
+    pre = re.search(r'name="pre" value="([^"]+)"', world.client.get("/console/signin").text)
+    assert pre is not None
+    r = world.client.post("/console/signin", data={"pre": pre.group(1), "token": "pars_" + "x" * 43})
+    assert r.status_code == 401
+    # A sign-in form posted without the browser's own pre-session cookie value (login CSRF).
+    r = world.client.post("/console/signin", data={"pre": "forged", "token": world.tokens["custodian"]})
+    assert r.status_code == 403
+
+
+@pytest.mark.parametrize("who", ["custodian", "oversight"])
+def test_pages_render_without_personal_fields(world: World, who: str) -> None:
+    world.search("ice", {**ICE_SEARCH, "filters": {"grade": ["F1", "F2"]}})
+    world.search("ice", {**ICE_SEARCH, "filters": {"country_of_origin": "MX"}})
+    world.search("ice", {**ICE_SEARCH, "filters": {"last_name": "Doe1"}})
+    sign_in(world, who)
+    for path in PAGES:
+        r = world.client.get(path)
+        assert r.status_code == 200, (path, r.text[:500])
+        assert "<title>" in r.text and 'class="skip"' in r.text
+        assert "<script>" not in r.text and ' style="' not in r.text  # the CSP allows neither
+        for value in PERSONAL:
+            assert value not in r.text, (path, value)
+    entry = world.client.get("/console/audit/entries/0")
+    assert entry.status_code == 200 and 'id="verdict"' in entry.text
+
+
+def test_sign_out_needs_csrf_and_ends_the_session(world: World) -> None:
+    csrf = sign_in(world, "oversight")
+    assert world.client.post("/console/signout", data={"csrf": "wrong"}).status_code == 403
+    r = world.client.post("/console/signout", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert world.client.get("/console/agreements").status_code == 303
+
+
+def test_oversight_cannot_terminate_and_csrf_is_required(world: World) -> None:
+    csrf = sign_in(world, "oversight")
+    at = (world.clock.now() + timedelta(hours=1)).isoformat()
+    form = {"csrf": csrf, "effective_at": at, "reason": "test"}
+    page = world.client.get("/console/agreements")
+    assert "Terminate ice-2017" not in page.text
+    r = world.client.post("/console/agreements/ice-2017/terminate", data=form)
+    assert r.status_code == 403
+    world.client._client.cookies.clear()
+    csrf = sign_in(world, "custodian")
+    r = world.client.post("/console/agreements/ice-2017/terminate", data={**form, "csrf": "forged"})
+    assert r.status_code == 403
+    assert world.client.get("/console/agreements").text.count('data-status="terminated"') == 0
+
+
+def test_custodian_terminates_and_the_change_is_logged(world: World) -> None:
+    csrf = sign_in(world, "custodian")
+    before = log_size_of(world)
+    past = (world.clock.now() - timedelta(hours=1)).isoformat()
+    r = world.client.post(
+        "/console/agreements/ice-2017/terminate",
+        data={"csrf": csrf, "effective_at": past, "reason": "council vote"},
+    )
+    assert r.status_code == 422 and "force" in r.text  # a past time needs the explicit force box
+    at = (world.clock.now() + timedelta(seconds=30)).isoformat()
+    r = world.client.post(
+        "/console/agreements/ice-2017/terminate",
+        data={"csrf": csrf, "effective_at": at, "reason": "council vote"},
+    )
+    assert r.status_code == 200 and 'id="result"' in r.text and "council vote" in r.text
+    assert log_size_of(world) == before + 1
+    live = world.client.get("/console/api/activity?agreement=ice-2017").json()["entries"]
+    assert live[0]["action"] == "terminate" and live[0]["user"] == "records-clerk"
+    world.clock.set(world.clock.now() + timedelta(seconds=31))
+    denied = world.search("ice", ICE_SEARCH)
+    assert denied.status_code == 403
+    newest = world.client.get("/console/api/activity").json()["entries"][0]
+    assert (newest["decision"], newest["rule"], newest["agency"]) == ("deny", "term.end", "ICE")
+    assert "terminated" in world.client.get("/console/agreements").text
+
+
+def log_size_of(w: World) -> int:
+    with w.store.read() as conn:
+        return log_size(conn)
+
+
+def test_entry_api_gives_exact_bytes_and_a_proof_that_verifies(world: World) -> None:
+    world.search("ice", ICE_SEARCH)
+    sign_in(world, "oversight")
+    d = world.client.get("/console/api/entries/1").json()
+    raw = base64.b64decode(d["entry_b64"])
+    assert leaf_hash(raw).hex() == d["leaf_hash_hex"] == hashlib.sha256(b"\0" + raw).hexdigest()
+    proof = [bytes.fromhex(h) for h in d["proof_hex"]]
+    assert verify_inclusion(leaf_hash(raw), 1, d["size"], proof, bytes.fromhex(d["root_hex"]))
+    root_line = d["checkpoint"].split("\n")[2]
+    assert base64.b64decode(root_line).hex() == d["root_hex"]
+    assert world.client.get("/console/api/entries/999999").status_code == 404
+    filtered = world.client.get("/console/audit?agreement=ice-2017&user=agent7&from=2018-06-01T00:00&to=")
+    assert filtered.status_code == 200 and "agent7" in filtered.text
+    bad = world.client.get("/console/audit?from=yesterday")
+    assert bad.status_code == 422
+
+
+def test_restyle_moves_inline_styles_into_svg_attributes() -> None:
+    html = (
+        '<html><head><style>p{}</style></head><body><main><svg><path style="fill: #fff; stroke-width: 0.8"/>'
+        "<text style=\"font: 9px 'DejaVu Sans'; text-anchor: middle\">x</text></svg></main></body></html>"
+    )
+    out = restyle(html)
+    assert "style" not in out and "<main" not in out
+    assert 'fill="#fff"' in out and 'stroke-width="0.8"' in out
+    assert 'font-size="9px" font-family="\'DejaVu Sans\'"' in out and 'text-anchor="middle"' in out
+    assert json.dumps(out)
