@@ -242,6 +242,7 @@ def chapter_replay(demo: Demo, store: Store) -> None:
 
 
 def run_demo(demo: Demo) -> dict[str, Any]:
+    began = time.perf_counter()
     demo.folder.mkdir(parents=True, exist_ok=True)
     store = Store(demo.store_url)
     try:
@@ -257,6 +258,8 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         chapter_verify(demo, store)
         chapter_oversight(demo, store, log)
         chapter_replay(demo, store)
+        demo.facts["seconds"] = round(time.perf_counter() - began, 1)
+        demo.say(f"The story took {demo.facts['seconds']:.0f}s.")
     finally:
         store.dispose()
     return demo.facts
