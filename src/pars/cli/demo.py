@@ -1,8 +1,18 @@
-"""``pars demo``: the whole story on an embedded store, in one command."""
+"""``pars demo``: the whole story on an embedded store, in one command.
+
+``pars demo --serve`` then issues a custodian and an oversight token, prints them
+with the console's address, and serves the demo's store until Ctrl-C, on a clock
+that carries on from the story's last instant (so the console shows 2018 as "now").
+
+Rule: tokens are printed once, here, and never written to the demo's folder.
+"""
 
 from __future__ import annotations
 
 import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +20,64 @@ import typer
 
 from pars.cli.common import console
 from pars.demo import Demo, run_demo
+
+
+class ContinuingClock:
+    """The demo's clock set running: its last instant plus the real seconds since."""
+
+    def __init__(self, start: datetime) -> None:
+        self._start = start
+        self._began = time.monotonic()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._start + timedelta(seconds=time.monotonic() - self._began)
+
+
+def serve_demo(demo: Demo, *, host: str, port: int) -> None:
+    """Issue console tokens, print how to use them, and serve the demo's store until Ctrl-C."""
+    import logging
+
+    import uvicorn
+
+    from pars.audit import AuditLog
+    from pars.gate import issue_token
+    from pars.store.db import Store
+    from pars.web.app import create_app
+
+    store = Store(demo.store_url)
+    clock = ContinuingClock(demo.clock.now())
+    try:
+        tokens = {
+            "custodian": issue_token(store, clock, role="custodian", user="records.custodian")[0],
+            "oversight": issue_token(store, clock, role="oversight", user="inspector.general")[0],
+            "partner (FBI, for the API)": issue_token(
+                store, clock, role="partner", user="fbi.demo", agreement_id="fbi-2017"
+            )[0],
+        }
+        app = create_app(store, clock, demo.key_dir, audit_log=AuditLog.open(demo.key_dir, clock))
+        console.rule("PARS console")
+        console.print(f"Console: http://{host}:{port}/console  (sign in by pasting a token)", highlight=False)
+        for role, token in tokens.items():
+            console.print(f"  {role + ' token:':<36} {token}", highlight=False)
+        partner = tokens["partner (FBI, for the API)"]
+        console.print(
+            f"Try a partner request and watch it on the live page:\n  curl -s -X POST "
+            f"http://{host}:{port}/v1/search -H 'Authorization: Bearer {partner}' "
+            '-H \'Content-Type: application/json\' -d \'{"purpose": "C", "case_number": "FBI-18-1", '
+            '"justification": "Follow-up on a pending criminal case.", "filters": {"last_name": "Garcia"}, '
+            '"limit": 3}\'',
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print("Ctrl-C stops the server.")
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        uvicorn.run(
+            app, host=host, port=port, access_log=False, log_level="warning", timeout_graceful_shutdown=5
+        )
+    finally:
+        store.dispose()
 
 
 def demo(
@@ -21,6 +89,10 @@ def demo(
     ] = None,
     arrests: Annotated[int, typer.Option(min=100, help="Synthetic arrests to book over the year.")] = 12_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic city.")] = 2018,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the console on the demo's store until Ctrl-C.")
+    ] = False,
+    port: Annotated[int, typer.Option("--port", help="Port for --serve (on 127.0.0.1).")] = 8000,
 ) -> None:
     """Tell the PARS story end to end on an embedded SQLite store, with synthetic people."""
     target = folder or Path(tempfile.mkdtemp(prefix="pars-demo-"))
@@ -28,8 +100,11 @@ def demo(
         console.print(f"{folder} already holds a demo; choose an empty --dir", style="red")
         raise typer.Exit(2)
     console.rule("PARS demo")
-    run_demo(Demo(target, arrests=arrests, seed=seed, say=lambda s: console.print(s, highlight=False)))
+    story = Demo(target, arrests=arrests, seed=seed, say=lambda s: console.print(s, highlight=False))
+    run_demo(story)
     console.print(f"\nEverything is in {target}")
+    if serve:
+        serve_demo(story, host="127.0.0.1", port=port)
 
 
 def register(app: typer.Typer) -> None:

@@ -41,11 +41,22 @@ from pars.web.deps import Services
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+STATIC = {
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+}
+#: Inline here, not a file: the package data takes html, js and css only.
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#12304d"/>'
+    '<path d="M4 12V4h5a2.5 2.5 0 0 1 0 5H4" fill="none" stroke="#ffd166" stroke-width="2"/></svg>'
+)
 
 
 @router.get("/static/{name}")
 def static(name: str) -> Response:
+    if name == "favicon.svg":
+        return Response(FAVICON, media_type="image/svg+xml")
     if name not in STATIC:
         return Response("not found", status_code=404, media_type="text/plain")
     body = (resources.files("pars.console") / "static" / name).read_bytes()

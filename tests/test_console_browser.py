@@ -1,0 +1,219 @@
+"""The console in a real browser (Playwright on Debian's Chromium) against a real uvicorn:
+a custodian terminates ICE and watches the next ICE request denied live; oversight
+follows a finding's evidence to an entry whose inclusion proof the page checks itself.
+
+Skips when /usr/bin/chromium or Playwright is missing, unless CI is set (then it fails).
+Screenshots of every page land in the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from pars.audit import AuditLog, init_log
+from pars.clock import FixedClock, parse_instant
+from pars.demo import Demo, chapter_agreements, chapter_records, personas
+from pars.gate import Gate, issue_token
+from pars.simulate import load_world, simulate
+from pars.store.db import Store
+from pars.store.migrate import upgrade
+from pars.web.app import create_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: The simulated partners work for three weeks; the server's clock then stands here.
+START = parse_instant("2017-09-01T00:00:00-04:00")
+END = parse_instant("2017-09-22T00:00:00-04:00")
+NOW = parse_instant("2017-09-25T10:00:00-04:00")
+SEARCH = {
+    "purpose": "C",
+    "case_number": "ICE-17-1",
+    "justification": "Follow-up on a pending criminal case.",
+    "filters": {"last_name": "Garcia"},
+    "limit": 3,
+}
+
+
+def _browser_or_skip() -> Any:
+    reason = None
+    if not Path(CHROMIUM).exists():
+        reason = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = reason or "browser tests need Playwright for Python (pip install -e .[dev])"
+        sync_playwright = None
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set, so the browser tests must run: {reason}")
+        pytest.skip(reason)
+    return sync_playwright
+
+
+@dataclass
+class Site:
+    store: Store
+    clock: FixedClock
+    base: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+def _build(folder: Path) -> tuple[Store, FixedClock, AuditLog, dict[str, str]]:
+    """A tiny demo: a few hundred arrests, the demo's agreements, three weeks of partner work."""
+    demo = Demo(folder, arrests=300, seed=7, say=lambda _: None)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = Store(demo.store_url)
+    upgrade(store)
+    init_log(store, demo.key_dir)
+    log = AuditLog.open(demo.key_dir, clock=demo.clock)
+    gate = Gate(store, log, demo.clock)
+    chapter_records(demo, store)
+    chapter_agreements(demo, store, log)
+    team = personas()
+    principals = {}
+    for p in team:
+        token, _ = issue_token(store, demo.clock, role="partner", user=p.user, agreement_id=p.agreement_id)
+        principals[p.user] = gate.authenticate(token)
+    with store.read() as conn:
+        world = load_world(conn)
+    simulate(gate, principals, team, world, START, END, demo.clock, seed=7)
+    demo.clock.set(NOW)
+    tokens = {
+        "custodian": issue_token(store, demo.clock, role="custodian", user="records.custodian")[0],
+        "oversight": issue_token(store, demo.clock, role="oversight", user="inspector.general")[0],
+        "ice": issue_token(store, demo.clock, role="partner", user="ice.late", agreement_id="ice-2017")[0],
+    }
+    return store, demo.clock, log, tokens
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    store, clock, log, tokens = _build(tmp_path / "demo")
+    app = create_app(store, clock, audit_log=log)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", ws="none", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Site(store, clock, f"http://127.0.0.1:{port}", tokens)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.dispose()
+
+
+def _sign_in(page: Any, site: Site, who: str) -> None:
+    page.goto(site.base + "/console/signin")
+    page.get_by_label("API token").fill(site.tokens[who])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/console/agreements")
+
+
+def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+            # The custodian sees the agreements and ends ICE's a minute from now.
+            _sign_in(page, site, "custodian")
+            ice = page.locator("section", has=page.locator("h2#ag-ice-2017"))
+            assert ice.locator("[data-status]").get_attribute("data-status") == "active"
+            page.screenshot(path=str(shots / "agreements.png"), full_page=True)
+            effective = (site.clock.now() + timedelta(seconds=60)).isoformat()
+            ice.locator("summary").click()  # opens the <details>
+            ice.get_by_label("Effective at").fill(effective)
+            ice.get_by_label("Reason").fill("City ends ICE access (council vote)")
+            ice.get_by_role("button", name="Terminate ice-2017").click()
+            page.wait_for_selector("#result")
+            assert "ice-2017 terminated effective" in page.locator("#result").inner_text()
+            page.screenshot(path=str(shots / "terminated.png"), full_page=True)
+
+            # A minute and a second later, ICE's next request is denied and shows up live.
+            page.get_by_role("link", name="Live activity").click()
+            page.wait_for_url("**/console/live")
+            page.get_by_label("Agreement").select_option("ice-2017")
+            site.clock.advance(timedelta(seconds=61))
+            r = httpx.post(
+                site.base + "/v1/search",
+                json=SEARCH,
+                timeout=10,
+                headers={"Authorization": f"Bearer {site.tokens['ice']}"},
+            )
+            assert r.status_code == 403 and r.json()["error"]["rule"] == "term.end"
+            index = r.json()["receipt"]["leaf_index"]
+            first = page.locator("#live tbody tr").first
+            first.locator("td", has_text="term.end").wait_for(timeout=10_000)
+            assert first.locator("td").first.inner_text() == str(index)
+            assert "ice.late" in first.inner_text() and "deny" in first.inner_text()
+            page.screenshot(path=str(shots / "live.png"), full_page=True)
+
+            page.get_by_role("link", name="Audit explorer").click()
+            page.get_by_label("Agreement").select_option("ice-2017")
+            page.get_by_role("button", name="Filter").click()
+            page.wait_for_selector("#entries tbody tr")
+            page.screenshot(path=str(shots / "audit.png"))
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url("**/console/signin")
+
+            # Oversight opens a finding and follows its evidence to a proof the page checks.
+            _sign_in(page, site, "oversight")
+            assert page.locator("form[id^=terminate-]").count() == 0
+            page.get_by_role("link", name="Oversight").click()
+            page.wait_for_selector("#findings-h", timeout=60_000)
+            page.screenshot(path=str(shots / "oversight.png"))
+            page.locator("ol.findings a").first.click()
+            page.wait_for_selector("ul.evidence-links a")
+            page.screenshot(path=str(shots / "finding.png"), full_page=True)
+            page.locator("ul.evidence-links a").first.click()
+            verdict = page.locator("#verdict[data-result]")
+            verdict.wait_for(timeout=10_000)
+            assert verdict.get_attribute("data-result") == "verified", verdict.inner_text()
+            assert page.locator("#leaf-computed").inner_text() == page.locator("#leaf-stored").inner_text()
+            assert (
+                page.locator("#root-computed").inner_text() == page.locator("#root-checkpoint").inner_text()
+            )
+            page.screenshot(path=str(shots / "entry.png"), full_page=True)
+
+            page.get_by_role("link", name="Transparency").click()
+            page.wait_for_url("**/console/transparency")
+            page.screenshot(path=str(shots / "transparency.png"))
+            assert errors == [], errors
+        finally:
+            browser.close()
+    assert len(list(shots.glob("*.png"))) == 8
+    if os.environ.get("PARS_CONSOLE_SHOTS"):
+        shutil.copytree(shots, os.environ["PARS_CONSOLE_SHOTS"], dirs_exist_ok=True)
