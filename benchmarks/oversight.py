@@ -8,8 +8,8 @@ entries, measures, extends the same log to ``--large`` entries and measures agai
 The entries are synthesised with ``pars.audit.build_entry`` and appended with
 ``AuditLog.append`` in batches, not sent through the gate: this measures the
 report, not the gate. The mix is a year (Oct 2017 - Sep 2018) of searches and
-reads by ten users per agency, each case looked up 3 to 15 times under one case
-number and reason, about 4% denied under four rules, and one ICE user who seeks
+reads by ten users per agency, each case (one to four people) looked up 3 to 15
+times under one case number and reason, about 4% denied under four rules, and one ICE user who seeks
 out people born abroad and tries the forbidden filter (so the report has
 findings to prove).
 
@@ -74,6 +74,20 @@ DENIALS = (
 )
 FORBIDDEN = "search.forbid_filters.country_of_origin"
 CRIMES = ("Burglary", "Robbery", "Aggravated assault", "Narcotics", "Fraud", "Firearms", "Theft")
+DETAILS = (
+    "suspect seen",
+    "named by the complainant",
+    "caught on camera",
+    "partial plate matched",
+    "witness statement taken",
+    "pawn shop report",
+    "tip from a neighbour",
+    "vehicle stopped",
+    "phone records requested",
+    "prior arrest checked",
+    "alias checked",
+    "warrant application drafted",
+)
 PLACES = ("Market St", "Broad St", "Girard Ave", "Lehigh Ave", "Spruce St", "Kensington Ave")
 
 
@@ -144,21 +158,26 @@ def entries(
     weights = [1.0 + (i % 5) for i in range(len(users))]
     rules = [r for r, _ in DENIALS]
     rule_weights = [w for _, w in DENIALS]
-    cases: dict[str, tuple[str, str, int]] = {}
+    cases: dict[str, tuple[str, str, list[tuple[str, str, bool]], int]] = {}
     for i in range(start, start + n):
         aid, user = rng.choices(users, weights)[0]
         at = START + YEAR * (i / total)
-        # An analyst works a case for several lookups (3 to 15), under one case number and reason.
-        case, why, left = cases.get(user) or ("", "", 0)
+        # An analyst works a case for several lookups (3 to 15) of the few people in it,
+        # under one case number and one reason.
+        case, why, cast, left = cases.get(user) or ("", "", [], 0)
         if left == 0:
             case = f"{at.year % 100}-{rng.randrange(100000):05d}"
-            why = f"{rng.choice(CRIMES)} investigation, case {case}: suspect seen near {rng.choice(PLACES)}"
+            why = (
+                f"{rng.choice(CRIMES)} investigation, case {case}: {rng.choice(DETAILS)} "
+                f"near {rng.choice(PLACES)}"
+            )
+            pool = abroad if user == MISUSER and rng.random() < 0.9 else people
+            cast = rng.sample(pool, rng.choice((1, 1, 2, 3, 4)))
             left = rng.randint(3, 15)
-        cases[user] = (case, why, left - 1)
+        cases[user] = (case, why, cast, left - 1)
         denied = rng.random() < 0.04
         forbidden = user == MISUSER and rng.random() < 0.02
-        pool = abroad if user == MISUSER and rng.random() < 0.9 else people
-        picked = rng.sample(pool, rng.choice((1, 1, 1, 2, 3)))
+        picked = rng.sample(cast, rng.randint(1, len(cast)))
         read = rng.random() < 0.35
         if read:
             picked = picked[:1]
