@@ -129,8 +129,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
         store.dispose()
 
 
-def _sign_in(page: Any, site: Site, who: str) -> None:
+def _sign_in(page: Any, site: Site, who: str, shot: Path | None = None) -> None:
     page.goto(site.base + "/console/signin")
+    if shot is not None:
+        page.screenshot(path=str(shot))
     page.get_by_label("API token").fill(site.tokens[who])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/console/agreements")
@@ -149,7 +151,7 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
             # The custodian sees the agreements and ends ICE's a minute from now.
-            _sign_in(page, site, "custodian")
+            _sign_in(page, site, "custodian", shots / "signin.png")
             ice = page.locator("section", has=page.locator("h2#ag-ice-2017"))
             assert ice.locator("[data-status]").get_attribute("data-status") == "active"
             page.screenshot(path=str(shots / "agreements.png"), full_page=True)
@@ -192,9 +194,11 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
             # Oversight opens a finding and follows its evidence to a proof the page checks.
             _sign_in(page, site, "oversight")
             assert page.locator("form[id^=terminate-]").count() == 0
-            page.get_by_role("link", name="Oversight").click()
+            page.get_by_role("link", name="Oversight", exact=True).click()
             page.wait_for_selector("#findings-h", timeout=60_000)
             page.screenshot(path=str(shots / "oversight.png"))
+            # The report's own evidence tables link to the console's entry pages too.
+            assert page.locator('.report a[href^="/console/audit/entries/"]').count() > 0
             page.locator("ol.findings a").first.click()
             page.wait_for_selector("ul.evidence-links a")
             page.screenshot(path=str(shots / "finding.png"), full_page=True)
@@ -208,12 +212,12 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
             )
             page.screenshot(path=str(shots / "entry.png"), full_page=True)
 
-            page.get_by_role("link", name="Transparency").click()
+            page.get_by_role("link", name="Transparency", exact=True).click()
             page.wait_for_url("**/console/transparency")
             page.screenshot(path=str(shots / "transparency.png"))
             assert errors == [], errors
         finally:
             browser.close()
-    assert len(list(shots.glob("*.png"))) == 8
+    assert len(list(shots.glob("*.png"))) == 9
     if os.environ.get("PARS_CONSOLE_SHOTS"):
         shutil.copytree(shots, os.environ["PARS_CONSOLE_SHOTS"], dirs_exist_ok=True)

@@ -79,7 +79,11 @@ class Built:
 _lock = threading.Lock()
 
 
-def _report(request: Request, svc: Services) -> Built:
+_PROOF_LINK = re.compile(r'href="#proof-(\d+)"')
+
+
+def _report(request: Request, svc: Services, *, fresh: bool = True) -> Built:
+    """The report of the log as it is now (``fresh``), or the one last shown, so numbers stay put."""
     from pars.oversight.html import render_html  # matplotlib: only when asked
     from pars.oversight.report import build_report
 
@@ -88,12 +92,15 @@ def _report(request: Request, svc: Services) -> Built:
         size = log_size(conn)
     with _lock:
         cached: Built | None = getattr(state, "console_report", None)
-        if cached is not None and cached.size == size:
+        if cached is not None and (cached.size == size or not fresh):
             return cached
         report = build_report(
             svc.store, hmac_key=svc.log.keys.hmac_key, now=svc.clock.now(), verifier_key=svc.log.verifier_key
         )
-        built = Built(size, report, restyle(render_html(svc.store, report)))
+        body = restyle(render_html(svc.store, report))
+        # Evidence links open the console's entry page, where the browser checks the proof.
+        body = _PROOF_LINK.sub(lambda m: f'href="/console/audit/entries/{m.group(1)}"', body)
+        built = Built(size, report, body)
         state.console_report = built
         return built
 
@@ -128,7 +135,7 @@ async def finding(
     n: int, request: Request, v: Viewer = Depends(viewer), svc: Services = Depends(services)
 ) -> Response:
     require(v, "oversight", "custodian")
-    built = await run_in_threadpool(_report, request, svc)
+    built = await run_in_threadpool(lambda: _report(request, svc, fresh=False))
     findings = built.report["findings"]
     if not 1 <= n <= len(findings):
         return page(request, "error.html", "Not found", v, status=404, message=f"no finding {n}")
