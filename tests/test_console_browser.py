@@ -1,6 +1,7 @@
 """The console in a real browser (Playwright on Debian's Chromium) against a real uvicorn:
 a custodian terminates ICE and watches the next ICE request denied live; oversight
 follows a finding's evidence to an entry whose inclusion proof the page checks itself.
+Also ``pars demo --serve``'s printed tokens, on the same tiny story, without a browser.
 
 Skips when /usr/bin/chromium or Playwright is missing, unless CI is set (then it fails).
 Screenshots of every page land in the test's tmp_path.
@@ -9,6 +10,7 @@ Screenshots of every page land in the test's tmp_path.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -23,6 +25,7 @@ import pytest
 import uvicorn
 
 from pars.audit import AuditLog, init_log
+from pars.cli.demo import serve_demo
 from pars.clock import FixedClock, parse_instant
 from pars.demo import Demo, chapter_agreements, chapter_records, personas
 from pars.gate import Gate, issue_token
@@ -30,6 +33,7 @@ from pars.simulate import load_world, simulate
 from pars.store.db import Store
 from pars.store.migrate import upgrade
 from pars.web.app import create_app
+from tests.test_gate_fixtures import TestClient
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -78,7 +82,7 @@ class Site:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
-def _build(folder: Path) -> tuple[Store, FixedClock, AuditLog, dict[str, str]]:
+def _build(folder: Path) -> tuple[Store, Demo, AuditLog, dict[str, str]]:
     """A tiny demo: a few hundred arrests, the demo's agreements, three weeks of partner work."""
     demo = Demo(folder, arrests=300, seed=7, say=lambda _: None)
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,12 +107,13 @@ def _build(folder: Path) -> tuple[Store, FixedClock, AuditLog, dict[str, str]]:
         "oversight": issue_token(store, demo.clock, role="oversight", user="inspector.general")[0],
         "ice": issue_token(store, demo.clock, role="partner", user="ice.late", agreement_id="ice-2017")[0],
     }
-    return store, demo.clock, log, tokens
+    return store, demo, log, tokens
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    store, clock, log, tokens = _build(tmp_path / "demo")
+    store, demo, log, tokens = _build(tmp_path / "demo")
+    clock = demo.clock
     app = create_app(store, clock, audit_log=log)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", ws="none", timeout_graceful_shutdown=1
@@ -221,3 +226,29 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
     assert len(list(shots.glob("*.png"))) == 9
     if os.environ.get("PARS_CONSOLE_SHOTS"):
         shutil.copytree(shots, os.environ["PARS_CONSOLE_SHOTS"], dirs_exist_ok=True)
+
+
+def test_demo_serve_prints_tokens_that_open_the_console(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``pars demo --serve`` after the story: the printed custodian token signs in (no browser needed)."""
+    store, demo, _, _ = _build(tmp_path / "demo")
+    store.dispose()
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    serve_demo(demo, host="127.0.0.1", port=8123)
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:8123/console" in out and served["port"] == 8123
+    found = re.search(r"custodian token:\s+(pars_\S+)", out)
+    assert found is not None
+    client = TestClient(served["app"])
+    try:
+        pre = re.search(r'name="pre" value="([^"]+)"', client.get("/console/signin").text)
+        assert pre is not None
+        r = client.post("/console/signin", data={"pre": pre.group(1), "token": found.group(1)})
+        assert r.status_code == 303
+        page = client.get("/console/agreements")
+        assert page.status_code == 200 and "records.custodian (custodian)" in page.text
+        assert 'id="ag-ice-2017"' in page.text
+    finally:
+        client.close()

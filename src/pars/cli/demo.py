@@ -58,9 +58,13 @@ def serve_demo(demo: Demo, *, host: str, port: int) -> None:
         }
         app = create_app(store, clock, demo.key_dir, audit_log=AuditLog.open(demo.key_dir, clock))
         console.rule("PARS console")
-        console.print(f"Console: http://{host}:{port}/console  (sign in by pasting a token)", highlight=False)
+        console.print(
+            f"Console: http://{host}:{port}/console  (sign in by pasting a token)",
+            highlight=False,
+            soft_wrap=True,
+        )
         for role, token in tokens.items():
-            console.print(f"  {role + ' token:':<36} {token}", highlight=False)
+            console.print(f"  {role + ' token:':<36} {token}", highlight=False, soft_wrap=True)
         partner = tokens["partner (FBI, for the API)"]
         console.print(
             f"Try a partner request and watch it on the live page:\n  curl -s -X POST "
