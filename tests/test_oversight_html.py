@@ -175,6 +175,7 @@ def test_number_formats_statistics_for_readers() -> None:
     assert (
         number(1.1e-23) == "1.10e-23" and number(0.2209) == "0.221" and number([1.5, 2.25]) == "1.5 to 2.25"
     )
+    assert number(1234.5) == "1,234" and number(12.34) == "12.3"
 
 
 def test_the_page_names_agent7_with_evidence_whose_proofs_verify(city: City) -> None:  # noqa: F811

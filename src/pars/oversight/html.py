@@ -71,7 +71,7 @@ def number(value: Any) -> str:
             return "0"
         if abs(value) < 1e-3:
             return f"{value:.2e}"
-        return f"{value:,.3g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:,.0f}"
     if isinstance(value, list | tuple):
         if len(value) == 2 and all(isinstance(v, int | float) for v in value):
             return f"{number(value[0])} to {number(value[1])}"
