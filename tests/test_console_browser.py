@@ -9,6 +9,7 @@ Screenshots of every page land in the test's tmp_path.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -216,6 +217,20 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
                 page.locator("#root-computed").inner_text() == page.locator("#root-checkpoint").inner_text()
             )
             page.screenshot(path=str(shots / "entry.png"), full_page=True)
+
+            # The check is real: one changed byte of the entry, as served to the page, fails it.
+            def tamper(route: Any) -> None:
+                data = route.fetch().json()
+                raw = bytearray(base64.b64decode(data["entry_b64"]))
+                raw[-2] ^= 1
+                route.fulfill(json={**data, "entry_b64": base64.b64encode(bytes(raw)).decode()})
+
+            page.route("**/console/api/entries/*", tamper)
+            page.reload()
+            verdict.wait_for(timeout=10_000)
+            assert verdict.get_attribute("data-result") == "failed"
+            assert "FAILED" in verdict.inner_text()
+            page.unroute("**/console/api/entries/*")
 
             page.get_by_role("link", name="Transparency", exact=True).click()
             page.wait_for_url("**/console/transparency")

@@ -55,6 +55,33 @@
     return lines.length > 2 ? hex(unbase64(lines[2])) : "";
   }
 
+  // C2SP signed note: true/false for an Ed25519 signature by the verifier key, null if this browser
+  // cannot check Ed25519 (WebCrypto without it).
+  async function checkSignature(note, verifierKey) {
+    var parts = verifierKey.trim().split("+");
+    if (parts.length !== 3) return false;
+    var name = parts[0], keyId = parts[1].toLowerCase(), keyBytes = unbase64(parts[2]);
+    if (keyBytes.length !== 33 || keyBytes[0] !== 1) return false;
+    var split = note.lastIndexOf("\n\n");
+    if (split < 0 || !note.endsWith("\n")) return false;
+    var text = new TextEncoder().encode(note.slice(0, split + 1));
+    var key;
+    try {
+      key = await crypto.subtle.importKey("raw", keyBytes.slice(1), { name: "Ed25519" }, false, ["verify"]);
+    } catch (err) {
+      return null;
+    }
+    var prefix = "\u2014 " + name + " ";
+    var lines = note.slice(split + 2, -1).split("\n");
+    for (var i = 0; i < lines.length; i++) {
+      if (!lines[i].startsWith(prefix)) continue;
+      var sig = unbase64(lines[i].slice(prefix.length));
+      if (sig.length !== 68 || hex(sig.slice(0, 4)) !== keyId) continue;
+      return await crypto.subtle.verify({ name: "Ed25519" }, key, sig.slice(4), text);
+    }
+    return false;
+  }
+
   async function checkProof(section) {
     var verdict = document.getElementById("verdict");
     function show(ok, text) {
@@ -71,12 +98,19 @@
       var root = await rootFromProof(leaf, d.index, d.size, d.proof_hex.map(unhex));
       document.getElementById("root-computed").textContent = root ? hex(root) : "(the proof is malformed)";
       var expected = checkpointRoot(d.checkpoint);
+      var signed = await checkSignature(d.checkpoint, d.verifier_key);
+      document.getElementById("signature").textContent = signed === null
+        ? "not checked: this browser's WebCrypto has no Ed25519 (run pars audit verify)"
+        : signed ? "valid (Ed25519, by the verifier key below)" : "INVALID";
       if (hex(leaf) !== d.leaf_hash_hex) {
         show(false, "FAILED: the entry's bytes do not hash to the stored leaf hash.");
-      } else if (root && hex(root) === expected) {
-        show(true, "verified: entry " + d.index + " is in the log of " + d.size + " entries whose root the checkpoint signs.");
-      } else {
+      } else if (!root || hex(root) !== expected) {
         show(false, "FAILED: the proof does not lead to the checkpoint's root.");
+      } else if (signed === false) {
+        show(false, "FAILED: the checkpoint's signature does not verify with the log's key.");
+      } else {
+        show(true, "verified: entry " + d.index + " is in the log of " + d.size +
+          " entries whose root the checkpoint signs.");
       }
     } catch (err) {
       show(false, "FAILED: could not check (" + err.message + ").");
@@ -93,8 +127,12 @@
   function startLive(table) {
     var select = document.getElementById("live-agreement");
     var state = document.getElementById("live-state");
+    var pause = document.getElementById("live-pause");
     var body = table.tBodies[0];
+    var shown = null;  // the indices on screen: rows are replaced only when they change (focus stays put)
+    var paused = false;
     async function refresh() {
+      if (paused) { window.setTimeout(refresh, 2000); return; }
       var url = table.dataset.source;
       if (select.value) url += "?agreement=" + encodeURIComponent(select.value);
       try {
@@ -102,25 +140,36 @@
         if (res.status === 401) { state.textContent = "Signed out: sign in again."; return; }
         if (!res.ok) throw new Error("status " + res.status);
         var d = await res.json();
-        var rows = document.createDocumentFragment();
-        d.entries.forEach(function (e) {
-          var tr = document.createElement("tr");
-          tr.className = "decision-" + e.decision;
-          var a = document.createElement("a");
-          a.href = "/console/audit/entries/" + e.index;
-          a.textContent = String(e.index);
-          cell(tr, "").appendChild(a);
-          [e.time, e.agency, e.user, e.action, e.decision, e.rule, e.status].forEach(function (v) { cell(tr, v); });
-          rows.appendChild(tr);
-        });
-        body.replaceChildren(rows);
-        state.textContent = "Updated; " + d.entries.length + " entries shown (server time " + d.now + ").";
+        var key = (select.value || "*") + ":" + d.entries.map(function (e) { return e.index; }).join(",");
+        if (key !== shown) {
+          var rows = document.createDocumentFragment();
+          d.entries.forEach(function (e) {
+            var tr = document.createElement("tr");
+            tr.className = "decision-" + e.decision;
+            var a = document.createElement("a");
+            a.href = "/console/audit/entries/" + e.index;
+            a.textContent = String(e.index);
+            cell(tr, "").appendChild(a);
+            [e.time, e.agency, e.user, e.action, e.decision, e.rule, e.status].forEach(function (v) { cell(tr, v); });
+            rows.appendChild(tr);
+          });
+          body.replaceChildren(rows);
+          var newest = d.entries.length ? " Newest: entry " + d.entries[0].index + "." : "";
+          state.textContent = d.entries.length + " entries shown." + newest;
+          shown = key;
+        }
       } catch (err) {
         state.textContent = "Could not refresh (" + err.message + "); retrying.";
       }
       window.setTimeout(refresh, 2000);
     }
-    select.addEventListener("change", function () { body.replaceChildren(); });
+    select.addEventListener("change", function () { shown = null; });
+    pause.hidden = false;
+    pause.addEventListener("click", function () {
+      paused = !paused;
+      pause.setAttribute("aria-pressed", paused ? "true" : "false");
+      pause.textContent = paused ? "Resume updates" : "Pause updates";
+    });
     refresh();
   }
 
