@@ -188,6 +188,9 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
             assert first.locator("td").first.inner_text() == str(index)
             assert "ice.late" in first.inner_text() and "deny" in first.inner_text()
             page.screenshot(path=str(shots / "live.png"), full_page=True)
+            page.get_by_role("link", name="Agreements", exact=True).click()
+            status = page.locator("section", has=page.locator("h2#ag-ice-2017")).locator("[data-status]")
+            assert status.get_attribute("data-status") == "terminated"
 
             page.get_by_role("link", name="Audit explorer").click()
             page.get_by_label("Agreement").select_option("ice-2017")
@@ -206,9 +209,9 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
             # The report's own evidence tables link to the console's entry pages too.
             assert page.locator('.report a[href^="/console/audit/entries/"]').count() > 0
             page.locator("ol.findings a").first.click()
-            page.wait_for_selector("ul.evidence-links a")
+            page.wait_for_selector("#evidence tbody a")
             page.screenshot(path=str(shots / "finding.png"), full_page=True)
-            page.locator("ul.evidence-links a").first.click()
+            page.locator("#evidence tbody a").first.click()
             verdict = page.locator("#verdict[data-result]")
             verdict.wait_for(timeout=10_000)
             assert verdict.get_attribute("data-result") == "verified", verdict.inner_text()

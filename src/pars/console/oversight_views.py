@@ -22,13 +22,16 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import log_size
+from pars.audit import get_entry, log_size
+from pars.console.audit_views import summary
 from pars.console.render import page
 from pars.console.session import Viewer, require, services, viewer
 from pars.web.deps import Services
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
+#: Most evidence rows on a finding's page (a finding cites at most the report's max_evidence).
+MAX_EVIDENCE = 500
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>.*?</style>", re.S)
 _STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
 _BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S)
@@ -142,6 +145,7 @@ async def finding(
     from pars.oversight.html import KIND_TITLES, stat_rows
 
     f = findings[n - 1]
+    rows = await run_in_threadpool(_evidence, svc, f["evidence"])
     return page(
         request,
         "finding.html",
@@ -150,9 +154,22 @@ async def finding(
         current="oversight",
         n=n,
         f=f,
+        rows=rows,
         title_text=KIND_TITLES.get(f["kind"], f["kind"]),
         stats=stat_rows(f["statistic"]),
     )
+
+
+def _evidence(svc: Services, indices: list[int]) -> list[dict[str, Any]]:
+    """A row per cited entry (as the explorer shows it, plus the reason the partner gave)."""
+    out = []
+    with svc.store.read() as conn:
+        for i in indices[:MAX_EVIDENCE]:
+            doc = get_entry(conn, i).document()
+            out.append(
+                {**summary(i, doc), "justification": doc.get("justification"), "purpose": doc.get("purpose")}
+            )
+    return out
 
 
 def _transparency(svc: Services) -> str:
