@@ -20,7 +20,7 @@ from typing import Any
 
 from pars.oversight import stats
 from pars.oversight.config import OversightConfig
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who, worse
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
@@ -121,7 +121,7 @@ class BulkAccess:
             if len(run) >= c.enumeration_min_run:
                 signs.append(f"read {len(run):,} arrests with consecutive numbers one after another")
                 evidence += sorted(run)[: c.max_evidence]
-                severity = _worse(severity, "high" if len(run) >= c.enumeration_high_run else "medium")
+                severity = worse(severity, "high" if len(run) >= c.enumeration_high_run else "medium")
 
             counts = by_agreement[subject[0]]
             stat["requests"] = u.requests
@@ -134,14 +134,14 @@ class BulkAccess:
                     f"the agreement's {len(counts)} users (robust z-score {z:.1f})"
                 )
                 evidence += u.all_evidence.indices()
-                severity = _worse(severity, "high" if z >= c.volume_z_high else "medium")
+                severity = worse(severity, "high" if z >= c.volume_z_high else "medium")
 
             case, people = max(u.cases.items(), key=lambda kv: len(kv[1]), default=("", set()))
             stat["max_people_per_case"] = len(people)
             if len(people) >= c.people_per_case:
                 signs.append(f"pulled {len(people):,} distinct people under the single case number {case!r}")
                 evidence += u.case_evidence[case].indices()
-                severity = _worse(severity, "high" if len(people) >= c.people_per_case_high else "medium")
+                severity = worse(severity, "high" if len(people) >= c.people_per_case_high else "medium")
 
             if not signs:
                 continue
@@ -152,10 +152,3 @@ class BulkAccess:
                 Finding(self.kind, subject[0], subject[1], severity, summary, stat, ordered[: c.max_evidence])
             )
         return out
-
-
-_ORDER = {"low": 0, "medium": 1, "high": 2}
-
-
-def _worse(a: str, b: str) -> str:
-    return a if _ORDER[a] >= _ORDER[b] else b

@@ -24,7 +24,7 @@ from typing import Any
 
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import CountDetector
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who, worse
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -172,11 +172,11 @@ class VagueJustification:
                     f"gave the same reason ({top.text[:80]!r}) for {len(top.people):,} distinct people"
                 )
                 evidence += top.evidence.indices()
-                severity = _worse(severity, "high" if len(top.people) >= c.reuse_people_high else "medium")
+                severity = worse(severity, "high" if len(top.people) >= c.reuse_people_high else "medium")
             if len(case_people) >= c.case_reuse_people:
                 signs.append(f"cited case number {case!r} for {len(case_people):,} distinct people")
                 evidence += u.case_evidence[case].indices()
-                severity = _worse(severity, "medium")
+                severity = worse(severity, "medium")
             if not signs:
                 continue
             seen: set[int] = set()
@@ -190,13 +190,6 @@ class VagueJustification:
                 Finding(self.kind, subject[0], subject[1], severity, summary, stat, ordered[: c.max_evidence])
             )
         return out
-
-
-_ORDER = {"low": 0, "medium": 1, "high": 2}
-
-
-def _worse(a: str, b: str) -> str:
-    return a if _ORDER[a] >= _ORDER[b] else b
 
 
 PhraseIndex = dict[tuple[str, ...], frozenset[str]]

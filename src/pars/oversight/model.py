@@ -181,6 +181,14 @@ class Evidence:
         return len(self._heap)
 
 
+_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+def worse(a: str, b: str) -> str:
+    """The more severe of two severities."""
+    return a if _SEVERITY_RANK[a] >= _SEVERITY_RANK[b] else b
+
+
 def who(subject: Subject, partner: str | None = None) -> str:
     """A subject as a sentence's grammatical subject."""
     agreement, user = subject
