@@ -24,8 +24,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from pars.audit import AuditLog, init_log
+from pars.audit import AuditLog, init_log, sign_checkpoint, verifier_key
 from pars.cli.demo import serve_demo
 from pars.clock import FixedClock, parse_instant
 from pars.demo import Demo, chapter_agreements, chapter_records, personas
@@ -135,6 +137,23 @@ def site(tmp_path: Path) -> Iterator[Site]:
         store.dispose()
 
 
+def _signed_notes() -> list[tuple[str, str, bool]]:
+    """Checkpoints signed with keys whose verifier string holds "+" in its base64, and a wrong key."""
+    out: list[tuple[str, str, bool]] = []
+    keys = (Ed25519PrivateKey.generate() for _ in range(1000))
+    plus = [k for k in keys if "+" in _key(k).partition("+")[2].partition("+")[2]][:3]
+    for k in plus:
+        note = sign_checkpoint("example.org/log", 7, bytes(range(32)), "example.org/log", k).note
+        out.append((note, _key(k), True))
+        out.append((note, _key(Ed25519PrivateKey.generate()), False))
+    return out
+
+
+def _key(k: Ed25519PrivateKey) -> str:
+    raw = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return verifier_key("example.org/log", raw)
+
+
 def _sign_in(page: Any, site: Site, who: str, shot: Path | None = None) -> None:
     page.goto(site.base + "/console/signin")
     if shot is not None:
@@ -220,6 +239,11 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
                 page.locator("#root-computed").inner_text() == page.locator("#root-checkpoint").inner_text()
             )
             page.screenshot(path=str(shots / "entry.png"), full_page=True)
+
+            # The page's signature check on notes signed here, with keys whose base64 holds a "+".
+            for note, key, want in _signed_notes():
+                got = page.evaluate("([n, k]) => window.parsConsole.checkSignature(n, k)", [note, key])
+                assert got is want, (note, key)
 
             # The check is real: one changed byte of the entry, as served to the page, fails it.
             def tamper(route: Any) -> None:

@@ -58,9 +58,10 @@
   // C2SP signed note: true/false for an Ed25519 signature by the verifier key, null if this browser
   // cannot check Ed25519 (WebCrypto without it).
   async function checkSignature(note, verifierKey) {
-    var parts = verifierKey.trim().split("+");
-    if (parts.length !== 3) return false;
-    var name = parts[0], keyId = parts[1].toLowerCase(), keyBytes = unbase64(parts[2]);
+    // name+keyid+base64(0x01 || key): the base64 may itself hold "+", so split at the first two only.
+    var text0 = verifierKey.trim(), a = text0.indexOf("+"), b = text0.indexOf("+", a + 1);
+    if (a < 1 || b < 0) return false;
+    var name = text0.slice(0, a), keyId = text0.slice(a + 1, b).toLowerCase(), keyBytes = unbase64(text0.slice(b + 1));
     if (keyBytes.length !== 33 || keyBytes[0] !== 1) return false;
     var split = note.lastIndexOf("\n\n");
     if (split < 0 || !note.endsWith("\n")) return false;
@@ -150,7 +151,8 @@
             a.href = "/console/audit/entries/" + e.index;
             a.textContent = String(e.index);
             cell(tr, "").appendChild(a);
-            [e.time, e.agency, e.user, e.action, e.decision, e.rule, e.status].forEach(function (v) { cell(tr, v); });
+            cell(tr, e.time).className = "time";
+            [e.agency, e.user, e.action, e.decision, e.rule, e.status].forEach(function (v) { cell(tr, v); });
             rows.appendChild(tr);
           });
           body.replaceChildren(rows);
@@ -172,6 +174,9 @@
     });
     refresh();
   }
+
+  // For the browser tests: the pure checks, callable from the page.
+  window.parsConsole = { checkSignature: checkSignature, rootFromProof: rootFromProof, leafHash: leafHash };
 
   document.addEventListener("DOMContentLoaded", function () {
     var section = document.getElementById("proof-check");
