@@ -250,17 +250,47 @@ class Gate:
         limit = min(decision.limit or DEFAULT_LIMIT, MAX_LIMIT)
         filters = dict(req.filters) if req.action == "search" else {"arrest_id": req.arrest_id}
         draft.limit = limit if req.action == "search" else None
+        query = SearchQuery(filters, req.sort, limit, store_scope(plan.scope))
         try:
-            ids = search(conn, SearchQuery(filters, req.sort, limit, store_scope(plan.scope)))
+            views, entry = self.release(conn, draft, principal, version, now, decision, query, req.warrant)
         except InvalidInput as exc:
             return self._denied(draft, principal, version, now, 422, RULE_MALFORMED, str(exc), decision, req)
-        records = load_records(conn, ids)
-        warranted = warranted_arrests(conn, req.warrant, ids, now)
-        got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
         if req.action == "read" and not views:
             # Out of scope and non-existent answer alike: nothing here may tell them apart.
             msg = f"no arrest {req.arrest_id!r}"
             return self._denied(draft, principal, version, now, 404, RULE_NOT_FOUND, msg, decision, req)
+        body: dict[str, Any] = (
+            {"record": views[0]}
+            if req.action == "read"
+            else {
+                "results": views,
+                "count": len(views),
+            }
+        )
+        return Outcome(200, body, decision, req, version), entry
+
+    def release(
+        self,
+        conn: Connection,
+        draft: Draft,
+        principal: Principal,
+        version: AgreementVersion,
+        now: datetime,
+        decision: Decision,
+        query: SearchQuery,
+        warrant: str | None,
+    ) -> tuple[list[dict[str, Any]], AuditEntry]:
+        """Query with the plan, redact, and the allow entry naming exactly what would leave.
+
+        Searches, reads and feed deliveries all release records here; the caller
+        appends the entry in the same transaction before anything is sent.
+        """
+        plan = decision.plan
+        assert plan is not None  # an allow always carries its plan
+        ids = search(conn, query)
+        records = load_records(conn, ids)
+        warranted = warranted_arrests(conn, warrant, ids, now)
+        got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
         entry = self.entry_for(
             draft,
             principal,
@@ -273,15 +303,7 @@ class Gate:
             person_ids=seen_people(full, plan),
             fields=returned_paths(views),
         )
-        body: dict[str, Any] = (
-            {"record": views[0]}
-            if req.action == "read"
-            else {
-                "results": views,
-                "count": len(views),
-            }
-        )
-        return Outcome(200, body, decision, req, version), entry
+        return views, entry
 
     # --- rate counting -------------------------------------------------------
 

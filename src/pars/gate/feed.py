@@ -29,8 +29,8 @@ from pars.errors import ConfigError
 from pars.gate.core import Draft, Gate
 from pars.gate.errors import Unavailable, error_body
 from pars.gate.tokens import Principal, token_live
-from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
-from pars.store.queries import SearchQuery, load_records, search
+from pars.gate.view import store_scope
+from pars.store.queries import SearchQuery
 from pars.store.schema import events
 
 #: Events read per delivery; a backlog arrives in several deliveries.
@@ -102,23 +102,10 @@ def _deliver(
     wanted = list(dict.fromkeys(str(r.arrest_id) for r in rows))
     plan = decision.plan
     assert plan is not None
-    ids = search(conn, SearchQuery({"arrest_id": wanted}, (), len(wanted), store_scope(plan.scope)))
-    records = load_records(conn, ids)
-    got, full, views = redact_all(ids, records, plan, frozenset(), gate.log.keys.hmac_key)
+    query = SearchQuery({"arrest_id": wanted}, (), len(wanted), store_scope(plan.scope))
+    views, entry = gate.release(conn, draft, principal, version, now, decision, query, None)
     if not views:
         return FeedStep("skip", last, ends_at=version.ends_at)
-    entry = gate.entry_for(
-        draft,
-        principal,
-        version,
-        now,
-        "allow",
-        200,
-        decision.rule,
-        arrest_ids=got,
-        person_ids=seen_people(full, plan),
-        fields=returned_paths(views),
-    )
     appended = gate.log.append(conn, [entry])
     body = {"results": views, "count": len(views), "receipt": appended.receipts()[0]}
     return FeedStep("data", last, body, ends_at=version.ends_at)
