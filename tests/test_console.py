@@ -122,13 +122,17 @@ def test_custodian_terminates_and_the_change_is_logged(world: World) -> None:
         data={"csrf": csrf, "effective_at": past, "reason": "council vote"},
     )
     assert r.status_code == 422 and "force" in r.text  # a past time needs the explicit force box
+    fbi = {"csrf": csrf, "effective_at": past, "reason": "audit finding", "force": "on"}
+    r = world.client.post("/console/agreements/fbi-2017/terminate", data=fbi)
+    assert r.status_code == 200 and "forced" in r.text
+    assert world.search("fbi", {**ICE_SEARCH, "case_number": "FBI-1"}).status_code == 403
     at = (world.clock.now() + timedelta(seconds=30)).isoformat()
     r = world.client.post(
         "/console/agreements/ice-2017/terminate",
         data={"csrf": csrf, "effective_at": at, "reason": "council vote"},
     )
     assert r.status_code == 200 and 'id="result"' in r.text and "council vote" in r.text
-    assert log_size_of(world) == before + 1
+    assert log_size_of(world) == before + 3  # two terminations and the denied FBI search
     live = world.client.get("/console/api/activity?agreement=ice-2017").json()["entries"]
     assert live[0]["action"] == "terminate" and live[0]["user"] == "records-clerk"
     world.clock.set(world.clock.now() + timedelta(seconds=31))

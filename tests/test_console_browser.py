@@ -177,6 +177,15 @@ def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) 
 
             # The custodian sees the agreements and ends ICE's a minute from now.
             _sign_in(page, site, "custodian", shots / "signin.png")
+            # Keyboard: the first Tab reaches the skip link, shown on screen with a visible outline.
+            page.keyboard.press("Tab")
+            skip = page.locator("a.skip")
+            assert page.evaluate("document.activeElement.className") == "skip"
+            box = skip.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["y"] >= 0
+            assert skip.evaluate("e => getComputedStyle(e).outlineStyle") != "none"
+            page.keyboard.press("Enter")
+            assert page.evaluate("document.activeElement.id") == "main"
             ice = page.locator("section", has=page.locator("h2#ag-ice-2017"))
             assert ice.locator("[data-status]").get_attribute("data-status") == "active"
             page.screenshot(path=str(shots / "agreements.png"), full_page=True)
