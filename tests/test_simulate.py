@@ -1,0 +1,87 @@
+"""Each kind of misuse, simulated through the real gate, is found; normal analysts are not.
+
+One synthetic city, one agreement (ICE's demo agreement: arrestees only, country of
+origin withheld and forbidden as a filter), five normal analysts and one user per
+kind of misuse, three months of work on a simulated clock, then the oversight
+report over the log they left.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pars.agreements.document import parse_document
+from pars.agreements.service import apply_document, approve
+from pars.audit import AuditLog, init_log
+from pars.clock import FixedClock, parse_instant
+from pars.gate import Gate, issue_token
+from pars.oversight.report import build_report
+from pars.simulate import Persona, load_world, simulate
+from pars.store.db import Store
+from pars.store.ingest import ingest_lines
+from pars.store.migrate import upgrade
+from pars.synth import generate
+
+EXPECTED = {
+    "origin_targeting": "origin_targeting",
+    "non_criminal": "non_criminal_targeting",
+    "protected_probe": "protected_role_probe",
+    "forbidden_filter": "forbidden_filter",
+    "bulk": "bulk_access",
+    "vague": "vague_justification",
+    "purpose_mismatch": "purpose_mismatch",
+}
+ANALYSTS = [f"ice.analyst{i}" for i in range(5)]
+
+
+def _run(folder: Path, seed: int) -> dict[str, Any]:
+    store = Store(f"sqlite:///{folder / 'pars.db'}")
+    key_dir = str(folder / "keys")
+    clock = FixedClock(parse_instant("2017-08-25T09:00:00-04:00"))
+    try:
+        upgrade(store)
+        init_log(store, key_dir)
+        log = AuditLog.open(key_dir, clock=clock)
+        events = generate(arrests=2500, seed=seed, start=date(2017, 6, 1), days=180)
+        ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(events, 1)), clock=clock)
+        doc = parse_document((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
+        apply_document(store, clock, doc, by="custodian")
+        for role in ("courts", "police"):
+            approve(store, clock, doc.id, role, by=role)
+        gate = Gate(store, log, clock)
+        team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
+        team += [Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=3) for b in EXPECTED]  # type: ignore[arg-type]
+        who = {}
+        for p in team:
+            token, _ = issue_token(store, clock, role="partner", user=p.user, agreement_id=doc.id)
+            who[p.user] = gate.authenticate(token)
+        with store.read() as conn:
+            world = load_world(conn)
+        start, end = parse_instant("2017-09-01T00:00:00-04:00"), parse_instant("2017-12-01T00:00:00-05:00")
+        simulate(gate, who, team, world, start, end, clock, seed=seed)
+        return build_report(store, hmac_key=log.keys.hmac_key, now=clock.now(), key_dir=key_dir)
+    finally:
+        store.dispose()
+
+
+@pytest.fixture(scope="module", params=[11, 29], ids=lambda s: f"seed{s}")
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _run(tmp_path_factory.mktemp("sim"), request.param)
+
+
+@pytest.mark.parametrize("behaviour", sorted(EXPECTED))
+def test_each_misuse_is_found(report: dict[str, Any], behaviour: str) -> None:
+    kinds = {f["kind"] for f in report["findings"] if f["user"] == f"mis.{behaviour}"}
+    assert EXPECTED[behaviour] in kinds, (behaviour, kinds)
+
+
+def test_normal_analysts_are_not_flagged(report: dict[str, Any]) -> None:
+    flagged = {(f["user"], f["kind"]) for f in report["findings"] if f["user"] in ANALYSTS}
+    assert not flagged
+    assert report["log"]["verified"] is True
