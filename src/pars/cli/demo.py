@@ -76,7 +76,7 @@ def serve_demo(demo: Demo, *, host: str, port: int) -> None:
             soft_wrap=True,
         )
         console.print("Ctrl-C stops the server.")
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")  # no access log: the live page polls
         uvicorn.run(
             app, host=host, port=port, access_log=False, log_level="warning", timeout_graceful_shutdown=5
         )

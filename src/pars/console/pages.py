@@ -143,7 +143,7 @@ async def _agreements_page(
         status=status,
         current="agreements",
         agreements=items,
-        now=svc.clock.now().isoformat(),
+        now=svc.clock.now().replace(microsecond=0).isoformat(),
         result=result,
         error=error,
         form=form or {},
