@@ -163,8 +163,15 @@ def _sign_in(page: Any, site: Site, who: str, shot: Path | None = None) -> None:
     page.wait_for_url("**/console/agreements")
 
 
-def test_terminate_watch_denial_and_verify_evidence(site: Site, tmp_path: Path) -> None:
-    sync_playwright = _browser_or_skip()
+@pytest.fixture
+def browser_api() -> Any:
+    """Playwright's sync API, or a skip (a failure under CI) before the store is built."""
+    return _browser_or_skip()
+
+
+@pytest.mark.slow
+def test_terminate_watch_denial_and_verify_evidence(browser_api: Any, site: Site, tmp_path: Path) -> None:
+    sync_playwright = browser_api
     shots = tmp_path / "shots"
     shots.mkdir()
     with sync_playwright() as p:
