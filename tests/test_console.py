@@ -175,3 +175,16 @@ def test_restyle_moves_inline_styles_into_svg_attributes() -> None:
     assert 'fill="#fff"' in out and 'stroke-width="0.8"' in out
     assert 'font-size="9px" font-family="\'DejaVu Sans\'"' in out and 'text-anchor="middle"' in out
     assert json.dumps(out)
+
+
+def test_oversight_report_is_kept_until_asked_to_rebuild(world: World) -> None:
+    sign_in(world, "oversight")
+    first = world.client.get("/console/oversight")
+    size = log_size_of(world)
+    assert f"covers the first {size} entries" in first.text and "Rebuild" not in first.text
+    world.search("ice", ICE_SEARCH)  # the log grows; the report shown stays the one built
+    again = world.client.get("/console/oversight")
+    assert f"covers the first {size} entries" in again.text and "refresh=1" in again.text
+    rebuilt = world.client.get("/console/oversight?refresh=1")
+    assert f"covers the first {size + 1} entries" in rebuilt.text and "Rebuild" not in rebuilt.text
+    assert world.client.get("/console/oversight/findings/999").status_code == 404

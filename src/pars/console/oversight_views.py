@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -77,6 +78,7 @@ class Built:
     size: int
     report: dict[str, Any]
     body: str
+    built_at: float = 0.0  # time.monotonic() when built
 
 
 _lock = threading.Lock()
@@ -85,8 +87,14 @@ _lock = threading.Lock()
 _PROOF_LINK = re.compile(r'href="#proof-(\d+)"')
 
 
-def _report(request: Request, svc: Services, *, fresh: bool = True) -> Built:
-    """The report of the log as it is now (``fresh``), or the one last shown, so numbers stay put."""
+#: Seconds a built report is shown before the next visit rebuilds it (it re-verifies the whole log).
+REPORT_TTL = 300.0
+
+
+def _report(request: Request, svc: Services, *, fresh: bool = False, keep: bool = False) -> Built:
+    """The last report while it is recent and the log has not grown, else a new one; ``fresh``
+    rebuilds whenever the log has grown; ``keep`` takes the last one if there is one (a finding's
+    page: its number must mean what it meant in the list the reader came from)."""
     from pars.oversight.html import render_html  # matplotlib: only when asked
     from pars.oversight.report import build_report
 
@@ -95,7 +103,9 @@ def _report(request: Request, svc: Services, *, fresh: bool = True) -> Built:
         size = log_size(conn)
     with _lock:
         cached: Built | None = getattr(state, "console_report", None)
-        if cached is not None and (cached.size == size or not fresh):
+        if cached is not None and (
+            keep or cached.size == size or (not fresh and time.monotonic() - cached.built_at < REPORT_TTL)
+        ):
             return cached
         report = build_report(
             svc.store, hmac_key=svc.log.keys.hmac_key, now=svc.clock.now(), verifier_key=svc.log.verifier_key
@@ -103,7 +113,7 @@ def _report(request: Request, svc: Services, *, fresh: bool = True) -> Built:
         body = restyle(render_html(svc.store, report))
         # Evidence links open the console's entry page, where the browser checks the proof.
         body = _PROOF_LINK.sub(lambda m: f'href="/console/audit/entries/{m.group(1)}"', body)
-        built = Built(size, report, body)
+        built = Built(size, report, body, time.monotonic())
         state.console_report = built
         return built
 
@@ -113,8 +123,12 @@ async def oversight(
     request: Request, v: Viewer = Depends(viewer), svc: Services = Depends(services)
 ) -> Response:
     require(v, "oversight", "custodian")
-    built = await run_in_threadpool(_report, request, svc)
+    fresh = request.query_params.get("refresh") == "1"
+    built = await run_in_threadpool(lambda: _report(request, svc, fresh=fresh))
     from pars.oversight.html import KIND_TITLES
+
+    with svc.store.read() as conn:
+        now_size = log_size(conn)
 
     findings = [
         {"n": i + 1, "title": KIND_TITLES.get(f["kind"], f["kind"]), **f}
@@ -128,6 +142,8 @@ async def oversight(
         current="oversight",
         report=built.report,
         findings=findings,
+        built_size=built.size,
+        now_size=now_size,
         body=Markup(built.body),  # noqa: S704 (escaped by the report template)
         css="report.css",
     )
@@ -138,7 +154,7 @@ async def finding(
     n: int, request: Request, v: Viewer = Depends(viewer), svc: Services = Depends(services)
 ) -> Response:
     require(v, "oversight", "custodian")
-    built = await run_in_threadpool(lambda: _report(request, svc, fresh=False))
+    built = await run_in_threadpool(lambda: _report(request, svc, keep=True))
     findings = built.report["findings"]
     if not 1 <= n <= len(findings):
         return page(request, "error.html", "Not found", v, status=404, message=f"no finding {n}")
