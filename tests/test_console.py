@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 
 from pars.audit import leaf_hash, log_size, verify_inclusion
+from pars.console import audit_views
 from pars.console.oversight_views import restyle
 from tests.test_gate_fixtures import ICE_SEARCH, SSN, World, world
 
@@ -188,3 +189,24 @@ def test_oversight_report_is_kept_until_asked_to_rebuild(world: World) -> None:
     rebuilt = world.client.get("/console/oversight?refresh=1")
     assert f"covers the first {size + 1} entries" in rebuilt.text and "Rebuild" not in rebuilt.text
     assert world.client.get("/console/oversight/findings/999").status_code == 404
+
+
+def test_audit_explorer_pages_both_ways(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_views, "PAGE_ROWS", 3)
+    for _ in range(4):
+        world.search("ice", ICE_SEARCH)
+    sign_in(world, "custodian")
+    size = log_size_of(world)
+
+    def indices(html: str) -> list[int]:
+        return [int(i) for i in re.findall(r'<td><a href="/console/audit/entries/(\d+)">', html)]
+
+    newest = world.client.get("/console/audit?agreement=ice-2017")
+    assert indices(newest.text) == [size - 1, size - 2, size - 3]
+    link = re.search(r'href="(\?[^"]+)" rel="next"', newest.text)
+    assert link is not None
+    after = world.client.get("/console/audit" + link.group(1).replace("&amp;", "&"))
+    assert indices(after.text)[0] == size - 4  # the next page starts where the first stopped
+    oldest = world.client.get("/console/audit?order=oldest")
+    assert indices(oldest.text) == [0, 1, 2] and 'rel="next"' in oldest.text
+    assert world.client.get("/console/audit?order=sideways").status_code == 422

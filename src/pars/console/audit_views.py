@@ -14,14 +14,15 @@ import base64
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import and_, select, true
 from starlette.concurrency import run_in_threadpool
 
 from pars.audit import get_entry, inclusion_proof, iter_entries, latest_checkpoint
-from pars.clock import parse_instant
+from pars.clock import parse_instant, to_utc_naive
 from pars.console.render import page
 from pars.console.session import Viewer, services, viewer
 from pars.errors import NotFound
@@ -110,12 +111,35 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 
 def explore(svc: Services, filters: dict[str, Any], start: int) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of entries from index ``start`` up, oldest first, and where the next page starts."""
     rows: list[dict[str, Any]] = []
     for found in iter_entries(svc.store, start=start, page=PAGE_ROWS + 1, **filters):
         if len(rows) == PAGE_ROWS:
             return rows, found.index
         rows.append(summary(found.index, found.document()))
     return rows, None
+
+
+def explore_newest(
+    svc: Services, filters: dict[str, Any], before: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of entries at or below index ``before`` (all if None), newest first (same filters as
+    ``iter_entries``), and where the next page starts."""
+    c = audit_leaves.c
+    conds = [c.idx <= before] if before is not None else []
+    if filters["agreement_id"] is not None:
+        conds.append(c.agreement_id == filters["agreement_id"])
+    if filters["user"] is not None:
+        conds.append(c.user == filters["user"])
+    if filters["since"] is not None:
+        conds.append(c.time_utc >= to_utc_naive(filters["since"]))
+    if filters["until"] is not None:
+        conds.append(c.time_utc <= to_utc_naive(filters["until"]))
+    q = select(c.idx, c.entry).where(and_(true(), *conds)).order_by(c.idx.desc()).limit(PAGE_ROWS + 1)
+    with svc.store.read() as conn:
+        found = conn.execute(q).all()
+    rows = [summary(int(r.idx), json.loads(bytes(r.entry))) for r in found[:PAGE_ROWS]]
+    return rows, (int(found[PAGE_ROWS].idx) if len(found) > PAGE_ROWS else None)
 
 
 @router.get("/audit")
@@ -125,12 +149,21 @@ async def audit(
     user: str = Query("", max_length=200),
     from_: str = Query("", alias="from", max_length=40),
     to: str = Query("", max_length=40),
-    start: int = Query(0, ge=0, le=MAX_INDEX),
+    order: str = Query("newest", pattern="^(newest|oldest)$"),
+    start: int | None = Query(None, ge=0, le=MAX_INDEX),
     v: Viewer = Depends(viewer),
     svc: Services = Depends(services),
 ) -> Response:
-    form = {"agreement": agreement, "user": user, "from": from_, "to": to}
+    form = {"agreement": agreement, "user": user, "from": from_, "to": to, "order": order}
     choices = await run_in_threadpool(_agreement_choices, svc)
+    values: dict[str, Any] = {
+        "form": form,
+        "agreements": choices,
+        "rows": [],
+        "first_href": None,
+        "next_href": None,
+        "error": None,
+    }
     try:
         filters = {
             "agreement_id": agreement or None,
@@ -139,34 +172,18 @@ async def audit(
             "until": _when(to, "to"),
         }
     except ValueError as exc:
-        return page(
-            request,
-            "audit.html",
-            "Audit explorer",
-            v,
-            status=422,
-            current="audit",
-            form=form,
-            agreements=choices,
-            rows=[],
-            next_start=None,
-            start=start,
-            error=str(exc),
-        )
-    rows, next_start = await run_in_threadpool(explore, svc, filters, start)
-    return page(
-        request,
-        "audit.html",
-        "Audit explorer",
-        v,
-        current="audit",
-        form=form,
-        agreements=choices,
-        rows=rows,
-        next_start=next_start,
-        start=start,
-        error=None,
-    )
+        values["error"] = str(exc)
+        return page(request, "audit.html", "Audit explorer", v, status=422, current="audit", **values)
+    if order == "newest":
+        rows, next_start = await run_in_threadpool(explore_newest, svc, filters, start)
+    else:
+        rows, next_start = await run_in_threadpool(explore, svc, filters, start or 0)
+    values["rows"] = rows
+    if start is not None:
+        values["first_href"] = "?" + urlencode(form)
+    if next_start is not None:
+        values["next_href"] = "?" + urlencode({**form, "start": next_start})
+    return page(request, "audit.html", "Audit explorer", v, current="audit", **values)
 
 
 def proof_of(svc: Services, index: int) -> dict[str, Any]:
