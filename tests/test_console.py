@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 
@@ -210,3 +211,34 @@ def test_audit_explorer_pages_both_ways(world: World, monkeypatch: pytest.Monkey
     oldest = world.client.get("/console/audit?order=oldest")
     assert indices(oldest.text) == [0, 1, 2] and 'rel="next"' in oldest.text
     assert world.client.get("/console/audit?order=sideways").status_code == 422
+
+
+class _Form(HTMLParser):
+    """Controls, labels, headings and landmarks of a page, for the accessibility checks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.labels: set[str] = set()
+        self.h1 = self.main = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag in ("input", "select", "textarea") and a.get("type") != "hidden":
+            self.controls.append(a)
+        elif tag == "label" and a.get("for"):
+            self.labels.add(str(a["for"]))
+        self.h1 += tag == "h1"
+        self.main += tag == "main"
+
+
+@pytest.mark.parametrize("who", ["custodian", "oversight"])
+def test_every_control_is_labelled_and_each_page_has_one_h1_and_one_main(world: World, who: str) -> None:
+    world.search("ice", ICE_SEARCH)
+    sign_in(world, who)
+    for path in [*PAGES, "/console/audit/entries/0", "/console/signin"]:
+        parsed = _Form()
+        parsed.feed(world.client.get(path).text)
+        unlabelled = [c for c in parsed.controls if c.get("id") not in parsed.labels]
+        assert unlabelled == [], (path, unlabelled)
+        assert (parsed.h1, parsed.main) == (1, 1), path

@@ -111,6 +111,8 @@ def _report(request: Request, svc: Services, *, fresh: bool = False, keep: bool 
             svc.store, hmac_key=svc.log.keys.hmac_key, now=svc.clock.now(), verifier_key=svc.log.verifier_key
         )
         body = restyle(render_html(svc.store, report))
+        # One h1 per page (the console's "Oversight"): the report's title becomes a section heading.
+        body = re.sub(r"<(/?)h1\b", r"<\1h2", body)
         # Evidence links open the console's entry page, where the browser checks the proof.
         body = _PROOF_LINK.sub(lambda m: f'href="/console/audit/entries/{m.group(1)}"', body)
         built = Built(size, report, body, time.monotonic())
