@@ -15,6 +15,7 @@ import pytest
 from pars.audit import leaf_hash, log_size, verify_inclusion
 from pars.console import audit_views
 from pars.console.oversight_views import restyle
+from pars.gate import revoke_token
 from tests.test_gate_fixtures import ICE_SEARCH, SSN, World, world
 
 __all__ = ["world"]
@@ -242,3 +243,12 @@ def test_every_control_is_labelled_and_each_page_has_one_h1_and_one_main(world: 
         unlabelled = [c for c in parsed.controls if c.get("id") not in parsed.labels]
         assert unlabelled == [], (path, unlabelled)
         assert (parsed.h1, parsed.main) == (1, 1), path
+
+
+def test_a_revoked_token_ends_its_console_session(world: World) -> None:
+    sign_in(world, "custodian")
+    assert world.client.get("/console/api/activity").status_code == 200
+    revoke_token(world.store, world.clock, world.tokens["custodian"])
+    assert world.client.get("/console/api/activity").status_code == 401
+    r = world.client.get("/console/agreements")
+    assert r.status_code == 303 and r.headers["location"] == "/console/signin"
