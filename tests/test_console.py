@@ -124,7 +124,7 @@ def test_custodian_terminates_and_the_change_is_logged(world: World) -> None:
         "/console/agreements/ice-2017/terminate",
         data={"csrf": csrf, "effective_at": past, "reason": "council vote"},
     )
-    assert r.status_code == 422 and "force" in r.text  # a past time needs the explicit force box
+    assert r.status_code == 422 and "the Force box ticked" in r.text  # a past time needs the explicit box
     fbi = {"csrf": csrf, "effective_at": past, "reason": "audit finding", "force": "on"}
     r = world.client.post("/console/agreements/fbi-2017/terminate", data=fbi)
     assert r.status_code == 200 and "forced" in r.text

@@ -194,7 +194,9 @@ async def terminate_view(
             )
         )
     except ParsError as exc:
-        return await _agreements_page(request, v, svc, error=str(exc), status=422, form=form)
+        # The service speaks the CLI's language; here the flag is a checkbox.
+        message = f"{agreement_id}: " + str(exc).replace("--force-past", "the Force box ticked")
+        return await _agreements_page(request, v, svc, error=message, status=422, form=form)
     svc.notifier.poke()  # open feed streams re-decide now and close at the new end
     forced = " (forced: the time was already past)" if done.forced else ""
     result = f"{agreement_id} terminated effective {done.effective_at.isoformat()}{forced}: {done.reason}"
