@@ -252,3 +252,15 @@ def test_a_revoked_token_ends_its_console_session(world: World) -> None:
     assert world.client.get("/console/api/activity").status_code == 401
     r = world.client.get("/console/agreements")
     assert r.status_code == 303 and r.headers["location"] == "/console/signin"
+
+
+def test_the_session_cookie_is_secure_over_https(world: World) -> None:
+    world.client._client.base_url = "https://pars.test"
+    form = world.client.get("/console/signin")
+    assert "; secure" in form.headers["set-cookie"].lower()
+    pre = re.search(r'name="pre" value="([^"]+)"', form.text)
+    assert pre is not None
+    r = world.client.post("/console/signin", data={"pre": pre.group(1), "token": world.tokens["oversight"]})
+    assert r.status_code == 303
+    cookie = r.headers.get_list("set-cookie")[0].lower()
+    assert cookie.startswith("pars_console=") and "; secure" in cookie and "httponly" in cookie
