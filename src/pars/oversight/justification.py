@@ -237,6 +237,8 @@ class PurposeMismatch(CountDetector):
         self._phrases = phrase_index(config.purpose_phrases)
         self._longest = max((len(k) for k in self._phrases), default=0)
         self.permitted_seen: dict[str, set[str]] = defaultdict(set)
+        # A log repeats its reasons (a case is looked up many times under one): scan each text once.
+        self._stated: dict[str | None, frozenset[str]] = {}
 
     def thresholds(self) -> tuple[int, int, int]:
         c = self.config
@@ -250,7 +252,12 @@ class PurposeMismatch(CountDetector):
         if permitted is None:
             return None
         self.permitted_seen[agreement] |= permitted
-        stated = stated_purposes(entry.get("justification"), self._phrases, self._longest)
+        text = entry.get("justification")
+        stated = self._stated.get(text)
+        if stated is None:
+            if len(self._stated) > 100_000:
+                self._stated.clear()  # bounded memory on logs of ever-new reasons
+            stated = self._stated[text] = frozenset(stated_purposes(text, self._phrases, self._longest))
         wrong = sorted(stated - permitted)
         if not wrong:
             return None
