@@ -15,12 +15,12 @@ reads the head, and nothing here ever updates or deletes a leaf.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
 
 from pars.audit import tiles
@@ -92,7 +92,9 @@ class LogEntry:
     leaf_hash: bytes
 
     def document(self) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads(self.entry)
+        # orjson: oversight and replay decode every entry of the log, and it is 3-5x
+        # faster than the standard library on these canonical RFC 8785 bytes.
+        doc: dict[str, Any] = orjson.loads(self.entry)
         return doc
 
 

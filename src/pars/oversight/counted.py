@@ -75,13 +75,14 @@ class CountDetector:
         return False
 
     def observe(self, index: int, entry: Entry) -> None:
-        for subject in subjects(entry):
+        subs = subjects(entry)
+        for subject in subs:
             self.totals[subject] += 1
         hit = self.match(entry)
         if hit is None:
             return
         label, score = hit
-        for subject in subjects(entry):
+        for subject in subs:
             t = self.tallies[subject]
             if self.minor(label):
                 t.minor_rules[label] += 1
