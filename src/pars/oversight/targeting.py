@@ -92,25 +92,24 @@ class _ShareDetector:
         if entry.get("decision") != "allow" or not chosen(entry):
             return
         hits: set[str] = set()
-        shown: list[tuple[str, bool]] = []
+        units: set[str] = set()
         excluded: list[str] = []
         for aid in entry.get("arrest_ids") or ():
             fact = self.facts.arrest(aid)
             if fact is None:
                 excluded.append(aid)
                 continue
-            unit, has = self._unit(aid, fact), self._has(fact)
-            shown.append((unit, has))
-            if has:
+            unit = self._unit(aid, fact)
+            units.add(unit)
+            if self._has(fact):
                 hits.add(unit)
         for subject in subjects(entry):
             t = self.tallies[subject]
-            t.excluded.update(excluded)
-            for unit, has in shown:
-                t.units.add(unit)
-                if has:
-                    t.hits.add(unit)
+            if excluded:
+                t.excluded.update(excluded)
+            t.units |= units
             if hits:
+                t.hits |= hits
                 t.evidence.add(index, len(hits))
         self._observe_search(index, entry)
 
