@@ -11,6 +11,7 @@ Rule: report a result only after the transaction that holds it has committed.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -157,10 +158,21 @@ def ingest_lines(
     """
     totals = Totals()
     it = iter(lines)
-    while raw := list(islice(it, batch_size)):
-        parsed = [(n, parse_event(line)) for n, line in raw if line.strip()]
-        results = apply_batch(store, parsed, clock)
-        totals.add(results)
-        if on_batch is not None:
-            on_batch(results)
+    # A batch allocates hundreds of thousands of short-lived objects; letting the
+    # cyclic collector run among them cost a third of ingest time. It is paused for
+    # the run and the batch's few cycles (driver, transaction) are collected after it.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while raw := list(islice(it, batch_size)):
+            parsed = [(n, parse_event(line)) for n, line in raw if line.strip()]
+            results = apply_batch(store, parsed, clock)
+            totals.add(results)
+            if on_batch is not None:
+                on_batch(results)
+            del raw, parsed
+            gc.collect(1)
+    finally:
+        if was_enabled:
+            gc.enable()
     return totals
