@@ -26,14 +26,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from common import DEFAULT_PG, backend_store  # benchmarks/common.py (scripts run from this folder)
 
 from pars.audit import (
     AuditEntry,
@@ -44,10 +41,8 @@ from pars.audit import (
     init_log,
     verify_log,
 )
-from pars.store.db import Store, normalize_url
-from pars.store.migrate import upgrade
+from pars.store.db import Store
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = datetime(2018, 1, 1, tzinfo=UTC)
 SMALL = 1_000
 PROOFS = 300
@@ -93,32 +88,6 @@ def batches(tmpl: list[AuditEntry], start: int, n: int, size: int) -> Iterator[l
             t = tmpl[i % len(tmpl)]
             out.append(AuditEntry(t.document, entry_bytes(tmpl, i), t.time))
         yield out
-
-
-@contextmanager
-def backend_store(name: str, pg_admin: str, workdir: Path) -> Iterator[Store]:
-    if name == "sqlite":
-        store = Store(f"sqlite:///{workdir / 'bench.db'}")
-        upgrade(store)
-        try:
-            yield store
-        finally:
-            store.dispose()
-        return
-    admin = create_engine(normalize_url(pg_admin), isolation_level="AUTOCOMMIT")
-    db = f"pars_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
-    url = make_url(normalize_url(pg_admin)).set(database=db)
-    store = Store(url.render_as_string(hide_password=False))
-    try:
-        upgrade(store)
-        yield store
-    finally:
-        store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def proof_time(store: Store, size: int, rng: random.Random) -> float:

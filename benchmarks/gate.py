@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,22 +36,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from common import DEFAULT_PG, backend_store  # benchmarks/common.py (scripts run from this folder)
+from sqlalchemy import select
 
 from pars.agreements.service import apply_document, approve
 from pars.audit import AuditLog, init_log, load_keys
 from pars.clock import SYSTEM_CLOCK
 from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.gate.view import store_scope
-from pars.store.db import Store, normalize_url
+from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
 from pars.store.queries import SearchQuery, load_records, search
 from pars.store.schema import arrests, parties
 from pars.synth import generate
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 CONCURRENCY = 16
 
 
@@ -101,25 +99,8 @@ class World:
 @contextmanager
 def backend(name: str, pg_admin: str, workdir: Path, arrests_n: int) -> Iterator[World]:
     """A migrated store with synthetic bookings, an approved agreement and a partner token."""
-    if name == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.db'}"
-        admin = None
-        db = ""
-    else:
-        admin = create_engine(normalize_url(pg_admin), isolation_level="AUTOCOMMIT")
-        db = f"pars_bench_{uuid.uuid4().hex[:10]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{db}"'))
-        url = make_url(normalize_url(pg_admin)).set(database=db).render_as_string(hide_password=False)
-    store = Store(url)
-    try:
-        yield setup(store, url, str(workdir / "keys"), arrests_n)
-    finally:
-        store.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-            admin.dispose()
+    with backend_store(name, pg_admin, workdir) as store:
+        yield setup(store, store.url, str(workdir / "keys"), arrests_n)
 
 
 def setup(store: Store, url: str, key_dir: str, arrests_n: int) -> World:

@@ -32,17 +32,15 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, create_engine, select, text
-from sqlalchemy.engine import make_url
+from common import DEFAULT_PG, backend_store  # benchmarks/common.py (scripts run from this folder)
+from sqlalchemy import and_, select
 
 from pars.agreements.document import parse_document
 from pars.agreements.service import apply_document, approve
@@ -52,13 +50,11 @@ from pars.oversight import build_report
 from pars.oversight.html import render_html
 from pars.oversight.pdf import render_pdf, unavailable
 from pars.oversight.transparency import build_transparency
-from pars.store.db import Store, normalize_url
+from pars.store.db import Store
 from pars.store.ingest import ingest_lines
-from pars.store.migrate import upgrade
 from pars.store.schema.records import arrests, parties
 from pars.synth import generate
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 START = datetime(2017, 10, 1, tzinfo=UTC)
 YEAR = timedelta(days=364)
 NOW = datetime(2018, 10, 1, tzinfo=UTC)
@@ -89,31 +85,6 @@ DETAILS = (
     "warrant application drafted",
 )
 PLACES = ("Market St", "Broad St", "Girard Ave", "Lehigh Ave", "Spruce St", "Kensington Ave")
-
-
-@contextmanager
-def backend_store(name: str, pg_admin: str, workdir: Path) -> Iterator[Store]:
-    if name == "sqlite":
-        store = Store(f"sqlite:///{workdir / 'bench.db'}")
-        upgrade(store)
-        try:
-            yield store
-        finally:
-            store.dispose()
-        return
-    admin = create_engine(normalize_url(pg_admin), isolation_level="AUTOCOMMIT")
-    db = f"pars_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{db}"'))
-    store = Store(make_url(normalize_url(pg_admin)).set(database=db).render_as_string(hide_password=False))
-    try:
-        upgrade(store)
-        yield store
-    finally:
-        store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def setup(
