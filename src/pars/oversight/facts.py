@@ -12,8 +12,8 @@ about them is ever looked up, and ``RecordFacts`` answers for them as unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, select
@@ -21,22 +21,14 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, select
 from pars.agreements.history import AgreementHistory
 from pars.agreements.service import load_history
 from pars.audit import keyed_hash
+from pars.clock import to_utc_naive
 from pars.errors import NotFound
 from pars.oversight.model import ArrestFact, Baseline, RecordFacts
-from pars.store.db import Store
+from pars.store.db import Store, chunks
 from pars.store.schema.records import arrests, charges, charging, expungements, parties
 
 NON_CRIMINAL_DISPOSITIONS = frozenset({"withdrawn", "dismissed"})
 CHUNK = 500
-
-
-def _naive(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(tzinfo=None)
-
-
-def _chunks(ids: Sequence[str], size: int = CHUNK) -> Iterable[Sequence[str]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
 
 
 def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, ArrestFact]:
@@ -95,9 +87,9 @@ def _scope_condition(history: AgreementHistory, start: datetime | None, end: dat
     if scope.since is not None:
         conds.append(arrests.c.arrested_utc >= datetime(scope.since.year, scope.since.month, scope.since.day))
     if start is not None:
-        conds.append(arrests.c.arrested_utc >= _naive(start))
+        conds.append(arrests.c.arrested_utc >= to_utc_naive(start))
     if end is not None:
-        conds.append(arrests.c.arrested_utc <= _naive(end))
+        conds.append(arrests.c.arrested_utc <= to_utc_naive(end))
     return and_(*conds)
 
 
@@ -140,7 +132,7 @@ def add_arrests(conn: Connection, facts: RecordFacts, arrest_ids: Iterable[str])
     The report calls this page by page as it streams the log, so the log is read once.
     """
     expunged: set[str] = set()
-    for chunk in _chunks(sorted(set(arrest_ids))):
+    for chunk in chunks(sorted(set(arrest_ids)), CHUNK):
         expunged.update(
             conn.execute(
                 select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk))

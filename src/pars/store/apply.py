@@ -13,7 +13,7 @@ effects; nothing here commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from pars.records.events import (
 from pars.records.identity import ARRESTEE, PARTY, IdentityIndex, KnownPerson, new_person_id
 from pars.records.normalize import name_key
 from pars.store.bulk import Values, insert_rows, upsert_rows
+from pars.store.db import chunks
 from pars.store.schema import (
     arraignments,
     arrests,
@@ -46,8 +47,6 @@ from pars.store.schema import (
     parties,
     persons,
 )
-
-IN_CHUNK = 900  # stay under SQLite's bound-parameter limits
 
 EVENT_COLS = ("seq", "event_id", "type", "arrest_id", "at", "content_sha256", "body", "received_utc")
 PERSON_COLS = ("person_id", "kind", "ssn", "name_key", "dob", "created_event")
@@ -82,11 +81,6 @@ CHARGING_COLS = ("arrest_id", "decision", "at", "at_utc")
 ARRAIGN_COLS = ("arrest_id", "held_at", "held_utc", "bail_type", "bail_amount", "commissioner")
 CUSTODY_COLS = ("arrest_id", "released_at", "released_utc", "facility")
 DISPOSITION_COLS = ("arrest_id", "seq", "disposition", "at", "at_utc", "event_id")
-
-
-def chunks(items: Sequence[Any], n: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
 
 
 def utc(value: datetime) -> datetime:

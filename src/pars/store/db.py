@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -29,6 +29,18 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+_T = TypeVar("_T")
+
+#: Ids per ``IN (...)`` list: stays under SQLite's bound-parameter limit.
+IN_CHUNK = 900
+
+
+def chunks(items: Sequence[_T], n: int = IN_CHUNK) -> Iterator[Sequence[_T]]:
+    """``items`` in slices of at most ``n``, for ``IN (...)`` lookups."""
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
 
 
 def _sqlite_engine(url: str) -> Engine:

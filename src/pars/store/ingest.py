@@ -21,8 +21,8 @@ from sqlalchemy import Connection, func, select
 
 from pars.clock import SYSTEM_CLOCK, Clock
 from pars.records.events import ParsedEvent, Rejection, parse_event
-from pars.store.apply import Applier, chunks
-from pars.store.db import Store
+from pars.store.apply import Applier
+from pars.store.db import Store, chunks
 from pars.store.schema import events
 
 #: pg_advisory_xact_lock key serialising record writers ("PARSRECS").

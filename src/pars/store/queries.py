@@ -19,9 +19,8 @@ from pars.clock import parse_instant, to_utc_naive
 from pars.errors import InvalidInput
 from pars.records.fields import PERSON_FIELDS, SEARCHABLE_FILTERS, SORTABLE
 from pars.records.normalize import address_key, name_key, ssn_key
+from pars.store.db import chunks
 from pars.store.schema import arraignments, arrests, charges, charging, custody, parties
-
-_IN_CHUNK = 900
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,8 @@ def load_records(conn: Connection, arrest_ids: Sequence[str]) -> dict[str, dict[
     """The full, unredacted record of each arrest that exists (expunged ones do not)."""
     ids = list(dict.fromkeys(arrest_ids))
     out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), _IN_CHUNK):
-        out.update(_load_chunk(conn, ids[i : i + _IN_CHUNK]))
+    for chunk in chunks(ids):
+        out.update(_load_chunk(conn, chunk))
     return out
 
 
