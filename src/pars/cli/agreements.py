@@ -12,31 +12,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pars.agreements.cedar import to_cedar
-from pars.agreements.decide import AgreementVersion, decide
-from pars.agreements.document import parse_document
-from pars.agreements.history import VersionRecord
-from pars.agreements.replay import logged_requests, replay
-from pars.agreements.request import Request
-from pars.agreements.service import (
-    AdminEventRecorder,
-    agreement_ids,
-    apply_document,
-    approve,
-    load_history,
-    no_admin_log,
-    terminate,
-)
-from pars.audit import iter_entries
 from pars.cli.common import console, print_json
 from pars.clock import SYSTEM_CLOCK, Clock, parse_instant
 from pars.errors import InvalidInput
-from pars.store import open_store
-from pars.store.db import Store
+
+if TYPE_CHECKING:
+    from pars.agreements.service import AdminEventRecorder
+    from pars.store.db import Store
 
 app = typer.Typer(
     name="agreements",
@@ -55,6 +41,8 @@ def clock() -> Clock:
 @contextmanager
 def opened() -> Iterator[Store]:
     """The configured store, its connections closed when the command ends."""
+    from pars.store import open_store
+
     store = open_store()
     try:
         yield store
@@ -69,6 +57,7 @@ def admin_recorder() -> AdminEventRecorder:
     ``pars.gate.admin_event_recorder``). A store whose log keys were never created
     (no ``pars init``) keeps the history in the agreement tables only, and says so.
     """
+    from pars.agreements.service import no_admin_log
     from pars.audit import AuditLog
     from pars.audit.keys import SIGNING_KEY_FILE, key_dir
     from pars.cli.common import err_console
@@ -112,6 +101,8 @@ def apply_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Create an agreement or amend it with a new version (identical text: no change)."""
+    from pars.agreements.service import apply_document
+
     with opened() as store:
         result = apply_document(
             store, clock(), _read(file), by=_user(by), record_admin_event=admin_recorder()
@@ -133,6 +124,8 @@ def apply_cmd(
 @app.command("list")
 def list_cmd(as_json: JsonFlag = False) -> None:
     """Every agreement with its partner, status and serving version."""
+    from pars.agreements.service import agreement_ids, load_history
+
     now = clock().now()
     with opened() as store, store.read() as conn:
         rows = []
@@ -163,6 +156,8 @@ def list_cmd(as_json: JsonFlag = False) -> None:
 @app.command("show")
 def show_cmd(agreement_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
     """Versions, term, approvals, terminations and status of one agreement."""
+    from pars.agreements.service import load_history
+
     now = clock().now()
     with opened() as store, store.read() as conn:
         data = load_history(conn, agreement_id).describe(now)
@@ -196,6 +191,8 @@ def approve_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Record one approver's approval of a version."""
+    from pars.agreements.service import approve
+
     with opened() as store:
         r = approve(
             store,
@@ -238,6 +235,8 @@ def terminate_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """End an agreement (all its versions) after the given second; history is kept."""
+    from pars.agreements.service import terminate
+
     at = _instant(effective_at, "--effective-at")
     assert at is not None
     with opened() as store:
@@ -271,6 +270,10 @@ def decide_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """What the latest version (approved or not) answers to one request; nothing is logged."""
+    from pars.agreements.decide import decide
+    from pars.agreements.request import Request
+    from pars.agreements.service import load_history
+
     now = _instant(at, "--at") or clock().now()
     try:
         body = json.loads(_read(request))
@@ -316,6 +319,8 @@ def _fixture_entries(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
 def audit_entries(log: Path | None, store: Store, partner: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """The logged entries replay reads: the partner's requests in the audit log, or a
     JSON Lines file of entries given with ``--log``."""
+    from pars.audit import iter_entries
+
     if log is not None:
         yield from _fixture_entries(log)
         return
@@ -339,6 +344,12 @@ def replay_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Decide every logged request of the draft's partner again under the draft."""
+    from pars.agreements.decide import AgreementVersion
+    from pars.agreements.document import parse_document
+    from pars.agreements.history import VersionRecord
+    from pars.agreements.replay import logged_requests, replay
+    from pars.agreements.service import agreement_ids, load_history
+
     doc = parse_document(_read(file))
     draft_hash = doc.version_hash()
     terminated_at = None
@@ -380,6 +391,9 @@ def export_cedar_cmd(
     version: Annotated[str | None, typer.Option("--version", help="Default: latest.")] = None,
 ) -> None:
     """Print a version as Cedar policies, one @id per clause."""
+    from pars.agreements.cedar import to_cedar
+    from pars.agreements.service import load_history
+
     now = clock().now()
     with opened() as store, store.read() as conn:
         history = load_history(conn, agreement_id)

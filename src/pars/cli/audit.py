@@ -9,25 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pars.audit import (
-    AuditLog,
-    consistency_proof,
-    get_entry,
-    inclusion_proof,
-    init_log,
-    latest_checkpoint,
-    load_keys,
-    log_size,
-    root_at,
-    verify_log,
-)
 from pars.cli.common import console, err_console, fail, print_json
-from pars.store import Store, open_store
+
+if TYPE_CHECKING:
+    from pars.store import Store
 
 app = typer.Typer(
     name="audit",
@@ -45,6 +35,8 @@ PROGRESS_FROM = 100_000
 @contextmanager
 def _opened() -> Iterator[Store]:
     """The configured store, closed afterwards (PostgreSQL pools hold sockets)."""
+    from pars.store import open_store
+
     store = open_store()
     try:
         yield store
@@ -71,12 +63,16 @@ def verify(
 
     Indices are 0-based. Reads the store as one snapshot and streams it.
     """
+    from pars.audit import load_keys
+
     vkey = key or load_keys().verifier_key
     with _opened() as store:
         _verify(store, vkey, as_json)
 
 
 def _verify(store: Store, vkey: str, as_json: bool) -> None:
+    from pars.audit import log_size, verify_log
+
     with store.read() as conn:
         total = log_size(conn)
     if total >= PROGRESS_FROM and not as_json:
@@ -113,6 +109,8 @@ def _verify(store: Store, vkey: str, as_json: bool) -> None:
 @app.command()
 def checkpoint() -> None:
     """Print the latest signed checkpoint (a C2SP signed note)."""
+    from pars.audit import latest_checkpoint
+
     with _opened() as store, store.read() as conn:
         cp = latest_checkpoint(conn)
     if cp is None:
@@ -123,6 +121,8 @@ def checkpoint() -> None:
 @app.command()
 def key() -> None:
     """Print the log's verifier key (name+keyid+base64), for auditors."""
+    from pars.audit import load_keys
+
     typer.echo(load_keys().verifier_key)
 
 
@@ -132,6 +132,8 @@ def prove(
     size: Annotated[int | None, typer.Option("--size", help="Tree size (default: the latest).")] = None,
 ) -> None:
     """Print an inclusion proof as JSON: {index, size, proof_hex, leaf_hash_hex, root_hex}."""
+    from pars.audit import get_entry, inclusion_proof, log_size, root_at
+
     with _opened() as store, store.read() as conn:
         n = log_size(conn) if size is None else size
         proof = inclusion_proof(conn, index, n)
@@ -156,6 +158,8 @@ def consistency(
     ] = None,
 ) -> None:
     """Print a consistency proof as JSON: {old, new, proof_hex, old_root_hex, new_root_hex}."""
+    from pars.audit import consistency_proof, log_size, root_at
+
     with _opened() as store, store.read() as conn:
         n = log_size(conn) if new is None else new
         proof = consistency_proof(conn, old, n)
@@ -174,6 +178,8 @@ def consistency(
 @app.command()
 def entry(index: Annotated[int, typer.Argument(help="0-based leaf index.")]) -> None:
     """Print one stored entry as JSON: {index, entry}."""
+    from pars.audit import get_entry
+
     with _opened() as store, store.read() as conn:
         stored = get_entry(conn, index)
     print_json({"index": stored.index, "entry": json.loads(stored.entry)})
@@ -184,6 +190,8 @@ def sign_checkpoint(
     size: Annotated[int, typer.Option("--size", help="Tree size to sign.")],
 ) -> None:
     """Print a checkpoint for a past size: the stored one, or a freshly signed one."""
+    from pars.audit import AuditLog
+
     log = AuditLog.open()
     with _opened() as store, store.read() as conn:
         cp = log.checkpoint_at(conn, size)
@@ -192,6 +200,8 @@ def sign_checkpoint(
 
 def init_audit(store: Store) -> None:
     """``pars init``'s audit part: create missing keys, fix the log origin, say so."""
+    from pars.audit import init_log
+
     setup = init_log(store)
     store.dispose()  # the last use of init's store; PostgreSQL pools hold sockets
     for path in setup.created_files:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from pars.errors import ParsError
-from pars.store import Store, open_store
-from pars.store.migrate import require_current
+
+if TYPE_CHECKING:
+    from pars.store import Store
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -38,4 +39,7 @@ def run(app: typer.Typer) -> None:
 
 def ready_store() -> Store:
     """The configured store, which must have been initialised by ``pars init``."""
+    from pars.store import open_store
+    from pars.store.migrate import require_current
+
     return require_current(open_store())

@@ -14,12 +14,14 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pars.cli.common import console
-from pars.demo import Demo, run_demo
+
+if TYPE_CHECKING:
+    from pars.demo import Demo
 
 
 class ContinuingClock:
@@ -99,6 +101,8 @@ def demo(
     port: Annotated[int, typer.Option("--port", help="Port for --serve (on 127.0.0.1).")] = 8000,
 ) -> None:
     """Tell the PARS story end to end on an embedded SQLite store, with synthetic people."""
+    from pars.demo import Demo, run_demo  # the whole story: every room, matplotlib included
+
     target = folder or Path(tempfile.mkdtemp(prefix="pars-demo-"))
     if folder is not None and (folder / "pars.db").exists():
         console.print(f"{folder} already holds a demo; choose an empty --dir", style="red")

@@ -11,16 +11,15 @@ import json
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
 
-from pars.audit import load_keys
 from pars.clock import SYSTEM_CLOCK, parse_instant
 from pars.errors import InvalidInput
-from pars.oversight import OversightConfig, build_report
-from pars.store import open_store
+
+if TYPE_CHECKING:
+    from pars.oversight import OversightConfig
 
 app = typer.Typer(
     name="oversight",
@@ -47,6 +46,10 @@ def _instant(option: str, text: str | None) -> datetime | None:
 
 
 def _config(path: Path | None) -> OversightConfig:
+    import yaml
+
+    from pars.oversight import OversightConfig
+
     if path is None:
         return OversightConfig()
     try:
@@ -91,6 +94,10 @@ def report(
     Findings name users, agreements and audit-log indices (prove each with
     ``pars audit prove --index I``); people appear only as ids.
     """
+    from pars.audit import load_keys
+    from pars.oversight import build_report
+    from pars.store import open_store
+
     if fmt is Format.pdf and out is None:
         raise InvalidInput("--out: a PDF is written to a file; give --out FILE")
     since, until = _instant("--from", start), _instant("--to", end)
@@ -151,6 +158,7 @@ def transparency(
     the totals would give one away; no user or person is named.
     """
     from pars.oversight.transparency import build_transparency, render_transparency
+    from pars.store import open_store
 
     since, until = _instant("--from", start), _instant("--to", end)
     if since is not None and until is not None and since > until:

@@ -20,7 +20,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pars.cli.common import err_console
-from pars.synth import generate
 
 _CHUNK = 2000  # events per write and per progress refresh
 
@@ -44,9 +43,7 @@ def synth(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the events to FILE instead of stdout.")
     ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")
-    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")] = False,
 ) -> None:
     """Realistic synthetic booking events (JSON Lines on stdout), sorted by `at`.
 
@@ -54,13 +51,13 @@ def synth(
     release, disposition and expungement events follow, up to 90 days past the
     window. Every SSN is in a range never issued (area 9xx, group 01-49).
     """
+    from pars.synth import generate
+
     first_day = _parse_start(start)
     counts: Counter[str] = Counter()
     began = time.perf_counter()
     with ExitStack() as stack:
-        sink: BinaryIO = (
-            stack.enter_context(out.open("wb")) if out is not None else sys.stdout.buffer
-        )
+        sink: BinaryIO = stack.enter_context(out.open("wb")) if out is not None else sys.stdout.buffer
         progress = Progress(
             TextColumn("[bold]synth[/]"),
             BarColumn(),

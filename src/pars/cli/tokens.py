@@ -13,7 +13,6 @@ import typer
 from pars.cli.common import console, print_json, ready_store
 from pars.clock import SYSTEM_CLOCK
 from pars.errors import InvalidInput
-from pars.gate.tokens import issue_token, list_tokens, revoke_token
 
 app = typer.Typer(name="tokens", help="API tokens (shown once, stored only as hashes).", no_args_is_help=True)
 
@@ -29,15 +28,15 @@ def issue_cmd(
     ] = None,
 ) -> None:
     """Issue a token and print it once (the token alone on stdout)."""
+    from pars.gate.tokens import issue_token
+
     if (agreement is None) == (role is None):
         raise InvalidInput("give exactly one of --agreement ID (a partner) or --role custodian|oversight")
     if role is not None and role not in ("custodian", "oversight"):
         raise InvalidInput("--role: must be custodian or oversight")
     store = ready_store()
     try:
-        token, _ = issue_token(
-            store, SYSTEM_CLOCK, role=role or "partner", user=user, agreement_id=agreement
-        )
+        token, _ = issue_token(store, SYSTEM_CLOCK, role=role or "partner", user=user, agreement_id=agreement)
     finally:
         store.dispose()
     typer.echo(token)
@@ -48,6 +47,8 @@ def revoke_cmd(
     token: Annotated[str, typer.Argument(help="The token, or its id from `pars tokens list`.")],
 ) -> None:
     """Revoke a token at once (revoking twice is harmless)."""
+    from pars.gate.tokens import revoke_token
+
     store = ready_store()
     try:
         info = revoke_token(store, SYSTEM_CLOCK, token)
@@ -59,6 +60,8 @@ def revoke_cmd(
 @app.command("list")
 def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON data.")] = False) -> None:
     """Every token issued: id, role, user, agreement, created, revoked (never the token)."""
+    from pars.gate.tokens import list_tokens
+
     store = ready_store()
     try:
         infos = list_tokens(store)

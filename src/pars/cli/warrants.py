@@ -10,11 +10,9 @@ from typing import Annotated
 
 import typer
 
-from pars.agreements.warrants import add_warrant
 from pars.cli.common import console, print_json
 from pars.clock import SYSTEM_CLOCK, parse_instant
 from pars.errors import InvalidInput
-from pars.store import open_store
 
 app = typer.Typer(name="warrants", help="Judicial warrants on file.", no_args_is_help=True)
 
@@ -31,6 +29,9 @@ def add_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON data.")] = False,
 ) -> None:
     """Put a judicial warrant on file; requests cite it by REF."""
+    from pars.agreements.warrants import add_warrant
+    from pars.store import open_store
+
     try:
         expires_at = parse_instant(expires) if expires else None
     except ValueError as exc:
