@@ -319,3 +319,41 @@ def test_batches_split_anywhere_give_the_same_store(store: Store) -> None:
     with store.read() as conn:
         assert conn.scalar(select(func.max(events.c.seq))) == 300
         assert conn.scalar(select(func.count()).select_from(arrests)) == 100
+
+
+def _snapshot(store: Store) -> str:
+    with store.read() as conn:
+        ids = list(conn.scalars(select(arrests.c.arrest_id).order_by(arrests.c.arrest_id)))
+        recs = load_records(conn, ids)
+        stored = sorted(conn.execute(select(events.c.seq, events.c.event_id, events.c.content_sha256)))
+        people = sorted(conn.execute(select(persons.c.person_id, persons.c.ssn, persons.c.dob)))
+    return json.dumps([[recs[i] for i in ids], stored, people], sort_keys=True, default=str)
+
+
+def test_validating_in_worker_processes_changes_nothing(store: Store, tmp_path: Any) -> None:
+    """The process pool of ``pars ingest`` gives the results and store of one process."""
+    from datetime import date
+
+    from pars.store.migrate import upgrade
+    from pars.synth import generate
+
+    good = [json.dumps(e) for e in generate(arrests=400, seed=11, start=date(2018, 1, 1), days=60)]
+    conflict = json.loads(good[0])
+    conflict["at"] = "2018-01-01T00:00:01-05:00"
+    data = (
+        good[:700]
+        + ["{not json", json.dumps({"type": "arrest"}), "", good[3], json.dumps(conflict)]
+        + good[700:]
+    )
+    pooled: list[LineResult] = []
+    ingest_lines(store, list(enumerate(data, 1)), batch_size=300, workers=2, on_batch=pooled.extend)
+
+    reference = Store(f"sqlite:///{tmp_path / 'ref.db'}")
+    upgrade(reference)
+    alone: list[LineResult] = []
+    ingest_lines(reference, list(enumerate(data, 1)), batch_size=300, on_batch=alone.extend)
+
+    assert [r.to_json() for r in pooled] == [r.to_json() for r in alone]
+    assert {r.status for r in pooled} == {"accepted", "rejected", "duplicate"}
+    assert _snapshot(store) == _snapshot(reference)
+    reference.dispose()

@@ -19,7 +19,7 @@ from rich.progress import (
 
 from pars.cli.common import console, err_console, fail, ready_store
 from pars.store import open_store
-from pars.store.ingest import LineResult, Totals, ingest_lines
+from pars.store.ingest import BATCH_SIZE, LineResult, Totals, default_workers, ingest_lines
 from pars.store.migrate import upgrade
 
 
@@ -71,7 +71,17 @@ def ingest(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the report of CONTRACT section 1 as JSON.")
     ] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=50_000, help="Events per transaction.")] = 5000,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Events per transaction.")] = BATCH_SIZE,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes validating the coming batches while this one writes; "
+            "0 validates in this process. Default: one less than the CPUs, at most 4.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Take booking events; print accepted/rejected counts and each rejection's reason.
 
@@ -122,7 +132,11 @@ def ingest(
                             shown += 1
 
                 part = ingest_lines(
-                    store, _numbered(stream, progress, task), batch_size=batch_size, on_batch=on_batch
+                    store,
+                    _numbered(stream, progress, task),
+                    batch_size=batch_size,
+                    on_batch=on_batch,
+                    workers=default_workers() if workers is None else workers,
                 )
             finally:
                 if stream is not sys.stdin.buffer:

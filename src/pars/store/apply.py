@@ -1,11 +1,12 @@
-"""Applying one batch of fresh, validated events to the current-state tables.
+"""Applying one batch of fresh, prepared events to the current-state tables.
 
 The ``Applier`` loads what the batch refers to (arrests, their state, known
 persons), applies the events in order in memory, then writes everything with the
 bulk paths of ``store.bulk``. Follow-ups that arrive out of order never overwrite
 newer state: the latest charging decision (by ``at``), the latest hearing (by
 ``held_at``), the latest release (by ``released_at``) and the latest disposition of
-each charge (by ``at``) win, whatever order they came in.
+each charge (by ``at``) win, whatever order they came in. Instants are compared as
+naive UTC text (``records.prepared``), which orders like the instants.
 
 Rule: every accepted event gets its row in ``events`` in the same flush as its
 effects; nothing here commits.
@@ -21,19 +22,19 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from pars.clock import to_utc_naive
-from pars.records.events import (
-    ArraignmentEvent,
-    ArrestEvent,
-    BookingEvent,
-    ChargingEvent,
-    DispositionEvent,
-    ExpungementEvent,
-    ParsedEvent,
-    ReleaseEvent,
+from pars.records.identity import ARRESTEE, PARTY, IdentityIndex, KnownPerson
+from pars.records.prepared import (
+    ArraignmentDetail,
+    ArrestDetail,
+    ChargeRow,
+    ChargingDetail,
+    DispositionDetail,
+    ExpungementDetail,
+    Prepared,
+    ReleaseDetail,
+    naive_utc_text,
 )
-from pars.records.identity import ARRESTEE, PARTY, IdentityIndex, KnownPerson, new_person_id
-from pars.records.normalize import name_key
-from pars.store.bulk import Values, insert_rows, upsert_rows
+from pars.store.bulk import insert_rows, number, select_in, timestamp, upsert_rows
 from pars.store.db import chunks
 from pars.store.schema import (
     arraignments,
@@ -63,8 +64,8 @@ ARREST_COLS = (
 PARTY_COLS = (
     "arrest_id",
     "position",
-    "role",
     "person_id",
+    "role",  # from here on, the columns of records.prepared.PartyRow, in its order
     "last_name",
     "first_name",
     "last_key",
@@ -83,17 +84,17 @@ CUSTODY_COLS = ("arrest_id", "released_at", "released_utc", "facility")
 DISPOSITION_COLS = ("arrest_id", "seq", "disposition", "at", "at_utc", "event_id")
 
 
-def utc(value: datetime) -> datetime:
-    return to_utc_naive(value)
-
-
-@dataclass
+@dataclass(slots=True)
 class _Charge:
     statute: str
     description: str | None
     grade: str | None
     disposition: str | None = None
-    disposition_utc: datetime | None = None
+    disposition_utc: str | None = None
+
+
+def _charge_map(rows: Sequence[ChargeRow]) -> dict[int, _Charge]:
+    return {c.seq: _Charge(c.statute, c.description, c.grade) for c in rows}
 
 
 @dataclass
@@ -108,12 +109,23 @@ class _Pending:
     # arrest_id -> {seq: charge}: the final charge list of every arrest touched.
     charges: dict[str, dict[int, _Charge]] = field(default_factory=dict)
     charges_changed: set[str] = field(default_factory=set)
-    # kind -> arrest_id -> (ordering instant, row)
-    state: dict[str, dict[str, tuple[datetime, tuple[Any, ...]]]] = field(
+    # kind -> arrest_id -> (ordering instant as UTC text, row)
+    state: dict[str, dict[str, tuple[str, tuple[Any, ...]]]] = field(
         default_factory=lambda: {"charging": {}, "arraignment": {}, "custody": {}}
     )
     dispositions: list[tuple[Any, ...]] = field(default_factory=list)
-    expunge: list[ExpungementEvent] = field(default_factory=list)
+    expunge: list[Prepared] = field(default_factory=list)
+
+
+_STATE_SQL = {
+    "charging": "SELECT arrest_id, at_utc FROM charging WHERE arrest_id IN ({keys})",
+    "arraignment": "SELECT arrest_id, held_utc FROM arraignments WHERE arrest_id IN ({keys})",
+    "custody": "SELECT arrest_id, released_utc FROM custody WHERE arrest_id IN ({keys})",
+}
+# ``kind`` leads both person indexes: naming it lets each lookup use its index.
+_PERSON_SQL = (
+    "SELECT person_id, kind, ssn, name_key, dob FROM persons WHERE kind IN ('arrestee', 'party') AND "
+)
 
 
 class Applier:
@@ -121,102 +133,94 @@ class Applier:
 
     def __init__(self, conn: Connection, now: datetime) -> None:
         self.conn = conn
-        self.v = Values(conn.dialect.name == "sqlite")
-        self.now = self.v.ts(to_utc_naive(now))
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.now = naive_utc_text(to_utc_naive(now))
         self.p = _Pending()
         self.known: set[str] = set()
         self.expunged: dict[str, str] = {}
-        self.stored_state: dict[str, dict[str, datetime]] = {"charging": {}, "arraignment": {}, "custody": {}}
+        self.stored_state: dict[str, dict[str, str]] = {"charging": {}, "arraignment": {}, "custody": {}}
         self.arrestees = IdentityIndex(ARRESTEE)
         self.others = IdentityIndex(PARTY)
 
     # -- loading what the batch refers to ----------------------------------------------
-    def load(self, fresh: Sequence[ParsedEvent]) -> None:
+    def load(self, fresh: Sequence[Prepared]) -> None:
+        """One query per table for the whole batch, whatever its size."""
         c = self.conn
         refs = sorted({p.arrest_id for p in fresh})
-        for chunk in chunks(refs):
-            self.known.update(c.scalars(select(arrests.c.arrest_id).where(arrests.c.arrest_id.in_(chunk))))
-            q = select(expungements.c.arrest_id, expungements.c.order_ref).where(
-                expungements.c.arrest_id.in_(chunk)
-            )
-            self.expunged.update({aid: order for aid, order in c.execute(q)})
-        follow = sorted({p.arrest_id for p in fresh if p.event.type != "arrest"} & self.known)
-        for kind, table, col in (
-            ("charging", charging, charging.c.at_utc),
-            ("arraignment", arraignments, arraignments.c.held_utc),
-            ("custody", custody, custody.c.released_utc),
-        ):
-            for chunk in chunks(follow):
-                q = select(table.c.arrest_id, col).where(table.c.arrest_id.in_(chunk))
-                self.stored_state[kind].update({aid: when for aid, when in c.execute(q)})
-        need = sorted(
-            {p.arrest_id for p in fresh if p.event.type in ("charging", "disposition")} & self.known
+        sql = "SELECT arrest_id FROM arrests WHERE arrest_id IN ({keys})"
+        self.known.update(r[0] for r in select_in(c, sql, refs))
+        sql = "SELECT arrest_id, order_ref FROM expungements WHERE arrest_id IN ({keys})"
+        self.expunged.update({aid: order for aid, order in select_in(c, sql, refs)})
+        follow = sorted({p.arrest_id for p in fresh if p.type != "arrest"} & self.known)
+        if follow:
+            for kind, sql in _STATE_SQL.items():
+                rows = select_in(c, sql, follow)
+                self.stored_state[kind].update({aid: timestamp(when) for aid, when in rows})
+        need = sorted({p.arrest_id for p in fresh if p.type in ("charging", "disposition")} & self.known)
+        sql = (
+            "SELECT arrest_id, seq, statute, description, grade, disposition, disposition_utc "
+            "FROM charges WHERE arrest_id IN ({keys})"
         )
-        for chunk in chunks(need):
-            for row in c.execute(select(charges).where(charges.c.arrest_id.in_(chunk))):
-                self.p.charges.setdefault(row.arrest_id, {})[row.seq] = _Charge(
-                    row.statute, row.description, row.grade, row.disposition, row.disposition_utc
-                )
-        self._load_identities([p.event for p in fresh if isinstance(p.event, ArrestEvent)])
+        for aid, seq, statute, description, grade, disposition, when in select_in(c, sql, need):
+            self.p.charges.setdefault(aid, {})[seq] = _Charge(
+                statute, description, grade, disposition, timestamp(when)
+            )
+        self._load_identities([p.detail for p in fresh if isinstance(p.detail, ArrestDetail)])
 
-    def _load_identities(self, arrest_events: list[ArrestEvent]) -> None:
+    def _load_identities(self, details: list[ArrestDetail]) -> None:
+        """The persons a party could resolve to: same SSN, or same name and dob."""
         ssns: set[str] = set()
-        keys: set[str] = set()
-        for ev in arrest_events:
-            for party in ev.parties:
-                if party.person.ssn:
-                    ssns.add(party.person.ssn)
-                keys.add(_person_key(party.person.last_name, party.person.first_name))
+        pairs: set[tuple[str, str]] = set()
+        for d in details:
+            for party in d.parties:
+                if party.ssn:
+                    ssns.add(party.ssn)
+                if party.dob:
+                    pairs.add((f"{party.last_key} {party.first_key}", party.dob))
+        rows = select_in(self.conn, _PERSON_SQL + "ssn IN ({keys})", sorted(ssns))
+        rows += select_in(self.conn, _PERSON_SQL + "(name_key, dob) IN ({keys})", sorted(pairs), width=2)
         seen: set[str] = set()
-        for col, values in ((persons.c.ssn, sorted(ssns)), (persons.c.name_key, sorted(keys))):
-            for chunk in chunks(values):
-                for row in self.conn.execute(select(persons).where(col.in_(chunk))):
-                    if row.person_id not in seen:
-                        seen.add(row.person_id)
-                        kp = KnownPerson(row.person_id, row.kind, row.ssn, row.name_key, row.dob)
-                        (self.arrestees if kp.kind == ARRESTEE else self.others).add(kp)
+        for person_id, kind, ssn, key, dob in rows:
+            if person_id not in seen:
+                seen.add(person_id)
+                kp = KnownPerson(person_id, kind, ssn, key, dob)
+                (self.arrestees if kind == ARRESTEE else self.others).add(kp)
 
     # -- applying events in order ------------------------------------------------------
-    def apply(self, p: ParsedEvent, seq: int) -> tuple[str | None, list[str]]:
+    def apply(self, p: Prepared, seq: int) -> tuple[str | None, list[str]]:
         """Apply one event; return (rejection reason or None, warnings)."""
-        ev = p.event
         aid = p.arrest_id
         warnings: list[str] = []
         if aid in self.expunged:
-            where = "arrest.arrest_id" if ev.type == "arrest" else "arrest_id"
+            where = "arrest.arrest_id" if p.type == "arrest" else "arrest_id"
             return f"{where}: arrest {aid} was expunged (order {self.expunged[aid]})", []
-        if isinstance(ev, ArrestEvent):
+        d = p.detail
+        if isinstance(d, ArrestDetail):
             if aid in self.known or aid in self.p.new_arrests:
                 return (
                     f"arrest.arrest_id: arrest {aid} is already recorded; "
                     "changes to it come as follow-up events"
                 ), []
-            warnings = self._arrest(ev, p.event_id)
+            warnings = self._arrest(aid, d)
         elif aid not in self.known and aid not in self.p.new_arrests:
             return f"arrest_id: unknown arrest {aid}; send its arrest event first", []
         else:
-            reason = self._follow_up(ev)
+            reason = self._follow_up(p)
             if reason:
                 return reason, []
-        self.p.events.append(
-            (seq, p.event_id, ev.type, aid, ev.at.isoformat(), p.sha256, p.canonical, self.now)
-        )
+        self.p.events.append((seq, p.event_id, p.type, aid, p.at, p.sha256, p.canonical, self.now))
         return None, warnings
 
-    def _arrest(self, ev: ArrestEvent, event_id: str) -> list[str]:
+    def _arrest(self, aid: str, d: ArrestDetail) -> list[str]:
         warnings: list[str] = []
         arrestee_id = ""
-        aid = ev.arrest.arrest_id
-        for pos, party in enumerate(ev.parties):
-            person = party.person
-            last_key, first_key = name_key(person.last_name), name_key(person.first_name)
-            dob = person.dob.isoformat() if person.dob else None
+        for pos, party in enumerate(d.parties):
             index = self.arrestees if party.role == "arrestee" else self.others
             res = index.resolve(
-                ssn=person.ssn,
-                name_key=f"{last_key} {first_key}",
-                dob=dob,
-                new_id=new_person_id(event_id, pos),
+                ssn=party.ssn,
+                name_key=f"{party.last_key} {party.first_key}",
+                dob=party.dob,
+                new_id=party.new_person_id,
                 where=f"parties[{pos}].person",
             )
             if res.new is not None:
@@ -227,39 +231,12 @@ class Applier:
                 warnings.append(res.warning)
             if party.role == "arrestee":
                 arrestee_id = res.person_id
-            self.p.parties.append(
-                (
-                    aid,
-                    pos,
-                    party.role,
-                    res.person_id,
-                    person.last_name,
-                    person.first_name,
-                    last_key,
-                    first_key,
-                    dob,
-                    person.sex,
-                    person.race,
-                    person.ssn,
-                    person.country_of_origin,
-                    person.address,
-                )
-            )
-        a = ev.arrest
-        self.p.new_arrests[aid] = (
-            aid,
-            arrestee_id,
-            a.agency,
-            a.district,
-            a.arrested_at.isoformat(),
-            self.v.ts(utc(a.arrested_at)),
-            a.arrest_type,
-            a.location,
-        )
-        self.p.charges[aid] = {c.seq: _Charge(c.statute, c.description, c.grade) for c in ev.charges}
+            self.p.parties.append((aid, pos, res.person_id, *party[:-1]))
+        self.p.new_arrests[aid] = (aid, arrestee_id, *d[:6])
+        self.p.charges[aid] = _charge_map(d.charges)
         return warnings
 
-    def _set_state(self, kind: str, aid: str, when: datetime, row: tuple[Any, ...]) -> bool:
+    def _set_state(self, kind: str, aid: str, when: str, row: tuple[Any, ...]) -> bool:
         """Record state unless newer state is already known; True if it was newer."""
         pending = self.p.state[kind].get(aid)
         current = pending[0] if pending else self.stored_state[kind].get(aid)
@@ -268,53 +245,39 @@ class Applier:
         self.p.state[kind][aid] = (when, row)
         return True
 
-    def _follow_up(self, ev: BookingEvent) -> str | None:
-        aid = ev.arrest_id
-        v = self.v
-        if isinstance(ev, ChargingEvent):
-            at = utc(ev.at)
-            row: tuple[Any, ...] = (aid, ev.decision, ev.at.isoformat(), v.ts(at))
-            if self._set_state("charging", aid, at, row) and ev.charges is not None:
-                self.p.charges[aid] = {c.seq: _Charge(c.statute, c.description, c.grade) for c in ev.charges}
+    def _follow_up(self, p: Prepared) -> str | None:
+        aid, d = p.arrest_id, p.detail
+        if isinstance(d, ChargingDetail):
+            row: tuple[Any, ...] = (aid, d.decision, p.at, p.at_utc)
+            if self._set_state("charging", aid, p.at_utc, row) and d.charges is not None:
+                self.p.charges[aid] = _charge_map(d.charges)
                 self.p.charges_changed.add(aid)
-        elif isinstance(ev, ArraignmentEvent):
-            held = utc(ev.held_at)
-            row = (
-                aid,
-                ev.held_at.isoformat(),
-                v.ts(held),
-                ev.bail.type,
-                v.num(ev.bail.amount),
-                ev.commissioner,
-            )
-            self._set_state("arraignment", aid, held, row)
-        elif isinstance(ev, ReleaseEvent):
-            released = utc(ev.released_at)
-            self._set_state(
-                "custody", aid, released, (aid, ev.released_at.isoformat(), v.ts(released), ev.facility)
-            )
-        elif isinstance(ev, DispositionEvent):
+        elif isinstance(d, ArraignmentDetail):
+            amount = number(self.sqlite, d.bail_amount)
+            row = (aid, d.held_at, d.held_utc, d.bail_type, amount, d.commissioner)
+            self._set_state("arraignment", aid, d.held_utc, row)
+        elif isinstance(d, ReleaseDetail):
+            self._set_state("custody", aid, d.released_utc, (aid, *d))
+        elif isinstance(d, DispositionDetail):
             current = self.p.charges.get(aid, {})
-            for i, c in enumerate(ev.charges):
-                if c.seq not in current:
-                    return f"charges[{i}].seq: arrest {aid} has no charge {c.seq}"
-            at = utc(ev.at)
-            for c in ev.charges:
-                charge = current[c.seq]
+            for i, (seq, _) in enumerate(d.charges):
+                if seq not in current:
+                    return f"charges[{i}].seq: arrest {aid} has no charge {seq}"
+            at = p.at_utc
+            for seq, disposition in d.charges:
+                charge = current[seq]
                 if charge.disposition_utc is None or at >= charge.disposition_utc:
-                    charge.disposition, charge.disposition_utc = c.disposition, at
-                self.p.dispositions.append(
-                    (aid, c.seq, c.disposition, ev.at.isoformat(), v.ts(at), ev.event_id)
-                )
+                    charge.disposition, charge.disposition_utc = disposition, at
+                self.p.dispositions.append((aid, seq, disposition, p.at, at, p.event_id))
             self.p.charges_changed.add(aid)
-        elif isinstance(ev, ExpungementEvent):
-            self.p.expunge.append(ev)
-            self.expunged[aid] = ev.order
+        elif isinstance(d, ExpungementDetail):
+            self.p.expunge.append(p)
+            self.expunged[aid] = d.order
         return None
 
     # -- writing -----------------------------------------------------------------------
     def flush(self) -> None:
-        c, p, v = self.conn, self.p, self.v
+        c, p = self.conn, self.p
         insert_rows(c, events, EVENT_COLS, p.events)
         insert_rows(
             c,
@@ -334,7 +297,7 @@ class Applier:
             charges,
             CHARGE_COLS,
             [
-                (aid, seq, ch.statute, ch.description, ch.grade, ch.disposition, v.ts(ch.disposition_utc))
+                (aid, seq, ch.statute, ch.description, ch.grade, ch.disposition, ch.disposition_utc)
                 for aid, by_seq in p.charges.items()
                 if aid in p.new_arrests or aid in p.charges_changed
                 for seq, ch in by_seq.items()
@@ -345,36 +308,38 @@ class Applier:
             ("arraignment", arraignments, ARRAIGN_COLS),
             ("custody", custody, CUSTODY_COLS),
         ):
-            upsert_rows(c, table, ("arrest_id",), cols, [row for _, row in p.state[kind].values()])
+            # Most follow-ups are the first of their kind for the arrest: plain inserts.
+            # Only state already stored needs the (slower) upsert.
+            stored = self.stored_state[kind]
+            rows = p.state[kind]
+            insert_rows(c, table, cols, [row for aid, (_, row) in rows.items() if aid not in stored])
+            upsert_rows(
+                c, table, ("arrest_id",), cols, [row for aid, (_, row) in rows.items() if aid in stored]
+            )
         insert_rows(c, dispositions, DISPOSITION_COLS, p.dispositions)
         for ev in p.expunge:
             self._expunge(ev)
 
-    def _expunge(self, ev: ExpungementEvent) -> None:
+    def _expunge(self, ev: Prepared) -> None:
         """Remove the arrest from every view; keep only ids, types, times and hashes.
 
         The order allows keeping that the events existed (so a re-sent event stays a
         duplicate and never resurrects the arrest), not what they said.
         """
-        c, aid = self.conn, ev.arrest_id
+        assert isinstance(ev.detail, ExpungementDetail)
+        c, aid, order = self.conn, ev.arrest_id, ev.detail.order
         touched = sorted(set(c.scalars(select(parties.c.person_id).where(parties.c.arrest_id == aid))))
         c.execute(delete(arrests).where(arrests.c.arrest_id == aid))
         c.execute(
             update(events)
             .where(events.c.arrest_id == aid, events.c.type != "expungement")
-            .values(body=None, expunged_by=ev.order)
+            .values(body=None, expunged_by=order)
         )
         c.execute(
-            expungements.insert().values(
-                arrest_id=aid, order_ref=ev.order, at=ev.at.isoformat(), event_id=ev.event_id
-            )
+            expungements.insert().values(arrest_id=aid, order_ref=order, at=ev.at, event_id=ev.event_id)
         )
         for chunk in chunks(touched):
             still_used = set(c.scalars(select(parties.c.person_id).where(parties.c.person_id.in_(chunk))))
             gone = [pid for pid in chunk if pid not in still_used]
             if gone:
                 c.execute(delete(persons).where(persons.c.person_id.in_(gone)))
-
-
-def _person_key(last: str, first: str) -> str:
-    return f"{name_key(last)} {name_key(first)}"

@@ -12,7 +12,13 @@ Rule: report a result only after the transaction that holds it has committed.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Sequence
+import multiprocessing
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -20,15 +26,31 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from pars.clock import SYSTEM_CLOCK, Clock
-from pars.records.events import ParsedEvent, Rejection, parse_event
+from pars.errors import ParsError
+from pars.records.events import Rejection
+from pars.records.prepared import Prepared, prepare_lines
 from pars.store.apply import Applier
-from pars.store.db import Store, chunks
+from pars.store.bulk import select_in
+from pars.store.db import Store
 from pars.store.schema import events
 
 #: pg_advisory_xact_lock key serialising record writers ("PARSRECS").
 RECORDS_LOCK_KEY = 0x5041525352454353
+#: Events per transaction. Larger batches write each index page fewer times per
+#: event (the commit and WAL checkpoint cost is per page); memory grows with the
+#: batch, never with the input.
+BATCH_SIZE = 20_000
+#: SQLite page cache of the ingesting connection, in KiB (the default is 2 MiB):
+#: a batch touches pages all over the person and party indexes.
+SQLITE_CACHE_KIB = 32_768
 #: PostgreSQL channel told the newest event seq after each committed batch.
 NOTIFY_CHANNEL = "pars_records"
+
+
+class IngestInterrupted(ParsError):
+    """Ingestion stopped part-way; what was reported is committed."""
+
+    exit_code = 2
 
 
 @dataclass(slots=True)
@@ -84,11 +106,11 @@ class Totals:
 
 
 def apply_batch(
-    store: Store, items: Sequence[tuple[int, ParsedEvent | Rejection]], clock: Clock = SYSTEM_CLOCK
+    store: Store, items: Sequence[tuple[int, Prepared | Rejection]], clock: Clock = SYSTEM_CLOCK
 ) -> list[LineResult]:
     """Apply one batch in one transaction; the results are final once this returns."""
     results: list[LineResult | None] = [None] * len(items)
-    candidates: list[tuple[int, ParsedEvent]] = []
+    candidates: list[tuple[int, Prepared]] = []
     for i, (line, item) in enumerate(items):
         if isinstance(item, Rejection):
             results[i] = LineResult(line, item.event_id, "rejected", item.reason)
@@ -96,7 +118,9 @@ def apply_batch(
             candidates.append((i, item))
     if candidates:
         with store.write() as conn:
-            if not store.is_sqlite:
+            if store.is_sqlite:
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            else:
                 conn.execute(select(func.pg_advisory_xact_lock(RECORDS_LOCK_KEY)))
             fresh = _dedupe(conn, items, candidates, results)
             if fresh:
@@ -119,16 +143,14 @@ def apply_batch(
 
 def _dedupe(
     conn: Connection,
-    items: Sequence[tuple[int, ParsedEvent | Rejection]],
-    candidates: list[tuple[int, ParsedEvent]],
+    items: Sequence[tuple[int, Prepared | Rejection]],
+    candidates: list[tuple[int, Prepared]],
     results: list[LineResult | None],
-) -> list[tuple[int, ParsedEvent]]:
+) -> list[tuple[int, Prepared]]:
     """Mark re-sent events as duplicates (same content) or conflicts (different)."""
-    stored: dict[str, str] = {}
-    for chunk in chunks(sorted({p.event_id for _, p in candidates})):
-        q = select(events.c.event_id, events.c.content_sha256).where(events.c.event_id.in_(chunk))
-        stored.update({eid: sha for eid, sha in conn.execute(q)})
-    fresh: list[tuple[int, ParsedEvent]] = []
+    sql = "SELECT event_id, content_sha256 FROM events WHERE event_id IN ({keys})"
+    stored: dict[str, str] = dict(select_in(conn, sql, sorted({p.event_id for _, p in candidates})))
+    fresh: list[tuple[int, Prepared]] = []
     in_batch: dict[str, str] = {}
     for i, p in candidates:
         line = items[i][0]
@@ -144,35 +166,113 @@ def _dedupe(
     return fresh
 
 
+Numbered = tuple[int, bytes | str]
+
+
+def _batches(lines: Iterable[Numbered], size: int, first: int | None = None) -> Iterator[list[Numbered]]:
+    """Batches of at most ``size`` lines; from ``first`` lines, doubling up to ``size``.
+
+    Small first batches let the writer start while the validating processes are
+    still on the next ones, instead of waiting for a whole large batch.
+    """
+    it = iter(lines)
+    n = min(size, first or size)
+    while batch := list(islice(it, n)):
+        yield batch
+        n = min(size, n * 2)
+
+
+def default_workers() -> int:
+    """Validating processes for a long input: one less than the CPUs, at most 4."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _prepare_batch(batch: list[Numbered]) -> list[tuple[int, Prepared | Rejection]]:
+    """A worker's task. Its cyclic GC is paused as in the writer; what the last
+    batch left is collected before the next."""
+    gc.collect(1)
+    return prepare_lines(batch)
+
+
+def _prepared_in_pool(
+    batches: Iterator[list[Numbered]], workers: int
+) -> Iterator[list[tuple[int, Prepared | Rejection]]]:
+    """Batches validated by ``workers`` processes, in input order, a few ahead.
+
+    At most ``workers + 2`` batches are in flight, so memory stays flat however
+    long the input. On Linux the workers are forked, so they start with the
+    validators imported; they run only the pure ``prepare_lines`` and leave by
+    ``os._exit``. Everything they inherit is frozen out of their cyclic collector
+    first, so an inherited database connection is never finalised (closed) in a
+    child: it is never touched there at all.
+    """
+    method = "fork" if sys.platform == "linux" else "spawn"
+    context = multiprocessing.get_context(method)
+    ahead: deque[Future[list[tuple[int, Prepared | Rejection]]]] = deque()
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
+            for batch in batches:
+                if not ahead and method == "fork":
+                    gc.freeze()  # the first submit forks every worker
+                    try:
+                        ahead.append(pool.submit(_prepare_batch, batch))
+                    finally:
+                        gc.unfreeze()
+                else:
+                    ahead.append(pool.submit(_prepare_batch, batch))
+                if len(ahead) > workers + 1:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+    except BrokenProcessPool as exc:
+        raise IngestInterrupted(
+            "a validating process died (out of memory?); every batch reported so far is "
+            "committed: run the same input again to finish, or use --workers 0"
+        ) from exc
+    finally:
+        for f in ahead:
+            f.cancel()
+
+
 def ingest_lines(
     store: Store,
-    lines: Iterable[tuple[int, bytes | str]],
+    lines: Iterable[Numbered],
     *,
-    batch_size: int = 5000,
+    batch_size: int = BATCH_SIZE,
     on_batch: Callable[[list[LineResult]], None] | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    workers: int = 0,
 ) -> Totals:
     """Validate and apply (line number, JSON line) pairs; blank lines are skipped.
 
-    ``on_batch`` sees each batch's results after its transaction committed.
+    ``on_batch`` sees each batch's results after its transaction committed. With
+    ``workers`` > 0, that many processes validate the coming batches while this
+    one writes (validation is pure; the writes stay in this process, in order).
     """
     totals = Totals()
-    it = iter(lines)
+    if workers > 0:
+        prepared: Iterator[list[tuple[int, Prepared | Rejection]]] = _prepared_in_pool(
+            _batches(lines, batch_size, first=1000), workers
+        )
+    else:
+        prepared = map(prepare_lines, _batches(lines, batch_size))
     # A batch allocates hundreds of thousands of short-lived objects; letting the
     # cyclic collector run among them cost a third of ingest time. It is paused for
     # the run and the batch's few cycles (driver, transaction) are collected after it.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        while raw := list(islice(it, batch_size)):
-            parsed = [(n, parse_event(line)) for n, line in raw if line.strip()]
-            results = apply_batch(store, parsed, clock)
+        for items in prepared:
+            results = apply_batch(store, items, clock)
             totals.add(results)
             if on_batch is not None:
                 on_batch(results)
-            del raw, parsed
+            del items
             gc.collect(1)
     finally:
+        close = getattr(prepared, "close", None)
+        if close is not None:
+            close()
         if was_enabled:
             gc.enable()
     return totals
