@@ -199,7 +199,7 @@ def _prepared_in_pool(
 ) -> Iterator[list[tuple[int, Prepared | Rejection]]]:
     """Batches validated by ``workers`` processes, in input order, a few ahead.
 
-    At most ``workers + 2`` batches are in flight, so memory stays flat however
+    At most ``workers + 1`` batches are in flight, so memory stays flat however
     long the input. On Linux the workers are forked, so they start with the
     validators imported; they run only the pure ``prepare_lines`` and leave by
     ``os._exit``. Everything they inherit is frozen out of their cyclic collector
@@ -220,7 +220,7 @@ def _prepared_in_pool(
                         gc.unfreeze()
                 else:
                     ahead.append(pool.submit(_prepare_batch, batch))
-                if len(ahead) > workers + 1:
+                if len(ahead) > workers:
                     yield ahead.popleft().result()
             while ahead:
                 yield ahead.popleft().result()
