@@ -371,3 +371,29 @@ def test_many_users_at_once_keep_exact_limits_and_one_entry_each(world: World) -
     assert [s for who_, s in results if who_ == "fbi"] == [200] * 18
     assert size(world) == before + 42
     assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_counted_requests_no_window_can_see_are_pruned(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pars.gate import core
+
+    monkeypatch.setattr(core, "PRUNE_EVERY", 2)
+    world.clock.set(NOW - timedelta(days=5))
+    raw = agreement("ice-2017", id="ice-prune", search={**agreement("ice-2017")["search"]})
+    raw["search"]["rate_limit"] = {"requests": 5, "per": "day"}
+    world.apply(raw)
+    world.token("pr-a", "partner", "a", "ice-prune")
+    pa = principal(world, "pr-a")
+
+    def counted() -> int:
+        with world.store.read() as conn:
+            return int(conn.scalar(select(func.count()).select_from(gate_requests)) or 0)
+
+    world.clock.set(NOW - timedelta(days=3))
+    for _ in range(4):
+        assert world.gate.search(pa, ICE_SEARCH).status == 200
+    assert counted() == 4  # within a day of the newest: nothing is pruned yet
+    world.clock.set(NOW)
+    statuses = [world.gate.search(pa, ICE_SEARCH).status for _ in range(6)]
+    assert statuses == [200] * 5 + [429]  # those of three days ago do not count against today
+    assert counted() == 5  # the four from three days ago are gone; today's five stay
+    assert verify_log(world.store, world.log.verifier_key).ok

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, decide
 from pars.agreements.request import Request
@@ -326,11 +326,14 @@ class Gate:
     def _count(conn: Connection, principal: Principal, now: datetime) -> None:
         if principal.agreement_id is None:
             return
-        conn.execute(
+        result = conn.execute(
             insert(gate_requests).values(
                 agreement_id=principal.agreement_id, user=principal.user, at_utc=to_utc_naive(now)
             )
         )
+        row_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
+        if row_id is not None and row_id % PRUNE_EVERY == 0:
+            _prune_counted(conn, now)
 
     # --- entries -------------------------------------------------------------
 
@@ -386,3 +389,25 @@ class Gate:
             fields=fields,
             **draft.request_fields,
         )
+
+
+#: ``gate_requests`` only counts requests for rate limits (the audit log is the
+#: record of them), so rows older than the longest window, plus a margin for clock
+#: skew between concurrent requests, are pruned: every ``PRUNE_EVERY``-th counted
+#: request deletes up to ``PRUNE_BATCH`` of the oldest such rows, in the request's
+#: transaction. The table stays about as small as the traffic of one window.
+PRUNE_EVERY = 256
+PRUNE_BATCH = 2048
+KEEP_COUNTED = timedelta(seconds=max(PERIOD_SECONDS.values()), hours=1)
+
+
+def _prune_counted(conn: Connection, now: datetime) -> int:
+    """Delete up to ``PRUNE_BATCH`` of the oldest counted requests no window can see."""
+    oldest = select(gate_requests.c.id).order_by(gate_requests.c.id).limit(PRUNE_BATCH)
+    result = conn.execute(
+        delete(gate_requests).where(
+            gate_requests.c.id.in_(oldest),
+            gate_requests.c.at_utc < to_utc_naive(now - KEEP_COUNTED),
+        )
+    )
+    return int(result.rowcount or 0)
