@@ -5,6 +5,7 @@ Rule: a table changes only together with a migration in ``store/migrations``.
 
 from pars.store.schema import agreements as agreements  # the agreements room
 from pars.store.schema import audit as audit  # the audit log room
+from pars.store.schema import console as console  # the console's sessions
 from pars.store.schema import gate as gate  # the gate room
 from pars.store.schema.base import metadata
 from pars.store.schema.records import (
