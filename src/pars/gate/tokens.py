@@ -129,6 +129,27 @@ def token_live(conn: Connection, token_id: str) -> bool:
     return row is not None and row.revoked_utc is None
 
 
+def live_principal(conn: Connection, token_id: str) -> Principal | None:
+    """The principal of the live token with this id, or None (unknown or revoked).
+
+    For callers that kept only the id of a token authenticated earlier (console
+    sessions): the id names a token but proves nothing, so call this only for an
+    id that ``authenticate`` returned.
+    """
+    row = conn.execute(
+        select(
+            gate_tokens.c.token_id,
+            gate_tokens.c.role,
+            gate_tokens.c.user,
+            gate_tokens.c.agreement_id,
+            gate_tokens.c.revoked_utc,
+        ).where(gate_tokens.c.token_id == token_id)
+    ).first()
+    if row is None or row.revoked_utc is not None:
+        return None
+    return Principal(row.token_id, row.role, row.user, row.agreement_id)
+
+
 def revoke_token(store: Store, clock: Clock, token_or_id: str) -> TokenInfo:
     """Revoke by token id or by the token itself; revoking twice is a no-op."""
     key = token_or_id.strip()
