@@ -22,7 +22,7 @@ from pars.gate import (
     list_tokens,
     revoke_token,
 )
-from pars.gate.tokens import authenticate, token_digest
+from pars.gate.tokens import authenticate, live_principal, token_digest
 from pars.store.schema.gate import gate_requests, gate_tokens
 from tests.test_gate_fixtures import ICE_END, ICE_SEARCH, NOW, World, agreement, world
 
@@ -63,6 +63,17 @@ def test_tokens_are_stored_only_as_hashes_and_revocable(world: World) -> None:
     revoke_token(world.store, world.clock, token_id)
     with world.store.read() as conn:
         assert authenticate(conn, other) is None
+
+
+def test_a_token_looked_up_by_id_is_live_until_revoked(world: World) -> None:
+    tok = world.tokens["custodian"]
+    with world.store.read() as conn:
+        who = authenticate(conn, tok)
+        assert who is not None and live_principal(conn, who.token_id) == who
+        assert live_principal(conn, "no-such-id") is None
+    revoke_token(world.store, world.clock, who.token_id)
+    with world.store.read() as conn:
+        assert live_principal(conn, who.token_id) is None
 
 
 def test_token_issue_checks_its_binding(world: World) -> None:
