@@ -11,12 +11,16 @@ from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
+from sqlalchemy import select
 
-from pars.audit import leaf_hash, log_size, verify_inclusion
+from pars.audit import AuditLog, leaf_hash, log_size, verify_inclusion
 from pars.console import audit_views
 from pars.console.oversight_views import restyle
+from pars.console.session import COOKIE, IDLE, TOUCH
 from pars.gate import revoke_token
-from tests.test_gate_fixtures import ICE_SEARCH, SSN, World, world
+from pars.store.schema.console import console_sessions
+from pars.web.app import create_app
+from tests.test_gate_fixtures import ICE_SEARCH, SSN, TestClient, World, world
 
 __all__ = ["world"]
 
@@ -264,3 +268,86 @@ def test_the_session_cookie_is_secure_over_https(world: World) -> None:
     assert r.status_code == 303
     cookie = r.headers.get_list("set-cookie")[0].lower()
     assert cookie.startswith("pars_console=") and "; secure" in cookie and "httponly" in cookie
+
+
+# --- sessions in the store ------------------------------------------------------
+
+
+def another_process(w: World) -> TestClient:
+    """A second app on the world's store: what another ``pars serve`` worker, or a restart, sees."""
+    return TestClient(create_app(w.store, w.clock, audit_log=AuditLog(w.log.keys, w.clock)))
+
+
+def session_id(w: World) -> str:
+    sid = w.client._client.cookies.get(COOKIE)
+    assert sid
+    return sid
+
+
+def stored_sessions(w: World) -> list[dict[str, object]]:
+    with w.store.read() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(console_sessions))]
+
+
+def test_a_session_opened_by_one_process_is_accepted_by_another(world: World) -> None:
+    csrf = sign_in(world, "custodian")
+    cookie = {"Cookie": f"{COOKIE}={session_id(world)}"}
+    other = another_process(world)
+    try:
+        page = other.get("/console/agreements", headers=cookie)
+        assert page.status_code == 200 and f'name="csrf" value="{csrf}"' in page.text
+        assert other.get("/console/api/activity", headers=cookie).status_code == 200
+        at = (world.clock.now() + timedelta(hours=1)).isoformat()
+        form = {"csrf": csrf, "effective_at": at, "reason": "council vote"}
+        r = other.post("/console/agreements/ice-2017/terminate", data=form, headers=cookie)
+        assert r.status_code == 200 and "council vote" in r.text  # the CSRF token holds there too
+        assert other.post("/console/signout", data={"csrf": csrf}, headers=cookie).status_code == 303
+    finally:
+        other.close()
+    r = world.client.get("/console/agreements")  # signed out in one process is signed out in all
+    assert r.status_code == 303 and r.headers["location"] == "/console/signin"
+    assert stored_sessions(world) == []
+
+
+def test_the_stored_session_holds_neither_the_session_id_nor_the_token(world: World) -> None:
+    csrf = sign_in(world, "custodian")
+    sid, token = session_id(world), world.tokens["custodian"]
+    [row] = stored_sessions(world)
+    assert row["session_sha256"] == hashlib.sha256(sid.encode()).hexdigest()
+    assert row["token_id"] == world.gate.authenticate(token).token_id
+    for value in row.values():
+        assert sid not in str(value) and token not in str(value) and csrf not in str(value)
+
+
+def test_a_revoked_token_ends_its_session_in_every_process(world: World) -> None:
+    sign_in(world, "custodian")
+    cookie = {"Cookie": f"{COOKIE}={session_id(world)}"}
+    other = another_process(world)
+    try:
+        assert other.get("/console/api/activity", headers=cookie).status_code == 200
+        revoke_token(world.store, world.clock, world.tokens["custodian"])
+        r = other.get("/console/api/activity", headers=cookie)
+        assert r.status_code == 401 and "no longer valid" in r.json()["error"]["message"]
+    finally:
+        other.close()
+    assert stored_sessions(world) == []  # the lookup that found the token revoked deleted the row
+    assert world.client.get("/console/agreements").status_code == 303
+
+
+def test_a_session_ends_after_idle_seconds_without_use(world: World) -> None:
+    sign_in(world, "oversight")
+    opened = stored_sessions(world)[0]["seen_utc"]
+    world.clock.advance(timedelta(seconds=TOUCH - 1))
+    assert world.client.get("/console/api/activity").status_code == 200
+    assert stored_sessions(world)[0]["seen_utc"] == opened  # used, but not yet worth a write
+    for _ in range(3):  # each use keeps it alive for another IDLE seconds
+        world.clock.advance(timedelta(seconds=IDLE - TOUCH))
+        assert world.client.get("/console/api/activity").status_code == 200
+    assert stored_sessions(world)[0]["seen_utc"] > opened
+    world.clock.advance(timedelta(seconds=IDLE + 1))
+    assert world.client.get("/console/api/activity").status_code == 401
+    assert world.client.get("/console/live").headers["location"] == "/console/signin"
+    world.client._client.cookies.clear()
+    sign_in(world, "custodian")  # opening a session deletes the ones idle too long
+    [row] = stored_sessions(world)
+    assert row["session_sha256"] == hashlib.sha256(session_id(world).encode()).hexdigest()

@@ -97,10 +97,10 @@ async def signin(request: Request, svc: Services = Depends(services)) -> Respons
         return _signin_page(request, "The sign-in form expired; please paste your token again.", 403)
     token = form.get("token", "").strip()
     try:
-        await check_token(svc, token)
+        who = await check_token(svc, token)
     except (SignedOut, NotAllowed) as exc:
         return _signin_page(request, str(exc), 403 if isinstance(exc, NotAllowed) else 401)
-    sid, _ = sessions(request).open(token)
+    sid = await run_in_threadpool(sessions(request).open, who.token_id)
     response = RedirectResponse("/console/agreements", status_code=303)
     response.set_cookie(
         COOKIE, sid, httponly=True, samesite="strict", secure=secure(request), path="/console"
@@ -112,7 +112,7 @@ async def signin(request: Request, svc: Services = Depends(services)) -> Respons
 @router.post("/signout")
 async def signout(request: Request, v: Viewer = Depends(viewer)) -> Response:
     check_csrf(v, await read_form(request))
-    sessions(request).close(v.sid)
+    await run_in_threadpool(sessions(request).close, v.sid)
     response = RedirectResponse("/console/signin", status_code=303)
     response.delete_cookie(COOKIE, path="/console")
     return response
