@@ -340,11 +340,8 @@ def test_validating_in_worker_processes_changes_nothing(store: Store, tmp_path: 
     good = [json.dumps(e) for e in generate(arrests=400, seed=11, start=date(2018, 1, 1), days=60)]
     conflict = json.loads(good[0])
     conflict["at"] = "2018-01-01T00:00:01-05:00"
-    data = (
-        good[:700]
-        + ["{not json", json.dumps({"type": "arrest"}), "", good[3], json.dumps(conflict)]
-        + good[700:]
-    )
+    bad = ["{not json", json.dumps({"type": "arrest"}), "", good[3], json.dumps(conflict)]
+    data = [*good[:700], *bad, *good[700:]]
     pooled: list[LineResult] = []
     ingest_lines(store, list(enumerate(data, 1)), batch_size=300, workers=2, on_batch=pooled.extend)
 
