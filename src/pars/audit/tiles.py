@@ -79,6 +79,45 @@ def pieces(hashes: list[bytes], height: int) -> list[tuple[int, bytes]]:
     return out
 
 
+#: SHA-256 already fed 0x01. Copying it and feeding it the two children costs a
+#: fifth less per node than joining the 65 bytes into a new hash object (measured).
+_NODE_PREFIX = sha256(b"\x01")
+
+
+def levels(hashes: list[bytes]) -> list[list[bytes]]:
+    """Every level of nodes over a left-aligned run of hashes, bottom-up.
+
+    ``levels(h)[k][i]`` is the perfect subtree of height ``k`` with index ``i`` over
+    ``h``; a level's last node is left unpaired when its count is odd, so every
+    node lies wholly inside the run.
+    """
+    out = [hashes]
+    level = hashes
+    start = _NODE_PREFIX.copy
+    while len(level) > 1:
+        pairs = iter(level)
+        level = []
+        keep = level.append
+        for left, right in zip(pairs, pairs, strict=False):  # an odd last node stays unpaired
+            h = start()
+            h.update(left)
+            h.update(right)
+            keep(h.digest())
+        out.append(level)
+    return out
+
+
+def left_pieces(levels: list[list[bytes]], width: int) -> list[bytes]:
+    """The perfect subtrees of the first ``width`` hashes of ``levels[0]``, largest first."""
+    out: list[bytes] = []
+    pos = 0
+    for k in range(width.bit_length() - 1, -1, -1):
+        if width & (1 << k):
+            out.append(levels[k][pos >> k])
+            pos += 1 << k
+    return out
+
+
 class Frontier:
     """The right edge of a tree: append hashes, then ask for its root and changed tiles."""
 
@@ -131,9 +170,13 @@ class Frontier:
 
     def root(self, tail: list[bytes] | None = None) -> bytes:
         """The root now, or with ``tail`` leaf hashes appended (tail must fit one tile)."""
+        return self.root_with([h for _, h in pieces(tail, 0)] if tail else [])
+
+    def root_with(self, tail_pieces: list[bytes]) -> bytes:
+        """The root with the perfect subtrees ``tail_pieces`` appended (largest first,
+        each smaller than the frontier's smallest), as ``left_pieces`` gives them."""
         parts = [h for _, h in self.stack]
-        if tail:
-            parts.extend(h for _, h in pieces(tail, 0))
+        parts.extend(tail_pieces)
         return fold_right(parts) if parts else EMPTY_ROOT
 
     def dirty_tiles(self) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int, bytes]]]:
