@@ -92,13 +92,7 @@ class _Run:
         return list(self.conn.execute(text(sql), params).all())
 
     def chunk(self, data: Chunk) -> None:
-        start = data.start
-        end = min(start + CHUNK, self.size)
-        if data.indices is not None:
-            for offset, idx in enumerate([*data.indices, end]):
-                if idx != start + offset:
-                    i = start + offset
-                    raise _fail(i, "missing", f"no stored leaf at index {i} (log size {self.size})")
+        start, end = data.start, data.end
         # One pass over the rows: a second one costs as much again in cache misses.
         computed: list[bytes] = []
         stored: list[bytes] = []
@@ -108,6 +102,11 @@ class _Run:
             h.update(entry)
             keep(h.digest())
             keep_stored(leaf)
+        if len(computed) != end - start:
+            for offset, idx in enumerate([*data.indices(), end]):
+                if idx != start + offset:
+                    i = start + offset
+                    raise _fail(i, "missing", f"no stored leaf at index {i} (log size {self.size})")
         if computed != stored:
             i = start + _first_diff(computed, stored)
             raise _fail(i, "entry", f"leaf {i}: stored entry bytes do not hash to the stored leaf hash")
