@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, update
 
-from pars.audit import AuditLog, init_log, sign_checkpoint, verify_log
-from pars.audit.tiles import Frontier
+from pars.audit import AuditLog, init_log, scan, sign_checkpoint, verify, verify_log
+from pars.audit.tiles import TILE_WIDTH, Frontier
 from pars.store.db import Store
 from pars.store.schema.audit import audit_checkpoints, audit_head, audit_leaves, audit_tiles
 from tests.test_audit_log import make_entries
 
 SIZE = 600  # three level-0 tiles, the last partial
+
+
+@pytest.fixture(autouse=True, params=["one read", "a read per tile"])
+def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Every test also with one tile per read: problems at chunk edges, and PostgreSQL's
+    reader thread still holding chunks when verify stops at the first problem."""
+    if request.param == "a read per tile":
+        monkeypatch.setattr(verify, "CHUNK", TILE_WIDTH)
+    return verify.CHUNK
 
 
 @pytest.fixture
@@ -140,3 +151,21 @@ def test_a_corrupted_upper_tile_is_named(store: Store, log: AuditLog) -> None:
             update(audit_tiles).where(audit_tiles.c.level == 1, audit_tiles.c.idx == 0).values(hashes=bad)
         )
     assert _problem(store, log) == (256, "subtree")
+
+
+def test_a_failed_verify_leaves_no_reader_behind(store: Store, log: AuditLog) -> None:
+    with store.write() as conn:
+        conn.execute(update(audit_leaves).where(audit_leaves.c.idx == 0).values(entry=b"{}"))
+    assert _problem(store, log) == (0, "entry")
+    assert not [t for t in threading.enumerate() if t.name == "pars-verify-reader"]
+
+
+def test_a_read_that_fails_reaches_the_caller(
+    store: Store, log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.is_sqlite:
+        pytest.skip("SQLite is read in the caller's thread: its errors need no handing over")
+    monkeypatch.setattr(scan, "_PG_ROWS", b"SELECT entry, leaf_hash FROM no_such_table")
+    with pytest.raises(psycopg.DatabaseError, match="no_such_table"):
+        verify_log(store, log.verifier_key)
+    assert not [t for t in threading.enumerate() if t.name == "pars-verify-reader"]
