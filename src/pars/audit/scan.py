@@ -4,17 +4,18 @@
 READ on PostgreSQL, a WAL snapshot on SQLite), so a verify running beside the
 gate never mistakes a concurrent append for a disagreement.
 
-``leaf_chunks`` hands over the stored entries and leaf hashes in index order, one
-``Chunk`` at a time, through the driver itself:
+``log_chunks`` hands over, one ``Chunk`` of leaves at a time and in index order,
+the stored entries and leaf hashes with the level-0 tiles and the checkpoints
+that fall in the chunk, through the driver itself:
 
 - SQLite is read in line, on the caller's own snapshot. The sqlite3 module lets
   the GIL go and takes it back at every row, so a reader thread beside a caller
   that is hashing waits out the interpreter's switch interval (5 ms) per row:
   measured, a thread made verify slower, not faster.
-- PostgreSQL is read ahead on a thread of its own (with its own snapshot, opened
-  after the caller's, so it sees at least what the caller saw), with one blocking
-  libpq call per chunk, which runs without the GIL: the server reads and sends
-  while the caller hashes. At most two chunks wait in memory.
+- PostgreSQL is read ahead on a thread of its own, in the caller's very snapshot
+  (exported and imported), with blocking libpq calls, which run without the GIL:
+  the server reads and sends while the caller hashes. At most two chunks wait
+  in memory.
 
 Rule: everything read here is untrusted bytes; this module hands them over,
 it judges nothing.
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from pars.audit.tiles import TILE_WIDTH
 from pars.store.db import Store
 
 if TYPE_CHECKING:
@@ -51,7 +53,7 @@ def snapshot(store: Store) -> Iterator[Connection]:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """The stored leaves with indices in [start, end)."""
+    """What is stored for the leaves with indices in [start, end)."""
 
     start: int
     end: int
@@ -61,17 +63,32 @@ class Chunk:
     #: The indices actually stored in the range, after ``rows`` was read: ask only
     #: when fewer than ``end - start`` rows came.
     indices: Callable[[], list[int]]
+    #: The stored level-0 tiles over the range: tile index -> concatenated hashes.
+    tiles: dict[int, bytes]
+    #: The stored checkpoints with start < size <= end, by size: (size, root, note).
+    checkpoints: list[tuple[int, bytes, str]]
 
 
-def leaf_chunks(store: Store, conn: Connection, size: int, chunk: int) -> Iterator[Chunk]:
-    """``Chunk``s of ``chunk`` leaves covering [0, size); ``conn`` is the caller's snapshot."""
+def log_chunks(store: Store, conn: Connection, size: int, chunk: int) -> Iterator[Chunk]:
+    """``Chunk``s of ``chunk`` leaves (whole tiles) covering [0, size), in ``conn``'s snapshot."""
+    if chunk % TILE_WIDTH:
+        raise ValueError("a chunk is whole tiles")
     if store.is_sqlite:
         return _sqlite_chunks(conn, size, chunk)
-    return iter(_PostgresReader(store, size, chunk))
+    exported = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+    return iter(_PostgresReader(store, str(exported), size, chunk))
+
+
+def _tile_range(start: int, end: int) -> tuple[int, int]:
+    return start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH
 
 
 _SQLITE_ROWS = "SELECT entry, leaf_hash FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
 _SQLITE_IDX = "SELECT idx FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
+_SQLITE_TILES = "SELECT idx, hashes FROM audit_tiles WHERE level = 0 AND idx >= ? AND idx < ?"
+_SQLITE_CHECKPOINTS = (
+    "SELECT size, root, note FROM audit_checkpoints WHERE size > ? AND size <= ? ORDER BY size"
+)
 
 
 def _sqlite_chunks(conn: Connection, size: int, chunk: int) -> Iterator[Chunk]:
@@ -85,43 +102,82 @@ def _sqlite_chunks(conn: Connection, size: int, chunk: int) -> Iterator[Chunk]:
     try:
         for start in range(0, size, chunk):
             end = min(start + chunk, size)
+            tiles = {int(i): bytes(h or b"") for i, h in raw.execute(_SQLITE_TILES, _tile_range(start, end))}
+            cps = [(int(s), bytes(r), str(n)) for s, r, n in raw.execute(_SQLITE_CHECKPOINTS, (start, end))]
             # The cursor itself, not a list: each row is hashed while it is still in
             # the CPU's cache (a fetched list of thousands is not; it cost a fifth more).
-            yield Chunk(start, end, cur.execute(_SQLITE_ROWS, (start, end)), partial(indices, start, end))
+            rows = cur.execute(_SQLITE_ROWS, (start, end))
+            yield Chunk(start, end, rows, partial(indices, start, end), tiles, cps)
     finally:
         cur.close()
 
 
 _PG_ROWS = b"SELECT entry, leaf_hash FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx"
-_PG_IDX = "SELECT idx FROM audit_leaves WHERE idx >= %s AND idx < %s ORDER BY idx"
+_PG_IDX = b"SELECT idx::int8 FROM audit_leaves WHERE idx >= $1 AND idx < $2 ORDER BY idx"
+# Tiles and checkpoints in one round trip (on the reader, each blocking call costs a
+# wait for the GIL afterwards): 0 marks a tile (index, hashes), 1 a checkpoint
+# (size, root, note).
+_PG_TILES_AND_CHECKPOINTS = (
+    b"SELECT 0::int4, idx::int8, hashes, NULL::text FROM audit_tiles"
+    b" WHERE level = 0 AND idx >= $1 AND idx < $2"
+    b" UNION ALL"
+    b" SELECT 1::int4, size::int8, root, note FROM audit_checkpoints WHERE size > $3 AND size <= $4"
+)
+_TILE_ROW = (0).to_bytes(4, "big")
 
 _DONE = object()
 
 
-def _pg_rows(pgconn: pq.abc.PGconn, start: int, end: int) -> tuple[int, Iterable[tuple[Any, Any]]]:
+def _pg_query(pgconn: pq.abc.PGconn, sql: bytes, *params: int) -> pq.abc.PGresult:
+    """Run ``sql`` with ``params`` as $1, $2 …; the result in binary format (bytea as its bytes)."""
     import psycopg
     from psycopg import pq
 
     # PQexecParams blocks without the GIL until the whole result is in. psycopg's
     # cursor instead polls, and takes the GIL back at every socket read: beside a
     # caller that is hashing, each of those waits out the switch interval.
-    res = pgconn.exec_params(_PG_ROWS, [b"%d" % start, b"%d" % end], result_format=pq.Format.BINARY)
+    res = pgconn.exec_params(sql, [b"%d" % p for p in params], result_format=pq.Format.BINARY)
     if res.status != pq.ExecStatus.TUPLES_OK:
-        message = pq.error_message(res)
-        res.clear()
-        raise psycopg.DatabaseError(message)
-    # A bytea in binary format is its bytes as stored: nothing to decode. The values
-    # become bytes only as the caller reads them, each while it is still in cache.
+        raise psycopg.DatabaseError(pq.error_message(res))
+    return res
+
+
+def _int8(value: bytes | None) -> int:
+    assert value is not None
+    return int.from_bytes(value, "big", signed=True)
+
+
+def _pg_chunk(pgconn: pq.abc.PGconn, start: int, end: int) -> Chunk:
+    meta = _pg_query(pgconn, _PG_TILES_AND_CHECKPOINTS, *_tile_range(start, end), start, end)
+    v = meta.get_value
+    tiles: dict[int, bytes] = {}
+    cps: list[tuple[int, bytes, str]] = []
+    for i in range(meta.ntuples):
+        key, blob = _int8(v(i, 1)), bytes(v(i, 2) or b"")
+        if v(i, 0) == _TILE_ROW:
+            tiles[key] = blob
+        else:
+            cps.append((key, blob, (v(i, 3) or b"").decode()))
+    cps.sort()
+    res = _pg_query(pgconn, _PG_ROWS, start, end)
     n = res.ntuples
+    stored: list[int] = []
+    if n != end - start:
+        idx_res = _pg_query(pgconn, _PG_IDX, start, end)
+        stored = [_int8(idx_res.get_value(i, 0)) for i in range(idx_res.ntuples)]
+    # The values become bytes only as the caller reads them, each while it is still
+    # in cache; the result is freed with the chunk.
     value = res.get_value
-    return n, zip(map(value, range(n), repeat(0)), map(value, range(n), repeat(1)), strict=True)
+    rows = zip(map(value, range(n), repeat(0)), map(value, range(n), repeat(1)), strict=True)
+    return Chunk(start, end, rows, partial(list, stored), tiles, cps)
 
 
 class _PostgresReader:
     """Iterate ``Chunk``s covering [0, size), read ahead on a background thread."""
 
-    def __init__(self, store: Store, size: int, chunk: int) -> None:
+    def __init__(self, store: Store, exported: str, size: int, chunk: int) -> None:
         self.store = store
+        self.exported = exported
         self.size = size
         self.chunk = chunk
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
@@ -139,25 +195,22 @@ class _PostgresReader:
 
     def _run(self) -> None:
         import psycopg  # here, not at the top: SQLite users never pay for its import
-        from psycopg import pq
+        from psycopg import pq, sql
 
         try:
             with snapshot(self.store) as conn:
                 raw = conn.connection.driver_connection
                 assert isinstance(raw, psycopg.Connection)
+                # Through psycopg, so that it opens the transaction first; then exactly
+                # what the caller sees, or the last partial tile could have grown since.
+                raw.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(self.exported)))
                 # Read in index order straight off the primary key: a fresh table has
-                # no statistics and the planner would sort on disk instead. Through
-                # psycopg, so that it opens the snapshot's transaction first.
+                # no statistics and the planner would sort on disk instead.
                 raw.execute("SET LOCAL enable_sort = off")
                 if raw.pgconn.transaction_status != pq.TransactionStatus.INTRANS:
                     raise psycopg.InterfaceError("the reader's snapshot transaction is not open")
                 for start in range(0, self.size, self.chunk):
-                    end = min(start + self.chunk, self.size)
-                    count, rows = _pg_rows(raw.pgconn, start, end)
-                    stored: list[int] = []
-                    if count != end - start:
-                        stored = [int(r[0]) for r in raw.execute(_PG_IDX, (start, end)).fetchall()]
-                    if not self._put(Chunk(start, end, rows, partial(list, stored))):
+                    if not self._put(_pg_chunk(raw.pgconn, start, min(start + self.chunk, self.size))):
                         return
         except Exception as exc:  # handed to the consumer, which re-raises it
             self._put(exc)

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, text
 from pars.audit.keys import load_keys
 from pars.audit.merkle import EMPTY_ROOT
 from pars.audit.note import CheckpointError, verify_checkpoint
-from pars.audit.scan import Chunk, leaf_chunks, snapshot
+from pars.audit.scan import Chunk, log_chunks, snapshot
 from pars.audit.tiles import TILE_HEIGHT, TILE_WIDTH, Frontier, edge_tiles, left_pieces, levels, split
 from pars.store.db import Store
 
@@ -110,19 +110,7 @@ class _Run:
         if computed != stored:
             i = start + _first_diff(computed, stored)
             raise _fail(i, "entry", f"leaf {i}: stored entry bytes do not hash to the stored leaf hash")
-        tiles = {
-            int(r[0]): bytes(r[1])
-            for r in self.rows(
-                "SELECT idx, hashes FROM audit_tiles WHERE level = 0 AND idx >= :a AND idx < :b",
-                a=start // TILE_WIDTH,
-                b=(end + TILE_WIDTH - 1) // TILE_WIDTH,
-            )
-        }
-        cps = self.rows(
-            "SELECT size, root, note FROM audit_checkpoints WHERE size > :a AND size <= :b ORDER BY size",
-            a=start,
-            b=end,
-        )
+        tiles, cps = data.tiles, data.checkpoints
         cp_i = 0
         for ts in range(start, end, TILE_WIDTH):
             te = min(ts + TILE_WIDTH, end)
@@ -145,9 +133,9 @@ class _Run:
                 self.tail = left_pieces(nodes, te - ts)
         self.leaves = end
 
-    def checkpoint(self, row: Any, tail: list[bytes]) -> None:
+    def checkpoint(self, row: tuple[int, bytes, str], tail: list[bytes]) -> None:
         """Check one stored checkpoint; ``tail`` is the right edge below the last full tile."""
-        size, root, note = int(row[0]), bytes(row[1]), str(row[2])
+        size, root, note = row
         try:
             origin, signed_size, signed_root = verify_checkpoint(note, self.vkey)
         except CheckpointError as exc:
@@ -235,7 +223,7 @@ def verify_log(
             0 if signed_max is None else int(signed_max),
         )
         try:
-            for data in leaf_chunks(store, conn, run.size, CHUNK):
+            for data in log_chunks(store, conn, run.size, CHUNK):
                 run.chunk(data)
                 if progress is not None:
                     progress(run.leaves, run.size)
