@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -169,3 +170,23 @@ def test_a_read_that_fails_reaches_the_caller(
     with pytest.raises(psycopg.DatabaseError, match="no_such_table"):
         verify_log(store, log.verifier_key)
     assert not [t for t in threading.enumerate() if t.name == "pars-verify-reader"]
+
+
+def test_an_append_while_verifying_is_not_seen(
+    store: Store, log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between the caller's first read and the first chunk, the last partial tile grows;
+    # every read of the run must still see the log as the caller did.
+    reading = verify.log_chunks
+
+    def append_first(*args: Any) -> Any:
+        with store.write() as conn:
+            log.append(conn, make_entries(log, 7, SIZE))
+        return reading(*args)
+
+    monkeypatch.setattr(verify, "log_chunks", append_first)
+    result = verify_log(store, log.verifier_key)
+    assert result.ok, result.problem
+    assert result.size == SIZE
+    monkeypatch.setattr(verify, "log_chunks", reading)
+    assert verify_log(store, log.verifier_key).size == SIZE + 7
