@@ -102,10 +102,12 @@ def _sqlite_chunks(conn: Connection, size: int, chunk: int) -> Iterator[Chunk]:
     try:
         for start in range(0, size, chunk):
             end = min(start + chunk, size)
-            tiles = {int(i): bytes(h or b"") for i, h in raw.execute(_SQLITE_TILES, _tile_range(start, end))}
-            cps = [(int(s), bytes(r), str(n)) for s, r, n in raw.execute(_SQLITE_CHECKPOINTS, (start, end))]
+            found = raw.execute(_SQLITE_TILES, _tile_range(start, end))
+            tiles = {int(i): bytes(h or b"") for i, h in found}
+            found = raw.execute(_SQLITE_CHECKPOINTS, (start, end))
+            cps = [(int(s), bytes(r or b""), str(n)) for s, r, n in found]
             # The cursor itself, not a list: each row is hashed while it is still in
-            # the CPU's cache (a fetched list of thousands is not; it cost a fifth more).
+            # the CPU's cache (a fetched list of thousands is not: verify took a tenth longer).
             rows = cur.execute(_SQLITE_ROWS, (start, end))
             yield Chunk(start, end, rows, partial(indices, start, end), tiles, cps)
     finally:
