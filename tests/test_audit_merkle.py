@@ -18,7 +18,7 @@ from pars.audit.merkle import (
     inclusion_ranges,
     node_hash,
 )
-from pars.audit.tiles import Frontier
+from pars.audit.tiles import Frontier, left_pieces, levels
 
 
 def _leaves(n: int) -> list[bytes]:
@@ -153,3 +153,20 @@ def test_hashing_functions_reject_wrong_types_clearly() -> None:
         root_hash([b"short"])
     with pytest.raises(TypeError):
         root_hash("nope")  # type: ignore[arg-type]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 256), st.integers(0, 1 << 13), st.data())
+def test_a_tiles_levels_give_every_prefix_root(width: int, start: int, data: st.DataObject) -> None:
+    # verify checks each checkpoint against the frontier plus the right edge read off
+    # the levels of its tile: that must be the root of the tree at the checkpoint.
+    before = start - start % 256
+    leaves = _leaves(before + width)
+    upper = Frontier(0, {})
+    for tile in range(0, before, 256):
+        upper.push_hash(root_hash(leaves[tile : tile + 256]), 8)
+    nodes = levels(leaves[before:])
+    cut = data.draw(st.integers(1, width))
+    assert upper.root_with(left_pieces(nodes, cut)) == root_hash(leaves[: before + cut])
+    if width == 256:
+        assert nodes[8] == [root_hash(leaves[before:])]
