@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, or_, select, text
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
@@ -245,6 +245,13 @@ def iter_entries(
 # --- writing -----------------------------------------------------------------
 
 
+_UPDATE_TILE = (
+    audit_tiles.update()
+    .where(audit_tiles.c.level == bindparam("lv"), audit_tiles.c.idx == bindparam("ix"))
+    .values(hashes=bindparam("blob"))
+)
+
+
 def _lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
@@ -260,6 +267,11 @@ class AuditLog:
         self.keys = keys
         self.clock = clock
         self._origin = origin
+        # The right edge this writer left at (size, root). The root pins the whole
+        # tree, so when the head still shows that size and root the edge is the one
+        # stored, and the next append need not read and re-split it. A transaction
+        # that rolled back, or another writer's append, changes the head: reload.
+        self._edge: tuple[int, bytes, dict[int, list[bytes]]] | None = None
 
     @classmethod
     def open(cls, key_dir: str | None = None, clock: Clock = SYSTEM_CLOCK) -> AuditLog:
@@ -300,7 +312,12 @@ class AuditLog:
                 f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
             )
         n = head.size
-        frontier = tiles.Frontier(n, self._load_edge(conn, n))
+        cached = self._edge
+        if cached is not None and cached[0] == n and cached[1] == head.root:
+            edge = cached[2]
+        else:
+            edge = self._load_edge(conn, n)
+        frontier = tiles.Frontier(n, edge)
         leaves: list[AppendedLeaf] = []
         rows: list[dict[str, Any]] = []
         for i, entry in enumerate(entries, start=n):
@@ -331,6 +348,7 @@ class AuditLog:
             .where(audit_head.c.id == 1)
             .values(size=size, root=root, updated_utc=to_utc_naive(now))
         )
+        self._edge = (size, root, frontier.edge())
         return Appended(leaves, cp)
 
     def record(self, conn: Connection, document: Mapping[str, Any]) -> Appended:
@@ -364,12 +382,8 @@ class AuditLog:
                 audit_tiles.insert(),
                 [{"level": lv, "idx": ix, "hashes": blob} for lv, ix, blob in inserts],
             )
-        for lv, ix, blob in updates:
-            conn.execute(
-                audit_tiles.update()
-                .where(audit_tiles.c.level == lv, audit_tiles.c.idx == ix)
-                .values(hashes=blob)
-            )
+        if updates:
+            conn.execute(_UPDATE_TILE, [{"lv": lv, "ix": ix, "blob": blob} for lv, ix, blob in updates])
 
     def checkpoint_at(self, conn: Connection, size: int) -> Checkpoint:
         """The stored checkpoint at ``size``, or a freshly signed one for a past size."""

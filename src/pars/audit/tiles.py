@@ -179,6 +179,10 @@ class Frontier:
         parts.extend(tail_pieces)
         return fold_right(parts) if parts else EMPTY_ROOT
 
+    def edge(self) -> dict[int, list[bytes]]:
+        """The partial tiles now at the right edge, as ``Frontier`` takes them."""
+        return {level: list(buf) for level, buf in self.bufs.items() if buf}
+
     def dirty_tiles(self) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int, bytes]]]:
         """Tiles to insert and tiles to update since the frontier was loaded."""
         changed = list(self.full)
