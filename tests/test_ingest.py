@@ -354,3 +354,19 @@ def test_validating_in_worker_processes_changes_nothing(store: Store, tmp_path: 
     assert {r.status for r in pooled} == {"accepted", "rejected", "duplicate"}
     assert _snapshot(store) == _snapshot(reference)
     reference.dispose()
+
+
+def test_postgresql_reads_fresh_statistics_after_a_large_run(store: Store, monkeypatch: Any) -> None:
+    """Without statistics PostgreSQL plans record loads as sequential scans."""
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL's planner statistics")
+    from sqlalchemy import text
+
+    import pars.store.ingest as ingest
+
+    monkeypatch.setattr(ingest, "ANALYZE_AFTER", 2)
+    run(store, arrest(1), arrest(2))
+    with store.read() as conn:
+        q = "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'arrests' AND last_analyze IS NOT NULL"
+        analyzed = conn.execute(text(q)).scalar()
+    assert analyzed == 1

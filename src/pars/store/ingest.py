@@ -43,6 +43,13 @@ BATCH_SIZE = 20_000
 #: SQLite page cache of the ingesting connection, in KiB (the default is 2 MiB):
 #: a batch touches pages all over the person and party indexes.
 SQLITE_CACHE_KIB = 32_768
+#: After a run that accepted this many events, PostgreSQL re-reads the record
+#: tables' statistics: without them (autovacuum gets there only later) it plans
+#: record loads as sequential scans.
+ANALYZE_AFTER = 10_000
+RECORD_TABLES = (
+    "events, persons, arrests, parties, charges, charging, arraignments, custody, dispositions, expungements"
+)
 #: PostgreSQL channel told the newest event seq after each committed batch.
 NOTIFY_CHANNEL = "pars_records"
 
@@ -275,4 +282,7 @@ def ingest_lines(
             close()
         if was_enabled:
             gc.enable()
+    if not store.is_sqlite and totals.accepted >= ANALYZE_AFTER:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {RECORD_TABLES}")
     return totals
