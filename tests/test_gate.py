@@ -242,6 +242,38 @@ def test_no_entry_no_data(world: World, monkeypatch: pytest.MonkeyPatch) -> None
         assert conn.scalar(select(func.count()).select_from(gate_requests)) == counted
 
 
+def test_no_entry_no_data_when_the_database_refuses_the_entry(world: World) -> None:
+    """A real write failure inside the append (not a stand-in): 503, nothing logged or counted."""
+    from sqlalchemy import text
+
+    p = principal(world, "ice")
+    before = size(world)
+    refuse = {
+        "sqlite": [
+            "CREATE TRIGGER refuse_leaves BEFORE INSERT ON audit_leaves "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        ],
+        "postgresql": [
+            "CREATE FUNCTION refuse_leaves() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$",
+            "CREATE TRIGGER refuse_leaves BEFORE INSERT ON audit_leaves "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_leaves()",
+        ],
+    }
+    with world.store.write() as conn:
+        for sql in refuse[world.store.dialect]:
+            conn.execute(text(sql))
+    with pytest.raises(Unavailable):
+        world.gate.search(p, {**ICE_SEARCH, "filters": {"last_name": "Doe1"}})
+    with world.store.write() as conn:
+        on = "" if world.store.is_sqlite else " ON audit_leaves"
+        conn.execute(text(f"DROP TRIGGER refuse_leaves{on}"))
+    assert size(world) == before
+    assert world.gate.search(p, ICE_SEARCH).status == 200  # and the log goes on where it was
+    assert size(world) == before + 1
+    assert verify_log(world.store, world.log.verifier_key).ok
+
+
 # --- termination to the second -----------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, or_, select, text
 
 from pars.audit import tiles
@@ -252,6 +253,69 @@ _UPDATE_TILE = (
 )
 
 
+# PostgreSQL: an append's round trips are pipelined (psycopg pipeline mode). The
+# server still runs the statements one after another, each on a fresh snapshot
+# under READ COMMITTED, so the head read after the lock sees every append
+# committed before the lock was granted.
+_PG_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_PG_HEAD = "SELECT origin, size, root, verifier_key FROM audit_head WHERE id = 1 FOR UPDATE"
+_PG_LEAF = (
+    'INSERT INTO audit_leaves (idx, entry, leaf_hash, time_utc, kind, agreement_id, "user") '
+    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+)
+_PG_TILE_INSERT = "INSERT INTO audit_tiles (level, idx, hashes) VALUES (%s, %s, %s)"
+_PG_TILE_UPDATE = "UPDATE audit_tiles SET hashes = %s WHERE level = %s AND idx = %s"
+_PG_CHECKPOINT = "INSERT INTO audit_checkpoints (size, root, note, time_utc) VALUES (%s, %s, %s, %s)"
+_PG_HEAD_UPDATE = "UPDATE audit_head SET size = %s, root = %s, updated_utc = %s WHERE id = 1"
+
+
+def _driver(conn: Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def _pg_lock_and_head(conn: Connection) -> Head | None:
+    """Take the log's lock and read the head in one round trip (None: no head yet)."""
+    raw = _driver(conn)
+    try:
+        with raw.cursor() as lock, raw.cursor() as cur:
+            with raw.pipeline():
+                lock.execute(_PG_LOCK, (LOCK_KEY,))
+                cur.execute(_PG_HEAD)
+            row = cur.fetchone()
+    except psycopg.Error as exc:
+        raise AuditWriteError(f"the audit log's head could not be read: {exc}") from exc
+    return None if row is None else Head(row[0], int(row[1]), bytes(row[2]), row[3])
+
+
+def _pg_write(
+    conn: Connection,
+    rows: list[dict[str, Any]],
+    frontier: tiles.Frontier,
+    size: int,
+    root: bytes,
+    note: str,
+    now: datetime,
+) -> None:
+    """Leaves, tiles, checkpoint and head in one round trip."""
+    inserts, updates = frontier.dirty_tiles()
+    leaves = [
+        (r["idx"], r["entry"], r["leaf_hash"], r["time_utc"], r["kind"], r["agreement_id"], r["user"])
+        for r in rows
+    ]
+    raw = _driver(conn)
+    try:
+        with raw.pipeline(), raw.cursor() as cur:
+            cur.executemany(_PG_LEAF, leaves)
+            if inserts:
+                cur.executemany(_PG_TILE_INSERT, inserts)
+            if updates:
+                cur.executemany(_PG_TILE_UPDATE, [(blob, lv, ix) for lv, ix, blob in updates])
+            cur.execute(_PG_CHECKPOINT, (size, root, note, now))
+            cur.execute(_PG_HEAD_UPDATE, (size, root, now))
+    except psycopg.Error as exc:
+        raise AuditWriteError(f"the audit log could not be written: {exc}") from exc
+
+
 def _lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
@@ -304,8 +368,8 @@ class AuditLog:
         """Append ``entries`` in the caller's write transaction and sign the new size."""
         if not entries:
             raise InvalidInput("entries: nothing to append")
-        _lock(conn)
-        head = self.ensure_head(conn)
+        pg = conn.dialect.name == "postgresql"
+        head = (_pg_lock_and_head(conn) if pg else None) or self._locked_head(conn)
         if head.verifier_key != self.verifier_key:
             raise ConfigError(
                 "the signing key in the key directory is not this log's key "
@@ -336,20 +400,23 @@ class AuditLog:
             )
         size = frontier.size
         root = frontier.root()
-        conn.execute(audit_leaves.insert(), rows)
-        self._store_tiles(conn, frontier)
-        now = self.clock.now()
+        now = to_utc_naive(self.clock.now())
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
-        conn.execute(
-            audit_checkpoints.insert().values(size=size, root=root, note=cp.note, time_utc=to_utc_naive(now))
-        )
-        conn.execute(
-            audit_head.update()
-            .where(audit_head.c.id == 1)
-            .values(size=size, root=root, updated_utc=to_utc_naive(now))
-        )
+        if pg:
+            _pg_write(conn, rows, frontier, size, root, cp.note, now)
+        else:
+            conn.execute(audit_leaves.insert(), rows)
+            self._store_tiles(conn, frontier)
+            conn.execute(audit_checkpoints.insert().values(size=size, root=root, note=cp.note, time_utc=now))
+            conn.execute(
+                audit_head.update().where(audit_head.c.id == 1).values(size=size, root=root, updated_utc=now)
+            )
         self._edge = (size, root, frontier.edge())
         return Appended(leaves, cp)
+
+    def _locked_head(self, conn: Connection) -> Head:
+        _lock(conn)
+        return self.ensure_head(conn)
 
     def record(self, conn: Connection, document: Mapping[str, Any]) -> Appended:
         """Validate one entry object (e.g. an admin event) and append it.
