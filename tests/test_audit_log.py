@@ -243,7 +243,9 @@ def test_append_refuses_a_key_that_is_not_the_logs(store: Store, log: AuditLog, 
         AuditLog(other).append(conn, make_entries(log, 1))
 
 
-def test_the_edge_a_writer_keeps_is_the_stored_edge_across_tile_boundaries(store: Store, log: AuditLog) -> None:
+def test_the_edge_a_writer_keeps_is_the_stored_edge_across_tile_boundaries(
+    store: Store, log: AuditLog
+) -> None:
     """The next append starts from the edge the last one left; it must equal the tiles."""
     size = 0
     for n in (1, 254, 2, 300, 64_000, 979, 1, 300):  # sizes 255, 257, 65,536 (a full level-1 tile) ...
@@ -259,9 +261,14 @@ def test_a_rolled_back_append_or_another_writer_makes_the_next_append_reload_the
     store: Store, log: AuditLog, keydir: str
 ) -> None:
     append(store, log, make_entries(log, 3))
-    with pytest.raises(RuntimeError), store.write() as conn:
-        log.append(conn, make_entries(log, 2, 3))
-        raise RuntimeError("rolled back")
+
+    def rolled_back() -> None:
+        with store.write() as conn:
+            log.append(conn, make_entries(log, 2, 3))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
     append(store, log, make_entries(log, 4, 3))  # the kept edge (size 5) is not the head's (3)
     other = AuditLog.open(keydir)
     append(store, other, make_entries(other, 5, 7))
