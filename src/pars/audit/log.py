@@ -15,6 +15,7 @@ reads the head, and nothing here ever updates or deletes a leaf.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, or_, select, text
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
@@ -246,48 +247,56 @@ def iter_entries(
 # --- writing -----------------------------------------------------------------
 
 
-_UPDATE_TILE = (
-    audit_tiles.update()
-    .where(audit_tiles.c.level == bindparam("lv"), audit_tiles.c.idx == bindparam("ix"))
-    .values(hashes=bindparam("blob"))
-)
-
-
-# PostgreSQL: an append's round trips are pipelined (psycopg pipeline mode). The
-# server still runs the statements one after another, each on a fresh snapshot
-# under READ COMMITTED, so the head read after the lock sees every append
-# committed before the lock was granted.
+# An append talks to the driver directly: on PostgreSQL its round trips are
+# pipelined (psycopg pipeline mode), on SQLite it skips SQLAlchemy's statement
+# building, most of an append's cost there. PostgreSQL still runs the statements
+# one after another, each on a fresh snapshot under READ COMMITTED, so the head
+# read after the lock sees every append committed before the lock was granted.
 _PG_LOCK = "SELECT pg_advisory_xact_lock(%s)"
-_PG_HEAD = "SELECT origin, size, root, verifier_key FROM audit_head WHERE id = 1 FOR UPDATE"
-_PG_LEAF = (
+_HEAD = "SELECT origin, size, root, verifier_key FROM audit_head WHERE id = 1"
+_LEAF = (
     'INSERT INTO audit_leaves (idx, entry, leaf_hash, time_utc, kind, agreement_id, "user") '
     "VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
-_PG_TILE_INSERT = "INSERT INTO audit_tiles (level, idx, hashes) VALUES (%s, %s, %s)"
-_PG_TILE_UPDATE = "UPDATE audit_tiles SET hashes = %s WHERE level = %s AND idx = %s"
-_PG_CHECKPOINT = "INSERT INTO audit_checkpoints (size, root, note, time_utc) VALUES (%s, %s, %s, %s)"
-_PG_HEAD_UPDATE = "UPDATE audit_head SET size = %s, root = %s, updated_utc = %s WHERE id = 1"
+_TILE_INSERT = "INSERT INTO audit_tiles (level, idx, hashes) VALUES (%s, %s, %s)"
+_TILE_UPDATE = "UPDATE audit_tiles SET hashes = %s WHERE level = %s AND idx = %s"
+_CHECKPOINT = "INSERT INTO audit_checkpoints (size, root, note, time_utc) VALUES (%s, %s, %s, %s)"
+_HEAD_UPDATE = "UPDATE audit_head SET size = %s, root = %s, updated_utc = %s WHERE id = 1"
+_DRIVER_ERRORS = (psycopg.Error, sqlite3.Error)
 
 
 def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
 
-def _pg_lock_and_head(conn: Connection) -> Head | None:
-    """Take the log's lock and read the head in one round trip (None: no head yet)."""
+def _sqlite(sql: str) -> str:
+    return sql.replace("%s", "?")
+
+
+def _sqlite_time(value: datetime) -> str:
+    """A naive UTC time as SQLAlchemy stores a SQLite DateTime (so its reads agree)."""
+    return value.isoformat(" ", "microseconds")
+
+
+def _driver_lock_and_head(conn: Connection) -> Head | None:
+    """Take the log's lock and read the head, in one round trip (None: no head yet)."""
     raw = _driver(conn)
     try:
-        with raw.cursor() as lock, raw.cursor() as cur:
-            with raw.pipeline():
-                lock.execute(_PG_LOCK, (LOCK_KEY,))
-                cur.execute(_PG_HEAD)
-            row = cur.fetchone()
-    except psycopg.Error as exc:
+        if conn.dialect.name == "postgresql":
+            with raw.cursor() as lock, raw.cursor() as cur:
+                with raw.pipeline():
+                    lock.execute(_PG_LOCK, (LOCK_KEY,))
+                    cur.execute(_HEAD + " FOR UPDATE")
+                row = cur.fetchone()
+        else:
+            _lock(conn)  # SQLite: BEGIN IMMEDIATE already holds the write lock
+            row = raw.execute(_HEAD).fetchone()
+    except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log's head could not be read: {exc}") from exc
     return None if row is None else Head(row[0], int(row[1]), bytes(row[2]), row[3])
 
 
-def _pg_write(
+def _driver_write(
     conn: Connection,
     rows: list[dict[str, Any]],
     frontier: tiles.Frontier,
@@ -296,23 +305,39 @@ def _pg_write(
     note: str,
     now: datetime,
 ) -> None:
-    """Leaves, tiles, checkpoint and head in one round trip."""
+    """Leaves, tiles, checkpoint and head (on PostgreSQL in one round trip)."""
     inserts, updates = frontier.dirty_tiles()
+    pg = conn.dialect.name == "postgresql"
+    at: Any = now if pg else _sqlite_time(now)
     leaves = [
-        (r["idx"], r["entry"], r["leaf_hash"], r["time_utc"], r["kind"], r["agreement_id"], r["user"])
+        (
+            r["idx"],
+            r["entry"],
+            r["leaf_hash"],
+            r["time_utc"] if pg else _sqlite_time(r["time_utc"]),
+            r["kind"],
+            r["agreement_id"],
+            r["user"],
+        )
         for r in rows
     ]
+    statements: list[tuple[str, list[tuple[Any, ...]]]] = [(_LEAF, leaves)]
+    if inserts:
+        statements.append((_TILE_INSERT, list(inserts)))
+    if updates:
+        statements.append((_TILE_UPDATE, [(blob, lv, ix) for lv, ix, blob in updates]))
+    statements.append((_CHECKPOINT, [(size, root, note, at)]))
+    statements.append((_HEAD_UPDATE, [(size, root, at)]))
     raw = _driver(conn)
     try:
-        with raw.pipeline(), raw.cursor() as cur:
-            cur.executemany(_PG_LEAF, leaves)
-            if inserts:
-                cur.executemany(_PG_TILE_INSERT, inserts)
-            if updates:
-                cur.executemany(_PG_TILE_UPDATE, [(blob, lv, ix) for lv, ix, blob in updates])
-            cur.execute(_PG_CHECKPOINT, (size, root, note, now))
-            cur.execute(_PG_HEAD_UPDATE, (size, root, now))
-    except psycopg.Error as exc:
+        if pg:
+            with raw.pipeline(), raw.cursor() as cur:
+                for sql, params in statements:
+                    cur.executemany(sql, params)
+        else:
+            for sql, params in statements:
+                raw.executemany(_sqlite(sql), params)
+    except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log could not be written: {exc}") from exc
 
 
@@ -368,8 +393,7 @@ class AuditLog:
         """Append ``entries`` in the caller's write transaction and sign the new size."""
         if not entries:
             raise InvalidInput("entries: nothing to append")
-        pg = conn.dialect.name == "postgresql"
-        head = (_pg_lock_and_head(conn) if pg else None) or self._locked_head(conn)
+        head = _driver_lock_and_head(conn) or self._locked_head(conn)
         if head.verifier_key != self.verifier_key:
             raise ConfigError(
                 "the signing key in the key directory is not this log's key "
@@ -402,15 +426,7 @@ class AuditLog:
         root = frontier.root()
         now = to_utc_naive(self.clock.now())
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
-        if pg:
-            _pg_write(conn, rows, frontier, size, root, cp.note, now)
-        else:
-            conn.execute(audit_leaves.insert(), rows)
-            self._store_tiles(conn, frontier)
-            conn.execute(audit_checkpoints.insert().values(size=size, root=root, note=cp.note, time_utc=now))
-            conn.execute(
-                audit_head.update().where(audit_head.c.id == 1).values(size=size, root=root, updated_utc=now)
-            )
+        _driver_write(conn, rows, frontier, size, root, cp.note, now)
         self._edge = (size, root, frontier.edge())
         return Appended(leaves, cp)
 
@@ -440,17 +456,6 @@ class AuditLog:
                     f"audit tile at level {level} does not match the head; run pars audit verify"
                 )
         return edge
-
-    @staticmethod
-    def _store_tiles(conn: Connection, frontier: tiles.Frontier) -> None:
-        inserts, updates = frontier.dirty_tiles()
-        if inserts:
-            conn.execute(
-                audit_tiles.insert(),
-                [{"level": lv, "idx": ix, "hashes": blob} for lv, ix, blob in inserts],
-            )
-        if updates:
-            conn.execute(_UPDATE_TILE, [{"lv": lv, "ix": ix, "blob": blob} for lv, ix, blob in updates])
 
     def checkpoint_at(self, conn: Connection, size: int) -> Checkpoint:
         """The stored checkpoint at ``size``, or a freshly signed one for a past size."""
