@@ -68,4 +68,16 @@ def to_utc_naive(value: datetime) -> datetime:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
+def utc_text(value: datetime) -> str:
+    """The instant as naive UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``.
+
+    The form SQLAlchemy stores a SQLite DateTime in and PostgreSQL parses into a
+    timestamp, so the raw driver paths write what SQLAlchemy reads back; its fixed
+    width makes the text order like the instants. A naive ``value`` is taken as
+    UTC already (as read back from a ``*_utc`` column).
+    """
+    naive = value if value.tzinfo is None else to_utc_naive(value)
+    return naive.isoformat(" ", "microseconds")
+
+
 SYSTEM_CLOCK = SystemClock()

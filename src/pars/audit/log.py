@@ -32,7 +32,7 @@ from pars.audit.merkle import EMPTY_ROOT, fill, range_nodes
 from pars.audit.merkle import consistency_ranges as _consistency_ranges
 from pars.audit.merkle import inclusion_ranges as _inclusion_ranges
 from pars.audit.note import Checkpoint, sign_checkpoint
-from pars.clock import SYSTEM_CLOCK, Clock, to_utc_naive
+from pars.clock import SYSTEM_CLOCK, Clock, to_utc_naive, utc_text
 from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
 from pars.store.db import Store
 from pars.store.schema.audit import audit_checkpoints, audit_head, audit_leaves, audit_tiles
@@ -273,11 +273,6 @@ def _sqlite(sql: str) -> str:
     return sql.replace("%s", "?")
 
 
-def _sqlite_time(value: datetime) -> str:
-    """A naive UTC time as SQLAlchemy stores a SQLite DateTime (so its reads agree)."""
-    return value.isoformat(" ", "microseconds")
-
-
 def _driver_lock_and_head(conn: Connection) -> Head | None:
     """Take the log's lock and read the head, in one round trip (None: no head yet)."""
     raw = _driver(conn)
@@ -308,13 +303,13 @@ def _driver_write(
     """Leaves, tiles, checkpoint and head (on PostgreSQL in one round trip)."""
     inserts, updates = frontier.dirty_tiles()
     pg = conn.dialect.name == "postgresql"
-    at: Any = now if pg else _sqlite_time(now)
+    at: Any = now if pg else utc_text(now)
     leaves = [
         (
             r["idx"],
             r["entry"],
             r["leaf_hash"],
-            r["time_utc"] if pg else _sqlite_time(r["time_utc"]),
+            r["time_utc"] if pg else utc_text(r["time_utc"]),
             r["kind"],
             r["agreement_id"],
             r["user"],

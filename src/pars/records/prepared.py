@@ -16,9 +16,9 @@ length and fixed fields make that text order like the instants it names.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import NamedTuple
 
+from pars.clock import utc_text
 from pars.records.events import (
     ArraignmentEvent,
     ArrestEvent,
@@ -33,16 +33,6 @@ from pars.records.events import (
 )
 from pars.records.identity import new_person_id
 from pars.records.normalize import name_key
-
-
-def utc_text(value: datetime) -> str:
-    """An aware instant as naive UTC text, the ``*_utc`` column form."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def naive_utc_text(value: datetime) -> str:
-    """A naive UTC datetime (as read back from a ``*_utc`` column) in the same form."""
-    return value.isoformat(" ", "microseconds")
 
 
 class PartyRow(NamedTuple):

@@ -6,7 +6,7 @@ bulk paths of ``store.bulk``. Follow-ups that arrive out of order never overwrit
 newer state: the latest charging decision (by ``at``), the latest hearing (by
 ``held_at``), the latest release (by ``released_at``) and the latest disposition of
 each charge (by ``at``) win, whatever order they came in. Instants are compared as
-naive UTC text (``records.prepared``), which orders like the instants.
+naive UTC text (``clock.utc_text``), which orders like the instants.
 
 Rule: every accepted event gets its row in ``events`` in the same flush as its
 effects; nothing here commits.
@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from pars.clock import to_utc_naive
+from pars.clock import utc_text
 from pars.records.identity import ARRESTEE, PARTY, IdentityIndex, KnownPerson
 from pars.records.prepared import (
     ArraignmentDetail,
@@ -32,7 +32,6 @@ from pars.records.prepared import (
     ExpungementDetail,
     Prepared,
     ReleaseDetail,
-    naive_utc_text,
 )
 from pars.store.bulk import insert_rows, number, select_in, timestamp, upsert_rows
 from pars.store.db import chunks
@@ -134,7 +133,7 @@ class Applier:
     def __init__(self, conn: Connection, now: datetime) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
-        self.now = naive_utc_text(to_utc_naive(now))
+        self.now = utc_text(now)
         self.p = _Pending()
         self.known: set[str] = set()
         self.expunged: dict[str, str] = {}

@@ -18,6 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
+from pars.clock import utc_text
+
 
 def number(sqlite: bool, text: str | None) -> Any:
     """A decimal as the raw path stores it: REAL on SQLite (as SQLAlchemy's Numeric
@@ -36,7 +38,7 @@ def timestamp(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     assert isinstance(value, datetime)
-    return value.isoformat(" ", "microseconds")
+    return utc_text(value)
 
 
 def _cursor(conn: Connection) -> Any:
