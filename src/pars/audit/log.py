@@ -293,7 +293,7 @@ def _driver_lock_and_head(conn: Connection) -> Head | None:
 
 def _driver_write(
     conn: Connection,
-    rows: list[dict[str, Any]],
+    appended: list[AppendedLeaf],
     frontier: tiles.Frontier,
     size: int,
     root: bytes,
@@ -303,18 +303,22 @@ def _driver_write(
     """Leaves, tiles, checkpoint and head (on PostgreSQL in one round trip)."""
     inserts, updates = frontier.dirty_tiles()
     pg = conn.dialect.name == "postgresql"
-    at: Any = now if pg else utc_text(now)
+
+    def stamp(value: datetime) -> Any:  # SQLite keeps SQLAlchemy's text form of a DateTime
+        return value if pg else utc_text(value)
+
+    at = stamp(now)
     leaves = [
         (
-            r["idx"],
-            r["entry"],
-            r["leaf_hash"],
-            r["time_utc"] if pg else utc_text(r["time_utc"]),
-            r["kind"],
-            r["agreement_id"],
-            r["user"],
+            leaf.index,
+            leaf.entry.canonical,
+            leaf.leaf_hash,
+            stamp(leaf.entry.time.replace(tzinfo=None)),
+            leaf.entry.kind,
+            leaf.entry.agreement_id,
+            leaf.entry.user,
         )
-        for r in rows
+        for leaf in appended
     ]
     statements: list[tuple[str, list[tuple[Any, ...]]]] = [(_LEAF, leaves)]
     if inserts:
@@ -388,7 +392,7 @@ class AuditLog:
         """Append ``entries`` in the caller's write transaction and sign the new size."""
         if not entries:
             raise InvalidInput("entries: nothing to append")
-        head = _driver_lock_and_head(conn) or self._locked_head(conn)
+        head = _driver_lock_and_head(conn) or self.ensure_head(conn)  # under the lock either way
         if head.verifier_key != self.verifier_key:
             raise ConfigError(
                 "the signing key in the key directory is not this log's key "
@@ -401,33 +405,14 @@ class AuditLog:
         else:
             edge = self._load_edge(conn, n)
         frontier = tiles.Frontier(n, edge)
-        leaves: list[AppendedLeaf] = []
-        rows: list[dict[str, Any]] = []
-        for i, entry in enumerate(entries, start=n):
-            lh = frontier.push(entry.canonical)
-            leaves.append(AppendedLeaf(i, lh, entry))
-            rows.append(
-                {
-                    "idx": i,
-                    "entry": entry.canonical,
-                    "leaf_hash": lh,
-                    "time_utc": entry.time.replace(tzinfo=None),
-                    "kind": entry.kind,
-                    "agreement_id": entry.agreement_id,
-                    "user": entry.user,
-                }
-            )
+        leaves = [AppendedLeaf(i, frontier.push(e.canonical), e) for i, e in enumerate(entries, start=n)]
         size = frontier.size
         root = frontier.root()
         now = to_utc_naive(self.clock.now())
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
-        _driver_write(conn, rows, frontier, size, root, cp.note, now)
+        _driver_write(conn, leaves, frontier, size, root, cp.note, now)
         self._edge = (size, root, frontier.edge())
         return Appended(leaves, cp)
-
-    def _locked_head(self, conn: Connection) -> Head:
-        _lock(conn)
-        return self.ensure_head(conn)
 
     def record(self, conn: Connection, document: Mapping[str, Any]) -> Appended:
         """Validate one entry object (e.g. an admin event) and append it.
