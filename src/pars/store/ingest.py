@@ -218,15 +218,15 @@ def _prepared_in_pool(
     ahead: deque[Future[list[tuple[int, Prepared | Rejection]]]] = deque()
     try:
         with ProcessPoolExecutor(workers, mp_context=context, initializer=gc.disable) as pool:
-            for batch in batches:
-                if not ahead and method == "fork":
-                    gc.freeze()  # the first submit forks every worker
-                    try:
-                        ahead.append(pool.submit(_prepare_batch, batch))
-                    finally:
-                        gc.unfreeze()
-                else:
+            for n, batch in enumerate(batches):
+                forks = n == 0 and method == "fork"  # the first submit forks every worker
+                if forks:
+                    gc.freeze()
+                try:
                     ahead.append(pool.submit(_prepare_batch, batch))
+                finally:
+                    if forks:
+                        gc.unfreeze()
                 if len(ahead) > workers:
                     yield ahead.popleft().result()
             while ahead:
