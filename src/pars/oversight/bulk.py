@@ -20,7 +20,7 @@ from typing import Any
 
 from pars.oversight import stats
 from pars.oversight.config import OversightConfig
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who, worse
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chooser, who, worse
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
@@ -81,10 +81,10 @@ class BulkAccess:
         return _User(all_evidence=Evidence(self.config.max_evidence))
 
     def observe(self, index: int, entry: Entry) -> None:
-        user = entry.get("user")
-        if user is None or not chosen(entry):
+        subject = chooser(entry)
+        if subject is None:
             return
-        u = self.users[(str(entry["agreement_id"]), str(user))]
+        u = self.users[subject]
         u.requests += 1
         u.all_evidence.add(index, 0.0)
         if entry.get("action") == "read":

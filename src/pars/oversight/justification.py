@@ -24,7 +24,7 @@ from typing import Any
 
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import CountDetector
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chosen, who, worse
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chooser, who, worse
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -113,10 +113,10 @@ class VagueJustification:
         return u.clusters[i]
 
     def observe(self, index: int, entry: Entry) -> None:
-        user = entry.get("user")
-        if user is None or not chosen(entry):
+        subject = chooser(entry)
+        if subject is None:
             return
-        u = self.users[(str(entry["agreement_id"]), str(user))]
+        u = self.users[subject]
         u.requests += 1
         text = entry.get("justification")
         if self.is_vague(text):

@@ -158,6 +158,14 @@ def chosen(entry: Entry) -> bool:
     return entry.get("action") != "feed"
 
 
+def chooser(entry: Entry) -> Subject | None:
+    """The (agreement, user) who chose what this entry shows; None for a feed delivery or no user."""
+    user = entry.get("user")
+    if user is None or not chosen(entry):
+        return None
+    return str(entry["agreement_id"]), str(user)
+
+
 class Evidence:
     """The ``cap`` most telling indices seen so far (highest score, then earliest)."""
 
