@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pars.clock import to_utc_naive
 from pars.simulate.world import Bystander, Target, World
@@ -28,16 +28,7 @@ Behaviour = Literal[
     "vague",
     "purpose_mismatch",
 ]
-BEHAVIOURS: tuple[str, ...] = (
-    "analyst",
-    "origin_targeting",
-    "non_criminal",
-    "protected_probe",
-    "forbidden_filter",
-    "bulk",
-    "vague",
-    "purpose_mismatch",
-)
+BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
 
 OFFENSES = (
     "armed robbery", "carjacking", "narcotics distribution", "firearms trafficking", "wire fraud",
