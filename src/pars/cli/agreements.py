@@ -10,14 +10,13 @@ import getpass
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pars.cli.common import console, print_json
-from pars.clock import SYSTEM_CLOCK, Clock, parse_instant
+from pars.cli.common import console, option_instant, print_json
+from pars.clock import SYSTEM_CLOCK, Clock
 from pars.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -83,15 +82,6 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8") if str(path) != "-" else typer.get_text_stream("stdin").read()
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
-
-
-def _instant(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{option}: {exc}") from None
 
 
 @app.command("apply")
@@ -237,7 +227,7 @@ def terminate_cmd(
     """End an agreement (all its versions) after the given second; history is kept."""
     from pars.agreements.service import terminate
 
-    at = _instant(effective_at, "--effective-at")
+    at = option_instant("--effective-at", effective_at)
     assert at is not None
     with opened() as store:
         t = terminate(
@@ -274,7 +264,7 @@ def decide_cmd(
     from pars.agreements.request import Request
     from pars.agreements.service import load_history
 
-    now = _instant(at, "--at") or clock().now()
+    now = option_instant("--at", at) or clock().now()
     try:
         body = json.loads(_read(request))
     except json.JSONDecodeError as exc:
@@ -364,8 +354,8 @@ def replay_cmd(
         report = replay(
             draft,
             logged_requests(audit_entries(log, store, doc.partner)),
-            start=_instant(from_, "--from"),
-            end=_instant(to, "--to"),
+            start=option_instant("--from", from_),
+            end=option_instant("--to", to),
             ignore_term=ignore_term,
         )
     data = report.to_dict()

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from pars.errors import ParsError
+from pars.clock import parse_instant
+from pars.errors import InvalidInput, ParsError
 
 if TYPE_CHECKING:
     from pars.store import Store
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+def option_instant(option: str, text: str | None) -> datetime | None:
+    """An option's ISO 8601 time with offset, or None when it was not given."""
+    if text is None:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option}: {exc}") from None
 
 
 def print_json(data: Any) -> None:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pars.clock import SYSTEM_CLOCK, parse_instant
+from pars.cli.common import option_instant
+from pars.clock import SYSTEM_CLOCK
 from pars.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -36,13 +37,18 @@ class Format(StrEnum):
     pdf = "pdf"
 
 
-def _instant(option: str, text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise InvalidInput(f"{option}: {exc}") from None
+PeriodStart = Annotated[
+    str | None, typer.Option("--from", help="Period start, ISO 8601 with offset (inclusive).")
+]
+PeriodEnd = Annotated[str | None, typer.Option("--to", help="Period end, ISO 8601 with offset (inclusive).")]
+OutFile = Annotated[Path | None, typer.Option("--out", help="Write to FILE instead of stdout.")]
+
+
+def _period(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    since, until = option_instant("--from", start), option_instant("--to", end)
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("--from: must not be after --to")
+    return since, until
 
 
 def _config(path: Path | None) -> OversightConfig:
@@ -66,17 +72,13 @@ def report(
     agreement: Annotated[
         str | None, typer.Option("--agreement", help="Only this agreement (default: every agreement).")
     ] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="Period start, ISO 8601 with offset (inclusive).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Period end, ISO 8601 with offset (inclusive).")
-    ] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
     fmt: Annotated[
         Format,
         typer.Option("--format", help="json, html (one standalone page with plots) or pdf (needs --out)."),
     ] = Format.json,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to FILE instead of stdout.")] = None,
+    out: OutFile = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="YAML file of detector thresholds (see OversightConfig).")
     ] = None,
@@ -100,9 +102,7 @@ def report(
 
     if fmt is Format.pdf and out is None:
         raise InvalidInput("--out: a PDF is written to a file; give --out FILE")
-    since, until = _instant("--from", start), _instant("--to", end)
-    if since is not None and until is not None and since > until:
-        raise InvalidInput("--from: must not be after --to")
+    since, until = _period(start, end)
     thresholds = _config(config)
     keys = load_keys()
     store = open_store()
@@ -143,14 +143,10 @@ class PublicFormat(StrEnum):
 
 @app.command()
 def transparency(
-    start: Annotated[
-        str | None, typer.Option("--from", help="Period start, ISO 8601 with offset (inclusive).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option("--to", help="Period end, ISO 8601 with offset (inclusive).")
-    ] = None,
+    start: PeriodStart = None,
+    end: PeriodEnd = None,
     fmt: Annotated[PublicFormat, typer.Option("--format", help="json or html.")] = PublicFormat.json,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to FILE instead of stdout.")] = None,
+    out: OutFile = None,
 ) -> None:
     """The public transparency report: requests, denials and people seen per agency, purpose and month.
 
@@ -160,9 +156,7 @@ def transparency(
     from pars.oversight.transparency import build_transparency, render_transparency
     from pars.store import open_store
 
-    since, until = _instant("--from", start), _instant("--to", end)
-    if since is not None and until is not None and since > until:
-        raise InvalidInput("--from: must not be after --to")
+    since, until = _period(start, end)
     store = open_store()
     try:
         data = build_transparency(store, now=SYSTEM_CLOCK.now(), start=since, end=until)
