@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from pars.clock import Clock, to_utc_naive
 from pars.errors import InvalidInput, NotFound
@@ -103,11 +103,8 @@ def issue_token(
     return token, TokenInfo(token_id, role, user, agreement_id, now, None)
 
 
-def authenticate(conn: Connection, token: str | None) -> Principal | None:
-    """The principal of a live token, or None (missing, malformed, unknown or revoked)."""
-    if not token or not _TOKEN.match(token):
-        return None
-    digest = token_digest(token)
+def _live(conn: Connection, where: ColumnElement[bool]) -> tuple[Principal, str] | None:
+    """The principal and stored digest of the token matching ``where``, if it is live."""
     row = conn.execute(
         select(
             gate_tokens.c.token_id,
@@ -116,38 +113,38 @@ def authenticate(conn: Connection, token: str | None) -> Principal | None:
             gate_tokens.c.user,
             gate_tokens.c.agreement_id,
             gate_tokens.c.revoked_utc,
-        ).where(gate_tokens.c.token_sha256 == digest)
+        ).where(where)
     ).first()
-    if row is None or row.revoked_utc is not None or not hmac.compare_digest(row.token_sha256, digest):
+    if row is None or row.revoked_utc is not None:
         return None
-    return Principal(row.token_id, row.role, row.user, row.agreement_id)
+    return Principal(row.token_id, row.role, row.user, row.agreement_id), row.token_sha256
 
 
-def token_live(conn: Connection, token_id: str) -> bool:
-    """Whether the token with this id is still live (open feed streams re-check it)."""
-    row = conn.execute(select(gate_tokens.c.revoked_utc).where(gate_tokens.c.token_id == token_id)).first()
-    return row is not None and row.revoked_utc is None
+def authenticate(conn: Connection, token: str | None) -> Principal | None:
+    """The principal of a live token, or None (missing, malformed, unknown or revoked)."""
+    if not token or not _TOKEN.match(token):
+        return None
+    digest = token_digest(token)
+    found = _live(conn, gate_tokens.c.token_sha256 == digest)
+    if found is None or not hmac.compare_digest(found[1], digest):
+        return None
+    return found[0]
 
 
 def live_principal(conn: Connection, token_id: str) -> Principal | None:
     """The principal of the live token with this id, or None (unknown or revoked).
 
     For callers that kept only the id of a token authenticated earlier (console
-    sessions): the id names a token but proves nothing, so call this only for an
-    id that ``authenticate`` returned.
+    sessions, open feed streams): the id names a token but proves nothing, so call
+    this only for an id that ``authenticate`` returned.
     """
-    row = conn.execute(
-        select(
-            gate_tokens.c.token_id,
-            gate_tokens.c.role,
-            gate_tokens.c.user,
-            gate_tokens.c.agreement_id,
-            gate_tokens.c.revoked_utc,
-        ).where(gate_tokens.c.token_id == token_id)
-    ).first()
-    if row is None or row.revoked_utc is not None:
-        return None
-    return Principal(row.token_id, row.role, row.user, row.agreement_id)
+    found = _live(conn, gate_tokens.c.token_id == token_id)
+    return None if found is None else found[0]
+
+
+def token_live(conn: Connection, token_id: str) -> bool:
+    """Whether the token with this id is still live (open feed streams re-check it)."""
+    return live_principal(conn, token_id) is not None
 
 
 def revoke_token(store: Store, clock: Clock, token_or_id: str) -> TokenInfo:
