@@ -22,11 +22,17 @@ runner = CliRunner()
 
 
 def pages(pdf: bytes) -> int:
-    """Page objects in a PDF, looking inside its compressed object streams too."""
+    """Page objects in a PDF, looking inside its compressed object streams too.
+
+    Each stream is inflated from its ``stream`` keyword to the end of its zlib data.
+    Cutting it at ``\r?\nendstream`` instead took a last data byte 0x0D for part of
+    the line end, so that stream did not inflate (about one stream in 256), and a
+    report whose page objects sat in it counted 0 pages.
+    """
     inflated = []
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    for m in re.finditer(rb"(?<!end)stream\r?\n", pdf):
         try:
-            inflated.append(zlib.decompress(m.group(1)))
+            inflated.append(zlib.decompressobj().decompress(pdf[m.end() :]))
         except zlib.error:
             continue
     return len(re.findall(rb"/Type\s*/Page\b", pdf + b"".join(inflated)))
