@@ -128,9 +128,9 @@ def assert_protected(shown: list[list[Any]], additive: bool = True) -> None:
         lines = [list(r) for r in shown] + [list(c) for c in zip(*shown, strict=True)]
         for line in lines:
             assert sum(isinstance(v, str) for v in line) != 1, shown
-    for strong in (True, False):
-        for cell, (lo, hi) in attack({"t": (shown, additive)}, strong=strong).items():
-            assert lo < hi, (cell, lo, hi, shown)
+    # The strong reading's tables are among the weak reading's: two values there are two here.
+    for cell, (lo, hi) in attack({"t": (shown, additive)}).items():
+        assert lo < hi, (cell, lo, hi, shown)
 
 
 def test_the_attack_recovers_the_issue_example_from_pairing_alone() -> None:

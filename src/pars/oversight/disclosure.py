@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pars.errors import ParsError
 
@@ -37,6 +38,8 @@ BELOW = f"<{THRESHOLD}"
 WITHHELD = "withheld"
 #: Solver time per optimisation, in seconds (the report's tables solve in milliseconds).
 TIME_LIMIT = 10.0
+#: Random directions tried first, each minimised and maximised (see ``_spread``).
+SPREAD = 2
 
 Key = tuple[str, int, int]
 Value = int | str
@@ -87,6 +90,7 @@ class Model:
     upper: list[int]
     semi: list[bool]
     rows: list[_Row] = field(default_factory=list)
+    arrays: tuple[Any, ...] | None = None
 
     def check(self, values: Sequence[int]) -> bool:
         """Whether integer ``values`` (one per key) satisfy every bound and constraint exactly."""
@@ -191,40 +195,87 @@ def build_model(published: Published) -> Model:
     return model
 
 
+def _arrays(model: Model) -> tuple[Any, ...]:
+    """The model as HiGHS takes it (built once per model)."""
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint
+
+    if model.arrays is None:
+        n = len(model.keys)
+        live = [r for r in model.rows if r.coefs]
+        constraints = []
+        if live:
+            a = np.zeros((len(live), n))
+            lo = np.full(len(live), -np.inf)
+            hi = np.full(len(live), np.inf)
+            for r, row in enumerate(live):
+                for var, coef in row.coefs.items():
+                    a[r, var] = coef
+                if row.lo is not None:
+                    lo[r] = row.lo - row.const
+                if row.hi is not None:
+                    hi[r] = row.hi - row.const
+            constraints.append(LinearConstraint(a, lo, hi))
+        upper = np.array(model.upper, float)
+        # The relaxation: a "withheld" cell anywhere from 0 to the cap (its hull).
+        relaxed = Bounds(
+            np.array([0 if s else lo for lo, s in zip(model.lower, model.semi, strict=True)], float), upper
+        )
+        exact = Bounds(np.array(model.lower, float), upper)
+        integrality = np.array([3 if s else 1 for s in model.semi])
+        model.arrays = (constraints, relaxed, exact, integrality)
+    return model.arrays
+
+
 def _solve(model: Model, k: int, sense: int) -> list[int] | None:
     """An optimal table for ``sense * x_k`` (1 minimise, -1 maximise), if one checks out exactly."""
     import numpy as np
-    from scipy.optimize import Bounds, LinearConstraint, milp
 
-    n = len(model.keys)
-    c = np.zeros(n)
+    c = np.zeros(len(model.keys))
     c[k] = sense
-    constraints = []
-    live = [r for r in model.rows if r.coefs]
-    if live:
-        a = np.zeros((len(live), n))
-        lo = np.full(len(live), -np.inf)
-        hi = np.full(len(live), np.inf)
-        for r, row in enumerate(live):
-            for var, coef in row.coefs.items():
-                a[r, var] = coef
-            if row.lo is not None:
-                lo[r] = row.lo - row.const
-            if row.hi is not None:
-                hi[r] = row.hi - row.const
-        constraints.append(LinearConstraint(a, lo, hi))
-    integrality = np.array([3 if s else 1 for s in model.semi])
-    result = milp(
-        c,
-        integrality=integrality,
-        bounds=Bounds(np.array(model.lower, float), np.array(model.upper, float)),
-        constraints=constraints,
-        options={"time_limit": TIME_LIMIT},
-    )
-    if result.x is None:
-        return None
-    values = [round(float(v)) for v in result.x]
-    return values if model.check(values) else None
+    return _optimum(model, c)
+
+
+def _spread(model: Model) -> list[list[int]]:
+    """A few tables far apart (minimise and maximise random mixtures of the cells), checked exactly.
+
+    Each moves many cells at once, so most cells are proven before any has to
+    be optimised on its own. Seeded: the audit is reproducible.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = []
+    for _ in range(SPREAD):
+        c = rng.uniform(0.5, 1.5, len(model.keys)) * rng.choice([-1.0, 1.0], len(model.keys))
+        for sense in (1, -1):
+            table = _optimum(model, sense * c)
+            if table is not None:
+                out.append(table)
+    return out
+
+
+def _optimum(model: Model, c: Any) -> list[int] | None:
+    """An optimal table for the objective ``c`` (minimised), if one checks out exactly.
+
+    The linear relaxation first (row and column sums make its optima whole
+    numbers as a rule): an optimum of the relaxation that satisfies the integer
+    model exactly is an optimum of the integer model too. Otherwise the integer
+    programme itself (semi-integer cells for "withheld").
+    """
+    import numpy as np
+    from scipy.optimize import milp
+
+    constraints, relaxed, exact, integrality = _arrays(model)
+    for bounds, kinds in ((relaxed, np.zeros(len(c))), (exact, integrality)):
+        result = milp(
+            c, integrality=kinds, bounds=bounds, constraints=constraints, options={"time_limit": TIME_LIMIT}
+        )
+        if result.x is not None:
+            values = [round(float(v)) for v in result.x]
+            if model.check(values):
+                return values
+    return None
 
 
 def feasible(model: Model) -> bool:
@@ -254,14 +305,35 @@ def ranges(model: Model) -> dict[Key, tuple[int, int]]:
 
 
 def audit(published: Published) -> dict[Key, tuple[int, int]]:
-    """Every withheld cell's feasible range; ``DisclosureRisk`` naming a cell a reader could work out."""
-    found = ranges(build_model(published))
-    for (name, i, j), (lo, hi) in found.items():
-        if lo == hi:
+    """Two feasible values for every withheld cell, or ``DisclosureRisk`` naming one a reader could work out.
+
+    Each cell is maximised, then minimised, until two different values of it
+    have been seen in optimal tables that check out exactly; a cell that earlier
+    optima already moved needs no solve of its own (the verdict is the same as
+    comparing its exact minimum and maximum, which ``ranges`` computes).
+    Returns, per cell, the smallest and largest value seen.
+    """
+    model = build_model(published)
+    if not feasible(model):
+        raise DisclosureRisk("the published tables contradict their own totals")
+    seen: list[set[int]] = [set() for _ in model.keys]
+    for table in _spread(model) if model.keys else ():
+        for values, v in zip(seen, table, strict=True):
+            values.add(v)
+    for k, (name, i, j) in enumerate(model.keys):
+        for sense in (-1, 1):
+            if len(seen[k]) > 1:
+                break
+            best = _solve(model, k, sense)
+            for values, v in zip(seen, best or (), strict=False):
+                values.add(v)
+        if not seen[k]:
+            raise DisclosureRisk(f"{name}[{i}][{j}]: no table fits what is published")
+        if len(seen[k]) < 2:
             raise DisclosureRisk(
                 f"{name}[{i}][{j}]: a reader could work this withheld count out from the published totals"
             )
-    return found
+    return {key: (min(v), max(v)) for key, v in zip(model.keys, seen, strict=True)}
 
 
 def exposed(model: Model, truth: Sequence[int], safe: set[Key]) -> Key | None:
@@ -272,13 +344,16 @@ def exposed(model: Model, truth: Sequence[int], safe: set[Key]) -> Key | None:
     """
     if not model.check(truth):
         raise DisclosureRisk("the true counts do not fit their own published tables (a bug)")
+    if any(key not in safe for key in model.keys):
+        for other in _spread(model):
+            safe.update(model.keys[v] for v in range(len(truth)) if other[v] != truth[v])
     for k, key in enumerate(model.keys):
         if key in safe:
             continue
         for sense in (-1, 1):
-            other = _solve(model, k, sense)
-            if other is not None:
-                safe.update(model.keys[v] for v in range(len(truth)) if other[v] != truth[v])
+            best = _solve(model, k, sense)
+            if best is not None:
+                safe.update(model.keys[v] for v in range(len(truth)) if best[v] != truth[v])
             if key in safe:
                 break
         if key not in safe:
