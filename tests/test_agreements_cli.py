@@ -153,7 +153,10 @@ def test_unknown_agreement_and_bad_document(cli: Any, tmp_path: Path) -> None:
 
 
 def test_warrants_add_needs_the_arrest_on_file(cli: Any) -> None:
-    r = cli("warrants", "add", "--arrest", "A-404", "--reference", "W-1", "--issued-by", "CCP", ok=False)
+    r = cli(
+        "warrants", "add", "--arrest", "A-404", "--reference", "W-1", "--issued-by", "CCP",
+        "--agreement", "ice-2017", ok=False,
+    )  # fmt: skip
     assert r.exit_code == 1
     assert "arrest: 'A-404' is not on file" in r.output
 

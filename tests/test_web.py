@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.factories import arrest
 from tests.test_gate_fixtures import (
     ICE_READ,
     ICE_SEARCH,
+    NOW,
     SSN,
     TestClient,
     World,
@@ -451,7 +453,13 @@ def test_custody_only_with_a_warrant_on_file_for_that_arrest(world: World) -> No
         follow("release", 3, "r-3", released_at="2018-06-03T09:00:00-04:00", facility="CFCF"),
     )
     add_warrant(
-        world.store, world.clock, arrest_id="A-2018-000001", reference="W-1", issued_by="CP Court", by="c"
+        world.store,
+        world.clock,
+        arrest_id="A-2018-000001",
+        reference="W-1",
+        issued_by="CP Court",
+        agreement_id="fbi-2017",
+        by="c",
     )
     base = {"purpose": "C", "case_number": "c"}
     plain = world.read("fbi", "A-2018-000001", **base).json()
@@ -466,6 +474,35 @@ def test_custody_only_with_a_warrant_on_file_for_that_arrest(world: World) -> No
     assert custody == {"A-2018-000001": True, "A-2018-000003": False}
     denied = world.search("fbi", {**base, "warrant": "W-1", "filters": {"facility": "CFCF"}})
     assert denied.status_code == 403 and denied.json()["error"]["rule"] == "warrant_required.custody"
+
+
+def test_a_warrant_filed_for_one_agency_unlocks_nothing_for_another(world: World) -> None:
+    """DEA has FBI's terms (custody with a warrant) but cites the warrant filed for FBI's requests."""
+    from pars.agreements.warrants import add_warrant
+    from tests.factories import follow
+
+    world.ingest(follow("release", 1, "r-1", released_at="2018-06-03T09:00:00-04:00", facility="CFCF"))
+    world.clock.set(world.clock.now() - timedelta(days=400))
+    world.apply(agreement("fbi-2017", id="dea-2018", partner="DEA"))
+    world.clock.set(NOW)
+    world.token("dea", "partner", "dea-agent", "dea-2018")
+    add_warrant(
+        world.store,
+        world.clock,
+        arrest_id="A-2018-000001",
+        reference="W-1",
+        issued_by="CP Court",
+        agreement_id="fbi-2017",
+        by="c",
+    )
+    base = {"purpose": "C", "case_number": "c", "warrant": "W-1"}
+    assert "custody" in world.read("fbi", "A-2018-000001", **base).json()["record"]
+    theirs = world.read("dea", "A-2018-000001", **base)
+    assert theirs.status_code == 200, theirs.text
+    assert "custody" not in theirs.json()["record"] and "CFCF" not in theirs.text
+    assert not [f for f in theirs.json()["receipt"]["entry"]["fields"] if f.startswith("custody")]
+    found = world.search("dea", {**base, "filters": {"grade": ["F1", "F2"]}}).json()
+    assert found["results"] and not any("custody" in r for r in found["results"])
 
 
 def test_atf_masks_and_roles(world: World) -> None:

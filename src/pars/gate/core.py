@@ -289,7 +289,7 @@ class Gate:
         assert plan is not None  # an allow always carries its plan
         ids = search(conn, query)
         records = load_records(conn, ids)
-        warranted = warranted_arrests(conn, warrant, ids, now)
+        warranted = warranted_arrests(conn, warrant, ids, now, agreement_id=version.agreement_id)
         got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
         entry = self.entry_for(
             draft,
