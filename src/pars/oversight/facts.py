@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, select
 from pars.agreements.history import AgreementHistory
 from pars.agreements.service import load_history
 from pars.audit import keyed_hash
-from pars.clock import to_utc_naive
+from pars.clock import city_day_start, to_utc_naive
 from pars.errors import NotFound
 from pars.oversight.model import ArrestFact, Baseline, RecordFacts
 from pars.store.db import Store, chunks
@@ -84,8 +84,8 @@ def _scope_condition(history: AgreementHistory, start: datetime | None, end: dat
                 graded.c.arrest_id == arrests.c.arrest_id, graded.c.grade.in_(sorted(scope.grades))
             )
         )
-    if scope.since is not None:
-        conds.append(arrests.c.arrested_utc >= datetime(scope.since.year, scope.since.month, scope.since.day))
+    if scope.since is not None:  # a day in the city's time zone, as the gate reads it
+        conds.append(arrests.c.arrested_utc >= city_day_start(scope.since))
     if start is not None:
         conds.append(arrests.c.arrested_utc >= to_utc_naive(start))
     if end is not None:
