@@ -152,6 +152,22 @@ def test_unknown_agreement_and_bad_document(cli: Any, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "search.forbid_filters[1]: unknown filter 'contry'" in r.output
 
 
+def test_apply_and_replay_refuse_an_unknown_key_and_store_nothing(cli: Any, tmp_path: Path) -> None:
+    text = (FIXTURES / "ice-2017.yaml").read_text()
+    misplaced = tmp_path / "misplaced.yaml"  # forbid_filters belongs under search:
+    misplaced.write_text(text + "forbid_filters: [sex]\n")
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(text.replace("forbid_filters: [", "forbid_filter: ["))
+    for path, message in (
+        (misplaced, "forbid_filters: unknown key here; did you mean 'search.forbid_filters'?"),
+        (nested, "search.forbid_filter: unknown key; did you mean 'forbid_filters'?"),
+    ):
+        for command in ("apply", "replay"):
+            r = cli("agreements", command, str(path), ok=False)
+            assert r.exit_code == 2 and message in r.output, (command, r.output)
+    assert "ice-2017" not in cli("agreements", "list").output
+
+
 def test_warrants_add_needs_the_arrest_on_file(cli: Any) -> None:
     r = cli(
         "warrants", "add", "--arrest", "A-404", "--reference", "W-1", "--issued-by", "CCP",

@@ -62,7 +62,7 @@ def test_apply_creates_versions_and_identical_text_is_a_no_op(store: Store) -> N
     assert (first.number, first.created) == (1, True)
     again = apply(store, clock, ice())
     assert (again.number, again.created, again.hash) == (1, False, first.hash)
-    amended = apply(store, clock, ice(notes="fee waived"))
+    amended = apply(store, clock, ice(title="fee waived"))
     assert (amended.number, amended.created) == (2, True)
     with store.read() as conn:
         history = load_history(conn, "ice-2017")
@@ -147,7 +147,7 @@ def test_an_amendment_cannot_lower_its_own_approval_bar(store: Store) -> None:
     approve(store, clock, "ice-2017", "courts", by="a")
     approve(store, clock, "ice-2017", "police", by="b")
     v1 = load_hash(store, 1)
-    apply(store, clock, ice(approvals={"required": 1, "of": ["police"]}, notes="lowered"))
+    apply(store, clock, ice(approvals={"required": 1, "of": ["police"]}, title="lowered"))
     approve(store, clock, "ice-2017", "police", by="b")
     inside = datetime(2017, 10, 1, tzinfo=EDT)
     with store.read() as conn:
@@ -237,7 +237,7 @@ def test_an_amendment_cannot_undo_a_termination_but_a_renewal_can_follow(store: 
     cut = datetime(2018, 1, 15, tzinfo=EDT)
     terminate(store, clock, "ice-2017", cut, "ended", by="da")
     # An amendment of the same term, fully approved, stays terminated.
-    apply(store, clock, ice(notes="amended after termination"))
+    apply(store, clock, ice(title="amended after termination"))
     approve(store, clock, "ice-2017", "courts", by="a")
     approve(store, clock, "ice-2017", "police", by="b")
     assert at(store, datetime(2018, 2, 1, tzinfo=EDT)) == "term.end"

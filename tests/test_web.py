@@ -292,7 +292,7 @@ def test_agreement_routes_are_audited(world: World) -> None:
     import yaml
 
     amended = world.client.put(
-        "/v1/agreements/ice-2019", content=yaml.safe_dump({**raw, "notes": "x"}), headers=h
+        "/v1/agreements/ice-2019", content=yaml.safe_dump({**raw, "title": "x"}), headers=h
     )
     assert amended.json()["version"] == 2
     a1 = world.client.post("/v1/agreements/ice-2019/approvals", json={"as": "courts"}, headers=h)
@@ -503,6 +503,29 @@ def test_a_warrant_filed_for_one_agency_unlocks_nothing_for_another(world: World
     assert not [f for f in theirs.json()["receipt"]["entry"]["fields"] if f.startswith("custody")]
     found = world.search("dea", {**base, "filters": {"grade": ["F1", "F2"]}}).json()
     assert found["results"] and not any("custody" in r for r in found["results"])
+
+
+def test_put_agreement_refuses_an_unknown_key_at_any_level_and_changes_nothing(world: World) -> None:
+    import yaml
+
+    from pars.agreements.service import load_history
+
+    def versions() -> list[str]:
+        with world.store.read() as conn:
+            return [v.hash for v in load_history(conn, "ice-2017").versions]
+
+    h = world.auth("custodian")
+    before = versions()
+    raw = agreement("ice-2017")
+    cases = [
+        ({**raw, "forbid_filters": ["sex"]}, "forbid_filters: unknown key here; did you mean 'search."),
+        ({**raw, "search": {**raw["search"], "forbid_filter": ["sex"]}}, "search.forbid_filter: unknown key"),
+        ({**raw, "term": {**raw["term"], "zone": "EST"}}, "term.zone: unknown key"),
+    ]
+    for doc, message in cases:
+        r = world.client.put("/v1/agreements/ice-2017", content=yaml.safe_dump(doc), headers=h)
+        assert assert_error(r, 422, logged=False)["error"]["message"].startswith(message), r.text
+    assert versions() == before
 
 
 def test_atf_masks_and_roles(world: World) -> None:
