@@ -168,11 +168,11 @@ def build_model(published: Published) -> Model:
                 coefs[k] = coefs.get(k, 0) + coef
         model.rows.append(_Row({k: c for k, c in coefs.items() if c}, const, lo, hi))
 
-    shape: tuple[int, int] | None = None
+    shapes = {(len(sh.shown), len(row)) for sh in published.sheets.values() for row in sh.shown}
+    if len(shapes) > 1:
+        raise DisclosureRisk(f"the sheets are not grids of one shape ({', '.join(map(str, sorted(shapes)))})")
     for name, sheet in published.sheets.items():
         rows, cols = len(sheet.shown), len(sheet.shown[0]) if sheet.shown else 0
-        if shape is None:
-            shape = (rows, cols)
         for line in _lines(rows, cols):
             margin, inner = (name, *line[-1]), [(name, *c) for c in line[:-1]]
             if sheet.additive:
@@ -181,9 +181,8 @@ def build_model(published: Published) -> Model:
                 for c in inner:
                     add([(1, margin), (-1, c)], 0, None)
                 add([(1, c) for c in inner] + [(-1, margin)], 0, None)
-    cells = [
-        (i, j) for i, row in enumerate(next(iter(published.sheets.values())).shown) for j in range(len(row))
-    ]
+    rows, cols = next(iter(shapes), (0, 0))
+    cells = [(i, j) for i in range(rows) for j in range(cols)]
     for low, high in published.at_most:
         for i, j in cells:
             add([(1, (high, i, j)), (-1, (low, i, j))], 0, None)
@@ -343,7 +342,10 @@ def exposed(model: Model, truth: Sequence[int], safe: set[Key]) -> Key | None:
     proves a cell safe; every cell another optimum moves is proven with it.
     """
     if not model.check(truth):
-        raise DisclosureRisk("the true counts do not fit their own published tables (a bug)")
+        raise DisclosureRisk(
+            "the true counts do not fit their published tables (a withheld count above the audit's "
+            "cap of ten times everything shown, or a bug); nothing is published"
+        )
     if any(key not in safe for key in model.keys):
         for other in _spread(model):
             safe.update(model.keys[v] for v in range(len(truth)) if other[v] != truth[v])
