@@ -18,6 +18,7 @@ from pars.agreements.document import parse_document
 from pars.agreements.replay import logged_requests, replay
 from pars.cli import app
 from pars.errors import ParsError
+from pars.store.db import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agreements"
 
@@ -175,6 +176,24 @@ def test_warrants_add_needs_the_arrest_on_file(cli: Any) -> None:
     )  # fmt: skip
     assert r.exit_code == 1
     assert "arrest: 'A-404' is not on file" in r.output
+
+
+def test_warrants_add_files_a_warrant_for_one_agreement(cli: Any, store: Store, tmp_path: Path) -> None:
+    from pars.store.ingest import ingest_lines
+    from tests.factories import arrest
+
+    cli("agreements", "apply", str(current_ice(tmp_path)))
+    ingest_lines(store, [(1, json.dumps(arrest(1)))])
+    add = ("warrants", "add", "--arrest", "A-2018-000001", "--reference", "W-1", "--issued-by", "CCP")
+    filed = json.loads(cli(*add, "--agreement", "ice-2017", "--json").stdout)
+    assert filed["agreement_id"] == "ice-2017" and filed["added"] is True
+    again = cli(*add, "--agreement", "ice-2017")
+    assert "already on file for A-2018-000001 under ice-2017" in again.output
+    missing = cli(*add, "--agreement", "dea-2018", ok=False)
+    assert missing.exit_code == 1 and "agreement: 'dea-2018' is not on file" in missing.output
+    unbound = cli(*add, ok=False)
+    assert unbound.exit_code == 2 and "--agreement" in unbound.output
+    assert "--agreement" in cli("warrants", "add", "--help").output
 
 
 # --- replay against a fixture log ---------------------------------------------------------

@@ -210,16 +210,13 @@ HOSTILE = '<script>alert("Charles Garcia")</script> <b>Charles Garcia</b>, DOB 1
 
 
 @pytest.fixture
-def log(sqlite_store: Store, tmp_path: Path) -> tuple[Store, AuditLog]:
-    init_log(sqlite_store, str(tmp_path / "keys"))
-    with sqlite_store.write() as conn:
+def log(store: Store, tmp_path: Path) -> tuple[Store, AuditLog]:
+    init_log(store, str(tmp_path / "keys"))
+    with store.write() as conn:
         for agreement, partner in (("ice-2017", "ICE"), ("da-2018", "DA"), ("hr-2018", "HR")):
-            conn.execute(
-                insert(agreements).values(
-                    agreement_id=agreement, partner=partner, created_at=NOW.isoformat(), created_utc=NOW
-                )
-            )
-    return sqlite_store, AuditLog.open(str(tmp_path / "keys"), clock=FixedClock(NOW))
+            row = {"agreement_id": agreement, "partner": partner, "created_at": NOW.isoformat()}
+            conn.execute(insert(agreements).values({**row, "created_utc": NOW.replace(tzinfo=None)}))
+    return store, AuditLog.open(str(tmp_path / "keys"), clock=FixedClock(NOW))
 
 
 def entries(log: AuditLog) -> list[Any]:
