@@ -199,6 +199,28 @@ def test_denials_never_exceeding_requests_is_part_of_the_audit() -> None:
         assert lo < hi, (cell, together)
 
 
+def test_people_shown_only_where_a_request_was_allowed_is_part_of_the_audit() -> None:
+    # People seen in a cell mean requests - denials >= 1 there; a suppression that
+    # ignores this leaves requests[0][0] pinned for a reader who knows it.
+    at_most, needs = [("denials", "requests")], [("people", "requests", "denials")]
+    people = [[2, 3, 5], [0, 0, 0], [2, 3, 5]]  # distinct counts: margins are not sums
+    tables = {
+        "requests": Table(suppress([[1, 5], [5, 30]]).full),
+        "denials": Table(suppress([[0, 4], [5, 30]]).full),
+        "people": Table(people, additive=False),
+    }
+
+    def published(grids: dict[str, Any], links: list[Any]) -> Published:
+        return Published({n: Sheet(g.shown(), n != "people") for n, g in grids.items()}, at_most, links)
+
+    unaware = protect(tables, at_most=at_most)
+    audit(published(unaware, []))
+    with pytest.raises(DisclosureRisk, match=r"^requests\[0\]\[0\]: a reader could work"):
+        audit(published(unaware, needs))
+    aware = protect(tables, at_most=at_most, needs=needs)
+    assert all(lo < hi for lo, hi in audit(published(aware, needs)).values())
+
+
 def test_a_published_table_that_gives_a_count_away_is_refused() -> None:
     with pytest.raises(DisclosureRisk, match="work this withheld count out"):
         audit(Published({"t": Sheet([["<10", 30, 35], ["<10", 30, 35], [10, 60, 70]])}))
