@@ -89,6 +89,9 @@ def test_a_fork_of_a_cosigned_size_is_refused(witness: Witness, log: MemoryLog) 
     assert post(witness, 7, fork.consistency(7, 256), fork.checkpoint(256))[0] == 422
     state = witness.cosigned(log.origin)
     assert state is not None and state.root == log.root(7)
+    # Both signed forks are kept as evidence beside the state.
+    refused = [json.loads(line) for line in witness.state.refused_path.read_text().splitlines()]
+    assert [r["checkpoint"] for r in refused] == [fork.checkpoint(7), fork.checkpoint(256)]
 
 
 def test_a_cut_log_is_refused(witness: Witness, log: MemoryLog) -> None:
@@ -96,6 +99,11 @@ def test_a_cut_log_is_refused(witness: Witness, log: MemoryLog) -> None:
     assert post(witness, 256, [], log.checkpoint(200))[0] == 400  # old above the checkpoint's size
     assert post(witness, 0, [], log.checkpoint(200)) == (409, "text/x.tlog.size", "256\n")
     assert post(witness, 200, [], log.checkpoint(200))[0] == 409
+    refused = witness.state.refused_path.read_text().splitlines()
+    assert len(refused) == 3 and all(json.loads(r)["checkpoint"] == log.checkpoint(200) for r in refused)
+    # A stale but honest request (a bigger tree from an old size) is no evidence of anything.
+    assert post(witness, 7, log.consistency(7, 300), log.checkpoint(300))[0] == 409
+    assert len(witness.state.refused_path.read_text().splitlines()) == 3
 
 
 def test_422_cases(witness: Witness, log: MemoryLog) -> None:
