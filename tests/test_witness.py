@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pars.audit.cosignature import CosignerKey, valid_cosignatures, verify_cosignature
 from pars.audit.merkle import EMPTY_ROOT
@@ -301,3 +303,10 @@ def test_client_classifies_every_answer(tmp_path: Path, log: MemoryLog, wkey: Ed
         assert isinstance(a, Refused) and a.status == 200
     a = add_checkpoint("http://127.0.0.1:9", 0, [], log.checkpoint(7), timeout=1)
     assert isinstance(a, Unreachable)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.binary(max_size=200), tail=st.sampled_from(["", "old 0\n\n", "old 7\n\n"]))
+def test_no_body_crashes_the_witness(witness: Witness, log: MemoryLog, head: bytes, tail: str) -> None:
+    for body in (head, tail.encode() + head, tail.encode() + log.checkpoint(7).encode() + head):
+        assert witness.add_checkpoint(body).status in (200, 400, 403, 404, 409, 413, 422)
