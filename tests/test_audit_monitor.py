@@ -216,3 +216,12 @@ def test_monitor_with_a_client(tmp_path: Path) -> None:
         assert monitor("http://x/log/", log.vkey, tmp_path / "s", client).status == "first"
         served.set(log.grow(41), 41)
         assert monitor("http://x/log", log.vkey, tmp_path / "s", client).status == "grew"
+
+
+def test_tiles_must_hash_to_the_signed_root_even_on_the_first_run() -> None:
+    log = MemoryLog().grow(300)
+    served = Served(log, 300)
+    other = MemoryLog(log.origin, log.key).grow(300, tag=b"shown to auditors")
+    served.tiles = other.tiles(300)  # signed one tree, serves another
+    with pytest.raises(MonitorError, match="tiles: the hash tiles of size 300 do not hash to the signed"):
+        run(served, log, None)

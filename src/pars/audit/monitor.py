@@ -11,6 +11,8 @@ the new tree extends the kept one with a consistency proof it computes itself
 from the log's hash tiles (``TileReader``: full tiles, partial tiles as the new
 size implies, the full tile as fallback when a partial one is gone). A smaller
 size is a cut; the same size with another root, or a proof that fails, is a fork.
+It also checks that the tiles hash to the signed root, so a log cannot show
+auditors tiles that differ from the tree it signed.
 
 The kept state is the checkpoint note itself, verbatim, so the same file works
 with ``pars audit verify --checkpoint``.
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from pars.audit.merkle import consistency_ranges, fill, verify_consistency
+from pars.audit.merkle import consistency_ranges, fill, fold_right, range_nodes, verify_consistency
 from pars.audit.note import Checkpoint, CheckpointError, VerifierKey, open_note, parse_checkpoint_body
 from pars.audit.tilepath import HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, tile_path, tile_width
 from pars.audit.tiles import node_from_tile
@@ -121,7 +123,9 @@ def check(
 ) -> MonitorResult:
     """Verify ``latest`` and that it extends ``previous`` (both checkpoint notes)."""
     new = verify_latest(latest, log_key)
+    reader = TileReader(new.size, fetch_tile)
     if previous is None:
+        _check_tiles(reader, new)
         return MonitorResult(new, None)
     old = verify_latest(previous, log_key)
     if new.size < old.size:
@@ -133,7 +137,6 @@ def check(
             raise MonitorError("fork", f"size {new.size} now has root {new.root_hex}, was {old.root_hex}")
         return MonitorResult(new, old.size)
     if old.size > 0:
-        reader = TileReader(new.size, fetch_tile)
         try:
             proof = fill(consistency_ranges(old.size, new.size), reader.node)
         except ValueError as exc:
@@ -144,7 +147,20 @@ def check(
                 f"the tree of size {new.size} does not extend the kept tree of size {old.size} "
                 f"(root {old.root_hex})",
             )
+    _check_tiles(reader, new)
     return MonitorResult(new, old.size)
+
+
+def _check_tiles(reader: TileReader, new: Checkpoint) -> None:
+    """The tiles the log serves for ``new`` hash to its signed root (else a reader of them is misled)."""
+    if new.size == 0:
+        return
+    try:
+        root = fold_right([reader.node(n) for n in range_nodes(0, new.size)])
+    except ValueError as exc:
+        raise MonitorError("tiles", str(exc)) from None
+    if root != new.root:
+        raise MonitorError("tiles", f"the hash tiles of size {new.size} do not hash to the signed root")
 
 
 def load_kept(path: str | os.PathLike[str]) -> str | None:
