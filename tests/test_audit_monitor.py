@@ -225,3 +225,24 @@ def test_tiles_must_hash_to_the_signed_root_even_on_the_first_run() -> None:
     served.tiles = other.tiles(300)  # signed one tree, serves another
     with pytest.raises(MonitorError, match="tiles: the hash tiles of size 300 do not hash to the signed"):
         run(served, log, None)
+
+
+def test_witness_quorum_on_the_latest_checkpoint() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from pars.audit.cosignature import CosignerKey, cosign
+    from pars.audit.note import parse_note, public_key_bytes
+
+    log = MemoryLog().grow(300)
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    vkeys = [str(CosignerKey.of(f"w{i}.example", public_key_bytes(k))) for i, k in enumerate(keys)]
+    served = Served(log, 300)
+    text = parse_note(served.note).text
+    one = served.note + cosign(text, "w0.example", keys[0], 1_800_000_000)
+    both = one + cosign(text, "w1.example", keys[1], 1_800_000_001)
+    assert check(None, both, log.vkey, served.fetch, vkeys).status == "first"
+    assert check(None, one, log.vkey, served.fetch, vkeys, quorum=1).status == "first"
+    with pytest.raises(MonitorError, match="witnesses: 1 of the required 2"):
+        check(None, one, log.vkey, served.fetch, vkeys)
+    with pytest.raises(MonitorError, match="witnesses"):
+        check(None, served.note, log.vkey, served.fetch, vkeys, quorum=1)

@@ -25,12 +25,13 @@ old state stays and the error names it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from pars.audit.cosignature import require_quorum
 from pars.audit.merkle import consistency_ranges, fill, fold_right, range_nodes, verify_consistency
 from pars.audit.note import Checkpoint, CheckpointError, VerifierKey, open_note, parse_checkpoint_body
 from pars.audit.tilepath import HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, tile_path, tile_width
@@ -42,7 +43,7 @@ Node = tuple[int, int]
 
 
 class MonitorError(ParsError):
-    """The log misbehaved (``kind``: fork, cut, signature, tiles) or could not be read (fetch)."""
+    """The log misbehaved (``kind``: fork, cut, signature, witnesses, tiles) or could not be read (fetch)."""
 
     code = "monitor"
 
@@ -119,10 +120,24 @@ def verify_latest(note: str, log_key: str | VerifierKey) -> Checkpoint:
 
 
 def check(
-    previous: str | None, latest: str, log_key: str | VerifierKey, fetch_tile: Callable[[str], bytes]
+    previous: str | None,
+    latest: str,
+    log_key: str | VerifierKey,
+    fetch_tile: Callable[[str], bytes],
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
 ) -> MonitorResult:
-    """Verify ``latest`` and that it extends ``previous`` (both checkpoint notes)."""
+    """Verify ``latest`` and that it extends ``previous`` (both checkpoint notes).
+
+    With ``witnesses`` (cosigner vkeys), ``latest`` must also carry ``quorum``
+    (default: all of them) valid cosignatures.
+    """
     new = verify_latest(latest, log_key)
+    if witnesses:
+        try:
+            require_quorum(latest, log_key, witnesses, len(set(witnesses)) if quorum is None else quorum)
+        except CheckpointError as exc:
+            raise MonitorError("witnesses", str(exc)) from None
     reader = TileReader(new.size, fetch_tile)
     if previous is None:
         _check_tiles(reader, new)
@@ -211,9 +226,16 @@ class HttpTiles:
         return r.content
 
 
-def monitor(prefix: str, log_key: str, state: str | os.PathLike[str], client: httpx.Client) -> MonitorResult:
+def monitor(
+    prefix: str,
+    log_key: str,
+    state: str | os.PathLike[str],
+    client: httpx.Client,
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
+) -> MonitorResult:
     """One monitoring round against the log at ``prefix``; keeps the new checkpoint on success."""
     log = HttpTiles(prefix, client)
-    result = check(load_kept(state), log.checkpoint(), log_key, log.tile)
+    result = check(load_kept(state), log.checkpoint(), log_key, log.tile, witnesses, quorum)
     keep(state, result.checkpoint)
     return result
