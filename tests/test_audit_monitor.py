@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -246,3 +248,19 @@ def test_witness_quorum_on_the_latest_checkpoint() -> None:
         check(None, one, log.vkey, served.fetch, vkeys)
     with pytest.raises(MonitorError, match="witnesses"):
         check(None, served.note, log.vkey, served.fetch, vkeys, quorum=1)
+
+
+_BIG = MemoryLog().grow(70_000)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_any_honest_growth_checks_out_from_the_tiles_of_the_new_size(data: st.DataObject) -> None:
+    """Every (old, new) pair: the consistency proof built from the new size's tiles verifies,
+    and only tiles that the new size implies are fetched."""
+    new = data.draw(st.integers(1, 70_000) | st.sampled_from([256, 257, 65_536, 65_537]))
+    old = data.draw(st.integers(1, new) | st.sampled_from([1, new, max(1, new - 1), new // 256 * 256 or 1]))
+    served = Served(_BIG, new)
+    result = check(_BIG.checkpoint(old), served.note, _BIG.vkey, served.fetch)
+    assert result.previous_size == old and result.checkpoint.size == new
+    assert set(served.fetched) <= set(served.tiles)
