@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pars.cli import agreements, audit, demo, oversight, records, serve, synth, tokens, warrants
+from pars.cli import agreements, audit, demo, oversight, parties, records, serve, synth, tokens, warrants
 from pars.cli.common import run
 
 app = typer.Typer(
@@ -31,6 +31,7 @@ app.add_typer(audit.app, name="audit")
 agreements.register(app)
 demo.register(app)
 oversight.register(app)
+parties.register(app)
 records.register(app)
 serve.register(app)
 synth.register(app)
