@@ -22,11 +22,11 @@ from pars.agreements.service import (
     serving_version,
     terminate,
 )
-from pars.audit import AuditLog, create_keys
-from pars.gate import admin_event_recorder
 from pars.agreements.warrants import add_warrant, warranted_arrests
+from pars.audit import AuditLog, create_keys
 from pars.clock import FixedClock, to_utc_naive
 from pars.errors import InvalidInput, NotFound
+from pars.gate import admin_event_recorder
 from pars.store.db import Store
 from pars.store.schema.agreements import agreement_versions
 from pars.store.schema.records import arrests

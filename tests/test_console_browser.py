@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pars.audit import AuditLog, init_log, sign_checkpoint, verifier_key
 from pars.cli.demo import serve_demo
 from pars.clock import FixedClock, parse_instant
-from pars.demo import Demo, chapter_agreements, chapter_records, personas
-from pars.gate import Gate, issue_token
+from pars.demo import Demo, chapter_agreements, chapter_parties, chapter_records, personas
+from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.simulate import load_world, simulate
 from pars.store.db import Store
 from pars.store.migrate import upgrade
@@ -95,20 +95,39 @@ def _build(folder: Path) -> tuple[Store, Demo, AuditLog, dict[str, str]]:
     log = AuditLog.open(demo.key_dir, clock=demo.clock)
     gate = Gate(store, log, demo.clock)
     chapter_records(demo, store)
-    chapter_agreements(demo, store, log)
+    rec = admin_event_recorder(log)
+    chapter_agreements(demo, store, log, chapter_parties(demo, store, log))
     team = personas()
     principals = {}
     for p in team:
-        token, _ = issue_token(store, demo.clock, role="partner", user=p.user, agreement_id=p.agreement_id)
+        token, _ = issue_token(
+            store,
+            demo.clock,
+            role="partner",
+            user=p.user,
+            agreement_id=p.agreement_id,
+            record_admin_event=rec,
+        )
         principals[p.user] = gate.authenticate(token)
     with store.read() as conn:
         world = load_world(conn)
     simulate(gate, principals, team, world, START, END, demo.clock, seed=7)
     demo.clock.set(NOW)
     tokens = {
-        "custodian": issue_token(store, demo.clock, role="custodian", user="records.custodian")[0],
-        "oversight": issue_token(store, demo.clock, role="oversight", user="inspector.general")[0],
-        "ice": issue_token(store, demo.clock, role="partner", user="ice.late", agreement_id="ice-2017")[0],
+        "custodian": issue_token(
+            store, demo.clock, role="custodian", user="records.custodian", record_admin_event=rec
+        )[0],
+        "oversight": issue_token(
+            store, demo.clock, role="oversight", user="inspector.general", record_admin_event=rec
+        )[0],
+        "ice": issue_token(
+            store,
+            demo.clock,
+            role="partner",
+            user="ice.late",
+            agreement_id="ice-2017",
+            record_admin_event=rec,
+        )[0],
     }
     return store, demo, log, tokens
 

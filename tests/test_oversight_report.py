@@ -26,6 +26,7 @@ from pars.audit import (
 from pars.cli import app
 from pars.clock import FixedClock
 from pars.errors import InvalidInput, NotFound
+from pars.gate import admin_event_recorder
 from pars.oversight import KINDS, build_report
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
@@ -57,11 +58,15 @@ def world(store: Store, tmp_path: Path) -> tuple[Store, AuditLog, str]:
     events.append(follow("expungement", 10, "x-10", order="CP-51-MD-0001-2018"))
     ingest_lines(store, lines(*events))
     clock = FixedClock(datetime(2017, 8, 1, tzinfo=UTC))
-    applied = apply_document(
-        store, clock, parse_document((FIXTURES / "ice-2017.yaml").read_text()), by="clerk"
-    )
     keydir = str(tmp_path / "keys")
     init_log(store, keydir)
+    applied = apply_document(
+        store,
+        clock,
+        parse_document((FIXTURES / "ice-2017.yaml").read_text()),
+        by="clerk",
+        record_admin_event=admin_event_recorder(AuditLog.open(keydir, clock=clock)),
+    )
     return store, AuditLog.open(keydir, clock=FixedClock(T0)), applied.hash
 
 
