@@ -305,6 +305,55 @@ def test_terminate_watch_denial_and_verify_evidence(browser_api: Any, site: Site
         shutil.copytree(shots, os.environ["PARS_CONSOLE_SHOTS"], dirs_exist_ok=True)
 
 
+@pytest.mark.slow
+def test_approval_signatures_are_checked_in_the_browser(browser_api: Any, site: Site, tmp_path: Path) -> None:
+    """Each version shows who signed (party, key id, note); the page verifies every note itself,
+    and flags one whose signature was changed on its way to the browser."""
+    sync_playwright = browser_api
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            _sign_in(page, site, "oversight")
+            approvals = page.locator("li.approval")
+            assert approvals.count() == 6  # three agreements, two signatures each
+            page.wait_for_function(
+                "document.querySelectorAll('li.approval[data-result]').length === 6", timeout=10_000
+            )
+            results = approvals.evaluate_all("els => els.map(e => [e.dataset.party, e.dataset.result])")
+            assert results == [
+                [party, "valid"] for _ in range(3) for party in ("courts", "district_attorney")
+            ]
+            ice = page.locator("section", has=page.locator("h2#ag-ice-2017")).locator("li.approval").first
+            assert re.fullmatch(r"[0-9a-f]{8}", ice.locator("code").first.inner_text())
+            note = ice.locator("pre.approval-note").text_content() or ""
+            assert note.startswith("pars-approval/v1\n") and "\n\n\u2014 courts " in note
+            page.screenshot(path=str(tmp_path / "approvals.png"), full_page=True)
+
+            # The same page with one character of the first ICE signature changed in transit.
+            def tamper(route: Any) -> None:
+                html = route.fetch().text()
+                at = html.index("\u2014 courts ", html.index('id="ag-ice-2017"')) + len("\u2014 courts ") + 10
+                flipped = "A" if html[at] != "A" else "B"
+                route.fulfill(body=html[:at] + flipped + html[at + 1 :], content_type="text/html")
+
+            page.route("**/console/agreements", tamper)
+            page.reload()
+            page.wait_for_function(
+                "document.querySelectorAll('li.approval[data-result]').length === 6", timeout=10_000
+            )
+            results = approvals.evaluate_all("els => els.map(e => e.dataset.result)")
+            assert results.count("invalid") == 1 and results.count("valid") == 5
+            assert ice.get_attribute("data-result") == "invalid"
+            assert "INVALID" in ice.locator(".sig-check").inner_text()
+            page.unroute("**/console/agreements")
+            assert errors == [], errors
+        finally:
+            browser.close()
+
+
 def test_demo_serve_prints_tokens_that_open_the_console(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
