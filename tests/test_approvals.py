@@ -380,3 +380,39 @@ def test_no_service_call_has_a_default_recorder() -> None:
         param = inspect.signature(fn).parameters["record_admin_event"]
         assert param.default is inspect.Parameter.empty, fn.__name__
     assert not hasattr(service, "no_admin_log")
+
+
+def test_the_parties_migration_drops_unsigned_approvals_and_goes_down_and_up(store: Store) -> None:
+    """Approvals from before 9.1 are a say-so: upgrading removes them (the log keeps their entries)."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from pars.store.migrate import alembic_config, current_heads, is_current, upgrade
+
+    cfg = alembic_config(store)
+    with store.engine.connect() as conn:
+        cfg.attributes["connection"] = conn.execution_options(pars_write=True) if store.is_sqlite else conn
+        command.downgrade(cfg, "0006_console")
+        if conn.in_transaction():
+            conn.commit()
+    assert current_heads(store) == {"0006_console"}
+    assert "party_keys" not in inspect(store.engine).get_table_names()
+    when = NOW.replace(tzinfo=None)
+    with store.write() as conn:
+        conn.execute(
+            text("INSERT INTO agreements VALUES ('ice-2017', 'ICE', :at, :utc)"),
+            {"at": NOW.isoformat(), "utc": when},
+        )
+        conn.execute(
+            text("INSERT INTO agreement_versions VALUES ('ice-2017', 1, :h, '{}', :at, :utc, 'clerk')"),
+            {"h": "ab" * 32, "at": NOW.isoformat(), "utc": when},
+        )
+        conn.execute(
+            text("INSERT INTO agreement_approvals VALUES ('ice-2017', 1, 'courts', :at, :utc, 'custodian')"),
+            {"at": NOW.isoformat(), "utc": when},
+        )
+    upgrade(store)
+    assert is_current(store) and "party_keys" in inspect(store.engine).get_table_names()
+    with store.read() as conn:
+        assert conn.scalar(select(func.count()).select_from(agreement_approvals)) == 0
+        assert conn.scalar(text("SELECT count(*) FROM agreement_versions")) == 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pars.agreements.approval_note import (
@@ -429,34 +429,24 @@ def _approve(
         history, v, said, key = check_approval(conn, agreement_id, note, version)
         party = said.party
         existing = next((a for a in v.approvals if a.role == party), None)
-        if existing is not None and existing.note is not None:
+        if existing is not None:
             raise DuplicateApproval(
                 f"note: {party} already approved {agreement_id} version {v.number} "
                 f"(at {existing.at.isoformat()})"
             )
         was = history.is_approved(v.number)
-        values = {
-            "at": now.isoformat(),
-            "at_utc": to_utc_naive(now),
-            "by": by,
-            "note": note,
-            "verifier_key": key,
-        }
-        if existing is None:
-            conn.execute(
-                insert(agreement_approvals).values(
-                    agreement_id=agreement_id, version_number=v.number, role=party, **values
-                )
+        conn.execute(
+            insert(agreement_approvals).values(
+                agreement_id=agreement_id,
+                version_number=v.number,
+                role=party,
+                at=now.isoformat(),
+                at_utc=to_utc_naive(now),
+                by=by,
+                note=note,
+                verifier_key=key,
             )
-        else:  # a row from before approvals were signatures (no note): it never counted
-            conn.execute(
-                update(agreement_approvals)
-                .where(agreement_approvals.c.agreement_id == agreement_id)
-                .where(agreement_approvals.c.version_number == v.number)
-                .where(agreement_approvals.c.role == party)
-                .where(agreement_approvals.c.note.is_(None))
-                .values(**values)
-            )
+        )
         after = load_history(conn, agreement_id)
         if party not in after.approvers(v.number):
             raise ApprovalRefused(

@@ -33,7 +33,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("party_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_party_keys_party"), ["party"], unique=False)
-    # Approvals recorded before signatures have no note: they no longer count.
+    # Approvals recorded before CONTRACT 9.1 are a custodian's say-so, with no signed
+    # note: they can never count again, and their rows would block the party's signed
+    # approval of the same version (the key is agreement, version, party). The audit
+    # log keeps each of them as an admin "approve" entry; the parties sign anew.
+    op.execute(sa.text("DELETE FROM agreement_approvals"))
     with op.batch_alter_table("agreement_approvals", schema=None) as batch_op:
         batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("verifier_key", sa.String(length=200), nullable=True))
