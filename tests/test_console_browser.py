@@ -216,7 +216,7 @@ def test_terminate_watch_denial_and_verify_evidence(browser_api: Any, site: Site
             assert ice.locator("[data-status]").get_attribute("data-status") == "active"
             page.screenshot(path=str(shots / "agreements.png"), full_page=True)
             effective = (site.clock.now() + timedelta(seconds=60)).isoformat()
-            ice.locator("summary").click()  # opens the <details>
+            ice.locator("summary", has_text="Terminate ice-2017").click()  # opens the <details>
             ice.get_by_label("Effective at").fill(effective)
             ice.get_by_label("Reason").fill("City ends ICE access (council vote)")
             ice.get_by_role("button", name="Terminate ice-2017").click()
