@@ -194,7 +194,7 @@ def test_read_apis_refuse_sizes_beyond_the_log(store: Store, log: AuditLog) -> N
 
 def test_iterate_entries_by_agreement_user_and_time(store: Store, log: AuditLog) -> None:
     append(store, log, make_entries(log, 40))
-    got = list(iter_entries(store, agreement_id="ice-2017", user="agent2", page=3))
+    got = list(iter_entries(store, agreement_id="ice-2017", user="agent2"))
     assert [e.index for e in got] == [i for i in range(40) if i % 2 == 0 and i % 5 == 2]
     assert all(e.document()["agreement_id"] == "ice-2017" for e in got)
     window = list(iter_entries(store, since=T0 + timedelta(minutes=10), until=T0 + timedelta(minutes=12)))

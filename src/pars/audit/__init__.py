@@ -30,7 +30,6 @@ from pars.audit.log import (
     get_entry,
     inclusion_proof,
     init_log,
-    iter_entries,
     latest_checkpoint,
     log_size,
     receipt,
@@ -52,6 +51,7 @@ from pars.audit.note import (
     verify_checkpoint,
     verify_note,
 )
+from pars.audit.reader import LogMismatch, LogView, iter_entries, open_log, view_of
 from pars.audit.verify import Problem, VerifyResult, verify_log
 
 __all__ = [
@@ -64,6 +64,8 @@ __all__ = [
     "CheckpointError",
     "LogEntry",
     "LogKeys",
+    "LogMismatch",
+    "LogView",
     "Problem",
     "VerifyResult",
     "build_entry",
@@ -81,6 +83,7 @@ __all__ = [
     "load_keys",
     "log_size",
     "node_hash",
+    "open_log",
     "receipt",
     "root_at",
     "root_hash",
@@ -92,4 +95,5 @@ __all__ = [
     "verify_inclusion",
     "verify_log",
     "verify_note",
+    "view_of",
 ]

@@ -16,7 +16,7 @@ reads the head, and nothing here ever updates or deletes a leaf.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -200,48 +200,6 @@ def get_entry(conn: Connection, index: int) -> LogEntry:
     if row is None:
         raise NotFound(f"no audit entry at index {index}")
     return LogEntry(int(row.idx), bytes(row.entry), bytes(row.leaf_hash))
-
-
-def iter_entries(
-    store: Store,
-    *,
-    agreement_id: str | None = None,
-    user: str | None = None,
-    kind: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    start: int = 0,
-    page: int = 2000,
-) -> Iterator[LogEntry]:
-    """Stored entries in index order, filtered; streams page by page (bounded memory).
-
-    ``since``/``until`` bound the entry time (inclusive, timezone-aware).
-    """
-    conds = []
-    if agreement_id is not None:
-        conds.append(audit_leaves.c.agreement_id == agreement_id)
-    if user is not None:
-        conds.append(audit_leaves.c.user == user)
-    if kind is not None:
-        conds.append(audit_leaves.c.kind == kind)
-    if since is not None:
-        conds.append(audit_leaves.c.time_utc >= to_utc_naive(since))
-    if until is not None:
-        conds.append(audit_leaves.c.time_utc <= to_utc_naive(until))
-    after = start - 1
-    while True:
-        with store.read() as conn:
-            rows = conn.execute(
-                select(audit_leaves.c.idx, audit_leaves.c.entry, audit_leaves.c.leaf_hash)
-                .where(and_(audit_leaves.c.idx > after, *conds))
-                .order_by(audit_leaves.c.idx)
-                .limit(page)
-            ).all()
-        for r in rows:
-            yield LogEntry(int(r.idx), bytes(r.entry), bytes(r.leaf_hash))
-        if len(rows) < page:
-            return
-        after = int(rows[-1].idx)
 
 
 # --- writing -----------------------------------------------------------------

@@ -55,6 +55,9 @@ class VerifyResult:
     leaves_checked: int
     checkpoints_checked: int
     problem: Problem | None
+    #: The largest signed size whose leaves, tiles and checkpoint all checked: the whole
+    #: ``size`` when ``ok``, else the last stored checkpoint before the problem (0 if none).
+    verified_size: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -209,34 +212,47 @@ def verify_log(
     """
     vkey = verifier_key or load_keys(key_dir).verifier_key
     with snapshot(store) as conn:
-        head = conn.execute(text("SELECT origin, size, root FROM audit_head WHERE id = 1")).first()
-        if head is None:
-            return VerifyResult(True, 0, EMPTY_ROOT.hex(), 0, 0, None)
-        run = _Run(conn, vkey, str(head[0]), int(head[1]))
-        # The head may itself be truncated: the log is as long as the longest of the
-        # head, the stored leaves and the signed checkpoints, so missing leaves are named.
-        stored_max = conn.execute(text("SELECT MAX(idx) FROM audit_leaves")).scalar()
-        signed_max = conn.execute(text("SELECT MAX(size) FROM audit_checkpoints")).scalar()
-        run.size = max(
-            run.size,
-            0 if stored_max is None else int(stored_max) + 1,
-            0 if signed_max is None else int(signed_max),
+        return verify_in(store, conn, vkey, progress=progress)
+
+
+def verify_in(
+    store: Store,
+    conn: Connection,
+    vkey: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyResult:
+    """``verify_log`` on the caller's snapshot ``conn`` (from ``scan.snapshot``), so that what
+    the caller reads next in it is exactly what was verified."""
+    head = conn.execute(text("SELECT origin, size, root FROM audit_head WHERE id = 1")).first()
+    if head is None:
+        return VerifyResult(True, 0, EMPTY_ROOT.hex(), 0, 0, None, 0)
+    run = _Run(conn, vkey, str(head[0]), int(head[1]))
+    # The head may itself be truncated: the log is as long as the longest of the
+    # head, the stored leaves and the signed checkpoints, so missing leaves are named.
+    stored_max = conn.execute(text("SELECT MAX(idx) FROM audit_leaves")).scalar()
+    signed_max = conn.execute(text("SELECT MAX(size) FROM audit_checkpoints")).scalar()
+    run.size = max(
+        run.size,
+        0 if stored_max is None else int(stored_max) + 1,
+        0 if signed_max is None else int(signed_max),
+    )
+    try:
+        for data in log_chunks(store, conn, run.size, CHUNK):
+            run.chunk(data)
+            if progress is not None:
+                progress(run.leaves, run.size)
+        root = run.finish(bytes(head[2]))
+    except _Failed as failed:
+        return VerifyResult(
+            False, run.size, None, run.leaves, run.checkpoints, failed.problem, _good(run, failed.problem)
         )
-        try:
-            for data in log_chunks(store, conn, run.size, CHUNK):
-                run.chunk(data)
-                if progress is not None:
-                    progress(run.leaves, run.size)
-            root = run.finish(bytes(head[2]))
-        except _Failed as failed:
-            return VerifyResult(False, run.size, None, run.leaves, run.checkpoints, failed.problem)
-        if int(head[1]) != run.size:
-            return VerifyResult(
-                False,
-                run.size,
-                None,
-                run.leaves,
-                run.checkpoints,
-                Problem(int(head[1]), "consistency", "the head's size is not the log's size"),
-            )
-    return VerifyResult(True, run.size, root.hex(), run.leaves, run.checkpoints, None)
+    if int(head[1]) != run.size:
+        problem = Problem(int(head[1]), "consistency", "the head's size is not the log's size")
+        return VerifyResult(False, run.size, None, run.leaves, run.checkpoints, problem, _good(run, problem))
+    return VerifyResult(True, run.size, root.hex(), run.leaves, run.checkpoints, None, run.size)
+
+
+def _good(run: _Run, problem: Problem) -> int:
+    # A checkpoint that agreed, below the problem's index: everything under it checked.
+    return run.last_good if run.last_good <= problem.index else 0

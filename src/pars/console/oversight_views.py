@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import get_entry, log_size
+from pars.audit import latest_checkpoint, log_size, open_log
 from pars.console.audit_views import summary
 from pars.console.render import page
 from pars.console.session import Viewer, require, services, viewer
@@ -181,9 +181,9 @@ async def finding(
 def _evidence(svc: Services, indices: list[int]) -> list[dict[str, Any]]:
     """A row per cited entry (as the explorer shows it, plus the reason the partner gave)."""
     out = []
-    with svc.store.read() as conn:
+    with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
         for i in indices[:MAX_EVIDENCE]:
-            doc = get_entry(conn, i).document()
+            doc = view.document(i)
             out.append(
                 {**summary(i, doc), "justification": doc.get("justification"), "purpose": doc.get("purpose")}
             )
