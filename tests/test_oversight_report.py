@@ -21,6 +21,7 @@ from pars.audit import (
     init_log,
     log_size,
     root_at,
+    verify_checkpoint,
     verify_inclusion,
 )
 from pars.cli import app
@@ -124,8 +125,16 @@ def test_a_clean_log_reports_no_findings_in_the_contract_shape(world: tuple[Stor
     seen = len({n for u in range(3) for n in sample(u)})
     assert set(r) >= {"generated_at", "log", "agreements", "findings"}
     assert r["generated_at"] == "2018-09-01T00:00:00+00:00"
-    assert r["log"] == {"size": len(docs), "root_hex": r["log"]["root_hex"], "verified": True}
+    assert r["log"] == {
+        "size": len(docs),
+        "root_hex": r["log"]["root_hex"],
+        "verified": True,
+        "checkpoint": r["log"]["checkpoint"],
+    }
     assert len(r["log"]["root_hex"]) == 64
+    # The report names the signed checkpoint its evidence proves against.
+    _, size, root = verify_checkpoint(r["log"]["checkpoint"], log.verifier_key)
+    assert (size, root.hex()) == (len(docs), r["log"]["root_hex"])
     assert r["agreements"] == [
         {
             "id": "ice-2017",
