@@ -8,6 +8,12 @@ means no data::
         appended = log.append(conn, [entry])   # signs a checkpoint for the new size
         receipt = appended.receipts()[0]
 
+Entry times never go backwards: ``append`` refuses (``AuditWriteError``, nothing
+written) an entry older than the log's newest, which it reads under the lock
+off the newest entry's own bytes, in the same round trip as the head (no column
+or head field holds a copy a custodian could edit, and no migration). Writers
+that read the clock for an entry do so after ``AuditLog.lock``.
+
 Rule: one writer at a time. ``append`` takes the PostgreSQL advisory lock (on
 SQLite the caller's ``Store.write()`` already holds BEGIN IMMEDIATE) before it
 reads the head, and nothing here ever updates or deletes a leaf.
@@ -24,6 +30,7 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
@@ -53,6 +60,8 @@ class Head:
     size: int
     root: bytes
     verifier_key: str
+    #: The newest entry's bytes (the leaf at ``size - 1``), when read under the lock.
+    last_entry: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +221,8 @@ def get_entry(conn: Connection, index: int) -> LogEntry:
 # read after the lock sees every append committed before the lock was granted.
 _PG_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _HEAD = "SELECT origin, size, root, verifier_key FROM audit_head WHERE id = 1"
+# The head's newest entry, whose time no later entry may precede (read with the head).
+_LAST = "SELECT entry FROM audit_leaves WHERE idx = (SELECT size - 1 FROM audit_head WHERE id = 1)"
 _LEAF = (
     'INSERT INTO audit_leaves (idx, entry, leaf_hash, time_utc, kind, agreement_id, "user") '
     "VALUES (%s, %s, %s, %s, %s, %s, %s)"
@@ -232,21 +243,54 @@ def _sqlite(sql: str) -> str:
 
 
 def _driver_lock_and_head(conn: Connection) -> Head | None:
-    """Take the log's lock and read the head, in one round trip (None: no head yet)."""
+    """Take the log's lock and read the head and its newest entry, in one round trip
+    (None: no head yet)."""
     raw = _driver(conn)
     try:
         if conn.dialect.name == "postgresql":
-            with raw.cursor() as lock, raw.cursor() as cur:
+            with raw.cursor() as lock, raw.cursor() as cur, raw.cursor() as last:
                 with raw.pipeline():
                     lock.execute(_PG_LOCK, (LOCK_KEY,))
                     cur.execute(_HEAD + " FOR UPDATE")
+                    last.execute(_LAST)
                 row = cur.fetchone()
+                newest = last.fetchone()
         else:
             _lock(conn)  # SQLite: BEGIN IMMEDIATE already holds the write lock
             row = raw.execute(_HEAD).fetchone()
+            newest = raw.execute(_LAST).fetchone()
     except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log's head could not be read: {exc}") from exc
-    return None if row is None else Head(row[0], int(row[1]), bytes(row[2]), row[3])
+    if row is None:
+        return None
+    return Head(row[0], int(row[1]), bytes(row[2]), row[3], None if newest is None else bytes(newest[0]))
+
+
+def _newest_time(head: Head) -> datetime | None:
+    """The time of the head's newest entry, read off its bytes (no column copy of it:
+    CONTRACT 5). None for an empty log."""
+    if head.size == 0:
+        return None
+    try:
+        if head.last_entry is None:
+            raise ValueError("missing")
+        return datetime.fromisoformat(str(orjson.loads(head.last_entry)["time"]))
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise AuditWriteError(
+            f"the log's newest entry (index {head.size - 1}) has no readable time; run pars audit verify"
+        ) from None
+
+
+def _check_times(head: Head, entries: Sequence[AuditEntry]) -> None:
+    """Entry times never go backwards along the log: refuse the batch before writing anything."""
+    newest = _newest_time(head)
+    for offset, e in enumerate(entries):
+        if newest is not None and e.time < newest:
+            raise AuditWriteError(
+                f"entry {head.size + offset}: its time {e.document['time']} is older than the log's "
+                f"newest entry ({newest.isoformat()}); entry times never go backwards"
+            )
+        newest = e.time
 
 
 def _driver_write(
@@ -356,6 +400,7 @@ class AuditLog:
                 "the signing key in the key directory is not this log's key "
                 f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
             )
+        _check_times(head, entries)
         n = head.size
         cached = self._edge
         if cached is not None and cached[0] == n and cached[1] == head.root:
@@ -371,6 +416,19 @@ class AuditLog:
         _driver_write(conn, leaves, frontier, size, root, cp.note, now)
         self._edge = (size, root, frontier.edge())
         return Appended(leaves, cp)
+
+    @staticmethod
+    def lock(conn: Connection) -> None:
+        """Take the log's writer lock in ``conn``'s write transaction now, before ``append``.
+
+        A writer that reads the clock for its entries after this appends them in time
+        order with every other writer (entry times never go backwards). On SQLite
+        ``Store.write()`` already holds the lock.
+        """
+        try:
+            _lock(conn)
+        except (*_DRIVER_ERRORS, SQLAlchemyError) as exc:
+            raise AuditWriteError(f"the audit log's lock could not be taken: {exc}") from exc
 
     def record(self, conn: Connection, document: Mapping[str, Any]) -> Appended:
         """Validate one entry object (e.g. an admin event) and append it.
