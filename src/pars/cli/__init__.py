@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from pars.cli import agreements, audit, demo, oversight, records, serve, synth, tokens, warrants
+from pars.cli import agreements, audit, demo, oversight, records, serve, synth, tokens, warrants, witness
 from pars.cli.common import run
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ serve.register(app)
 synth.register(app)
 tokens.register(app)
 warrants.register(app)
+witness.register(app)
 
 
 def main() -> None:

@@ -108,11 +108,16 @@ def _verify(store: Store, vkey: str, as_json: bool) -> None:
 
 @app.command()
 def checkpoint() -> None:
-    """Print the latest signed checkpoint (a C2SP signed note)."""
-    from pars.audit import latest_checkpoint
+    """Print a signed checkpoint of the whole log (a C2SP signed note).
 
+    The stored one at the head's size, or one signed now: checkpoints are stored at a
+    cadence (PARS_CHECKPOINT_INTERVAL), so the newest entries may have none stored yet.
+    """
+    from pars.audit import AuditLog
+
+    log = AuditLog.open()
     with _opened() as store, store.read() as conn:
-        cp = latest_checkpoint(conn)
+        cp = log.head_checkpoint(conn)
     if cp is None:
         raise fail("the audit log has no checkpoint yet (no entries)")
     typer.echo(cp.note, nl=False)
