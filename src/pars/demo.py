@@ -206,7 +206,9 @@ def chapter_termination(demo: Demo, gate: Gate, team: dict[str, Principal]) -> N
     )
 
 
-def chapter_verify(demo: Demo, store: Store) -> None:
+def chapter_verify(demo: Demo, store: Store, log: AuditLog) -> None:
+    with store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
+        log.checkpoint_head(conn, force=True)
     result = verify_log(store, key_dir=demo.key_dir)
     demo.facts.update(verified=result.ok, log_size=result.size, root_hex=result.root_hex)
     state = "verified" if result.ok else f"FAILED at index {result.problem.index if result.problem else '?'}"
@@ -270,7 +272,7 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         order = (TERMINATION_ORDERED, lambda: terminate_ice(demo, store, log))
         principals = chapter_activity(demo, store, gate, [order])
         chapter_termination(demo, gate, principals)
-        chapter_verify(demo, store)
+        chapter_verify(demo, store, log)
         chapter_oversight(demo, store, log)
         chapter_replay(demo, store)
         demo.facts["seconds"] = round(time.perf_counter() - began, 1)

@@ -98,6 +98,8 @@ def report(
     """CONTRACT section 6: the log verified afresh, every agreement, the findings with evidence."""
     Gate.require_role(who, "oversight")
     start, end = _instant("from", from_), _instant("to", to)
+    with svc.store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
+        svc.log.checkpoint_head(conn, force=True)
     return build_report(
         svc.store,
         hmac_key=svc.log.keys.hmac_key,
