@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from pars.audit.note import CheckpointError
 from pars.cli.common import console, err_console, fail, print_json
 
 if TYPE_CHECKING:
+    from pars.audit.extends import Kept
     from pars.store import Store
 
 app = typer.Typer(
@@ -58,19 +61,54 @@ def verify(
             help="Verifier key name+keyid+base64 to trust (default: the key in PARS_KEY_DIR).",
         ),
     ] = None,
+    checkpoints: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint you kept (the signed note, a receipt JSON or a tlog-proof file): the "
+            "stored log must extend it. Repeat to give several; a cut names the first missing "
+            "index, a fork the size where the trees are shown to disagree.",
+        ),
+    ] = None,
+    witnesses: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="A witness's cosigner verifier key (name+keyid+base64, type 0x04): each kept "
+            "checkpoint must carry valid cosignatures from --quorum of them. Repeatable.",
+        ),
+    ] = None,
+    quorum: Annotated[
+        int | None,
+        typer.Option("--quorum", min=1, help="Cosignatures required (default: every --witness given)."),
+    ] = None,
 ) -> None:
     """Recompute every leaf, subtree and checkpoint; exit 1 naming the first bad index.
 
-    Indices are 0-based. Reads the store as one snapshot and streams it.
+    Indices are 0-based. Reads the store as one snapshot and streams it. With
+    --checkpoint, also proves the stored log extends each kept checkpoint.
     """
     from pars.audit import load_keys
+    from pars.audit.extends import kept_checkpoint
 
+    if (witnesses or quorum) and not checkpoints:
+        raise fail("--witness/--quorum: they check a kept checkpoint; give --checkpoint FILE")
     vkey = key or load_keys().verifier_key
+    kept = []
+    for path in checkpoints or []:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"--checkpoint {path}: cannot be read ({exc})") from None
+        try:
+            kept.append(kept_checkpoint(text, vkey, witnesses or [], quorum))
+        except CheckpointError as exc:
+            raise fail(f"--checkpoint {path}: {exc}") from None
     with _opened() as store:
-        _verify(store, vkey, as_json)
+        _verify(store, vkey, as_json, kept)
 
 
-def _verify(store: Store, vkey: str, as_json: bool) -> None:
+def _verify(store: Store, vkey: str, as_json: bool, kept: list[Kept]) -> None:
     from pars.audit import log_size, verify_log
 
     with store.read() as conn:
@@ -84,9 +122,11 @@ def _verify(store: Store, vkey: str, as_json: bool) -> None:
             console=err_console,
         ) as bar:
             task = bar.add_task("verify", total=total)
-            result = verify_log(store, vkey, progress=lambda done, _n: bar.update(task, completed=done))
+            result = verify_log(
+                store, vkey, progress=lambda done, _n: bar.update(task, completed=done), kept=kept
+            )
     else:
-        result = verify_log(store, vkey)
+        result = verify_log(store, vkey, kept=kept)
     if as_json:
         print_json(result.to_json())
     elif result.ok:
@@ -96,12 +136,20 @@ def _verify(store: Store, vkey: str, as_json: bool) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        for k in kept:
+            by = f", cosigned by {', '.join(k.cosigned_by)}" if k.cosigned_by else ""
+            console.print(
+                f"extends the kept checkpoint of size {k.checkpoint.size} (root {k.checkpoint.root_hex}{by})",
+                highlight=False,
+                soft_wrap=True,
+            )
     if result.problem is not None:
         if not as_json:
             p = result.problem
             err_console.print(
                 f"[bold red]log does not verify[/] at index {p.index} ({p.kind}): {p.message}",
                 highlight=False,
+                soft_wrap=True,
             )
         raise typer.Exit(1)
 
