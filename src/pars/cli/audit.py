@@ -238,6 +238,89 @@ def entry(index: Annotated[int, typer.Argument(help="0-based leaf index.")]) -> 
     print_json({"index": stored.index, "entry": json.loads(stored.entry)})
 
 
+@app.command()
+def bundle(
+    indices: Annotated[
+        list[int], typer.Option("--index", min=0, help="0-based index of an entry to include. Repeatable.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The bundle file to write (JSON).")],
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            envvar="PARS_VERIFIER_KEY",
+            help="Log verifier key to check the entries with (default: the key in PARS_KEY_DIR).",
+        ),
+    ] = None,
+) -> None:
+    """Write an evidence bundle: each entry's exact bytes and its C2SP tlog-proof@v1 against
+    the newest published checkpoint (with its cosignatures). Check it anywhere with
+    pars audit check-bundle, or any C2SP tool, given only the public keys."""
+    from pars.audit import load_keys
+    from pars.audit.evidence import write_bundle
+
+    vkey = key or load_keys().verifier_key
+    with _opened() as store:
+        text = write_bundle(store, indices, vkey)
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}: {len(set(indices))} entries", highlight=False, soft_wrap=True)
+
+
+@app.command("check-bundle")
+def check_bundle(
+    file: Annotated[Path, typer.Argument(help="An evidence bundle (pars audit bundle).")],
+    key: Annotated[
+        str, typer.Option("--key", help="The log's verifier key (name+keyid+base64), as you obtained it.")
+    ],
+    witnesses: Annotated[
+        list[str] | None,
+        typer.Option("--witness", help="A witness's cosigner verifier key (type 0x04). Repeatable."),
+    ] = None,
+    quorum: Annotated[
+        int | None,
+        typer.Option("--quorum", min=0, help="Cosignatures required (default: every --witness given)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a bundle with nothing but the keys: every entry's bytes, its inclusion proof, the
+    log's signature and the witnesses' cosignatures. Needs no store; exits 1 naming the first
+    entry that does not check."""
+    from pars.audit.bundle import check_bundle as check
+
+    try:
+        text = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"{file}: cannot be read ({exc})") from None
+    try:
+        checked = check(text, key, witness_keys=witnesses or [], quorum=quorum)
+    except CheckpointError as exc:
+        if as_json:
+            print_json({"ok": False, "index": getattr(exc, "index", None), "error": str(exc)})
+            raise typer.Exit(1) from None
+        raise fail(f"{file}: {exc}") from None
+    if as_json:
+        print_json(
+            {
+                "ok": True,
+                "size": checked[0].size,
+                "root_hex": checked[0].root.hex(),
+                "cosigned_by": sorted(checked[0].cosignatures),
+                "indices": [c.index for c in checked],
+            }
+        )
+        return
+    first = checked[0]
+    by = f", cosigned by {', '.join(sorted(first.cosignatures))}" if first.cosignatures else ""
+    console.print(
+        f"bundle verified: {len(checked)} entries in the log {first.origin} of size {first.size} "
+        f"(root {first.root.hex()}{by})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for c in checked:
+        console.print(f"  entry {c.index}: leaf {c.leaf_hash.hex()} proved", highlight=False)
+
+
 @app.command("sign-checkpoint")
 def sign_checkpoint(
     size: Annotated[int, typer.Option("--size", help="Tree size to sign.")],
