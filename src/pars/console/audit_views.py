@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from sqlalchemy import and_, select, true
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import get_entry, inclusion_proof, iter_entries, latest_checkpoint
+from pars.audit import get_entry, inclusion_proof, iter_entries
 from pars.clock import parse_instant, to_utc_naive
 from pars.console.render import page
 from pars.console.session import Viewer, services, viewer
@@ -187,10 +187,11 @@ async def audit(
 
 
 def proof_of(svc: Services, index: int) -> dict[str, Any]:
-    """The entry's stored bytes, its leaf hash and its inclusion proof against the latest checkpoint."""
+    """The entry's stored bytes, its leaf hash and its inclusion proof against the whole log's
+    checkpoint (the stored one, or one signed now: checkpoints are stored at a cadence)."""
     with svc.store.read() as conn:
         found = get_entry(conn, index)
-        cp = latest_checkpoint(conn)
+        cp = svc.log.head_checkpoint(conn)
         if cp is None or index >= cp.size:
             raise NotFound(f"entry {index} is not yet covered by a signed checkpoint; try again shortly")
         proof = inclusion_proof(conn, index, cp.size)
