@@ -1,7 +1,7 @@
 """Audit log benchmark: append rate, verify vs raw hashing, proof time vs log size.
 
 Run: ``.venv/bin/python benchmarks/audit.py [--entries N] [--batch B] [--backends sqlite,postgresql]``
-or, at the gate's real batch sizes: ``... benchmarks/audit.py --batches 1,8,32 [--appends A] [--rounds R]``
+or, at the gate's real batch sizes: ``... benchmarks/audit.py --batches 1,8,32 [--appends A]``
 
 Prints, for SQLite and PostgreSQL side by side in one run:
 
@@ -13,7 +13,7 @@ Prints, for SQLite and PostgreSQL side by side in one run:
   at N leaves vs at 1,000 leaves (goal <= 2x).
 
 With ``--batches``, it instead measures appends of 1, 8 and 32 entries, each append its
-own durable transaction, alternating in rounds with a bare durable single-row insert
+own durable transaction, interleaved one by one with a bare durable single-row insert
 and commit (about 700 bytes, through the same ``Store.write()``) on the same database:
 
 - "every": a checkpoint stored per append (``PARS_CHECKPOINT_INTERVAL=0``, what every
@@ -160,21 +160,19 @@ _BARE = {
 }
 
 
-def bare_insert(store: Store, start: int, n: int, payload: bytes) -> float:
-    """Seconds for ``n`` single-row inserts, each in its own durable write transaction."""
+def bare_insert(store: Store, i: int, payload: bytes) -> float:
+    """Seconds for one single-row insert in its own durable write transaction."""
     sql = "INSERT INTO bench_bare (id, payload) VALUES " + ("(?, ?)" if store.is_sqlite else "(%s, %s)")
     t = time.perf_counter()
-    for i in range(start, start + n):
-        with store.write() as conn:
-            conn.connection.driver_connection.execute(sql, (i, payload))
+    with store.write() as conn:
+        conn.connection.driver_connection.execute(sql, (i, payload))
     return time.perf_counter() - t
 
 
-def timed_appends(store: Store, log: AuditLog, chunks: list[list[AuditEntry]]) -> float:
+def timed_append(store: Store, log: AuditLog, chunk: list[AuditEntry]) -> float:
     t = time.perf_counter()
-    for chunk in chunks:
-        with store.write() as conn:
-            log.append(conn, chunk)
+    with store.write() as conn:
+        log.append(conn, chunk)
     return time.perf_counter() - t
 
 
@@ -191,8 +189,9 @@ def verify_ratio(store: Store, log: AuditLog, tmpl: list[AuditEntry], n: int) ->
     return verifying / (time.perf_counter() - t), result.checkpoints_checked
 
 
-def run_batches(name: str, sizes: list[int], appends: int, rounds: int, pg_admin: str) -> dict[str, object]:
-    """Per batch size: entries/s of both modes and bare inserts/s, medians over ``rounds``."""
+def run_batches(name: str, sizes: list[int], appends: int, pg_admin: str) -> dict[str, object]:
+    """Per batch size, per mode: the times of ``appends`` appends and as many bare inserts,
+    taken one after the other (bare, append, bare, append ...) so load falls on all alike."""
     with (
         tempfile.TemporaryDirectory() as a,
         tempfile.TemporaryDirectory() as tmp,
@@ -209,20 +208,20 @@ def run_batches(name: str, sizes: list[int], appends: int, rounds: int, pg_admin
         tmpl = templates(logs["every"][1])
         payload = tmpl[0].canonical
         done = {"every": 0, "cadence": 0}
-        bare_at = {"every": 0, "cadence": 0}
+        bares = 0
         out: dict[str, object] = {}
         for size in sizes:
-            rates: dict[str, list[float]] = {"every": [], "cadence": [], "bare_every": [], "bare_cadence": []}
-            for _ in range(rounds):
-                for mode in ("every", "cadence"):  # alternate: the machine's load falls on both alike
+            chunks = {m: list(batches(tmpl, done[m], appends * size, size)) for m in done}
+            times: dict[str, list[float]] = {"every": [], "cadence": [], "bare_every": [], "bare_cadence": []}
+            for i in range(appends):
+                for mode in ("every", "cadence"):
                     store, log = logs[mode]
-                    bare = bare_insert(store, bare_at[mode], appends, payload)
-                    rates[f"bare_{mode}"].append(appends / bare)
-                    bare_at[mode] += appends
-                    chunks = list(batches(tmpl, done[mode], appends * size, size))
-                    rates[mode].append(appends * size / timed_appends(store, log, chunks))
-                    done[mode] += appends * size
-            out[str(size)] = {k: statistics.median(v) for k, v in rates.items()}
+                    times[f"bare_{mode}"].append(bare_insert(store, bares, payload))
+                    times[mode].append(timed_append(store, log, chunks[mode][i]))
+                bares += 1
+            for mode in done:
+                done[mode] += appends * size
+            out[str(size)] = {k: (sum(v), statistics.median(v)) for k, v in times.items()}
             print(f"  {name}: batch {size} done", file=sys.stderr, flush=True)
         for mode in ("every", "cadence"):
             store, log = logs[mode]
@@ -230,27 +229,32 @@ def run_batches(name: str, sizes: list[int], appends: int, rounds: int, pg_admin
         return out
 
 
-def print_batches(results: dict[str, dict[str, object]], sizes: list[int], appends: int, rounds: int) -> None:
-    print(f"\naudit appends at the gate's batch sizes: {appends} appends per mode per round, {rounds} rounds")
-    print("each append and each bare insert is its own durable transaction; medians; entries/s")
+def print_batches(results: dict[str, dict[str, object]], sizes: list[int], appends: int) -> None:
+    print(f"\naudit appends at the gate's batch sizes: {appends} appends per batch size and mode,")
+    print("each append and each bare single-row insert its own durable transaction, interleaved")
     for name, r in results.items():
         print(f"\n[{name}]")
-        print(f"  {'batch':>5} {'bare ins/s':>11} {'every cp':>10} {'cadence':>10} {'cad/every':>10}"
-              f" {'bare/append (every)':>20} {'bare/append (cadence)':>22}")  # fmt: skip
+        print(f"  {'batch':>5} {'bare commit':>12} {'append, every cp':>22} {'append, cadence':>22}"
+              f" {'every/bare':>11} {'cadence/bare':>13}")  # fmt: skip
         for size in sizes:
             x = r[str(size)]
             assert isinstance(x, dict)
-            appends_every = x["every"] / size
-            appends_cadence = x["cadence"] / size
+            n = appends * size
+            bare_ms = (x["bare_every"][1] + x["bare_cadence"][1]) / 2 * 1000
+            every_ms, cadence_ms = x["every"][1] * 1000, x["cadence"][1] * 1000
             print(
-                f"  {size:>5} {x['bare_cadence']:>11,.0f} {x['every']:>10,.0f} {x['cadence']:>10,.0f}"
-                f" {x['cadence'] / x['every']:>9.2f}x {x['bare_every'] / appends_every:>19.2f}x"
-                f" {x['bare_cadence'] / appends_cadence:>21.2f}x"
+                f"  {size:>5} {bare_ms:>9.2f} ms"
+                f" {every_ms:>7.2f} ms {n / x['every'][0]:>7,.0f}/s"
+                f" {cadence_ms:>7.2f} ms {n / x['cadence'][0]:>7,.0f}/s"
+                f" {x['every'][1] / x['bare_every'][1]:>10.2f}x"
+                f" {x['cadence'][1] / x['bare_cadence'][1]:>12.2f}x"
             )
         for mode in ("every", "cadence"):
             ratio, checkpoints = r[f"verify_{mode}"]  # type: ignore[misc]
             print(f"  verify ({mode}): {ratio:.2f}x raw sha256, {checkpoints:,} stored checkpoints checked")
-    print("\nbare/append: how many bare single-row commits one append costs (goal at batch 1: <= 1.5x)")
+    print("\nms: median per transaction; /s: entries per second over all of them;")
+    print("x/bare: median append against the median bare commit on the same database")
+    print("(goal at batch 1: <= 1.5x)")
 
 
 def main() -> None:
@@ -259,8 +263,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1_000, help="entries per append (transaction)")
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--batches", help="comma-separated batch sizes, e.g. 1,8,32: the side-by-side run")
-    ap.add_argument("--appends", type=int, default=200, help="with --batches: appends per mode per round")
-    ap.add_argument("--rounds", type=int, default=3, help="with --batches: alternating rounds")
+    ap.add_argument("--appends", type=int, default=500, help="with --batches: appends per size and mode")
     args = ap.parse_args()
     pg_admin = os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG)
     if args.batches:
@@ -268,8 +271,8 @@ def main() -> None:
         found = {}
         for name in args.backends.split(","):
             print(f"running {name} at batch sizes {sizes} ...", file=sys.stderr, flush=True)
-            found[name] = run_batches(name, sizes, args.appends, args.rounds, pg_admin)
-        print_batches(found, sizes, args.appends, args.rounds)
+            found[name] = run_batches(name, sizes, args.appends, pg_admin)
+        print_batches(found, sizes, args.appends)
         return
     if args.entries < SMALL:
         ap.error(f"--entries must be at least {SMALL}")
