@@ -63,10 +63,10 @@ def summary(index: int, doc: dict[str, Any]) -> dict[str, Any]:
 @contextmanager
 def _log(svc: Services) -> Iterator[LogView]:
     """The log as the console reads it: checked bytes up to the newest stored checkpoint
-    (the console is live: it does not wait for witnesses to publish; a quiet head gets its
-    checkpoint stored here once the cadence allows, as a publisher round would)."""
+    (the console is live: it does not wait for witnesses to publish, and the head gets a
+    stored checkpoint here when it has none, as a publisher round would)."""
     with svc.store.write() as conn:
-        svc.log.checkpoint_head(conn)
+        svc.log.checkpoint_head(conn, force=True)
     with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
         yield view
 
