@@ -21,6 +21,7 @@ from pars.audit import (
     init_log,
     log_size,
     root_at,
+    verify_checkpoint,
     verify_inclusion,
 )
 from pars.cli import app
@@ -67,7 +68,7 @@ def world(store: Store, tmp_path: Path) -> tuple[Store, AuditLog, str]:
         by="clerk",
         record_admin_event=admin_event_recorder(AuditLog.open(keydir, clock=clock)),
     )
-    return store, AuditLog.open(keydir, clock=FixedClock(T0)), applied.hash
+    return store, AuditLog.open(keydir, clock=FixedClock(T0), checkpoint_interval=0), applied.hash
 
 
 def append(store: Store, log: AuditLog, version: str, docs: list[dict[str, Any]]) -> list[int]:
@@ -130,8 +131,16 @@ def test_a_clean_log_reports_no_findings_in_the_contract_shape(world: tuple[Stor
     assert set(r) >= {"generated_at", "log", "agreements", "findings"}
     assert r["generated_at"] == "2018-09-01T00:00:00+00:00"
     # the log holds the apply's admin entry (index 0) and the requests
-    assert r["log"] == {"size": len(docs) + 1, "root_hex": r["log"]["root_hex"], "verified": True}
+    assert r["log"] == {
+        "size": len(docs) + 1,
+        "root_hex": r["log"]["root_hex"],
+        "verified": True,
+        "checkpoint": r["log"]["checkpoint"],
+    }
     assert len(r["log"]["root_hex"]) == 64
+    # The report names the signed checkpoint its evidence proves against.
+    _, size, root = verify_checkpoint(r["log"]["checkpoint"], log.verifier_key)
+    assert (size, root.hex()) == (len(docs) + 1, r["log"]["root_hex"])
     assert r["agreements"] == [
         {
             "id": "ice-2017",

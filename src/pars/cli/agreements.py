@@ -368,15 +368,16 @@ def _fixture_entries(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
 def audit_entries(log: Path | None, store: Store, partner: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """The logged entries replay reads: the partner's requests in the audit log, or a
     JSON Lines file of entries given with ``--log``."""
-    from pars.audit import iter_entries
+    from pars.audit import open_log
 
     if log is not None:
         yield from _fixture_entries(log)
         return
-    for item in iter_entries(store, kind="access"):
-        entry = item.document()
-        if entry.get("agency") == partner:
-            yield item.index, entry
+    # Checked entry bytes in one snapshot, up to the newest published checkpoint.
+    with open_log(store) as view:
+        for index, entry in view.entries(kind="access"):
+            if entry.get("agency") == partner:
+                yield index, entry
 
 
 @app.command("replay")

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pars.agreements.approval_note import ApprovalRefused
 from pars.agreements.service import Conflict
+from pars.audit.reader import LogMismatch
 from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
 from pars.gate.errors import Forbidden, NotImplementedYet, TooLarge, Unauthorized, Unavailable, error_body
 
@@ -29,6 +30,7 @@ STATUS: list[tuple[type[ParsError], int]] = [
     (TooLarge, 413),
     (InvalidInput, 422),
     (NotImplementedYet, 501),
+    (LogMismatch, 500),
     (Unavailable, 503),
     (ConfigError, 503),
 ]
