@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from pars.audit import format_time, iter_entries
+from pars.audit import format_time, open_log
 from pars.oversight.disclosure import Published, Sheet, audit
 from pars.oversight.html import ENV, number
 from pars.oversight.model import is_access
@@ -205,12 +205,13 @@ def build_transparency(
     """The public aggregates as a JSON-ready dict (suppressed counts are strings), audited."""
     partners = _partners(store)
     agencies: dict[str, _Agency] = defaultdict(_Agency)
-    for stored in iter_entries(store, kind="access", since=start, until=end):
-        entry = stored.document()
-        if is_access(entry):
-            agreement = str(entry["agreement_id"])
-            partner = partners.get(agreement)
-            agencies[partner or OTHER_AGENCY].observe(entry, agreement if partner else None)
+    # Checked entry bytes in one snapshot, up to the newest published checkpoint.
+    with open_log(store) as view:
+        for _, entry in view.entries(kind="access", since=start, until=end):
+            if is_access(entry):
+                agreement = str(entry["agreement_id"])
+                partner = partners.get(agreement)
+                agencies[partner or OTHER_AGENCY].observe(entry, agreement if partner else None)
     data = {
         "generated_at": format_time(now),
         "period": {
