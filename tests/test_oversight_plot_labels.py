@@ -72,7 +72,7 @@ def test_the_html_report_draws_odd_user_names_on_both_stores(city: City) -> None
     """The issue's case end to end: users named with $ and \\ search through the gate; the page renders."""
     from datetime import timedelta
 
-    from pars.gate import issue_token
+    from pars.gate import admin_event_recorder, issue_token
     from pars.oversight import build_report
     from pars.oversight.html import render_html
     from tests.test_oversight_html import check_page
@@ -81,7 +81,10 @@ def test_the_html_report_draws_odd_user_names_on_both_stores(city: City) -> None
     clock = log.clock
     odd = NAMES[:3]
     for k, user in enumerate(odd * 4):
-        token, _ = issue_token(store, clock, role="partner", user=user, agreement_id="ice-2017")
+        token, _ = issue_token(
+            store, clock, role="partner", user=user, agreement_id="ice-2017",
+            record_admin_event=admin_event_recorder(log),
+        )  # fmt: skip
         body = {"purpose": "C", "case_number": f"18-{k:03d}", "justification": "Burglary investigation",
                 "filters": {"last_name": f"Name{pools['all'][k]}", "first_name": "Pat"}}  # fmt: skip
         gate.search(gate.authenticate(token), body)

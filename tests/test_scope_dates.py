@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pars.agreements.document import parse_document
 from pars.agreements.service import apply_document
+from pars.audit import AuditLog, create_keys
 from pars.clock import FixedClock, city_day_start
 from pars.errors import ConfigError
+from pars.gate import admin_event_recorder
 from pars.oversight.facts import load_facts
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
@@ -106,10 +109,12 @@ def test_the_gate_and_the_oversight_baseline_agree_on_the_city_day(world: World)
 
 
 def test_the_oversight_baseline_moves_with_the_city_time_zone(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    store: Store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    keys, _ = create_keys(tmp_path / "keys")
+    recorder = admin_event_recorder(AuditLog(keys, FixedClock(NOW)))
     doc = parse_document(agreement("ice-2017", scope={"grades": ["F1"], "since": "2017-01-01"}))
-    apply_document(store, FixedClock(NOW), doc, by="clerk")
+    apply_document(store, FixedClock(NOW), doc, by="clerk", record_admin_event=recorder)
     ingest(store, events()[:4])  # the four cases around 2017-01-01
 
     def baseline() -> int:
