@@ -440,3 +440,15 @@ def test_counted_requests_no_window_can_see_are_pruned(world: World, monkeypatch
     assert statuses == [200] * 5 + [429]  # those of three days ago do not count against today
     assert counted() == 5  # the four from three days ago are gone; today's five stay
     assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_a_denial_logs_every_violation_without_the_typed_name(world: World) -> None:
+    p = principal(world, "ice")
+    out = world.gate.search(p, {**ICE_SEARCH, "filters": {"lname_secret": "x", "country_of_origin": "MX"}})
+    entry = out.body["receipt"]["entry"]
+    assert out.status == 403 and entry["rule"] == "filters.unknown.lname_secret"
+    assert entry["violations"] == ["filters.unknown", "search.forbid_filters.country_of_origin"]
+    # A denial with one violation needs no list (its rule says it all), an allow neither.
+    single = world.gate.search(p, {**ICE_SEARCH, "filters": {"country_of_origin": "MX"}})
+    assert "violations" not in single.body["receipt"]["entry"]
+    assert verify_log(world.store, world.log.verifier_key).ok

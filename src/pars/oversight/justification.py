@@ -24,7 +24,17 @@ from typing import Any
 
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import CountDetector
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chooser, who, worse
+from pars.oversight.model import (
+    Entry,
+    Evidence,
+    Finding,
+    RecordFacts,
+    Subject,
+    chooser,
+    violations,
+    who,
+    worse,
+)
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -246,7 +256,7 @@ class PurposeMismatch(CountDetector):
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
         agreement = str(entry["agreement_id"])
-        if entry.get("decision") == "deny" and entry.get("rule") == "purposes":
+        if "purposes" in violations(entry):
             return f"denied: purpose code {entry.get('purpose')!r} not permitted", 1.0
         permitted = self.facts.permitted(agreement, entry.get("agreement_version"))
         if permitted is None:

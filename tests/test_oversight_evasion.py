@@ -1,0 +1,60 @@
+"""Oversight against a partner who knows the detectors (issue 12), on hand-built streams.
+
+Each test adds one evasion to a city of ordinary analysts (``make_world``) and checks
+the detector that should see it does, and that the analysts stay unflagged.
+"""
+
+from __future__ import annotations
+
+from pars.audit import keyed_hash
+from pars.oversight import Finding
+from tests.test_oversight_detectors import KEY, World, make_world, of, run
+
+
+def _deny(world: World, user: str, rule: str, violations: list[str]) -> int:
+    return world.add(user=user, decision="deny", status=403, rule=rule, violations=violations)
+
+
+def test_a_forbidden_filter_behind_a_misspelling_counts() -> None:
+    world = make_world(41)
+    both = ["filters.unknown", "search.forbid_filters.country_of_origin"]
+    hidden = [_deny(world, "agent7", "filters.unknown.lname", both) for _ in range(3)]
+    findings = run(world)
+    [f] = of(findings, "forbidden_filter")
+    assert sorted(f.evidence) == hidden
+    assert f.statistic["rules"] == {"search.forbid_filters.country_of_origin": 3}
+
+
+def test_a_request_counts_for_every_kind_it_shows() -> None:
+    world = make_world(42)
+    both = ["term.end", "search.forbid_filters.country_of_origin"]
+    idx = [_deny(world, "agent7", "term.end", both) for _ in range(2)]
+    findings = run(world)
+    assert sorted(of(findings, "out_of_term_access")[0].evidence) == idx
+    assert sorted(of(findings, "forbidden_filter")[0].evidence) == idx
+
+
+def _surname_world(seed: int) -> World:
+    world = make_world(seed)
+    f = world.facts
+    # One victim shares the surname "Someone" with arrestees.
+    victims = [last for last, _ in world.victims] + ["Someone"]
+    f.protected_last_names = frozenset(keyed_hash("last_name", last, KEY) for last in victims)
+    f.arrestee_last_names = frozenset({keyed_hash("last_name", "Someone", KEY)})
+    return world
+
+
+def test_victim_probes_by_surname_alone() -> None:
+    world = _surname_world(43)
+    idx = [
+        world.add(user="agent7", justification="Robbery investigation, case 1: named by the complainant",
+                  filters={"last_name": last})
+        for last, _ in world.victims[:3]
+    ]  # fmt: skip
+    # A surname an arrestee also has is never a probe.
+    why = "Theft investigation, case 2: x y"
+    world.add(user="agent7", filters={"last_name": "Someone"}, justification=why)
+    findings: list[Finding] = run(world)
+    [f] = of(findings, "protected_role_probe")
+    assert sorted(f.evidence) == idx
+    assert "name alone" in str(f.statistic["rules"])
