@@ -43,39 +43,78 @@ PURPOSE_NAMES: dict[str, str] = {
     "LIC": "licensing",
 }
 
-#: Phrases that state a purpose, per purpose code (matched on lower-cased text,
-#: as whole words or phrases). A justification stating a purpose whose code the
-#: agreement does not list is a ``purpose_mismatch``.
+#: Phrases that state a purpose on their own, per purpose code (English and Spanish),
+#: matched on normalised text (``pars.oversight.reasons``) as whole words; a trailing
+#: ``*`` matches any ending. A reason stating a purpose whose code the agreement does
+#: not list is a ``purpose_mismatch``. See docs/oversight-lexicon.md.
 PURPOSE_PHRASES: dict[str, tuple[str, ...]] = {
     "IMM": (
-        "immigration",
-        "deport",
-        "deported",
-        "deporting",
-        "deportation",
-        "deportable",
-        "removal proceedings",
-        "removal order",
-        "removable",
-        "ice detainer",
-        "detainer",
-        "illegal alien",
-        "illegal immigrant",
-        "alien",
-        "visa overstay",
-        "overstay",
-        "undocumented",
-        "green card",
-        "ero",
-        "i-247",
-        "immigration status",
-        "out of status",
-        "entered without inspection",
+        # English: civil immigration enforcement and its vocabulary
+        "immigration status", "immigration check*", "immigration enforcement", "immigration hold*",
+        "immigration detainer*", "immigration violation*", "immigration review", "immigration purpose*",
+        "immigration case", "immigration proceeding*", "immigration court", "immigration judge",
+        "immigration lead", "immigration matter", "immigration consequence*", "immigration removal",
+        "deport", "deports", "deported", "deporting", "deportation*", "deportable", "deportee*",
+        "removab*", "removal proceeding*", "removal order*", "order of removal",
+        "removal hearing*", "removal case", "removal review",
+        "notice to appear", "ice detainer*", "dhs detainer*", "ice hold*", "ice referral",
+        "ice custody", "ice request*", "ice lead", "ice ero", "ero", "enforcement and removal*",
+        "i 247*", "i 200", "i 205", "i 213", "alien file", "illegal alien*",
+        "illegal immigrant*", "illegal immigration", "criminal alien*", "removable alien*",
+        "visa overstay*", "overstay*", "overstayed", "out of status", "lawful status",
+        "legal status", "unlawful presence", "unlawfully present", "entered without inspection",
+        "ewi", "expedited removal", "voluntary departure", "inadmissib*", "alienage",
+        "citizenship status", "green card status", "status verification",
+        # Spanish
+        "inmigracion ilegal", "estatus migratorio", "estado migratorio", "situacion migratoria",
+        "condicion migratoria", "calidad migratoria", "control migratorio", "verificacion migratoria",
+        "orden de expulsion", "expulsion del pais", "proceso de expulsion",
+        "visa vencida", "sobreestancia", "estancia ilegal", "permanencia ilegal",
+        "extranjero ilegal", "extranjeros ilegales", "ilegal en el pais", "sin estatus legal",
+        "retencion de ice", "orden de retencion", "deportar*", "deportacion*", "deportad*",
     ),
     "EMP": ("employment", "background check", "pre-employment", "hiring", "job applicant"),
     "CIV": ("child support", "custody dispute", "eviction", "debt collection", "civil suit", "divorce"),
     "LIC": ("license application", "licensing", "permit application"),
+}  # fmt: skip
+
+#: Regular expressions (on normalised, lower-case text) that state a purpose on their
+#: own: statute references and file numbers.
+PURPOSE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "IMM": (
+        # INA 287(g) (also as 8 U.S.C. 1357(g)) and the INA's removal sections
+        r"(?<!\w)287[\W_]*\(?[\W_]*g(?!\w)",
+        r"(?<!\w)ina[\W_]*(?:§+|sec\w*)?[\W_]*(?:212|235|236|237|238|240|241|287)(?!\d)",
+        # 8 U.S.C. §§ 1182, 1225, 1226, 1227, 1229, 1229a, 1231, 1357 (not 1324-1328: crimes)
+        r"(?<!\w)8[\W_]*u[\W_]*s[\W_]*c[\W_]*(?:§+|sec\w*|section\w*)?[\W_]*"
+        r"(?:1182|1225|1226|1227|1229a?|1231|1357)(?!\d)",
+        r"(?:§+|sec\w*|section\w*)[\W_]*(?:1225|1226|1227|1229a|1231|1357)(?!\d)",
+        # A-numbers: A followed by 8 or 9 digits (A123456789, A# 123-456-789, a-12345678),
+        # not an arrest id (A-2018-000123)
+        r"(?<![\w-])a[\s#:.-]{0,3}(?!\d{4}-\d{6})\d{2,3}[\s.-]?\d{3}[\s.-]?\d{3}(?![\w-])",
+    ),
 }
+
+#: Words that state a purpose unless the reason also names a crime (``CRIMINAL_CUES``).
+PURPOSE_WEAK: dict[str, tuple[str, ...]] = {
+    "IMM": (
+        "immigration", "immigrant*", "undocumented", "alien", "aliens", "non citizen*",
+        "noncitizen*", "foreign national*", "green card", "detainer*", "status check*",
+        "inmigracion", "inmigrante*", "migratori*", "indocumentad*", "sin papeles",
+        "no ciudadano*", "extranjero", "migra", "expulsion",
+    ),
+}  # fmt: skip
+
+#: A crime named beside a weak word makes the reason a criminal investigation that
+#: mentions immigration (visa fraud, smuggling, a victim's nationality), not a purpose.
+CRIMINAL_CUES: tuple[str, ...] = (
+    "fraud*", "smuggl*", "traffick*", "forg*", "counterfeit*", "scam*", "extort*", "victim*",
+    "witness*", "complainant*", "notario*", "robbery", "assault*", "homicide", "murder*",
+    "burglar*", "theft", "stolen", "stabb*", "dui", "narcotic*", "firearm*", "shooting", "rape", "kidnap*",
+    "identity theft", "1324", "1328", "1546", "warrant", "interstate", "extradition",
+    "fraude*", "estafa*", "contraband*", "trafico", "trata", "victima*", "testigo*",
+    "denunciante*", "robo", "asalto", "homicidio", "secuestro*",
+)  # fmt: skip
 
 #: Justifications that say nothing: compared after lower-casing and stripping
 #: punctuation and digits.
@@ -200,8 +239,14 @@ class OversightConfig:
     mismatch_high: int = 20
     #: Purpose code -> the name a report shows (``PURPOSE_NAMES``).
     purpose_names: dict[str, str] = field(default_factory=lambda: dict(PURPOSE_NAMES))
-    #: Phrases that state each purpose (``PURPOSE_PHRASES``).
+    #: Phrases that state each purpose on their own (``PURPOSE_PHRASES``; docs/oversight-lexicon.md).
     purpose_phrases: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_PHRASES))
+    #: Regular expressions that state each purpose on their own: statutes, A-numbers (``PURPOSE_PATTERNS``).
+    purpose_patterns: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_PATTERNS))
+    #: Words that state a purpose unless a crime is named too (``PURPOSE_WEAK``).
+    purpose_weak: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_WEAK))
+    #: Words naming a crime, which make a weak word a mention, not a purpose (``CRIMINAL_CUES``).
+    criminal_cues: tuple[str, ...] = CRIMINAL_CUES
     #: Reasons that say nothing (``BOILERPLATE``), for vague_justification.
     boilerplate: tuple[str, ...] = BOILERPLATE
 
@@ -213,10 +258,12 @@ class OversightConfig:
         if unknown:
             raise InvalidInput(f"{unknown[0]}: not an oversight setting")
         values = dict(data)
-        if "purpose_phrases" in values:
-            values["purpose_phrases"] = {str(k): tuple(v) for k, v in values["purpose_phrases"].items()}
-        if "boilerplate" in values:
-            values["boilerplate"] = tuple(values["boilerplate"])
+        for key in ("purpose_phrases", "purpose_patterns", "purpose_weak"):
+            if key in values:
+                values[key] = {str(k): tuple(v) for k, v in values[key].items()}
+        for key in ("boilerplate", "criminal_cues"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
     def band(self, count: float, medium: float, high: float) -> str:
