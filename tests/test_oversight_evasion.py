@@ -58,3 +58,47 @@ def test_victim_probes_by_surname_alone() -> None:
     [f] = of(findings, "protected_role_probe")
     assert sorted(f.evidence) == idx
     assert "name alone" in str(f.statistic["rules"])
+
+
+def _aimed(world: World, user: str, pool: list[str], n: int, share: float) -> list[int]:
+    out = []
+    for _ in range(n):
+        case, text = world.new_case()
+        aid = world.rng.choice(pool) if world.rng.random() < share else world.rng.choice(world.ids)
+        out.append(world.add(user=user, case_number=case, justification=text, arrest_ids=[aid],
+                             filters={"last_name": "Someone", "first_name": "Pat"}))  # fmt: skip
+    return out
+
+
+def _broad(world: World, user: str, n: int, per: int = 3) -> None:
+    for k in range(n):
+        case, text = world.new_case()
+        world.add(user=user, case_number=case, justification=text, arrest_ids=world.rng.sample(world.ids, per),
+                  filters={"district": str(k % 24 + 1), "arrested_from": "2018-01-01"})  # fmt: skip
+
+
+def test_dilution_by_broad_searches_hides_nothing() -> None:
+    world = make_world(44)
+    _aimed(world, "agent7", world.foreign, 40, 0.8)
+    _broad(world, "agent7", 300)
+    findings = run(world)
+    [f] = of(findings, "origin_targeting")
+    assert f.statistic["view"] == "aimed access" and f.statistic["n"] <= 40
+    assert "broad searches excluded" in f.summary
+    # The whole of what it saw is not enough to flag it: the broad sweeps dilute it.
+    assert f.statistic["share"] > 0.6
+    assert not [g for g in findings if g.kind == "origin_targeting" and g.user not in ("agent7", None)]
+
+
+def test_splitting_over_accounts_is_pooled() -> None:
+    world = make_world(45, users=10)
+    temps = [f"temp{u}" for u in range(4)]
+    for user in temps:
+        _aimed(world, user, world.foreign, 7, 0.7)  # each under min_people
+    findings = run(world)
+    [f] = of(findings, "origin_targeting", None)
+    assert f.statistic["view"] == "pooled users"
+    pooled = set(f.statistic["users"])
+    assert pooled <= set(temps) and len(pooled) >= 3, pooled
+    assert "pooled" in f.summary
+    assert not [g for g in findings if g.kind == "origin_targeting" and g.user is not None]
