@@ -6,6 +6,8 @@ the detector that should see it does, and that the analysts stay unflagged.
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 from pars.audit import keyed_hash
 from pars.oversight import Finding
 from tests.test_oversight_detectors import KEY, World, make_world, of, run
@@ -73,7 +75,8 @@ def _aimed(world: World, user: str, pool: list[str], n: int, share: float) -> li
 def _broad(world: World, user: str, n: int, per: int = 3) -> None:
     for k in range(n):
         case, text = world.new_case()
-        world.add(user=user, case_number=case, justification=text, arrest_ids=world.rng.sample(world.ids, per),
+        got = world.rng.sample(world.ids, per)
+        world.add(user=user, case_number=case, justification=text, arrest_ids=got,
                   filters={"district": str(k % 24 + 1), "arrested_from": "2018-01-01"})  # fmt: skip
 
 
@@ -102,3 +105,49 @@ def test_splitting_over_accounts_is_pooled() -> None:
     assert pooled <= set(temps) and len(pooled) >= 3, pooled
     assert "pooled" in f.summary
     assert not [g for g in findings if g.kind == "origin_targeting" and g.user is not None]
+
+
+def _solo(world: World) -> str:
+    """A second agreement, same scope, with a single user."""
+    solo = "solo-2018"
+    world.facts.baselines[solo] = world.facts.baselines["ice-2017"]
+    world.facts.purposes[(solo, "ab" * 32)] = frozenset({"C"})
+    return solo
+
+
+def test_scraping_by_search_in_a_single_user_agency() -> None:
+    world = make_world(46)
+    solo = _solo(world)
+    day = datetime(2018, 3, 5, 9, tzinfo=UTC)
+    sweep = []
+    for k in range(300):
+        start = date(2017, 1, 1) + timedelta(days=2 * k)
+        case, text = world.new_case()
+        sweep.append(
+            world.add(agreement_id=solo, user="scraper", time=day + timedelta(seconds=20 * k),
+                      case_number=case, justification=text, arrest_ids=world.rng.sample(world.ids, 8),
+                      filters={"arrested_from": start.isoformat(),
+                               "arrested_to": (start + timedelta(days=2)).isoformat()})
+        )  # fmt: skip
+    findings = run(world)
+    [f] = of(findings, "bulk_access", "scraper")
+    assert f.agreement_id == solo and f.severity == "high"
+    s = f.statistic
+    assert s["max_people_per_day"] > 1000 and s["longest_date_sweep"] == 300 and s["coverage"] > 0.4
+    assert "date windows in sequence" in f.summary and "on 2018-03-05" in f.summary
+    assert set(f.evidence) <= set(sweep)
+    assert not [g for g in findings if g.user and g.user.startswith("analyst")]
+
+
+def test_a_feed_replay_is_the_subscribers_bulk_access() -> None:
+    world = make_world(47)
+    day = datetime(2018, 3, 6, 9, tzinfo=UTC)
+    for k, aid in enumerate(world.ids[:1500]):
+        world.add(user="sub", action="feed", arrest_ids=[aid], purpose=None, time=day + timedelta(seconds=k))
+    # An ordinary day of the feed is not.
+    for k, aid in enumerate(world.ids[1500:1600]):
+        world.add(user="calm", action="feed", arrest_ids=[aid], purpose=None, time=day + timedelta(seconds=k))
+    findings = run(world)
+    [f] = of(findings, "bulk_access", "sub")
+    assert f.statistic["feed_max_people_per_day"] > 1000 and "replay" in f.summary
+    assert not of(findings, "bulk_access", "calm")

@@ -14,8 +14,9 @@ Severity, per kind (each a setting below):
 - forbidden_filter, protected_role_probe, out_of_term_access, purpose_mismatch:
   counts of requests; found from ``*_min``, medium from ``*_medium``, high from
   ``*_high``.
-- bulk_access: medium for any sign; high from ``enumeration_high_run``,
-  ``volume_z_high`` or ``people_per_case_high``.
+- bulk_access: medium for any sign; high from ``enumeration_high_run`` (reads or
+  date windows), ``volume_z_high``, ``people_per_case_high``, ``people_per_day_high``,
+  ``coverage_share_high``, and for any feed replay.
 - vague_justification: medium; high from ``vague_share_high`` of reasons vague or
   one reason covering ``reuse_people_high`` people.
 
@@ -210,6 +211,19 @@ class OversightConfig:
     #: Distinct people under one case number.
     people_per_case: int = 60
     people_per_case_high: int = 200
+    #: Distinct people a user chose to see in one day (UTC): a finding needs at least this
+    #: many and a robust z-score of ``volume_z`` against all user-days (all agreements)
+    #: and, with ``volume_min_users`` users, against its own agreement's.
+    people_per_day_min: int = 150
+    people_per_day_high: int = 1000
+    #: Share of the people in the agreement's scope one user has seen (any sweep), from
+    #: ``coverage_min_people`` people (on a small store a busy analyst sees much of it).
+    coverage_share: float = 0.2
+    coverage_share_high: float = 0.4
+    coverage_min_people: int = 500
+    #: Distinct people the feed delivers a subscriber in one day: beyond this it is a
+    #: replay of history, not the city's new and changed arrests (a big city books ~150 a day).
+    feed_people_per_day: int = 1000
 
     # --- vague_justification ---
     #: Fewer tokens than this (after normalising) is a missing reason.
