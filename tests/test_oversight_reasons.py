@@ -100,3 +100,11 @@ def test_precision_and_recall_on_the_labelled_set_are_published() -> None:
         doc.split("<!-- measured by tests/test_oversight_reasons.py -->", 1)[1].strip().splitlines()[0]
     )
     assert published == s.line(), f"docs/oversight-lexicon.md must say: {s.line()}"
+
+
+def test_every_oversight_setting_is_documented() -> None:
+    import dataclasses
+
+    doc = (ROOT / "docs" / "oversight-detectors.md").read_text(encoding="utf-8")
+    missing = [f.name for f in dataclasses.fields(OversightConfig) if f"| `{f.name}` |" not in doc]
+    assert not missing, f"docs/oversight-detectors.md lacks {missing}"
