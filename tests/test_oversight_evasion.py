@@ -151,3 +151,28 @@ def test_a_feed_replay_is_the_subscribers_bulk_access() -> None:
     [f] = of(findings, "bulk_access", "sub")
     assert f.statistic["feed_max_people_per_day"] > 1000 and "replay" in f.summary
     assert not of(findings, "bulk_access", "calm")
+
+
+def test_a_burst_inside_a_long_period_is_found_in_its_window() -> None:
+    world = make_world(48)
+    t0 = datetime(2018, 2, 1, 10, tzinfo=UTC)
+    # Five months of honest lookups, then ten days aimed at people born abroad.
+    why = {"filters": {"last_name": "Someone"}, "justification": "Theft investigation, case 3: x y"}
+    for k in range(600):
+        aid = world.rng.choice(world.ids)
+        world.add(user="agent7", time=t0 + timedelta(hours=6 * k), arrest_ids=[aid], **why)
+    burst = []
+    for k in range(40):
+        aid = world.rng.choice(world.foreign) if world.rng.random() < 0.8 else world.rng.choice(world.ids)
+        at = t0 + timedelta(days=151, hours=6 * k)
+        burst.append(world.add(user="agent7", time=at, arrest_ids=[aid], **why))
+    findings = run(world)
+    [f] = of(findings, "origin_targeting")
+    s = f.statistic
+    assert s["view"] == "window" and s["window"]["days"] in (30, 90)
+    assert s["window"]["from"] <= "2018-07-02" <= s["window"]["to"]
+    assert "-day window" in f.summary
+    assert set(f.evidence) & set(burst)
+    change = s["change_point"]
+    assert change["share_after"] > 0.5 > change["share_before"]
+    assert 10 <= change["people_after"] <= 60

@@ -161,6 +161,9 @@ class OversightConfig:
     min_ratio: float = 1.5
     #: Fewer distinct people than this: too few to test.
     min_people: int = 10
+    #: Sliding windows (days) in which each user's aimed access is tested too, each window
+    #: stepping half its length; every window joins the same Benjamini–Hochberg family.
+    window_days: tuple[int, ...] = (30, 90)
     #: Confidence of the ratio's interval.
     confidence: float = 0.95
     #: Power for the "smallest skew we could have detected" statement.
@@ -275,7 +278,7 @@ class OversightConfig:
         for key in ("purpose_phrases", "purpose_patterns", "purpose_weak"):
             if key in values:
                 values[key] = {str(k): tuple(v) for k, v in values[key].items()}
-        for key in ("boilerplate", "criminal_cues"):
+        for key in ("boilerplate", "criminal_cues", "window_days"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)

@@ -23,6 +23,12 @@ Evasion (issue 12) is met three ways:
   valid whatever the order), is the agency's scan test. Splitting the work over
   accounts, each below ``min_people``, puts them together again; honest users
   joining the agency do not dilute it, since the scan picks the skewed group;
+- time: each user's aimed access is also tested in sliding windows of
+  ``window_days`` (30 and 90 days, each stepping half its length, on a grid fixed
+  from 2000-01-01), every window one more test in the same BH family, so a burst
+  inside a long period stands out; a flagged user's finding states where its
+  conduct changed most (the change point maximising the two-share binomial
+  likelihood ratio over the people it aimed at, in the order first seen);
 - no per-user minimum to stay under: ``min_people`` only spares a lone user a test
   it has no power for; small users are still tested in the pooled scan.
 
@@ -32,8 +38,10 @@ alike and only counted; a finding never names one.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from pars.oversight import stats
@@ -58,12 +66,28 @@ FISHER = "Fisher's exact test, one-sided (greater), against the rest of the agen
 _PERSON_FILTERS = frozenset(PERSONAL_FILTERS) | {"person_id"}
 #: Filters that aim at a person or a record (not ``location``: a place is a sweep).
 AIMED_FILTERS = frozenset({"last_name", "first_name", "dob", "ssn", "address", "person_id", "arrest_id"})
-WHOLE, AIMED, POOLED = "all access", "aimed access", "pooled users"
+WHOLE, AIMED, POOLED, WINDOW = "all access", "aimed access", "pooled users", "window"
 VIEW_WORDS = {
     WHOLE: "all records it chose to see",
     AIMED: "targeted searches and reads (broad searches excluded)",
     POOLED: "targeted searches and reads of the agreement's most skewed users, pooled",
+    WINDOW: "targeted searches and reads within one window of time",
 }
+#: Days are counted from this day, so window grids agree between reports.
+_EPOCH = date(2000, 1, 1).toordinal()
+
+
+def windows_of(day: int, days: int) -> range:
+    """The windows of ``days`` days (stepping ``days // 2``) that hold day number ``day``."""
+    step = max(1, days // 2)
+    return range((day - days) // step + 1, day // step + 1)
+
+
+def window_span(days: int, j: int) -> tuple[str, str]:
+    """First and last day of window ``j`` of ``days`` days, ISO dates."""
+    step = max(1, days // 2)
+    first = date.fromordinal(_EPOCH + j * step)
+    return first.isoformat(), (first + timedelta(days=days - 1)).isoformat()
 
 
 def aimed(entry: Entry) -> bool:
@@ -95,6 +119,8 @@ class _Test:
     users: tuple[str, ...] = ()
     #: Candidate groups the p-value was adjusted over (the pooled scan).
     groups: int = 1
+    #: (days, window number) for a window test.
+    window: tuple[int, int] | None = None
 
 
 class _ShareDetector:
@@ -111,6 +137,11 @@ class _ShareDetector:
         #: The aimed part of each user's access (searches naming a person, reads).
         self.aimed: dict[Subject, _Tally] = defaultdict(self._new_tally)
         self.broad: set[Subject] = set()
+        #: A user's aimed access per sliding window: (subject, days, window number) -> tally.
+        self.windows: dict[tuple[Subject, int, int], _Tally] = {}
+        self._days: dict[str, int] = {}
+        #: Per user, each aimed unit in the order first seen: (index, has the trait), for the change point.
+        self.sequence: dict[Subject, list[tuple[int, bool]]] = defaultdict(list)
 
     def _new_tally(self) -> _Tally:
         cap = self.config.max_evidence
@@ -143,6 +174,8 @@ class _ShareDetector:
             if self._has(fact):
                 hits.add(unit)
         is_aimed = aimed(entry)
+        if is_aimed and entry.get("user") is not None and units:
+            self._windows(index, entry, units, hits)
         for subject in subjects(entry):
             views = (self.tallies[subject], self.aimed[subject]) if is_aimed else (self.tallies[subject],)
             if not is_aimed:
@@ -155,6 +188,29 @@ class _ShareDetector:
                     t.hits |= hits
                     t.evidence.add(index, len(hits))
         self._observe_search(index, entry)
+
+    def _windows(self, index: int, entry: Entry, units: set[str], hits: set[str]) -> None:
+        subject: Subject = (str(entry["agreement_id"]), str(entry["user"]))
+        known = self.aimed[subject].units
+        seq = self.sequence[subject]
+        for unit in units - known:
+            seq.append((index, unit in hits))
+        time = str(entry.get("time", ""))[:10]
+        day = self._days.get(time)
+        if day is None:
+            try:
+                day = self._days[time] = date.fromisoformat(time).toordinal() - _EPOCH
+            except ValueError:
+                return
+        for days in self.config.window_days:
+            for j in windows_of(day, days):
+                t = self.windows.get((subject, days, j))
+                if t is None:
+                    t = self.windows[(subject, days, j)] = self._new_tally()
+                t.units |= units
+                if hits:
+                    t.hits |= hits
+                    t.evidence.add(index, len(hits))
 
     def _observe_search(self, index: int, entry: Entry) -> None:
         """Hook for non-criminal targeting's empty searches."""
@@ -180,6 +236,17 @@ class _ShareDetector:
                 if n >= self.config.min_people:
                     tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0), view))
         tests += self._pooled()
+        for (subject, days, j), t in sorted(
+            self.windows.items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or "", kv[0][1], kv[0][2])
+        ):
+            p0 = self._p0(subject[0])
+            n, k = len(t.units), len(t.hits)
+            if p0 is None or n < self.config.min_people:
+                continue
+            # A window holding all the user's aimed access says nothing the aimed view does not.
+            if n == len(self.aimed[subject].units):
+                continue
+            tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0), WINDOW, window=(days, j)))
         return tests
 
     def _pooled(self) -> list[_Test]:
@@ -217,6 +284,8 @@ class _ShareDetector:
     def _tally(self, test: _Test) -> _Tally:
         if test.view == WHOLE:
             return self.tallies[test.subject]
+        if test.view == WINDOW and test.window is not None:
+            return self.windows[(test.subject, *test.window)]
         if test.view == AIMED:
             return self.aimed[test.subject]
         pooled = self._new_tally()
@@ -244,9 +313,18 @@ class _ShareDetector:
                     for u in test.users
                 },
             }
+        seen_as = VIEW_WORDS[test.view]
+        if test.window is not None:
+            first, last = window_span(*test.window)
+            extra["window"] = {"days": test.window[0], "from": first, "to": last}
+            seen_as = f"targeted searches and reads from {first} to {last} (a {test.window[0]}-day window)"
+        if test.subject[1] is not None:
+            change = self._change_point(test.subject)
+            if change is not None:
+                extra["change_point"] = change
         return {
             "view": test.view,
-            "seen_as": VIEW_WORDS[test.view],
+            "seen_as": seen_as,
             **extra,
             "test": BINOMIAL
             if test.view != POOLED
@@ -285,6 +363,13 @@ class _ShareDetector:
         excluded = s["excluded_expunged"]
         tail = f" {excluded} expunged record(s) were left out of the count." if excluded else ""
         seen = f"Seen in {s['seen_as']}: {s['share']:.0%} against {s['baseline_share']:.0%} in scope. "
+        change = s.get("change_point")
+        if change is not None and change["share_after"] > change["share_before"]:
+            seen += (
+                f"Its conduct changed at audit entry {change['index']}: {change['share_before']:.0%} of the "
+                f"{change['people_before']:,} people it aimed at before, {change['share_after']:.0%} of the "
+                f"{change['people_after']:,} after. "
+            )
         if s["view"] == POOLED:
             users = ", ".join(s["users"])
             return seen + (
@@ -325,8 +410,44 @@ class _ShareDetector:
             )
         return out
 
+    def _change_point(self, subject: Subject) -> dict[str, Any] | None:
+        """Where the user's aimed share changed most (the split maximising the binomial likelihood
+        ratio of two shares against one), in one pass over its people in the order first seen."""
+        seq = self.sequence.get(subject) or []
+        n = len(seq)
+        total = sum(h for _, h in seq)
+        if n < 2 * self.config.min_people or total in (0, n):
+            return None
+
+        def ll(k: int, m: int) -> float:
+            return sum(x * math.log(x / m) for x in (k, m - k) if x)
+
+        best, at, before = 0.0, 0, 0
+        k = 0
+        for i, (_, h) in enumerate(seq[:-1], 1):
+            k += h
+            if i < self.config.min_people or n - i < self.config.min_people:
+                continue
+            gain = ll(k, i) + ll(total - k, n - i) - ll(total, n)
+            if gain > best:
+                best, at, before = gain, i, k
+        if at == 0:
+            return None
+        return {
+            "index": seq[at][0],
+            "share_before": before / at,
+            "share_after": (total - before) / (n - at),
+            "people_before": at,
+            "people_after": n - at,
+            "log_likelihood_ratio": best,
+        }
+
     def _tally_for(self, subject: Subject, stat: dict[str, Any]) -> _Tally:
         view = stat["view"]
+        if view == WINDOW:
+            w = stat["window"]
+            first = date.fromisoformat(w["from"]).toordinal() - _EPOCH
+            return self.windows[(subject, w["days"], first // max(1, w["days"] // 2))]
         if view == POOLED:
             return self._tally(_Test(subject, 0, 0, 0.0, 1.0, POOLED, tuple(stat["users"])))
         return self.aimed[subject] if view == AIMED else self.tallies[subject]
