@@ -20,6 +20,8 @@ from pars.simulate.world import Bystander, Target, World
 
 Behaviour = Literal[
     "analyst",
+    # An honest analyst who also runs broad district and date-window searches (pattern work).
+    "broad_analyst",
     "origin_targeting",
     "non_criminal",
     "protected_probe",
@@ -149,6 +151,14 @@ def asks_for(p: Persona, world: World, now: datetime, rng: random.Random) -> lis
             body = {"purpose": p.purpose, "case_number": case, "justification": _legit(rng, now)}
             asks.append(Ask("read", body, arrest_id=aid))
         return asks
+    if b == "broad_analyst" and rng.random() < 0.3:
+        day = to_utc_naive(now) - timedelta(days=rng.randrange(2, 120))
+        filters = {
+            "district": str(rng.randrange(1, 25)),
+            "arrested_from": day.date().isoformat(),
+            "arrested_to": (day + timedelta(days=rng.choice((3, 7, 14)))).date().isoformat(),
+        }
+        return [_search(p, filters, case, _legit(rng, now), rng.random() < 0.3)]
     if b in ("dilution", "split"):
         # Aimed at people born abroad with charges minor or dropped, under honest-looking reasons;
         # a diluter pads the log with broad district and date-window searches.
