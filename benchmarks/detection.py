@@ -50,12 +50,14 @@ EXPECTED = {
     "vague": "vague_justification",
     "purpose_mismatch": "purpose_mismatch",
     "dilution": "origin_targeting",
+    "slow": "origin_targeting",
     "scrape_search": "bulk_access",
     "disguised_reasons": "purpose_mismatch",
     "misspelt_forbidden": "forbidden_filter",
     "surname_probe": "protected_role_probe",
 }
 SPLIT = [f"mis.split{i}" for i in range(4)]
+PER_DAY = {"scrape_search": 0.3, "slow": 0.4}
 ANALYSTS = [f"ice.analyst{i}" for i in range(5)]
 
 
@@ -76,7 +78,7 @@ def one_run(folder: Path, seed: int, arrests: int, months: int) -> dict[str, Any
         gate = Gate(store, log, clock)
         team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
         team += [
-            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=0.3 if b == "scrape_search" else 3)  # type: ignore[arg-type]
+            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=PER_DAY.get(b, 3))  # type: ignore[arg-type]
             for b in EXPECTED
         ]
         team += [Persona(u, doc.id, "ICE", behaviour="split", per_day=0.15) for u in SPLIT]

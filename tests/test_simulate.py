@@ -28,6 +28,9 @@ from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
 from pars.synth import generate
 
+#: Each seed's three months through the gate take about a minute and a half of CPU: more on a busy machine.
+pytestmark = pytest.mark.timeout(900)
+
 EXPECTED = {
     "origin_targeting": "origin_targeting",
     "non_criminal": "non_criminal_targeting",
@@ -38,11 +41,14 @@ EXPECTED = {
     "purpose_mismatch": "purpose_mismatch",
     # Evasions (issue 12)
     "dilution": "origin_targeting",
+    "slow": "origin_targeting",
     "scrape_search": "bulk_access",
     "disguised_reasons": "purpose_mismatch",
     "misspelt_forbidden": "forbidden_filter",
     "surname_probe": "protected_role_probe",
 }
+#: Sittings per working day (misusers: 3): a scraper sits rarely, a slow campaign a few times a week.
+PER_DAY = {"scrape_search": 0.3, "slow": 0.4}
 #: Four accounts each seeing a few people: found together, as the agency.
 SPLIT = [f"mis.split{i}" for i in range(4)]
 ANALYSTS = [f"ice.analyst{i}" for i in range(5)]
@@ -65,7 +71,7 @@ def _run(folder: Path, seed: int) -> dict[str, Any]:
         gate = Gate(store, log, clock)
         team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
         team += [
-            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=0.3 if b == "scrape_search" else 3)  # type: ignore[arg-type]
+            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=PER_DAY.get(b, 3))  # type: ignore[arg-type]
             for b in EXPECTED
         ]
         team += [Persona(u, doc.id, "ICE", behaviour="split", per_day=0.15) for u in SPLIT]

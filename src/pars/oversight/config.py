@@ -222,7 +222,9 @@ class OversightConfig:
     #: Share of the people in the agreement's scope one user has seen (any sweep), from
     #: ``coverage_min_people`` people (on a small store a busy analyst sees much of it).
     coverage_share: float = 0.2
+    #: ... high severity from this share.
     coverage_share_high: float = 0.4
+    #: Fewest distinct people seen before coverage counts.
     coverage_min_people: int = 500
     #: Distinct people the feed delivers a subscriber in one day: beyond this it is a
     #: replay of history, not the city's new and changed arrests (a big city books ~150 a day).

@@ -32,6 +32,7 @@ Behaviour = Literal[
     # Evasions by a partner who knows the detectors (issue 12):
     "dilution",
     "split",
+    "slow",
     "scrape_search",
     "disguised_reasons",
     "misspelt_forbidden",
@@ -159,9 +160,10 @@ def asks_for(p: Persona, world: World, now: datetime, rng: random.Random) -> lis
             "arrested_to": (day + timedelta(days=rng.choice((3, 7, 14)))).date().isoformat(),
         }
         return [_search(p, filters, case, _legit(rng, now), rng.random() < 0.3)]
-    if b in ("dilution", "split"):
+    if b in ("dilution", "split", "slow"):
         # Aimed at people born abroad with charges minor or dropped, under honest-looking reasons;
-        # a diluter pads the log with broad district and date-window searches.
+        # a diluter pads the log with broad district and date-window searches; a slow campaign
+        # (few sittings a week) and split accounts differ only in how often they sit down.
         if b == "dilution" and rng.random() < 0.45:
             day = to_utc_naive(now) - timedelta(days=rng.randrange(2, 300))
             filters = {
