@@ -220,7 +220,8 @@ def test_a_bundle_checks_offline_with_only_the_keys(env: dict[str, str], tmp_pat
         assert bad.returncode == 1 and why in bad.stderr, bad.stderr
     from pars.audit.keys import create_keys
 
-    wrong = create_keys(tmp_path / "k2", name="city.example/pars-audit")[0].verifier_key  # same name, other key
+    # The same name, another key.
+    wrong = create_keys(tmp_path / "k2", name="city.example/pars-audit")[0].verifier_key
     bad = check_offline(out, "--key", wrong, cwd=court)
     assert bad.returncode == 1 and "entry 3:" in bad.stderr
     unmet = check_offline(out, "--key", key, "--witness", _witness("w.example/w")[0], cwd=court)

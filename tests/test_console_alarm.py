@@ -29,11 +29,15 @@ def test_a_witness_refusal_is_a_banner_on_every_page(world: World, tmp_path: Pat
         for path in _pages(world):
             r = world.client.get(path)
             assert 'class="alarm"' not in r.text, path
+        world.app.state.witnesses = config  # what pars serve would have read from PARS_WITNESSES
+        audit = world.client.get("/console/audit").text
+        assert "witness.example/courts</td>" in audit and "up to date" in audit
         forked = _rewrite(world.store, str(tmp_path / "keys"), 3)
         result = Publisher(world.store, forked, config, clock=world.clock).round()
         assert [o.status for o in result.outcomes] == ["refused"]
     finally:
         witness.stop()
+    assert "REFUSING" in world.client.get("/console/audit").text
     for path in _pages(world):
         r = world.client.get(path)
         assert 'class="alarm" role="alert"' in r.text, path

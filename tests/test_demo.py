@@ -10,12 +10,16 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
+import pars.demo as demo_module
 from pars.audit import inclusion_proof, leaf_hash, load_keys, root_at, verify_inclusion
 from pars.audit.bundle import check_bundle
 from pars.audit.log import get_entry
@@ -34,9 +38,21 @@ pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[str], Path]:
+    """One run of the story; the honest store is copied to ``before-cut.db`` just before the
+    insider's chapter (a test's snapshot, through SQLite's backup API)."""
     said: list[str] = []
     folder = tmp_path_factory.mktemp("demo") / "demo"
-    facts = run_demo(Demo(folder, arrests=1500, seed=7, say=said.append))
+    real_cut = demo_module.chapter_cut
+
+    def snapshot_then_cut(demo: Demo, *args: Any) -> None:
+        src, dst = demo.folder / "pars.db", demo.folder / "before-cut.db"
+        with closing(sqlite3.connect(src)) as honest, closing(sqlite3.connect(dst)) as copy:
+            honest.backup(copy)
+        real_cut(demo, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(demo_module, "chapter_cut", snapshot_then_cut)
+        facts = run_demo(Demo(folder, arrests=1500, seed=7, say=said.append))
     return facts, said, folder
 
 
@@ -62,7 +78,32 @@ def test_demo_names_the_misusing_user_with_provable_evidence(
     # The report proves against the checkpoint both witnesses cosigned (the whole honest log).
     _, size, root = verify_checkpoint(report["log"]["checkpoint"], vkey)
     assert size == report["log"]["size"] == facts["cosigned_size"] == facts["log_size"]
-    assert root.hex() == report["log"]["root_hex"]
+    # The honest store, as it was before the insider's cut.
+    store = Store(f"sqlite:///{folder / 'before-cut.db'}")
+    try:
+        with store.read() as conn:
+            assert root_at(conn, size) == root and root.hex() == report["log"]["root_hex"]
+            for index in mine["origin_targeting"]["evidence"][:10]:
+                entry = get_entry(conn, index)
+                assert json.loads(entry.entry)["user"] == MISUSER
+                proof = inclusion_proof(conn, index, size)
+                assert verify_inclusion(leaf_hash(entry.entry), index, size, proof, root)
+        # Entry times never go backwards: ICE's termination is logged when it was ordered,
+        # among the requests of that day, with the second it takes effect in its detail.
+        with store.read() as conn:
+            docs = [
+                json.loads(bytes(r[0]))
+                for r in conn.execute(text("SELECT entry FROM audit_leaves ORDER BY idx"))
+            ]
+        times = [d["time"] for d in docs]
+        assert times == sorted(times)
+        [ended] = [d for d in docs if d["action"] == "terminate"]
+        assert ended["time"] == "2018-08-15T14:00:00+00:00" and "2018-08-31T23:59:59-04:00" in json.dumps(
+            ended
+        )
+        assert docs.index(ended) == facts["termination_logged_index"]
+    finally:
+        store.dispose()
     # The cut (last chapter) kept every entry below its index: those still prove in the store.
     k = facts["cut_index"]
     store = Store(f"sqlite:///{folder / 'pars.db'}")
@@ -71,7 +112,6 @@ def test_demo_names_the_misusing_user_with_provable_evidence(
             cut_root = root_at(conn, k)
             for index in [i for i in mine["origin_targeting"]["evidence"] if i < k][:10]:
                 entry = get_entry(conn, index)
-                assert json.loads(entry.entry)["user"] == MISUSER
                 proof = inclusion_proof(conn, index, k)
                 assert verify_inclusion(leaf_hash(entry.entry), index, k, proof, cut_root)
     finally:
