@@ -286,3 +286,42 @@ def test_a_denied_read_replays_with_the_arrest_it_asked_for() -> None:
     found = LoggedRequest.from_entry(7, read)
     assert found is not None
     assert found.request.arrest_id == "A-2018-000042"
+
+
+def test_without_the_log_keys_admin_commands_refuse_and_change_nothing(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No fallback: an admin change without its audit entry does not happen."""
+    from pars.store.db import Store
+
+    monkeypatch.setenv("PARS_DATABASE_URL", store_url)
+    monkeypatch.setenv("PARS_KEY_DIR", str(tmp_path / "no-keys-here"))
+    runner = CliRunner()
+    signer = tmp_path / "courts.key"
+    made = runner.invoke(app, ["parties", "keygen", "courts", "--out", str(signer)])  # touches no store
+    assert made.exit_code == 0 and oct(signer.stat().st_mode & 0o777) == "0o600"
+    for args in (
+        ["agreements", "apply", str(current_ice(tmp_path))],
+        ["parties", "add", "courts", "--key", made.stdout.strip()],
+        ["tokens", "issue", "--role", "custodian", "--user", "clerk"],
+        [
+            "agreements",
+            "terminate",
+            "ice-2017",
+            "--effective-at",
+            "2030-01-01T00:00:00+00:00",
+            "--reason",
+            "r",
+        ],
+    ):
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, ParsError), (args, result.output)
+        message = str(result.exception)
+        assert "pars init" in message and "PARS_KEY_DIR" in message and "Nothing was changed" in message
+    store = Store(store_url)
+    try:
+        with store.read() as conn:
+            for table in ("agreements", "party_keys", "gate_tokens", "audit_leaves"):
+                assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() == 0, table
+    finally:
+        store.dispose()

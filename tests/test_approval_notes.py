@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pars.agreements.approval_note import (
     ApprovalNote,
@@ -193,3 +195,29 @@ def test_the_module_is_pure() -> None:
         for a in n.names
     }
     assert not {m for m in imported if m.startswith(("sqlalchemy", "pars.store", "pars.web", "pars.cli"))}
+
+
+PARTY_KEY = SignerKey.generate("courts")
+SIGNED = sign_approval("example.gov/log", "ice-2017", H, PARTY_KEY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.text(), st.text(alphabet="pars-aplov/1\n\u2014 courtsAB=+0123456789abcdef", max_size=300))
+)
+def test_any_text_is_refused_with_a_rule_never_a_crash(text: str) -> None:
+    if text == SIGNED:  # only the genuine note verifies
+        return
+    with pytest.raises((MalformedNote, ApprovalRefused)) as refused:
+        verify_approval(text, PARTY_KEY.verifier_key)
+    assert getattr(refused.value, "rule", "").startswith("approvals.")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=len(SIGNED) - 1), st.characters(codec="utf-8"))
+def test_any_one_character_change_is_refused(at: int, char: str) -> None:
+    changed = SIGNED[:at] + char + SIGNED[at + 1 :]
+    if changed == SIGNED:
+        return
+    with pytest.raises((MalformedNote, ApprovalRefused)):
+        verify_approval(changed, PARTY_KEY.verifier_key)

@@ -392,10 +392,10 @@ def test_the_parties_migration_drops_unsigned_approvals_and_goes_down_and_up(sto
     cfg = alembic_config(store)
     with store.engine.connect() as conn:
         cfg.attributes["connection"] = conn.execution_options(pars_write=True) if store.is_sqlite else conn
-        command.downgrade(cfg, "0006_console")
+        command.downgrade(cfg, "0007_publish")
         if conn.in_transaction():
             conn.commit()
-    assert current_heads(store) == {"0006_console"}
+    assert current_heads(store) == {"0007_publish"}
     assert "party_keys" not in inspect(store.engine).get_table_names()
     when = NOW.replace(tzinfo=None)
     with store.write() as conn:

@@ -206,9 +206,9 @@
     if (signed === null) {
       show("unchecked", "not checked: this browser's WebCrypto has no Ed25519");
     } else if (signed) {
-      show("valid", "valid (Ed25519, by " + d.party + "'s key " + key.split("+")[1] + ")");
+      show("valid", "valid (Ed25519, key " + key.split("+")[1] + " registered for " + d.party + ")");
     } else {
-      show("invalid", "INVALID: does not verify with " + d.party + "'s registered key");
+      show("invalid", "INVALID: does not verify with the key registered for " + d.party);
     }
   }
 

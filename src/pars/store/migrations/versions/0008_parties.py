@@ -1,7 +1,7 @@
 """parties: each approving party's registered Ed25519 key; approvals keep their signed note
 
 Revision ID: 0008_parties
-Revises: 0006_console
+Revises: 0007_publish
 Create Date: 2026-12-03 11:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_parties"
-down_revision: str | Sequence[str] | None = "0006_console"
+down_revision: str | Sequence[str] | None = "0007_publish"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
