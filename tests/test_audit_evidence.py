@@ -239,3 +239,22 @@ def test_the_cli_keeps_ingests_batch_size() -> None:
     from pars.store.ingest import BATCH_SIZE as STORE_BATCH_SIZE
 
     assert BATCH_SIZE == STORE_BATCH_SIZE
+
+
+def test_a_proof_of_tampered_bytes_is_refused_naming_the_entry(world: World) -> None:
+    from sqlalchemy import text
+
+    mine = search(world, "ice")
+    i = mine["leaf_index"]
+    with world.store.write() as conn:
+        body = bytes(
+            conn.execute(text("SELECT entry FROM audit_leaves WHERE idx = :i"), {"i": i}).scalar_one()
+        )
+        forged = body.replace(b'"agent7"', b'"agentX"')
+        conn.execute(text("UPDATE audit_leaves SET entry = :e WHERE idx = :i"), {"e": forged, "i": i})
+    got = world.client.get(f"/v1/audit/entries/{i}/proof", headers=world.auth("oversight"))
+    assert got.status_code == 500
+    assert (
+        got.json()["error"]["code"] == "audit_mismatch"
+        and f"audit entry {i}:" in got.json()["error"]["message"]
+    )
