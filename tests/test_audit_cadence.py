@@ -16,6 +16,7 @@ from pars.audit import (
     inclusion_proof,
     init_log,
     latest_checkpoint,
+    log_size,
     root_at,
     stored_checkpoint,
     verify_checkpoint,
@@ -45,7 +46,7 @@ def log(store: Store, tmp_path: Path, clock: FixedClock) -> AuditLog:
 
 def _append(store: Store, log: AuditLog, n: int = 1) -> tuple[dict, bool]:  # type: ignore[type-arg]
     with store.write() as conn:
-        appended = log.append(conn, make_entries(log, n))
+        appended = log.append(conn, make_entries(log, n, log_size(conn)))  # times never go backwards
     return appended.receipts()[-1], appended.stored
 
 

@@ -29,13 +29,14 @@ url, keydir, name, appends = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv
 store = Store(url)
 log = AuditLog.open(keydir)
 for i in range(appends):
-    batch = [
-        build_entry(hmac_key=log.keys.hmac_key, time=datetime.now(UTC), kind="access",
-                    action="read", decision="allow", status=200, user=name,
-                    arrest_ids=[f"{name}-{i}-{j}"])
-        for j in range(1 + i % 3)
-    ]
     with store.write() as conn:
+        log.lock(conn)  # the clock read under the log's lock: entry times never go backwards
+        batch = [
+            build_entry(hmac_key=log.keys.hmac_key, time=datetime.now(UTC), kind="access",
+                        action="read", decision="allow", status=200, user=name,
+                        arrest_ids=[f"{name}-{i}-{j}"])
+            for j in range(1 + i % 3)
+        ]
         log.append(conn, batch)
 store.dispose()
 """

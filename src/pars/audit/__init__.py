@@ -73,13 +73,13 @@ if TYPE_CHECKING:
         get_entry,
         inclusion_proof,
         init_log,
-        iter_entries,
         latest_checkpoint,
         log_size,
         receipt,
         root_at,
         stored_checkpoint,
     )
+    from pars.audit.reader import LogMismatch, LogView, iter_entries, open_log, view_of
     from pars.audit.verify import Problem, VerifyResult, verify_log
 
 #: Names whose modules need the store (SQLAlchemy, psycopg) or the records room:
@@ -98,7 +98,6 @@ _LAZY = {
             "get_entry",
             "inclusion_proof",
             "init_log",
-            "iter_entries",
             "latest_checkpoint",
             "log_size",
             "receipt",
@@ -108,6 +107,7 @@ _LAZY = {
         "log",
     ),
     **dict.fromkeys(["Problem", "VerifyResult", "verify_log"], "verify"),
+    **dict.fromkeys(["LogMismatch", "LogView", "iter_entries", "open_log", "view_of"], "reader"),
 }
 
 
@@ -134,6 +134,8 @@ __all__ = [
     "CosignerKey",
     "LogEntry",
     "LogKeys",
+    "LogMismatch",
+    "LogView",
     "Problem",
     "Tile",
     "TilePathError",
@@ -162,6 +164,7 @@ __all__ = [
     "load_keys",
     "log_size",
     "node_hash",
+    "open_log",
     "open_note",
     "parse_proof",
     "parse_tile_path",
@@ -181,4 +184,5 @@ __all__ = [
     "verify_log",
     "verify_note",
     "verify_proof",
+    "view_of",
 ]

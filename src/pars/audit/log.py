@@ -15,6 +15,12 @@ checkpoint that was not stored still checks later: its root is the root the tile
 give at its size, and the consistency proof to any later checkpoint comes from
 the tiles. ``AuditLog.checkpoint_head`` stores one for a quiet log's head.
 
+Entry times never go backwards: ``append`` refuses (``AuditWriteError``, nothing
+written) an entry older than the log's newest, which it reads under the lock
+off the newest entry's own bytes, in the same round trip as the head (no column
+or head field holds a copy a custodian could edit, and no migration). Writers
+that read the clock for an entry do so after ``AuditLog.lock``.
+
 Rule: one writer at a time. ``append`` takes the PostgreSQL advisory lock (on
 SQLite the caller's ``Store.write()`` already holds BEGIN IMMEDIATE) before it
 reads the head, and nothing here ever updates or deletes a leaf.
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +38,7 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
@@ -83,6 +90,8 @@ class Head:
     verifier_key: str
     #: When the newest stored checkpoint was stored (naive UTC), None with none stored.
     checkpoint_utc: datetime | None = None
+    #: The newest entry's bytes (the leaf at ``size - 1``), when read under the lock.
+    last_entry: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,48 +245,6 @@ def get_entry(conn: Connection, index: int) -> LogEntry:
     return LogEntry(int(row.idx), bytes(row.entry), bytes(row.leaf_hash))
 
 
-def iter_entries(
-    store: Store,
-    *,
-    agreement_id: str | None = None,
-    user: str | None = None,
-    kind: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    start: int = 0,
-    page: int = 2000,
-) -> Iterator[LogEntry]:
-    """Stored entries in index order, filtered; streams page by page (bounded memory).
-
-    ``since``/``until`` bound the entry time (inclusive, timezone-aware).
-    """
-    conds = []
-    if agreement_id is not None:
-        conds.append(audit_leaves.c.agreement_id == agreement_id)
-    if user is not None:
-        conds.append(audit_leaves.c.user == user)
-    if kind is not None:
-        conds.append(audit_leaves.c.kind == kind)
-    if since is not None:
-        conds.append(audit_leaves.c.time_utc >= to_utc_naive(since))
-    if until is not None:
-        conds.append(audit_leaves.c.time_utc <= to_utc_naive(until))
-    after = start - 1
-    while True:
-        with store.read() as conn:
-            rows = conn.execute(
-                select(audit_leaves.c.idx, audit_leaves.c.entry, audit_leaves.c.leaf_hash)
-                .where(and_(audit_leaves.c.idx > after, *conds))
-                .order_by(audit_leaves.c.idx)
-                .limit(page)
-            ).all()
-        for r in rows:
-            yield LogEntry(int(r.idx), bytes(r.entry), bytes(r.leaf_hash))
-        if len(rows) < page:
-            return
-        after = int(rows[-1].idx)
-
-
 # --- writing -----------------------------------------------------------------
 
 
@@ -293,6 +260,8 @@ _HEAD_AND_CADENCE = (
     "SELECT origin, size, root, verifier_key, "
     "(SELECT time_utc FROM audit_checkpoints ORDER BY size DESC LIMIT 1) FROM audit_head WHERE id = 1"
 )
+# The head's newest entry, whose time no later entry may precede (read with the head).
+_LAST = "SELECT entry FROM audit_leaves WHERE idx = (SELECT size - 1 FROM audit_head WHERE id = 1)"
 _LEAF = (
     'INSERT INTO audit_leaves (idx, entry, leaf_hash, time_utc, kind, agreement_id, "user") '
     "VALUES (%s, %s, %s, %s, %s, %s, %s)"
@@ -313,18 +282,22 @@ def _sqlite(sql: str) -> str:
 
 
 def _driver_lock_and_head(conn: Connection) -> Head | None:
-    """Take the log's lock and read the head, in one round trip (None: no head yet)."""
+    """Take the log's lock and read the head and its newest entry, in one round trip
+    (None: no head yet)."""
     raw = _driver(conn)
     try:
         if conn.dialect.name == "postgresql":
-            with raw.cursor() as lock, raw.cursor() as cur:
+            with raw.cursor() as lock, raw.cursor() as cur, raw.cursor() as last:
                 with raw.pipeline():
                     lock.execute(_PG_LOCK, (LOCK_KEY,))
                     cur.execute(_HEAD_AND_CADENCE + " FOR UPDATE OF audit_head")
+                    last.execute(_LAST)
                 row = cur.fetchone()
+                newest = last.fetchone()
         else:
             _lock(conn)  # SQLite: BEGIN IMMEDIATE already holds the write lock
             row = raw.execute(_HEAD_AND_CADENCE).fetchone()
+            newest = raw.execute(_LAST).fetchone()
     except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log's head could not be read: {exc}") from exc
     if row is None:
@@ -332,7 +305,35 @@ def _driver_lock_and_head(conn: Connection) -> Head | None:
     stored = row[4]
     if isinstance(stored, str):  # SQLite keeps SQLAlchemy's text form of a DateTime
         stored = datetime.fromisoformat(stored)
-    return Head(row[0], int(row[1]), bytes(row[2]), row[3], stored)
+    last = None if newest is None else bytes(newest[0])
+    return Head(row[0], int(row[1]), bytes(row[2]), row[3], stored, last)
+
+
+def _newest_time(head: Head) -> datetime | None:
+    """The time of the head's newest entry, read off its bytes (no column copy of it:
+    CONTRACT 5). None for an empty log."""
+    if head.size == 0:
+        return None
+    try:
+        if head.last_entry is None:
+            raise ValueError("missing")
+        return datetime.fromisoformat(str(orjson.loads(head.last_entry)["time"]))
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise AuditWriteError(
+            f"the log's newest entry (index {head.size - 1}) has no readable time; run pars audit verify"
+        ) from None
+
+
+def _check_times(head: Head, entries: Sequence[AuditEntry]) -> None:
+    """Entry times never go backwards along the log: refuse the batch before writing anything."""
+    newest = _newest_time(head)
+    for offset, e in enumerate(entries):
+        if newest is not None and e.time < newest:
+            raise AuditWriteError(
+                f"entry {head.size + offset}: its time {e.document['time']} is older than the log's "
+                f"newest entry ({newest.isoformat()}); entry times never go backwards"
+            )
+        newest = e.time
 
 
 def _driver_write(
@@ -468,6 +469,7 @@ class AuditLog:
                 "the signing key in the key directory is not this log's key "
                 f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
             )
+        _check_times(head, entries)
         n = head.size
         cached = self._edge
         if cached is not None and cached[0] == n and cached[1] == head.root:
@@ -524,6 +526,19 @@ class AuditLog:
         row = {"size": cp.size, "root": cp.root, "note": cp.note, "time_utc": now}
         conn.execute(audit_checkpoints.insert().values(**row))
         return cp
+
+    @staticmethod
+    def lock(conn: Connection) -> None:
+        """Take the log's writer lock in ``conn``'s write transaction now, before ``append``.
+
+        A writer that reads the clock for its entries after this appends them in time
+        order with every other writer (entry times never go backwards). On SQLite
+        ``Store.write()`` already holds the lock.
+        """
+        try:
+            _lock(conn)
+        except (*_DRIVER_ERRORS, SQLAlchemyError) as exc:
+            raise AuditWriteError(f"the audit log's lock could not be taken: {exc}") from exc
 
     def record(self, conn: Connection, document: Mapping[str, Any]) -> Appended:
         """Validate one entry object (e.g. an admin event) and append it.

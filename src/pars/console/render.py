@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
 
+from pars.audit.reader import LogMismatch
 from pars.console.session import BadForm, NotAllowed, SignedOut, Viewer
 
 ENV = Environment(
@@ -65,14 +66,15 @@ def problem(request: Request, exc: Exception) -> Response:
         if api:
             return JSONResponse({"error": {"code": "unauthorized", "message": str(exc)}}, status_code=401)
         return RedirectResponse("/console/signin", status_code=303)
-    status = 403 if isinstance(exc, NotAllowed | BadForm) else 400
+    tampered = isinstance(exc, LogMismatch)
+    status = 403 if isinstance(exc, NotAllowed | BadForm) else 500 if tampered else 400
     if api:
-        code = "forbidden" if status == 403 else "invalid"
+        code = "forbidden" if status == 403 else LogMismatch.code if tampered else "invalid"
         return JSONResponse({"error": {"code": code, "message": str(exc)}}, status_code=status)
     return page(
         request,
         "error.html",
-        "Not allowed" if status == 403 else "Error",
+        "Not allowed" if status == 403 else "ALARM: the audit log does not verify" if tampered else "Error",
         None,
         status=status,
         message=str(exc),
