@@ -124,6 +124,10 @@ def _party_hashes(conn: Connection, hmac_key: bytes, facts: RecordFacts) -> None
     facts.protected_persons = frozenset(protected_ids)
     facts.protected_names, facts.arrestee_names = frozenset(names[True]), frozenset(names[False])
     facts.protected_dobs, facts.arrestee_dobs = frozenset(dobs[True]), frozenset(dobs[False])
+    facts.protected_last_names = frozenset(last for last, _ in names[True])
+    facts.arrestee_last_names = frozenset(last for last, _ in names[False])
+    facts.protected_first_names = frozenset(first for _, first in names[True])
+    facts.arrestee_first_names = frozenset(first for _, first in names[False])
 
 
 def add_arrests(conn: Connection, facts: RecordFacts, arrest_ids: Iterable[str]) -> None:
