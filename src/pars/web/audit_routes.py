@@ -1,7 +1,8 @@
 """Audit routes (anyone with a token), the oversight report (oversight) and /healthz.
 
-Rule: an entry is shown to oversight, or to a partner only if it is its own
-agreement's; anyone else gets the same 404 as for an index that does not exist.
+Rule: an entry is shown to oversight, or to a partner user only if it is its own
+(same agreement, same user); anyone else gets the same 404 as for an index that
+does not exist.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from pars.audit import consistency_proof, get_entry, inclusion_proof, latest_checkpoint
+from pars.audit.texts import load_texts, texts_json
 from pars.clock import parse_instant
 from pars.errors import InvalidInput, NotFound
 from pars.gate import Gate, Principal
@@ -71,10 +73,22 @@ def entry(
     Gate.require_role(who, "oversight", "partner")
     with svc.store.read() as conn:
         found = get_entry(conn, index)
-    doc = found.document()
-    if who.role == "partner" and doc.get("agreement_id") != who.agreement_id:
-        raise NotFound(f"no audit entry at index {index}")
-    return {"index": found.index, "entry": doc}
+        doc = found.document()
+        if not readable_by(who, doc):
+            raise NotFound(f"no audit entry at index {index}")
+        texts = load_texts(conn, [found.index]).get(found.index, {})
+    # CONTRACT section 5: the texts the entry's commitments open, while they exist.
+    return {"index": found.index, "entry": doc, "texts": texts_json(texts)}
+
+
+def readable_by(who: Principal, doc: dict[str, Any]) -> bool:
+    """Oversight reads every entry; a partner user only its own (CONTRACT section 4):
+    a colleague's entry answers exactly like an index that does not exist."""
+    if who.role == "oversight":
+        return True
+    return (
+        who.role == "partner" and doc.get("agreement_id") == who.agreement_id and doc.get("user") == who.user
+    )
 
 
 def _instant(name: str, value: str | None) -> datetime | None:
@@ -82,8 +96,8 @@ def _instant(name: str, value: str | None) -> datetime | None:
         return None
     try:
         return parse_instant(value)
-    except ValueError:
-        raise InvalidInput(f"{name}: not an ISO 8601 time with an offset") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
 
 
 @router.get("/v1/oversight/report", tags=["oversight"])

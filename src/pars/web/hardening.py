@@ -4,7 +4,8 @@ The access log is one JSON object per request on logger ``pars.access``:
 method, route template, status, ms, role, agreement, user. Never the query
 string, a path value, a header or a body (they may hold names or tokens).
 
-Rule: this layer adds headers and refuses oversized bodies; it never reads or
+Rule: this layer adds headers and refuses oversized bodies (on a partner route
+the route itself refuses them, so the refusal is logged); it never reads or
 changes a response body.
 """
 
@@ -34,6 +35,8 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),
 ]
 _OWN = {name for name, _ in SECURITY_HEADERS}
+#: Routes whose every request is an audit entry, oversized bodies included (CONTRACT 4).
+LOGGED_BODIES = frozenset({"/v1/search"})
 
 
 class Hardening:
@@ -60,7 +63,9 @@ class Hardening:
 
         try:
             length = _content_length(scope)
-            if length is not None and length > self.max_body:
+            # A partner route logs even an oversized body (one entry, a 422 with its receipt):
+            # it reads up to the limit and is told "too large" (TooLarge) when it gets there.
+            if length is not None and length > self.max_body and scope.get("path") not in LOGGED_BODIES:
                 await _too_large(send_hardened, self.max_body)
                 return
             await self.app(scope, self._limited(receive), send_hardened)
