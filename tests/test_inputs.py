@@ -16,7 +16,7 @@ from pars.audit import get_entry, leaf_hash, log_size, verify_log
 from pars.audit.entry import MAX_ENTRY_BYTES
 from pars.audit.texts import apply_retention, erase_entry, opened, opens, with_texts
 from pars.errors import ConfigError, InvalidInput
-from pars.oversight import build_report
+from pars.oversight import OversightConfig, build_report
 from pars.oversight.html import render_html
 from pars.store.ingest import ingest_lines
 from pars.store.schema.audit import audit_texts
@@ -248,39 +248,79 @@ def test_retention_keeps_a_year_at_least_and_erases_older_texts(world: World) ->
     assert verify_log(world.store, world.log.verifier_key).ok
 
 
+#: Thresholds low enough for three arrests: a reason or case number reused for two people
+#: is a finding whose summary quotes it (as it would for thirty in a city).
+SMALL = OversightConfig(reuse_people=2, reuse_share=0.0, case_reuse_people=2, vague_min=5)
+
+
 def _report(w: World) -> dict[str, Any]:
-    report = build_report(
-        w.store, hmac_key=w.log.keys.hmac_key, now=w.clock.now(), verifier_key=w.log.verifier_key
+    return build_report(
+        w.store,
+        hmac_key=w.log.keys.hmac_key,
+        now=w.clock.now(),
+        verifier_key=w.log.verifier_key,
+        config=SMALL,
     )
-    return report
 
 
-def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return {**a, "generated_at": None} == {**b, "generated_at": None}
+def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(report["findings"])
 
 
-def test_oversight_reads_texts_only_through_their_commitments(world: World) -> None:
-    """A reused reason naming a person is in the report while its texts exist; edited texts
-    change nothing the custodian chose, and once erased the name is in no report."""
-    for n in range(12):
-        world.search(
-            "ice",
-            {**ICE_SEARCH, "justification": PERSONAL, "filters": {"arrest_id": f"A-2018-00000{1 + n % 3}"}},
-        )
+def _set_texts(w: World, text: str | None) -> None:
+    """Rewrite (or, with None, delete) every stored justification text."""
+    reasons = audit_texts.c.key == "justification"
+    with w.store.write() as conn:
+        if text is None:
+            conn.execute(audit_texts.delete().where(reasons))
+        else:
+            conn.execute(update(audit_texts).where(reasons).values(text=text))
+
+
+def _felons(w: World, count: int) -> list[str]:
+    """``count`` more felony arrests in ICE's scope, each of a different person."""
+    from tests.factories import arrest, person
+
+    events = []
+    for n in range(700, 700 + count):
+        ev = arrest(n, person=person(f"Felon{n}", "Pat", dob="1980-01-01", ssn=f"901-23-{n:04d}"))
+        ev["charges"] = [{"seq": 1, "statute": "18 § 3701", "description": "Robbery", "grade": "F1"}]
+        events.append(ev)
+    w.ingest(*events)
+    return [e["arrest"]["arrest_id"] for e in events]
+
+
+def test_oversight_quotes_reasons_through_their_commitments_and_erased_ones_nowhere(world: World) -> None:
+    for aid in _felons(world, 4):
+        world.search("ice", {**ICE_SEARCH, "justification": PERSONAL, "filters": {"arrest_id": aid}})
     before = _report(world)
-    # The custodian edits every stored text: the report is the same as if they were erased, and
-    # never says what the custodian wrote.
-    with world.store.write() as conn:
-        conn.execute(update(audit_texts).values(text="warrant W-1 for the suspect in case 7"))
+    assert "charles garcia" in json.dumps(before["findings"]).lower()  # the reused reason, quoted
+    # The custodian rewrites every stored reason: the report does not say what it wrote.
+    _set_texts(world, "routine records check for an ongoing felony investigation")
     edited = _report(world)
-    assert "W-1" not in json.dumps(edited)
+    assert "routine records check" not in json.dumps(edited)
+    _set_texts(world, None)
+    assert _findings(edited) == _findings(_report(world))  # an edited text is as good as none
     with world.store.write() as conn:
-        conn.execute(audit_texts.delete())
+        conn.execute(audit_texts.delete())  # erasure of every text
     erased = _report(world)
-    assert _same(edited, erased)
-    html = render_html(world.store, erased)
-    assert "Garcia" not in html and "900-41-9828" not in html and "Garcia" not in json.dumps(erased)
+    html = render_html(world.store, erased, config=SMALL)
+    for personal in ("garcia", "900-41-9828", "1993-09-27"):
+        assert personal not in json.dumps(erased).lower() and personal not in html.lower()
     assert before["log"] == erased["log"]
+
+
+def test_a_custodian_editing_texts_changes_no_finding(world: World) -> None:
+    """Good reasons rewritten as boilerplate would frame the user as vague: they are not used."""
+    for n in range(8):
+        reason = f"robbery investigation {n}: suspect matches the booking photo and the charges"
+        world.search("ice", {**ICE_SEARCH, "justification": reason, "case_number": f"HSI-{n}"})
+    before = _findings(_report(world))
+    assert not [f for f in before if f["kind"] == "vague_justification"]
+    _set_texts(world, "n/a")
+    assert _findings(_report(world)) == before
+    _set_texts(world, None)  # erased reasons are unknown, not vague
+    assert _findings(_report(world)) == before
 
 
 # --- item 3: entries of at most 65,535 bytes ------------------------------------------

@@ -66,7 +66,12 @@ json_value = st.recursive(
     lambda inner: st.lists(inner, max_size=30) | st.dictionaries(text, inner, max_size=5),
     max_leaves=40,
 )
-filters = st.dictionaries(name, st.one_of(scalar, st.lists(scalar, max_size=40), json_value), max_size=24)
+long_text = st.text(min_size=65, max_size=3000)
+filters = st.one_of(
+    st.dictionaries(name, st.one_of(scalar, st.lists(scalar, max_size=40), json_value), max_size=24),
+    # Known names with long values: in clear they would be free text in the leaf.
+    st.dictionaries(st.sampled_from(sorted(FILTERS)), long_text | st.lists(long_text, max_size=3), max_size=4),
+)
 search_body = st.fixed_dictionaries(
     {},
     optional={
@@ -74,7 +79,7 @@ search_body = st.fixed_dictionaries(
         "case_number": st.one_of(text, scalar),
         "justification": st.one_of(text, scalar),
         "warrant": st.one_of(text, scalar),
-        "filters": st.one_of(filters, json_value),
+        "filters": st.one_of(filters, filters, json_value),
         "sort": st.one_of(st.lists(st.one_of(name, st.just("-grade")), max_size=12), json_value),
         "limit": st.one_of(st.integers(min_value=-(2**64), max_value=2**64), scalar),
         "action": text,
