@@ -275,7 +275,9 @@ def test_the_session_cookie_is_secure_over_https(world: World) -> None:
 
 def another_process(w: World) -> TestClient:
     """A second app on the world's store: what another ``pars serve`` worker, or a restart, sees."""
-    return TestClient(create_app(w.store, w.clock, audit_log=AuditLog(w.log.keys, w.clock)))
+    return TestClient(
+        create_app(w.store, w.clock, audit_log=AuditLog(w.log.keys, w.clock, checkpoint_interval=0))
+    )
 
 
 def session_id(w: World) -> str:

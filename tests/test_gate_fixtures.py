@@ -149,7 +149,7 @@ ICE_READ = {"purpose": "C", "case_number": "HSI-1", "justification": "removal pr
 def make_world(store: Store, tmp_path: Path, **app_kw: Any) -> World:
     keys, _ = create_keys(tmp_path / "keys")
     clock = FixedClock(NOW - timedelta(days=400))  # agreements applied before their terms
-    log = AuditLog(keys, clock)
+    log = AuditLog(keys, clock, checkpoint_interval=0)  # readers see every entry at once
     app = create_app(store, clock, audit_log=log, **app_kw)
     w = World(store, clock, log, app, TestClient(app))
     w.apply(agreement("ice-2017"))

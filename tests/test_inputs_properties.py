@@ -70,7 +70,7 @@ long_text = st.text(min_size=65, max_size=3000)
 filters = st.one_of(
     st.dictionaries(name, st.one_of(scalar, st.lists(scalar, max_size=40), json_value), max_size=24),
     # Known names with long values: in clear they would be free text in the leaf.
-    st.dictionaries(st.sampled_from(sorted(FILTERS)), long_text | st.lists(long_text, max_size=3), max_size=4),
+    st.dictionaries(st.sampled_from(sorted(FILTERS)), long_text | st.lists(long_text, max_size=3)),
 )
 search_body = st.fixed_dictionaries(
     {},

@@ -63,7 +63,7 @@ def world(store: Store, tmp_path: Path) -> tuple[Store, AuditLog, str]:
     )
     keydir = str(tmp_path / "keys")
     init_log(store, keydir)
-    return store, AuditLog.open(keydir, clock=FixedClock(T0)), applied.hash
+    return store, AuditLog.open(keydir, clock=FixedClock(T0), checkpoint_interval=0), applied.hash
 
 
 def append(store: Store, log: AuditLog, version: str, docs: list[dict[str, Any]]) -> list[int]:

@@ -167,6 +167,9 @@ def test_cli_agreement_changes_are_in_the_audit_log(env: dict[str, str], store_u
 
     store = Store(store_url)
     try:
+        # Readers read up to the newest stored checkpoint: store the head's, as a publisher round does.
+        with store.write() as conn:
+            AuditLog.open(env["PARS_KEY_DIR"]).checkpoint_head(conn, force=True)
         actions = [e.document()["action"] for e in iter_entries(store, kind="admin")]
     finally:
         store.dispose()

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ Say = Callable[[str], None]
 
 START = parse_instant("2017-09-01T00:00:00-04:00")
 ICE_END = parse_instant("2018-08-31T23:59:59-04:00")
+#: When the Mayor's order terminating ICE's agreement is given (and logged).
+TERMINATION_ORDERED = parse_instant("2018-08-15T10:00:00-04:00")
 AGREEMENTS = ("fbi-2017.yaml", "atf-2017.yaml", "ice-2017.yaml")
 MISUSER = "agent7"
 
@@ -137,14 +139,19 @@ def personas() -> list[Persona]:
     return team
 
 
-def chapter_activity(demo: Demo, store: Store, gate: Gate) -> dict[str, Principal]:
-    """A year of partner requests through the gate, one audit entry each."""
+def chapter_activity(
+    demo: Demo, store: Store, gate: Gate, interludes: Sequence[tuple[datetime, Callable[[], None]]] = ()
+) -> dict[str, Principal]:
+    """A year of partner requests through the gate, one audit entry each (``interludes``: admin
+    events on the same clock, logged in time order with the requests around them)."""
     team = personas()
     principals = _principals(demo, store, gate, team)
     with store.read() as conn:
         world = load_world(conn)
     began = time.perf_counter()
-    stats = simulate(gate, principals, team, world, START, ICE_END, demo.clock, seed=demo.seed)
+    stats = simulate(
+        gate, principals, team, world, START, ICE_END, demo.clock, seed=demo.seed, interludes=interludes
+    )
     elapsed = time.perf_counter() - began
     denied = sum(n for status, n in stats.by_status.items() if status != 200)
     demo.facts.update(requests=stats.asks, denied=denied)
@@ -155,12 +162,10 @@ def chapter_activity(demo: Demo, store: Store, gate: Gate) -> dict[str, Principa
     return principals
 
 
-def chapter_termination(
-    demo: Demo, store: Store, log: AuditLog, gate: Gate, team: dict[str, Principal]
-) -> None:
-    """ICE terminated effective 2018-08-31 23:59:59; one second later its requests are denied."""
-    demo.clock.set(parse_instant("2018-08-15T10:00:00-04:00"))
-    terminate(
+def terminate_ice(demo: Demo, store: Store, log: AuditLog) -> None:
+    """The Mayor's order of 2018-08-15: ICE's access ends at 2018-08-31 23:59:59. Logged when it
+    was given (the clock's time), the date it takes effect in its detail."""
+    termination = terminate(
         store,
         demo.clock,
         "ice-2017",
@@ -169,6 +174,15 @@ def chapter_termination(
         by="records.custodian",
         record_admin_event=admin_event_recorder(log),
     )
+    demo.facts.update(terminated_at=demo.clock.now().isoformat(), termination_effective=ICE_END.isoformat())
+    demo.say(
+        f"   {demo.clock.now().date()}: the Mayor's order terminates ICE's agreement, effective "
+        f"{termination.effective_at.isoformat()} (logged at once; requests until then are still served)."
+    )
+
+
+def chapter_termination(demo: Demo, gate: Gate, team: dict[str, Principal]) -> None:
+    """ICE terminated effective 2018-08-31 23:59:59; one second later its requests are denied."""
     body = {
         "purpose": "C",
         "case_number": "ICE-18-77777",
@@ -192,7 +206,9 @@ def chapter_termination(
     )
 
 
-def chapter_verify(demo: Demo, store: Store) -> None:
+def chapter_verify(demo: Demo, store: Store, log: AuditLog) -> None:
+    with store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
+        log.checkpoint_head(conn, force=True)
     result = verify_log(store, key_dir=demo.key_dir)
     demo.facts.update(verified=result.ok, log_size=result.size, root_hex=result.root_hex)
     state = "verified" if result.ok else f"FAILED at index {result.problem.index if result.problem else '?'}"
@@ -253,9 +269,10 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         demo.say(f"Store: {demo.folder / 'pars.db'} (SQLite, embedded); keys in {demo.key_dir}")
         chapter_records(demo, store)
         chapter_agreements(demo, store, log)
-        principals = chapter_activity(demo, store, gate)
-        chapter_termination(demo, store, log, gate, principals)
-        chapter_verify(demo, store)
+        order = (TERMINATION_ORDERED, lambda: terminate_ice(demo, store, log))
+        principals = chapter_activity(demo, store, gate, [order])
+        chapter_termination(demo, gate, principals)
+        chapter_verify(demo, store, log)
         chapter_oversight(demo, store, log)
         chapter_replay(demo, store)
         demo.facts["seconds"] = round(time.perf_counter() - began, 1)

@@ -17,13 +17,14 @@ Rule: nothing stored is trusted; the only trusted input is the verifier key
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from pars.audit.extends import Kept, departure
 from pars.audit.keys import load_keys
 from pars.audit.merkle import EMPTY_ROOT
 from pars.audit.note import CheckpointError, verify_checkpoint
@@ -45,6 +46,8 @@ class Problem:
     index: int
     kind: str
     message: str
+    #: For ``fork`` and ``cut`` (``verify --checkpoint``): the kept checkpoint's size it concerns.
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class VerifyResult:
     #: The largest signed size whose leaves, tiles and checkpoint all checked: the whole
     #: ``size`` when ``ok``, else the last stored checkpoint before the problem (0 if none).
     verified_size: int = 0
+    #: The kept checkpoints (``verify --checkpoint``) the stored log was checked to extend.
+    kept: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,6 +209,7 @@ def verify_log(
     *,
     key_dir: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    kept: Sequence[Kept] = (),
 ) -> VerifyResult:
     """Recompute the log from storage; ``ok`` is False with the first ``problem`` if not.
 
@@ -212,7 +218,29 @@ def verify_log(
     """
     vkey = verifier_key or load_keys(key_dir).verifier_key
     with snapshot(store) as conn:
-        return verify_in(store, conn, vkey, progress=progress)
+        result = verify_in(store, conn, vkey, progress=progress)
+        if not kept:
+            return result
+        shown = tuple(
+            {"size": k.checkpoint.size, "root_hex": k.checkpoint.root_hex, "cosigned_by": list(k.cosigned_by)}
+            for k in kept
+        )
+        result = replace(result, kept=shown)
+        origin = conn.execute(text("SELECT origin FROM audit_head WHERE id = 1")).scalar()
+        other = [k for k in kept if origin is not None and k.checkpoint.origin != origin]
+        if other:
+            cp = other[0].checkpoint
+            problem = Problem(
+                0, "origin", f"the kept checkpoint is for log {cp.origin!r}, not {origin!r}", cp.size
+            )
+            return replace(result, ok=False, root_hex=None, problem=problem)
+        if not result.ok:
+            return result
+        gone = departure(conn, result.size, kept)
+    if gone is None:
+        return result
+    problem = Problem(gone.index, gone.kind, gone.message, gone.size)
+    return replace(result, ok=False, root_hex=None, problem=problem)
 
 
 def verify_in(

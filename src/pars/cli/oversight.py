@@ -96,7 +96,7 @@ def report(
     Findings name users, agreements and audit-log indices (prove each with
     ``pars audit prove --index I``); people appear only as ids.
     """
-    from pars.audit import load_keys
+    from pars.audit import AuditLog, load_keys
     from pars.oversight import build_report
     from pars.store import open_store
 
@@ -107,6 +107,10 @@ def report(
     keys = load_keys()
     store = open_store()
     try:
+        # The head under a stored checkpoint first (as the publisher does each round): the
+        # report reads up to the newest published one (without witnesses, this one).
+        with store.write() as conn:
+            AuditLog(keys).checkpoint_head(conn, force=True)
         data = build_report(
             store,
             agreement_id=agreement,

@@ -62,8 +62,11 @@ def summary(index: int, doc: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def _log(svc: Services) -> Iterator[LogView]:
-    """The log as the console reads it: checked bytes up to the newest signed checkpoint
-    (the console is live: it does not wait for witnesses to publish)."""
+    """The log as the console reads it: checked bytes up to the newest stored checkpoint
+    (the console is live: it does not wait for witnesses to publish; a quiet head gets its
+    checkpoint stored here once the cadence allows, as a publisher round would)."""
+    with svc.store.write() as conn:
+        svc.log.checkpoint_head(conn)
     with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
         yield view
 

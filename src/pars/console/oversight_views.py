@@ -107,6 +107,8 @@ def _report(request: Request, svc: Services, *, fresh: bool = False, keep: bool 
             keep or cached.size == size or (not fresh and time.monotonic() - cached.built_at < REPORT_TTL)
         ):
             return cached
+        with svc.store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
+            svc.log.checkpoint_head(conn, force=True)
         report = build_report(
             svc.store, hmac_key=svc.log.keys.hmac_key, now=svc.clock.now(), verifier_key=svc.log.verifier_key
         )

@@ -204,11 +204,13 @@ class Gate:
         return self.commits.submit(self._job(principal, draft, parse))
 
     def _job(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Job:
-        now = self.clock.now()
         key = None
         if principal.role == "partner" and principal.agreement_id is not None:
             key = _lock_key(principal.agreement_id, principal.user)
-        return Job(lambda conn: self._decide_and_fetch(conn, principal, draft, parse, now), key)
+        # The clock is read when the job runs, inside its batch's transaction and under the
+        # log's lock (see GroupCommit): the decision's time is the entry's recorded time,
+        # and entry times never go backwards along the log.
+        return Job(lambda conn: self._decide_and_fetch(conn, principal, draft, parse, self.clock.now()), key)
 
     def _serve_job(self, principal: Principal, body: Mapping[str, Any]) -> Job:
         """A search as a job not yet submitted (tests of group commit)."""

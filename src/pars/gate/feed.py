@@ -72,7 +72,9 @@ def next_delivery(gate: Gate, principal: Principal, request: Request, cursor: in
         return FeedStep("idle", cursor, ends_at=version.ends_at)
     try:
         with gate.writer, gate.store.write() as conn:
-            return _deliver(gate, conn, principal, request, cursor, now)
+            # Decided and recorded at a time read under the log's lock: times never go backwards.
+            gate.log.lock(conn)
+            return _deliver(gate, conn, principal, request, cursor, gate.clock.now())
     except (AuditWriteError, SQLAlchemyError, OSError, ConfigError) as exc:
         raise Unavailable("the audit log could not record a feed delivery; the stream stops") from exc
 
