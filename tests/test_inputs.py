@@ -5,6 +5,7 @@ PostgreSQL (the ``world`` fixture)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -358,6 +359,28 @@ def test_an_oversized_entry_is_refused_and_the_gate_answers_fewer_records(world:
     assert MAX_ENTRY_BYTES == 65_535
 
 
+def test_the_gate_answers_fewer_records_rather_than_write_an_oversized_entry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound scaled down to the fixtures' three arrests: an entry naming all three would
+    pass it, so the gate answers with the first record(s) only, and names exactly those."""
+    import pars.audit.entry
+
+    ask = {"purpose": "C", "case_number": "F-1"}
+    one = world.search("fbi", {**ask, "limit": 1}).json()["receipt"]["entry"]
+    every = world.search("fbi", ask).json()
+    assert every["count"] == 3
+    monkeypatch.setattr(pars.audit.entry, "MAX_ENTRY_BYTES", len(rfc8785.dumps(one)) + 8)
+    r = world.search("fbi", ask)
+    body = r.json()
+    assert r.status_code == 200 and 1 <= body["count"] < 3
+    assert body["receipt"]["entry"]["arrest_ids"] == [x["arrest_id"] for x in body["results"]]
+    assert [x["arrest_id"] for x in body["results"]] == [x["arrest_id"] for x in every["results"]][
+        : body["count"]
+    ]
+    assert len(leaf(world, body["receipt"]["leaf_index"])) <= len(rfc8785.dumps(one)) + 8
+
+
 # --- item 5 (part): a partner reads only its own user's entries -----------------------
 
 
@@ -373,3 +396,50 @@ def test_a_partner_user_reads_only_its_own_entries(world: World) -> None:
     ].replace("999999", "N")
     assert world.client.get(f"/v1/audit/entries/{theirs}", headers=world.auth("ice2")).status_code == 200
     assert world.client.get(f"/v1/audit/entries/{theirs}", headers=world.auth("oversight")).status_code == 200
+
+
+# --- the CLI: entry, erase, retention -------------------------------------------------
+
+
+def test_cli_entry_erase_and_retention(store_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from typer.testing import CliRunner
+
+    from pars.audit import AuditLog, build_entry
+    from pars.cli import app
+    from pars.store.db import Store
+
+    runner = CliRunner()
+    env = {"PARS_DATABASE_URL": store_url, "PARS_KEY_DIR": str(tmp_path / "keys")}
+    assert runner.invoke(app, ["init"], env=env).exit_code == 0
+    store, log = Store(store_url), AuditLog.open(env["PARS_KEY_DIR"])
+    try:
+        old = datetime.now(UTC) - timedelta(days=400)
+        with store.write() as conn:
+            log.append(conn, [build_entry(hmac_key=log.keys.hmac_key, time=old + timedelta(minutes=i),
+                                          kind="access", action="search", decision="deny", status=403,
+                                          justification=f"{PERSONAL} #{i}") for i in range(3)])  # fmt: skip
+        shown = runner.invoke(app, ["audit", "entry", "0"], env=env)
+        assert (
+            shown.exit_code == 0
+            and json.loads(shown.stdout)["texts"]["justification"]["text"] == f"{PERSONAL} #0"
+        )
+        assert PERSONAL not in json.dumps(json.loads(shown.stdout)["entry"])
+        done = runner.invoke(
+            app, ["audit", "erase", "--index", "0", "--reason", "court order", "--json"], env=env
+        )
+        assert done.exit_code == 0, done.output
+        assert json.loads(done.stdout) == {"index": 0, "erased": 1, "logged_at": 3}
+        assert json.loads(runner.invoke(app, ["audit", "entry", "0"], env=env).stdout)["texts"] == {}
+        bad = runner.invoke(app, ["audit", "erase", "--index", "-1", "--reason", "x"], env=env)
+        assert bad.exit_code == 2
+        refused = runner.invoke(app, ["audit", "retention"], env={**env, "PARS_TEXT_RETENTION_DAYS": "30"})
+        assert refused.exit_code != 0 and "365" in str(refused.exception)  # ConfigError: the CLI says it
+        assert runner.invoke(app, ["audit", "retention", "--days", "30"], env=env).exit_code == 2
+        kept = runner.invoke(app, ["audit", "retention", "--json"], env=env)
+        assert kept.exit_code == 0, kept.output
+        assert json.loads(kept.stdout)["erased"] == 2  # entries 1 and 2; the admin entries are new
+        assert runner.invoke(app, ["audit", "verify"], env=env).exit_code == 0
+    finally:
+        store.dispose()

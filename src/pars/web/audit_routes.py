@@ -65,7 +65,7 @@ def consistency(
     return {"old": old, "new": new, "proof_hex": [p.hex() for p in proof]}
 
 
-@router.get("/v1/audit/entries/{index}", tags=["audit"])
+@router.get("/v1/audit/entries/{index}", tags=["audit"], operation_id="audit_entry")
 def entry(
     index: int = Path(..., ge=0, le=MAX_INDEX),
     who: Principal = Depends(principal),
