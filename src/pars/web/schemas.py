@@ -57,7 +57,7 @@ SEARCH_BODY: dict[str, Any] = {
     **json_body(SEARCH_SCHEMA),
     "responses": {
         code: {"description": text, "links": _RECEIPT_LINKS}
-        for code, text in (("200", "Results and the receipt"), ("422", "Malformed: the error and the receipt"))
+        for code, text in (("200", "Results, receipt"), ("422", "Malformed: an error and the receipt"))
     },
 }
 BOOKINGS_BODY = json_body({"type": "array", "items": {"type": "object"}}, "application/x-ndjson")
