@@ -342,8 +342,9 @@ def test_hardening_headers_limits_and_unknown_routes(store: Store, tmp_path: Pat
             "cache-control": "no-store",
         }.items():
             assert r.headers[name] == value
+        # A partner route logs even an oversized body: a 422 with its receipt (CONTRACT 4).
         big = w.client.post("/v1/search", content=b"x" * 5000, headers=w.auth("ice"))
-        assert_error(big, 413, logged=False)
+        assert assert_error(big, 422, logged=True)["error"]["message"] == "body: larger than 2048 bytes"
 
         async def chunks() -> Any:
             for _ in range(5):

@@ -35,8 +35,11 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),
 ]
 _OWN = {name for name, _ in SECURITY_HEADERS}
-#: Routes whose every request is an audit entry, oversized bodies included (CONTRACT 4).
-LOGGED_BODIES = frozenset({"/v1/search"})
+def _partner_route(scope: Scope) -> bool:
+    """Routes whose every request is an audit entry, oversized bodies included (CONTRACT 4):
+    search reads its body up to the limit; reads and the feed never read one."""
+    path = str(scope.get("path", ""))
+    return path in ("/v1/search", "/v1/feed") or path.startswith("/v1/arrests/")
 
 
 class Hardening:
@@ -65,7 +68,7 @@ class Hardening:
             length = _content_length(scope)
             # A partner route logs even an oversized body (one entry, a 422 with its receipt):
             # it reads up to the limit and is told "too large" (TooLarge) when it gets there.
-            if length is not None and length > self.max_body and scope.get("path") not in LOGGED_BODIES:
+            if length is not None and length > self.max_body and not _partner_route(scope):
                 await _too_large(send_hardened, self.max_body)
                 return
             await self.app(scope, self._limited(receive), send_hardened)
