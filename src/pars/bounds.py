@@ -49,3 +49,20 @@ def json_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
             else:
                 stack.extend((v, depth + 1) for v in item)
     return None
+
+
+def load_json(text: str | bytes) -> Any:
+    """JSON within the bounds: ``ValueError`` naming the problem (not JSON, too deep, a lone
+    surrogate), never ``RecursionError``."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON ({getattr(exc, 'msg', exc)})") from None
+    problem = json_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value

@@ -265,10 +265,12 @@ def decide_cmd(
     from pars.agreements.service import load_history
 
     now = option_instant("--at", at) or clock().now()
+    from pars.bounds import load_json
+
     try:
-        body = json.loads(_read(request))
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"--request: not JSON ({exc.msg})") from None
+        body = load_json(_read(request))
+    except ValueError as exc:
+        raise InvalidInput(f"--request: {exc}") from None
     req = Request.parse(body)
     with opened() as store, store.read() as conn:
         history = load_history(conn, agreement_id)
