@@ -443,3 +443,13 @@ def test_cli_entry_erase_and_retention(store_url: str, tmp_path: Path) -> None:
         assert runner.invoke(app, ["audit", "verify"], env=env).exit_code == 0
     finally:
         store.dispose()
+
+
+def test_a_request_within_its_bounds_is_recorded_whole() -> None:
+    """The request model and the entry builder keep the same numbers (else an allowed
+    search could be logged cut short)."""
+    import pars.agreements.request as request
+    import pars.audit.entry as entry
+
+    assert (request.MAX_FILTERS, request.MAX_LIST) == (entry.MAX_FILTERS, entry.MAX_LIST)
+    assert request.MAX_TEXT_CHARS <= entry.MAX_TEXT
