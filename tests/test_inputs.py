@@ -453,3 +453,19 @@ def test_a_request_within_its_bounds_is_recorded_whole() -> None:
 
     assert (request.MAX_FILTERS, request.MAX_LIST) == (entry.MAX_FILTERS, entry.MAX_LIST)
     assert request.MAX_TEXT_CHARS <= entry.MAX_TEXT
+
+
+def test_pars_ingest_rejects_a_bad_date_and_keeps_the_batch(store_url: str, tmp_path: Path) -> None:
+    from tests.test_ingest_cli import pars
+
+    f = tmp_path / "bookings.jsonl"
+    f.write_text(
+        "\n".join(json.dumps(_event(n, at)) for n, at in enumerate(["2018-06-01T13:10:00-04:00", *BAD_TIMES]))
+    )
+    out = pars("ingest", "--json", str(f), url=store_url)
+    assert "Traceback" not in out.stderr and out.returncode == 1, out.stderr
+    report = json.loads(out.stdout)
+    assert (report["accepted"], report["rejected"]) == (1, 2)
+    assert all(
+        r["reason"].startswith("arrest.arrested_at:") for r in report["results"] if r["status"] == "rejected"
+    )

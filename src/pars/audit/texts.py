@@ -305,6 +305,7 @@ def erase_entry(store: Any, log: Any, index: int, reason: str, *, by: str) -> di
     if not reason:
         raise InvalidInput("--reason: say why the texts are erased")
     with store.write() as conn:
+        log.lock(conn)  # before the clock read: entry times never go backwards
         get_entry(conn, index)  # NotFound for an index the log does not have
         gone = erase_texts(conn, [index])
         entry = build_entry(
@@ -327,8 +328,9 @@ def apply_retention(store: Any, log: Any, days: int, *, by: str) -> dict[str, An
     """``pars audit retention``: erase the texts of entries older than ``days``, logged."""
     from pars.audit.entry import build_entry, format_time
 
-    now = log.clock.now()
     with store.write() as conn:
+        log.lock(conn)  # before the clock read: entry times never go backwards
+        now = log.clock.now()
         gone, before = erase_older(conn, now, days)
         entry = build_entry(
             hmac_key=log.keys.hmac_key,
