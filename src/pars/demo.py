@@ -31,6 +31,7 @@ from pars.agreements.document import parse_document
 from pars.agreements.replay import logged_requests, replay
 from pars.agreements.service import apply_document, approve, serving_version, terminate
 from pars.audit import AuditLog, init_log, open_log, verify_log
+from pars.audit.texts import stream_with_texts
 from pars.clock import FixedClock, parse_instant
 from pars.gate import Gate, Principal, admin_event_recorder, issue_token
 from pars.oversight.publish import write_reports
@@ -248,7 +249,8 @@ def chapter_replay(demo: Demo, store: Store) -> None:
         current = serving_version(conn, "ice-2017", demo.clock.now())
     draft = AgreementVersion(doc.id, 0, doc.version_hash(), doc, True, terminated_at=current.terminated_at)
     with open_log(store) as view:
-        report = replay(draft, logged_requests(view.entries(agreement_id="ice-2017", kind="access")))
+        found = view.entries(agreement_id="ice-2017", kind="access")
+        report = replay(draft, logged_requests(stream_with_texts(view.conn, found)))
     data = report.to_dict()
     demo.facts.update(replay_changed=data["changed"], replay_total=data["replayed"])
     demo.say(

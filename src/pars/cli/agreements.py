@@ -317,8 +317,11 @@ def audit_entries(log: Path | None, store: Store, partner: str) -> Iterator[tupl
         yield from _fixture_entries(log)
         return
     # Checked entry bytes in one snapshot, up to the newest published checkpoint.
+    from pars.audit.texts import stream_with_texts
+
     with open_log(store) as view:
-        for index, entry in view.entries(kind="access"):
+        # As typed: a committed filter or sort name is decided again under its own name.
+        for index, entry in stream_with_texts(view.conn, view.entries(kind="access")):
             if entry.get("agency") == partner:
                 yield index, entry
 
