@@ -192,28 +192,50 @@ def retention_days(environ: Mapping[str, str] | None = None) -> int:
 # --- storage (adapters: SQLAlchemy Core over the audit tables) -------------------
 
 
+_TEXT_ROW = "INSERT INTO audit_texts (idx, key, text, salt, time_utc) VALUES (%s, %s, %s, %s, %s)"
+_ARREST_ROW = "INSERT INTO audit_text_arrests (arrest_id, idx) VALUES (%s, %s)"
+
+
 def write_texts(
     conn: Any, leaves: Iterable[tuple[int, datetime, Mapping[str, Any], Mapping[str, Text]]]
 ) -> None:
     """Store the texts of appended entries (index, entry time as naive UTC, document, texts),
-    in the caller's transaction: the append's, so no entry is without its texts."""
-    from sqlalchemy import insert
+    in the caller's transaction: the append's, so no entry is without its texts.
 
-    from pars.store.schema.audit import audit_text_arrests, audit_texts
+    Straight to the driver, as the append itself writes (``pars.audit.log``): one
+    ``executemany`` per table, no statement building on the gate's hot path.
+    """
+    from pars.clock import utc_text
 
-    rows: list[dict[str, Any]] = []
-    arrests: list[dict[str, Any]] = []
+    pg = conn.dialect.name == "postgresql"
+    rows: list[tuple[Any, ...]] = []
+    arrests: list[tuple[str, int]] = []
     for index, at, doc, texts in leaves:
         if not texts:
             continue
-        rows.extend(
-            {"idx": index, "key": k, "text": t.text, "salt": t.salt, "time_utc": at} for k, t in texts.items()
-        )
-        arrests.extend({"arrest_id": a, "idx": index} for a in sorted(named_arrests(doc)))
-    if rows:
-        conn.execute(insert(audit_texts), rows)
-    if arrests:
-        conn.execute(insert(audit_text_arrests), arrests)
+        stamp = at if pg else utc_text(at)  # SQLite keeps SQLAlchemy's text form of a DateTime
+        rows.extend((index, k, t.text, t.salt, stamp) for k, t in texts.items())
+        arrests.extend((a, index) for a in sorted(named_arrests(doc)))
+    if not rows:
+        return
+    import sqlite3
+
+    import psycopg
+
+    from pars.audit.log import AuditWriteError
+
+    raw = conn.connection.driver_connection
+    try:
+        for sql, params in ((_TEXT_ROW, rows), (_ARREST_ROW, arrests)):
+            if not params:
+                continue
+            if pg:
+                with raw.cursor() as cur:
+                    cur.executemany(sql, params)
+            else:
+                raw.executemany(sql.replace("%s", "?"), params)
+    except (psycopg.Error, sqlite3.Error) as exc:
+        raise AuditWriteError(f"the audit entry's texts could not be written: {exc}") from exc
 
 
 def load_texts(conn: Any, indices: Sequence[int]) -> dict[int, dict[str, Text]]:
