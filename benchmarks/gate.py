@@ -178,6 +178,9 @@ def served(world: World) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", "from pars.cli import main; main()", "serve", "--port", str(port)],
         env=env,
+        # Not this folder: "-c" puts the working directory first on sys.path, and
+        # benchmarks/http.py would shadow the standard library's http package.
+        cwd=Path(world.key_dir).parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

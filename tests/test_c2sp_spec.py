@@ -9,6 +9,7 @@ rules are in ``test_witness.py``.)
 from __future__ import annotations
 
 import base64
+import contextlib
 import struct
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from hashlib import sha256
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pars.audit.cosignature import (
     CosignatureError,
@@ -510,3 +513,32 @@ def test_sign_checkpoint_round_trip() -> None:
     name, k, vkey = _key("example.org/log")
     cp = sign_checkpoint("example.org/log", 4, bytes(32), name, k)
     assert verify_checkpoint(cp.note, vkey) == ("example.org/log", 4, bytes(32))
+
+
+# -- no input crashes a parser: it returns or raises the domain error ------------------------------
+
+
+_NOTE_ALPHABET = st.sampled_from(["\n", "\u2014", " ", "+", "=", "/", "A", "a", "0", "x", "é", "\x7f", "\t"])
+_noteish = st.lists(_NOTE_ALPHABET, max_size=80).map("".join) | st.text(max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_noteish, suffix=_noteish)
+def test_parsers_never_crash(text: str, suffix: str) -> None:
+    vkey = SPEC_VKEY
+    for attempt in (
+        lambda: parse_note(text + "\n\n\u2014 " + suffix),
+        lambda: verify_note(text, vkey),
+        lambda: verify_checkpoint(SOFA + "\n\u2014 " + suffix, vkey),
+        lambda: parse_checkpoint_body(text),
+        lambda: VerifierKey.parse(text),
+        lambda: CosignerKey.parse(text),
+        lambda: parse_proof("c2sp.org/tlog-proof@v1\n" + text + "\n\n" + suffix),
+        lambda: valid_cosignatures(SOFA + "\n\u2014 " + suffix, []),
+    ):
+        with contextlib.suppress(CheckpointError):
+            attempt()
+    with contextlib.suppress(TilePathError):
+        parse_tile_path("tile/" + text)
+    with contextlib.suppress(TilePathError):
+        decode_bundle(text.encode())

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pars.audit.cosignature import CosignerKey, valid_cosignatures, verify_cosignature
 from pars.audit.merkle import EMPTY_ROOT
@@ -89,6 +91,9 @@ def test_a_fork_of_a_cosigned_size_is_refused(witness: Witness, log: MemoryLog) 
     assert post(witness, 7, fork.consistency(7, 256), fork.checkpoint(256))[0] == 422
     state = witness.cosigned(log.origin)
     assert state is not None and state.root == log.root(7)
+    # Both signed forks are kept as evidence beside the state.
+    refused = [json.loads(line) for line in witness.state.refused_path.read_text().splitlines()]
+    assert [r["checkpoint"] for r in refused] == [fork.checkpoint(7), fork.checkpoint(256)]
 
 
 def test_a_cut_log_is_refused(witness: Witness, log: MemoryLog) -> None:
@@ -96,6 +101,11 @@ def test_a_cut_log_is_refused(witness: Witness, log: MemoryLog) -> None:
     assert post(witness, 256, [], log.checkpoint(200))[0] == 400  # old above the checkpoint's size
     assert post(witness, 0, [], log.checkpoint(200)) == (409, "text/x.tlog.size", "256\n")
     assert post(witness, 200, [], log.checkpoint(200))[0] == 409
+    refused = witness.state.refused_path.read_text().splitlines()
+    assert len(refused) == 3 and all(json.loads(r)["checkpoint"] == log.checkpoint(200) for r in refused)
+    # A stale but honest request (a bigger tree from an old size) is no evidence of anything.
+    assert post(witness, 7, log.consistency(7, 300), log.checkpoint(300))[0] == 409
+    assert len(witness.state.refused_path.read_text().splitlines()) == 3
 
 
 def test_422_cases(witness: Witness, log: MemoryLog) -> None:
@@ -293,3 +303,10 @@ def test_client_classifies_every_answer(tmp_path: Path, log: MemoryLog, wkey: Ed
         assert isinstance(a, Refused) and a.status == 200
     a = add_checkpoint("http://127.0.0.1:9", 0, [], log.checkpoint(7), timeout=1)
     assert isinstance(a, Unreachable)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.binary(max_size=200), tail=st.sampled_from(["", "old 0\n\n", "old 7\n\n"]))
+def test_no_body_crashes_the_witness(witness: Witness, log: MemoryLog, head: bytes, tail: str) -> None:
+    for body in (head, tail.encode() + head, tail.encode() + log.checkpoint(7).encode() + head):
+        assert witness.add_checkpoint(body).status in (200, 400, 403, 404, 409, 413, 422)

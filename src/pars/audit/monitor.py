@@ -11,6 +11,8 @@ the new tree extends the kept one with a consistency proof it computes itself
 from the log's hash tiles (``TileReader``: full tiles, partial tiles as the new
 size implies, the full tile as fallback when a partial one is gone). A smaller
 size is a cut; the same size with another root, or a proof that fails, is a fork.
+It also checks that the tiles hash to the signed root, so a log cannot show
+auditors tiles that differ from the tree it signed.
 
 The kept state is the checkpoint note itself, verbatim, so the same file works
 with ``pars audit verify --checkpoint``.
@@ -23,13 +25,14 @@ old state stays and the error names it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from pars.audit.merkle import consistency_ranges, fill, verify_consistency
+from pars.audit.cosignature import require_quorum
+from pars.audit.merkle import consistency_ranges, fill, fold_right, range_nodes, verify_consistency
 from pars.audit.note import Checkpoint, CheckpointError, VerifierKey, open_note, parse_checkpoint_body
 from pars.audit.tilepath import HASH_SIZE, TILE_HEIGHT, TILE_WIDTH, tile_path, tile_width
 from pars.audit.tiles import node_from_tile
@@ -40,7 +43,7 @@ Node = tuple[int, int]
 
 
 class MonitorError(ParsError):
-    """The log misbehaved (``kind``: fork, cut, signature, tiles) or could not be read (fetch)."""
+    """The log misbehaved (``kind``: fork, cut, signature, witnesses, tiles) or could not be read (fetch)."""
 
     code = "monitor"
 
@@ -117,11 +120,27 @@ def verify_latest(note: str, log_key: str | VerifierKey) -> Checkpoint:
 
 
 def check(
-    previous: str | None, latest: str, log_key: str | VerifierKey, fetch_tile: Callable[[str], bytes]
+    previous: str | None,
+    latest: str,
+    log_key: str | VerifierKey,
+    fetch_tile: Callable[[str], bytes],
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
 ) -> MonitorResult:
-    """Verify ``latest`` and that it extends ``previous`` (both checkpoint notes)."""
+    """Verify ``latest`` and that it extends ``previous`` (both checkpoint notes).
+
+    With ``witnesses`` (cosigner vkeys), ``latest`` must also carry ``quorum``
+    (default: all of them) valid cosignatures.
+    """
     new = verify_latest(latest, log_key)
+    if witnesses:
+        try:
+            require_quorum(latest, log_key, witnesses, len(set(witnesses)) if quorum is None else quorum)
+        except CheckpointError as exc:
+            raise MonitorError("witnesses", str(exc)) from None
+    reader = TileReader(new.size, fetch_tile)
     if previous is None:
+        _check_tiles(reader, new)
         return MonitorResult(new, None)
     old = verify_latest(previous, log_key)
     if new.size < old.size:
@@ -133,7 +152,6 @@ def check(
             raise MonitorError("fork", f"size {new.size} now has root {new.root_hex}, was {old.root_hex}")
         return MonitorResult(new, old.size)
     if old.size > 0:
-        reader = TileReader(new.size, fetch_tile)
         try:
             proof = fill(consistency_ranges(old.size, new.size), reader.node)
         except ValueError as exc:
@@ -144,7 +162,20 @@ def check(
                 f"the tree of size {new.size} does not extend the kept tree of size {old.size} "
                 f"(root {old.root_hex})",
             )
+    _check_tiles(reader, new)
     return MonitorResult(new, old.size)
+
+
+def _check_tiles(reader: TileReader, new: Checkpoint) -> None:
+    """The tiles the log serves for ``new`` hash to its signed root (else a reader of them is misled)."""
+    if new.size == 0:
+        return
+    try:
+        root = fold_right([reader.node(n) for n in range_nodes(0, new.size)])
+    except ValueError as exc:
+        raise MonitorError("tiles", str(exc)) from None
+    if root != new.root:
+        raise MonitorError("tiles", f"the hash tiles of size {new.size} do not hash to the signed root")
 
 
 def load_kept(path: str | os.PathLike[str]) -> str | None:
@@ -195,9 +226,16 @@ class HttpTiles:
         return r.content
 
 
-def monitor(prefix: str, log_key: str, state: str | os.PathLike[str], client: httpx.Client) -> MonitorResult:
+def monitor(
+    prefix: str,
+    log_key: str,
+    state: str | os.PathLike[str],
+    client: httpx.Client,
+    witnesses: Sequence[str] = (),
+    quorum: int | None = None,
+) -> MonitorResult:
     """One monitoring round against the log at ``prefix``; keeps the new checkpoint on success."""
     log = HttpTiles(prefix, client)
-    result = check(load_kept(state), log.checkpoint(), log_key, log.tile)
+    result = check(load_kept(state), log.checkpoint(), log_key, log.tile, witnesses, quorum)
     keep(state, result.checkpoint)
     return result

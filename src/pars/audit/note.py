@@ -75,9 +75,6 @@ def valid_key_name(name: str) -> bool:
     )
 
 
-_valid_name = valid_key_name
-
-
 def key_id(name: str, public_key: bytes, sig_type: int = ED25519) -> bytes:
     """SHA-256(name ‖ 0x0A ‖ type ‖ pubkey)[:4]."""
     return sha256(name.encode() + b"\n" + bytes([sig_type]) + public_key).digest()[:4]
@@ -88,9 +85,6 @@ def b64decode_strict(text: str) -> bytes:
     if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text) or len(text) % 4:
         raise ValueError("not base64")
     return base64.b64decode(text, validate=True)
-
-
-_b64decode = b64decode_strict
 
 
 class Verifier(Protocol):

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from pars.audit.cosig import CosignatureError, WitnessKey
+from pars.audit.cosignature import CosignatureError, CosignerKey
 from pars.audit.log import latest_checkpoint, log_size, stored_checkpoint
 from pars.audit.note import Checkpoint
 from pars.errors import ConfigError
@@ -41,12 +41,17 @@ _PAIR = re.compile(r"^(\S+?)=(https?://\S+)$")
 
 @dataclass(frozen=True, slots=True)
 class Witness:
-    key: WitnessKey
+    key: CosignerKey
     url: str
 
     @property
     def name(self) -> str:
         return self.key.name
+
+    @property
+    def vkey(self) -> str:
+        """The verifier key, as stored with its cosignatures and state."""
+        return str(self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +77,10 @@ def witness_config(witnesses: str | None = None, quorum: str | None = None) -> W
         if m is None:
             raise ConfigError(f"{ENV_WITNESSES}: item {n} is not VERIFIER_KEY=URL (URL: http:// or https://)")
         try:
-            key = WitnessKey.parse(m.group(1))
+            key = CosignerKey.parse(m.group(1))
         except CosignatureError as exc:
             raise ConfigError(f"{ENV_WITNESSES}: item {n}: {exc}") from None
-        if any(w.key.text == key.text or w.name == key.name for w in found):
+        if any(w.key == key or w.name == key.name for w in found):
             raise ConfigError(f"{ENV_WITNESSES}: item {n}: witness {key.name} is listed twice")
         found.append(Witness(key, m.group(2).rstrip("/")))
     if not wanted.strip():
@@ -160,7 +165,7 @@ def status(conn: Connection, config: WitnessConfig | None = None) -> dict[str, A
     )
     witnesses = []
     for w in config.witnesses:
-        row = rows.get(w.key.text)
+        row = rows.get(w.vkey)
         size = None if row is None or row.cosigned_size is None else int(row.cosigned_size)
         witnesses.append(
             {
@@ -168,7 +173,7 @@ def status(conn: Connection, config: WitnessConfig | None = None) -> dict[str, A
                 "url": w.url,
                 "cosigned_size": size,
                 "lag": newest - (size or 0),
-                "cosigned_newest": w.key.text in cosigned_newest,
+                "cosigned_newest": w.vkey in cosigned_newest,
                 "last_attempt": _iso(None if row is None else row.last_attempt_utc),
                 "last_success": _iso(None if row is None else row.last_success_utc),
                 "last_error": None if row is None else row.last_error,

@@ -417,3 +417,90 @@ def init_audit(store: Store) -> None:
         console.print(f"created key file {path} (mode 0600)", highlight=False, soft_wrap=True)
     console.print(f"audit log origin: {setup.origin}", highlight=False, soft_wrap=True)
     console.print(f"audit log verifier key: {setup.verifier_key}", highlight=False, soft_wrap=True)
+
+
+#: ``pars audit status`` exits with this when a witness refuses (a fork or a cut).
+ALARM_EXIT = 3
+
+
+@app.command()
+def publish(as_json: JsonFlag = False) -> None:
+    """Run one publishing round: send the newest stored checkpoint to every witness.
+
+    Witnesses come from PARS_WITNESSES (comma-separated VERIFIER_KEY=URL) and
+    PARS_WITNESS_QUORUM (default: all). Stores a checkpoint at a quiet log's head
+    first. pars serve does this in the background; this is for cron or by hand.
+    Exits 3 when a witness refuses (an alarm), 1 when the checkpoint is not published.
+    """
+    from pars.audit import AuditLog
+    from pars.audit.publish import witness_config
+    from pars.audit.publisher import Publisher
+
+    config = witness_config()
+    log = AuditLog.open()
+    with _opened() as store:
+        result = Publisher(store, log, config, clock=log.clock).round()
+    refused = [o for o in result.outcomes if o.status == "refused"]
+    if as_json:
+        print_json(
+            {
+                "checkpoint_size": result.checkpoint_size,
+                "published_size": result.published_size,
+                "newly_published": result.newly_published,
+                "witnesses": [
+                    {"name": o.witness, "status": o.status, "message": o.message} for o in result.outcomes
+                ],
+            }
+        )
+    else:
+        for o in result.outcomes:
+            line = f"{o.witness}: {o.status}" + (f" ({o.message})" if o.message else "")
+            (err_console if o.status == "refused" else console).print(
+                f"[bold red]ALARM[/] {line}" if o.status == "refused" else line, highlight=False
+            )
+        console.print(
+            f"newest checkpoint: {result.checkpoint_size or 0}; published: {result.published_size or 0}",
+            highlight=False,
+        )
+    if refused:
+        raise typer.Exit(ALARM_EXIT)
+    if result.checkpoint_size and result.published_size != result.checkpoint_size:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Show the log's size, the published size, and each witness's cosigned size and lag.
+
+    A witness that refused a checkpoint (the log forked or was cut under it) is an
+    ALARM: it is printed in red and the command exits 3.
+    """
+    from pars.audit.publish import status as read_status
+
+    with _opened() as store, store.read() as conn:
+        data = read_status(conn)
+    if as_json:
+        print_json(data)
+    else:
+        for alarm in data["alarms"]:
+            err_console.print(
+                f"[bold white on red] ALARM [/] witness {alarm['witness']} refuses since {alarm['since']}: "
+                f"{alarm['reason']}",
+                highlight=False,
+            )
+        console.print(
+            f"log size {data['size']}; newest stored checkpoint {data['checkpoint_size']}; "
+            f"published {data['published_size']}"
+            + (f" (quorum {data['quorum']} of {len(data['witnesses'])} witnesses)" if data["witnesses"] else
+               " (no witnesses configured: every stored checkpoint is published)"),
+            highlight=False,
+        )  # fmt: skip
+        for w in data["witnesses"]:
+            state = "REFUSING" if w["refusal"] else ("ok" if w["lag"] == 0 else f"lags {w['lag']}")
+            size = "nothing" if w["cosigned_size"] is None else w["cosigned_size"]
+            line = f"  {w['name']}: cosigned {size}, {state}"
+            if w["last_error"] and not w["refusal"]:
+                line += f"; last error: {w['last_error']}"
+            console.print(line, highlight=False)
+    if data["alarm"]:
+        raise typer.Exit(ALARM_EXIT)

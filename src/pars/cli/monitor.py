@@ -24,6 +24,14 @@ def monitor(
         Path,
         typer.Option("--state", help="File keeping the last good checkpoint (created on the first run)."),
     ],
+    witness: Annotated[
+        list[str] | None,
+        typer.Option("--witness", help="A witness's cosigner key (type 0x04); repeat for several."),
+    ] = None,
+    quorum: Annotated[
+        int | None,
+        typer.Option("--quorum", help="Valid cosignatures the checkpoint needs (default: every --witness)."),
+    ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per HTTP request.")] = 30.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -31,15 +39,16 @@ def monitor(
     extends the checkpoint kept in --state; keep the new one.
 
     Exits 1 naming the problem on a fork (same size, other root, or no consistency),
-    a cut (the log shrank) or a bad signature; 3 when the log cannot be fetched. The
-    kept checkpoint is left as it was on any failure.
+    a cut (the log shrank), a bad signature or, with --witness, too few valid
+    cosignatures; 3 when the log cannot be fetched. The kept checkpoint is left as it
+    was on any failure.
     """
     import httpx
 
     from pars.audit.monitor import monitor as run_monitor
 
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-        result = run_monitor(url, key, state, client)
+        result = run_monitor(url, key, state, client, witness or (), quorum)
     if as_json:
         print_json(result.to_json())
         return

@@ -6,7 +6,8 @@ string, a path value, a header or a body (they may hold names or tokens).
 
 Rule: this layer adds headers and refuses oversized bodies (on a partner route
 the route itself refuses them, so the refusal is logged); it never reads or
-changes a response body.
+changes a response body. ``Cache-Control`` is ``no-store`` unless the route set
+its own (the public log's tiles are meant to be cached).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),
 ]
 _OWN = {name for name, _ in SECURITY_HEADERS}
+_NO_CACHE_HEADERS = [(k, v) for k, v in SECURITY_HEADERS if k != b"cache-control"]
+
+
 def _partner_route(scope: Scope) -> bool:
     """Routes whose every request is an audit entry, oversized bodies included (CONTRACT 4):
     search reads its body up to the limit; reads and the feed never read one."""
@@ -60,8 +64,12 @@ class Hardening:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWN]
-                message["headers"] = headers + SECURITY_HEADERS
+                given = message.get("headers", [])
+                cache = [(k, v) for k, v in given if k.lower() == b"cache-control"][:1]
+                headers = [(k, v) for k, v in given if k.lower() not in _OWN]
+                message["headers"] = headers + (
+                    [*_NO_CACHE_HEADERS, *cache] if cache else SECURITY_HEADERS
+                )
             await send(message)
 
         try:

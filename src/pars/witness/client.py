@@ -100,6 +100,10 @@ def add_checkpoint(
     recommends) or pass an ``httpx.Client(transport=...)`` in tests.
     """
     body = request_body(old_size, proof, checkpoint_note)
+    if witness_key is not None:
+        from pars.audit.cosignature import CosignerKey
+
+        CosignerKey.parse(witness_key)  # a bad key is the caller's error (ValueError), not the witness's
     target = url.rstrip("/") + "/add-checkpoint"
     try:
         if client is None:

@@ -14,7 +14,9 @@
 
 State, per log origin: the size, root and note last cosigned, in one JSON file
 written with ``pars.durable.write_atomic``. An exclusive ``flock`` on
-``<state>.lock`` keeps a second witness process off the same state.
+``<state>.lock`` keeps a second witness process off the same state. A validly
+signed checkpoint refused as a fork or a cut is appended to ``<state>.refused``
+(JSON lines): with the cosigned one it is the proof that the log misbehaved.
 
 Rule: check and persist happen under the log's lock, and the answer is built only
 after the state is on disk: a witness never cosigns two different trees of one
@@ -137,6 +139,20 @@ class StateFile:
             raise ConfigError(f"{self.path}: witness state is unreadable ({exc}); restore it") from None
         return out
 
+    @property
+    def refused_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".refused")
+
+    def record_refusal(self, origin: str, old: int, note: str, reason: str) -> None:
+        """Append a refused (validly signed) checkpoint to ``<state>.refused``, one JSON line each."""
+        line = json.dumps({"origin": origin, "old": old, "reason": reason.strip(), "checkpoint": note})
+        fd = os.open(self.refused_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     def save(self, logs: dict[str, LogState]) -> None:
         doc = {
             "version": STATE_VERSION,
@@ -211,30 +227,50 @@ class Witness:
             open_note(note, keys)
         except CheckpointError as exc:
             raise _refuse(403, f"checkpoint signature: {exc}") from None
-        if old > size:
-            raise _refuse(400, f"old size {old} is larger than the checkpoint size {size}")
         with self._locks[origin]:
             last = self._cosigned.get(origin)
-            last_size = last.size if last else 0
-            if old != last_size:
-                return Answer(409, SIZE_CONTENT_TYPE, f"{last_size}\n".encode())
-            if size == 0 and root != EMPTY_ROOT:
-                raise _refuse(422, "a checkpoint of size 0 must have the root SHA-256 of the empty string")
-            if old == 0:
-                if proof:
-                    raise _refuse(422, "old size 0 takes no consistency proof")
-            elif old == size:
-                if last is None or root != last.root or proof:
-                    raise _refuse(422, f"size {size} was cosigned with another root: refusing a fork")
-            elif last is None or not verify_consistency(old, size, last.root, root, proof):
-                raise _refuse(422, f"consistency proof from size {old} to {size} does not verify")
-            line = cosign(text, self.name, self.private_key, self._timestamp())
-            new = LogState(size, root, note + line)
-            with self._write_lock:
-                logs = dict(self._cosigned)
-                logs[origin] = new
-                self.state.save(logs)  # on disk before anyone sees the cosignature
-                self._cosigned = logs
+            try:
+                return self._extend(origin, last, old, proof, note, text, size, root)
+            except _Refusal as refusal:
+                if refusal.answer.status == 422 or (last is not None and size < last.size):
+                    # A validly signed checkpoint that forks or cuts what we cosigned: keep
+                    # it, it may prove that the log misbehaved (tlog-witness: MAY log it).
+                    self.state.record_refusal(origin, old, note, refusal.answer.body.decode())
+                raise
+
+    def _extend(
+        self,
+        origin: str,
+        last: LogState | None,
+        old: int,
+        proof: list[bytes],
+        note: str,
+        text: str,
+        size: int,
+        root: bytes,
+    ) -> Answer:
+        if old > size:
+            raise _refuse(400, f"old size {old} is larger than the checkpoint size {size}")
+        last_size = last.size if last else 0
+        if old != last_size:
+            raise _Refusal(Answer(409, SIZE_CONTENT_TYPE, f"{last_size}\n".encode()))
+        if size == 0 and root != EMPTY_ROOT:
+            raise _refuse(422, "a checkpoint of size 0 must have the root SHA-256 of the empty string")
+        if old == 0:
+            if proof:
+                raise _refuse(422, "old size 0 takes no consistency proof")
+        elif old == size:
+            if last is None or root != last.root or proof:
+                raise _refuse(422, f"size {size} was cosigned with another root: refusing a fork")
+        elif last is None or not verify_consistency(old, size, last.root, root, proof):
+            raise _refuse(422, f"consistency proof from size {old} to {size} does not verify")
+        line = cosign(text, self.name, self.private_key, self._timestamp())
+        new = LogState(size, root, note + line)
+        with self._write_lock:
+            logs = dict(self._cosigned)
+            logs[origin] = new
+            self.state.save(logs)  # on disk before anyone sees the cosignature
+            self._cosigned = logs
         return Answer(200, TEXT, line.encode())
 
     def _timestamp(self) -> int:
