@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +255,31 @@ def test_a_forged_entry_with_its_tile_rewritten_is_caught_by_the_signed_root(
     with pytest.raises(LogMismatch, match="signed root") as caught:
         list(iter_entries(store, user="agentX"))
     assert caught.value.index == i // TILE_WIDTH * TILE_WIDTH
+
+
+def test_report_bundles_one_per_finding(
+    misused: tuple[Store, AuditLog, list[int]], store_url: str, tmp_path: Path
+) -> None:
+    """``pars oversight report --bundles DIR``: each finding's evidence, checkable offline."""
+    from typer.testing import CliRunner
+
+    from pars.audit.bundle import check_bundle
+    from pars.cli import app
+
+    _, log, _ = misused
+    env = {"PARS_DATABASE_URL": store_url, "PARS_KEY_DIR": str(tmp_path / "keys")}
+    folder, out = tmp_path / "bundles", tmp_path / "report.json"
+    result = CliRunner().invoke(
+        app, ["oversight", "report", "--out", str(out), "--bundles", str(folder)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    findings = report["findings"]
+    files = sorted(folder.iterdir())
+    assert {f["user"] for f in findings} >= {"agent7"} and len(files) == len(findings)
+    for n, (f, path) in enumerate(zip(findings, files, strict=True), start=1):
+        assert path.name.startswith(f"finding-{n:02d}-{f['kind']}-")
+        checked = check_bundle(path.read_text(), log.verifier_key)
+        assert [c.index for c in checked] == sorted(set(f["evidence"]))
+        assert {c.size for c in checked} == {report["log"]["size"]}
+        assert json.loads(path.read_text())["checkpoint"] == report["log"]["checkpoint"]

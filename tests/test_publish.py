@@ -348,3 +348,34 @@ def test_status_and_publish_commands_raise_the_alarm(
     assert st.exit_code == 3 and "ALARM" in st.stderr and COURTS in st.stderr
     js = runner.invoke(app, ["audit", "status", "--json"], env=env)
     assert js.exit_code == 3 and '"alarm": true' in js.stdout
+
+
+def test_pars_serve_publishes_in_the_background(
+    store: Store,
+    log: AuditLog,
+    courts: WitnessKeys,
+    courts_up: ThreadWitness,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import anyio
+
+    from pars.web.app import create_app
+
+    monkeypatch.setenv("PARS_WITNESSES", f"{courts.vkey}={courts_up.url}")
+    app = create_app(store, log.clock, audit_log=log, publish=True)
+    grow(store, log, 6)
+
+    async def serve_a_while() -> int:
+        async with app.router.lifespan_context(app):
+            for _ in range(100):
+                await anyio.sleep(0.1)
+                with store.read() as conn:
+                    cp = latest_published(conn, app.state.witnesses)
+                if cp is not None:
+                    return cp.size
+        return 0
+
+    assert anyio.run(serve_a_while) == 6
+    monkeypatch.setenv("PARS_WITNESSES", "not a witness")
+    with pytest.raises(ConfigError, match="PARS_WITNESSES"):
+        create_app(store, log.clock, audit_log=log, publish=True)

@@ -73,13 +73,16 @@ def entry_proof(
     return format_proof(index, inclusion_proof(conn, index, cp.size), cp.note), doc
 
 
-def write_bundle(store: Store, indices: Iterable[int], verifier_key: str | None = None) -> str:
-    """A bundle of the given entries, all against the newest published checkpoint, from one snapshot."""
+def write_bundle(
+    store: Store, indices: Iterable[int], verifier_key: str | None = None, *, size: int | None = None
+) -> str:
+    """A bundle of the given entries, all against the published checkpoint of ``size`` (default:
+    the newest), from one snapshot."""
     wanted = sorted(set(indices))
     if not wanted:
         raise NotFound("no index given: a bundle holds at least one entry")
     with snapshot(store) as conn:
-        view = _view(conn, verifier_key, None)
+        view = _view(conn, verifier_key, size)
         items = []
         for index in wanted:
             cp = _covered(view, index)

@@ -493,6 +493,22 @@ class AuditLog:
         self._edge = (size, root, frontier.edge())
         return Appended(leaves, cp, store_cp)
 
+    def head_checkpoint_due(self, conn: Connection) -> bool:
+        """Would ``checkpoint_head`` store one now? Read-only (no lock): a cheap first look."""
+        head = read_head(conn)
+        if head is None or head.size == 0:
+            return False
+        row = conn.execute(
+            select(audit_checkpoints.c.size, audit_checkpoints.c.time_utc)
+            .order_by(audit_checkpoints.c.size.desc())
+            .limit(1)
+        ).first()
+        if row is not None and int(row.size) >= head.size:
+            return False
+        last = None if row is None else row.time_utc
+        at = Head(head.origin, head.size, head.root, head.verifier_key, last)
+        return self._due(at, to_utc_naive(self.clock.now()))
+
     def checkpoint_head(self, conn: Connection, *, force: bool = False) -> Checkpoint | None:
         """Store a checkpoint at the head's size if none is stored there and the interval
         has passed (or ``force``); returns it, or None when nothing was due.

@@ -115,12 +115,18 @@ class Publisher:
         """
         result = RoundResult()
         if self.log is not None:
-            with self.store.write() as conn:
-                self.log.checkpoint_head(conn)
+            with self.store.read() as conn:  # the writer lock only when a checkpoint is due
+                due_now = self.log.head_checkpoint_due(conn)
+            if due_now:
+                with self.store.write() as conn:
+                    self.log.checkpoint_head(conn)
         with self.store.read() as conn:
             cp = latest_checkpoint(conn)
             if cp is None:
                 return result
+            published = conn.execute(
+                select(audit_published.c.size).order_by(audit_published.c.size.desc()).limit(1)
+            ).scalar()
             have = set(
                 conn.scalars(
                     select(audit_cosignatures.c.witness_key).where(audit_cosignatures.c.size == cp.size)
@@ -146,7 +152,12 @@ class Publisher:
             result.outcomes.extend(outcomes)
             if now_s is not None:
                 self._back_off(outcomes, now_s)
-        result.published_size, result.newly_published = self._mark(cp)
+        if not self.config.witnesses:
+            result.published_size = cp.size  # with no witness, every stored checkpoint is published
+        elif not due and published is not None and int(published) >= cp.size:
+            result.published_size = int(published)  # nothing new: no write transaction
+        else:
+            result.published_size, result.newly_published = self._mark(cp)
         return result
 
     def _back_off(self, outcomes: list[Outcome], now_s: float) -> None:
@@ -263,29 +274,24 @@ class Publisher:
             conn.execute(update(audit_witnesses).where(mine).values(values))
 
     def _mark(self, cp: Checkpoint) -> tuple[int | None, bool]:
-        """Mark ``cp`` published if a quorum of configured witnesses cosigned it."""
+        """Mark ``cp`` published if a quorum of configured witnesses cosigned it (a write
+        transaction only then); returns the newest published size and whether it is new."""
         keys = [w.vkey for w in self.config.witnesses]
+        mine = audit_cosignatures.c.size == cp.size, audit_cosignatures.c.witness_key.in_(keys)
+        newest = select(audit_published.c.size).order_by(audit_published.c.size.desc()).limit(1)
+        this = select(audit_published.c.size).where(audit_published.c.size == cp.size)
+        with self.store.read() as conn:
+            count = len(conn.scalars(select(audit_cosignatures.c.witness_key).where(*mine)).all())
+            marked = conn.execute(this).first()
+            size = conn.execute(newest).scalar()
+        if count < self.config.quorum or marked is not None:
+            return (None if size is None else int(size)), False
         with self.store.write() as conn:
-            if not keys:
-                return cp.size, False
-            count = len(
-                conn.scalars(
-                    select(audit_cosignatures.c.witness_key).where(
-                        audit_cosignatures.c.size == cp.size, audit_cosignatures.c.witness_key.in_(keys)
-                    )
-                ).all()
-            )
-            new = False
-            if count >= self.config.quorum and not conn.execute(
-                select(audit_published.c.size).where(audit_published.c.size == cp.size)
-            ).first():
-                at = to_utc_naive(self.clock.now())
-                conn.execute(audit_published.insert().values(size=cp.size, published_utc=at))
-                new = True
-            size = conn.execute(
-                select(audit_published.c.size).order_by(audit_published.c.size.desc()).limit(1)
-            ).scalar()
-        return (None if size is None else int(size)), new
+            if conn.execute(this).first():
+                return int(conn.execute(newest).scalar_one()), False  # another publisher was first
+            at = to_utc_naive(self.clock.now())
+            conn.execute(audit_published.insert().values(size=cp.size, published_utc=at))
+            return int(conn.execute(newest).scalar_one()), True
 
     # --- the background thread -------------------------------------------------
 

@@ -28,6 +28,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from pars.audit import LogView, inclusion_proof, latest_checkpoint, open_log
+from pars.audit.publish import status as publish_status
 from pars.clock import parse_instant
 from pars.console.render import page
 from pars.console.session import Viewer, services, viewer
@@ -63,10 +64,10 @@ def summary(index: int, doc: dict[str, Any]) -> dict[str, Any]:
 @contextmanager
 def _log(svc: Services) -> Iterator[LogView]:
     """The log as the console reads it: checked bytes up to the newest stored checkpoint
-    (the console is live: it does not wait for witnesses to publish; a quiet head gets its
-    checkpoint stored here once the cadence allows, as a publisher round would)."""
+    (the console is live: it does not wait for witnesses to publish, and the head gets a
+    stored checkpoint here when it has none, as a publisher round would)."""
     with svc.store.write() as conn:
-        svc.log.checkpoint_head(conn)
+        svc.log.checkpoint_head(conn, force=True)
     with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
         yield view
 
@@ -158,6 +159,7 @@ async def audit(
     form = {"agreement": agreement, "user": user, "from": from_, "to": to, "order": order}
     choices = await run_in_threadpool(_agreement_choices, svc)
     values: dict[str, Any] = {
+        "publication": await run_in_threadpool(_publication, request, svc),
         "form": form,
         "agreements": choices,
         "rows": [],
@@ -185,6 +187,12 @@ async def audit(
     if next_start is not None:
         values["next_href"] = "?" + urlencode({**form, "start": next_start})
     return page(request, "audit.html", "Audit explorer", v, current="audit", **values)
+
+
+def _publication(request: Request, svc: Services) -> dict[str, Any]:
+    """The log's size against the published size, and each witness's cosigned size and lag."""
+    with svc.store.read() as conn:
+        return publish_status(conn, request.app.state.witnesses)
 
 
 def proof_of(svc: Services, index: int) -> dict[str, Any]:

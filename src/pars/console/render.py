@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit.reader import LogMismatch
 from pars.console.session import BadForm, NotAllowed, SignedOut, Viewer
@@ -32,11 +33,28 @@ NAV = [
 ]
 
 
+def witness_alarms(request: Request) -> list[str]:
+    """Every witness refusal, for the red banner on every page (CONTRACT 9.2: a fork or a
+    cut is shown, never only logged). If they cannot be read, that is said instead."""
+    from pars.audit.publish import alarms
+
+    try:
+        with request.app.state.pars.store.read() as conn:
+            return [str(a) for a in alarms(conn)]
+    except SQLAlchemyError:
+        return ["the witnesses' state could not be read: run pars audit status"]
+
+
 def page(
     request: Request, template: str, title: str, v: Viewer | None, *, status: int = 200, **values: Any
 ) -> HTMLResponse:
     html = ENV.get_template(template).render(
-        title=title, viewer=v, nav=NAV, current=values.pop("current", None), **values
+        title=title,
+        viewer=v,
+        nav=NAV,
+        current=values.pop("current", None),
+        alarms=witness_alarms(request),
+        **values,
     )
     return HTMLResponse(html, status_code=status)
 

@@ -16,7 +16,9 @@ hold ids and keyed hashes only, so filters appear by name, never by value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pars.audit import inclusion_proof, open_log
@@ -88,3 +90,23 @@ def load_evidence(store: Store, report: dict[str, Any]) -> tuple[Tree, dict[int,
                 proof_hex=tuple(p.hex() for p in inclusion_proof(view.conn, index, size)),
             )
     return Tree(size, str(root_hex)), rows
+
+
+def finding_bundles(
+    store: Store, report: dict[str, Any], folder: Path, verifier_key: str | None = None
+) -> list[Path]:
+    """One evidence bundle per finding in ``folder``, each against the report's checkpoint:
+    ``finding-NN-<kind>-<user or agency>.json`` (NN as numbered in the report)."""
+    from pars.audit.evidence import write_bundle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    size = int(report["log"]["size"])
+    paths = []
+    for n, f in enumerate(report.get("findings", ()), start=1):
+        if not f.get("evidence"):
+            continue
+        who = re.sub(r"[^A-Za-z0-9._-]+", "_", str(f.get("user") or f.get("agreement_id") or "agency"))
+        path = folder / f"finding-{n:02d}-{f['kind']}-{who}.json"
+        path.write_text(write_bundle(store, f["evidence"], verifier_key, size=size), encoding="utf-8")
+        paths.append(path)
+    return paths

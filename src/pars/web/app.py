@@ -36,8 +36,9 @@ from pars.web.hardening import Hardening
 MAX_BODY = 8 * 1024 * 1024
 #: Seconds between a feed stream's checks when nothing pokes it.
 FEED_POLL = 0.5
-#: Shortest pause between publishing rounds, and how long shutdown waits for one.
-PUBLISH_MIN_INTERVAL = 0.2
+#: Seconds between publishing rounds (read-only when nothing is new), and how long
+#: shutdown waits for a round to end.
+PUBLISH_POLL = 0.25
 PUBLISH_STOP_WAIT = 10.0
 
 
@@ -61,9 +62,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = None if store.is_sqlite else asyncio.create_task(listen_postgres(store.url, notifier))
-        # Never on a request's path: the thread only reads the log and stores checkpoints.
-        every = max(log.checkpoint_interval.total_seconds(), PUBLISH_MIN_INTERVAL)
-        running = None if publisher is None else start_publisher(publisher, every)
+        # Never on a request's path: the thread reads the log, and stores a checkpoint or a
+        # cosignature only when there is one to store.
+        running = None if publisher is None else start_publisher(publisher, PUBLISH_POLL)
         try:
             yield
         finally:
