@@ -67,9 +67,7 @@ class Hardening:
                 given = message.get("headers", [])
                 cache = [(k, v) for k, v in given if k.lower() == b"cache-control"][:1]
                 headers = [(k, v) for k, v in given if k.lower() not in _OWN]
-                message["headers"] = headers + (
-                    [*_NO_CACHE_HEADERS, *cache] if cache else SECURITY_HEADERS
-                )
+                message["headers"] = headers + ([*_NO_CACHE_HEADERS, *cache] if cache else SECURITY_HEADERS)
             await send(message)
 
         try:
