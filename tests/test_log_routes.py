@@ -20,6 +20,7 @@ from pars.audit.publisher import Publisher
 from pars.audit.tilepath import decode_bundle, tiles_for_size
 from pars.audit.tiles import Frontier
 from pars.clock import FixedClock
+from pars.gate import admin_event_recorder
 from pars.gate.tokens import issue_token
 from pars.store.db import Store
 from pars.store.schema.audit import audit_checkpoints, audit_head, audit_tiles
@@ -188,30 +189,33 @@ def test_tiles_and_bundles_stop_at_the_published_size(
         witness.stop()
 
 
-def _token(store: Store, role: str) -> dict[str, str]:
-    tok, _ = issue_token(store, FixedClock(T0), role=role, user=f"{role}-user")
+def _token(store: Store, log: AuditLog, role: str) -> dict[str, str]:
+    """A token, issued as every token is: with its admin entry in the log."""
+    tok, _ = issue_token(
+        store, FixedClock(T0), role=role, user=f"{role}-user", record_admin_event=admin_event_recorder(log)
+    )
     return {"Authorization": f"Bearer {tok}"}
 
 
 def test_entry_bundles_are_for_oversight_and_hash_to_the_level_0_tiles(
     store: Store, log: AuditLog, client: TestClient
 ) -> None:
+    custodian, oversight = _token(store, log, "custodian"), _token(store, log, "oversight")  # entries 0, 1
     entries = make_entries(log, 300)
     with store.write() as conn:
         log.append(conn, entries)
     assert client.get("/log/tile/entries/000").status_code == 401
-    assert client.get("/log/tile/entries/000", headers=_token(store, "custodian")).status_code == 403
-    oversight = _token(store, "oversight")
+    assert client.get("/log/tile/entries/000", headers=custodian).status_code == 403
     full = client.get("/log/tile/entries/000", headers=oversight)
-    part = client.get("/log/tile/entries/001.p/44", headers=oversight)
+    part = client.get("/log/tile/entries/001.p/46", headers=oversight)
     assert full.status_code == 200 and part.status_code == 200
     assert full.headers["content-type"] == "application/octet-stream"
     assert full.headers["cache-control"] == "no-store"  # private data: no shared cache
-    bundle = decode_bundle(full.content, 256) + decode_bundle(part.content, 44)
-    assert bundle == [e.canonical for e in entries]
-    tile = client.get("/log/tile/0/000").content + client.get("/log/tile/0/001.p/44").content
+    bundle = decode_bundle(full.content, 256) + decode_bundle(part.content, 46)
+    assert bundle[2:] == [e.canonical for e in entries]
+    tile = client.get("/log/tile/0/000").content + client.get("/log/tile/0/001.p/46").content
     assert b"".join(leaf_hash(b) for b in bundle) == tile
-    assert client.get("/log/tile/entries/001.p/45", headers=oversight).status_code == 404
+    assert client.get("/log/tile/entries/001.p/47", headers=oversight).status_code == 404
     assert client.get("/log/tile/entries/001", headers=oversight).status_code == 404
 
 

@@ -26,10 +26,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from pars.agreements.approval_note import SignerKey
 from pars.agreements.decide import AgreementVersion
 from pars.agreements.document import parse_document
+from pars.agreements.parties import add_party_key, write_signer_key
 from pars.agreements.replay import logged_requests, replay
-from pars.agreements.service import apply_document, approve, serving_version, terminate
+from pars.agreements.service import apply_document, approval_note_for, approve, serving_version, terminate
 from pars.audit import AuditLog, init_log, open_log, verify_log
 from pars.audit.texts import stream_with_texts
 from pars.clock import FixedClock, parse_instant
@@ -50,6 +52,7 @@ ICE_END = parse_instant("2018-08-31T23:59:59-04:00")
 TERMINATION_ORDERED = parse_instant("2018-08-15T10:00:00-04:00")
 AGREEMENTS = ("fbi-2017.yaml", "atf-2017.yaml", "ice-2017.yaml")
 MISUSER = "agent7"
+PARTIES = ("courts", "police", "district_attorney")
 
 
 @dataclass
@@ -107,21 +110,49 @@ def chapter_records(demo: Demo, store: Store) -> None:
     )
 
 
-def chapter_agreements(demo: Demo, store: Store, log: AuditLog) -> None:
-    """FBI, ATF and ICE agreements, each approved by two of courts, police and the DA."""
+def chapter_parties(demo: Demo, store: Store, log: AuditLog) -> dict[str, SignerKey]:
+    """Courts, police and the DA each make a signing key; the custodian registers the verifier keys."""
+    record = admin_event_recorder(log)
+    folder = Path(demo.key_dir) / "parties"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    signers: dict[str, SignerKey] = {}
+    for party in PARTIES:
+        signer = SignerKey.generate(party)
+        write_signer_key(folder / f"{party}.key", signer)
+        add_party_key(
+            store, demo.clock, party, signer.verifier_key, by="records.custodian", record_admin_event=record
+        )
+        signers[party] = signer
+    ids = ", ".join(f"{p} {s.verifier_key.split('+')[1]}" for p, s in signers.items())
+    demo.say(f"2. Parties' approval keys made in {folder} and registered ({ids}).")
+    return signers
+
+
+def chapter_agreements(demo: Demo, store: Store, log: AuditLog, signers: dict[str, SignerKey]) -> None:
+    """FBI, ATF and ICE agreements, each approved by the signatures of two of courts, police and the DA."""
     record = admin_event_recorder(log)
     for name in AGREEMENTS:
         doc = parse_document(_document(name))
         apply_document(store, demo.clock, doc, by="records.custodian", record_admin_event=record)
         for role, who in (("courts", "judge.alvarez"), ("district_attorney", "ada.chen")):
-            approve(store, demo.clock, doc.id, role, by=who, record_admin_event=record)
-        demo.say(f"2. Agreement {doc.id} ({doc.partner}) applied and approved by courts and the DA.")
+            with store.read() as conn:
+                note = approval_note_for(conn, doc.id, signers[role])
+            approve(store, demo.clock, doc.id, note, by=who, record_admin_event=record)
+        demo.say(f"   Agreement {doc.id} ({doc.partner}) applied; courts and the DA signed their approvals.")
 
 
 def _principals(demo: Demo, store: Store, gate: Gate, personas: list[Persona]) -> dict[str, Principal]:
     out: dict[str, Principal] = {}
     for p in personas:
-        token, _ = issue_token(store, demo.clock, role="partner", user=p.user, agreement_id=p.agreement_id)
+        token, _ = issue_token(
+            store,
+            demo.clock,
+            role="partner",
+            user=p.user,
+            agreement_id=p.agreement_id,
+            by="records.custodian",
+            record_admin_event=admin_event_recorder(gate.log),
+        )
         out[p.user] = gate.authenticate(token)
     return out
 
@@ -270,7 +301,8 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         gate = Gate(store, log, demo.clock)
         demo.say(f"Store: {demo.folder / 'pars.db'} (SQLite, embedded); keys in {demo.key_dir}")
         chapter_records(demo, store)
-        chapter_agreements(demo, store, log)
+        signers = chapter_parties(demo, store, log)
+        chapter_agreements(demo, store, log, signers)
         order = (TERMINATION_ORDERED, lambda: terminate_ice(demo, store, log))
         principals = chapter_activity(demo, store, gate, [order])
         chapter_termination(demo, gate, principals)

@@ -14,6 +14,7 @@ from pars.cli import (
     demo,
     monitor,
     oversight,
+    parties,
     records,
     serve,
     synth,
@@ -44,6 +45,7 @@ app.add_typer(audit.app, name="audit")
 agreements.register(app)
 demo.register(app)
 oversight.register(app)
+parties.register(app)
 records.register(app)
 serve.register(app)
 synth.register(app)

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pars.agreements.approval_note import ApprovalRefused
 from pars.agreements.service import Conflict
 from pars.audit.reader import LogMismatch
 from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
@@ -23,6 +24,7 @@ log = logging.getLogger("pars.web")
 STATUS: list[tuple[type[ParsError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
+    (ApprovalRefused, 403),
     (NotFound, 404),
     (Conflict, 409),
     (TooLarge, 413),
