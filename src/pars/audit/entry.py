@@ -3,11 +3,15 @@
 An entry is built once (``build_entry``), encoded once with RFC 8785, and from
 then on travels as those exact bytes: the leaf hash is SHA-256(0x00 ‖ bytes).
 
-Shape (every key always present; ``detail`` only on admin events that have one)::
+Shape (every key always present; ``detail`` only on admin events that have one,
+``violations`` only on denials that break more than their ``rule``)::
 
     v, time, kind, agreement_id, agreement_version, agency, user, action, route,
     purpose, case_number, justification, warrant, filters, sort, limit,
-    decision, rule, arrest_ids, person_ids, fields, status[, detail]
+    decision, rule, arrest_ids, person_ids, fields, status[, detail][, violations]
+
+``violations``: every clause the request broke, as decide() lists them (entries
+written before it existed lack it; readers fall back to ``[rule]``).
 
 ``time`` is UTC to the second, written ``2018-08-31T23:59:59+00:00``.
 
@@ -73,6 +77,8 @@ _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")
 #: A read's arrest id in clear only in the form booking events give it.
 _ARREST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
 _UNKNOWN_RULES = ("filters.unknown.", "sort.unknown.")
+#: A clause name as decide() writes it (``search.forbid_filters.country_of_origin``).
+_RULE = re.compile(r"^[a-z][a-z0-9_.]{0,127}$")
 
 KEYS: tuple[str, ...] = (
     "v",
@@ -289,7 +295,7 @@ def _validate(doc: Mapping[str, Any]) -> None:
     missing = [k for k in KEYS if k not in doc]
     if missing:
         raise InvalidInput(f"{missing[0]}: missing from the audit entry")
-    extra = set(doc) - set(KEYS) - {"detail"}
+    extra = set(doc) - set(KEYS) - {"detail", "violations"}
     if extra:
         raise InvalidInput(f"{sorted(extra)[0]}: not an audit entry key")
     if doc["v"] not in VERSIONS or isinstance(doc["v"], bool):
@@ -316,6 +322,10 @@ def _validate(doc: Mapping[str, Any]) -> None:
             raise InvalidInput(f"filters.{name}: personal values are logged only as {HMAC_PREFIX}<hex>")
     if "detail" in doc and not isinstance(doc["detail"], Mapping):
         raise InvalidInput("detail: must be an object")
+    if "violations" in doc:
+        listed = doc["violations"]
+        if not isinstance(listed, list) or not all(isinstance(v, str) and _RULE.match(v) for v in listed):
+            raise InvalidInput("violations: must be a list of rule names")
 
 
 def _all_hashed(value: object) -> bool:
@@ -351,6 +361,7 @@ def build_entry(
     person_ids: Iterable[str] = (),
     fields: Iterable[str] = (),
     detail: Mapping[str, Any] | None = None,
+    violations: Iterable[str] = (),
 ) -> AuditEntry:
     """The typed way to make an entry: commits free text, hashes personal filters,
     bounds every list, validates, encodes (``AuditEntry.texts`` holds the texts).
@@ -387,6 +398,9 @@ def build_entry(
     }
     if detail is not None:
         doc["detail"] = dict(detail)
+    listed = list(violations)
+    if len(listed) > 1:
+        doc["violations"] = listed
     return AuditEntry.from_document(doc).with_texts(commit.texts)
 
 

@@ -299,7 +299,7 @@ class Gate:
         assert plan is not None  # an allow always carries its plan
         ids = search(conn, query)
         records = load_records(conn, ids)
-        warranted = warranted_arrests(conn, warrant, ids, now)
+        warranted = warranted_arrests(conn, warrant, ids, now, agreement_id=version.agreement_id)
         got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
         while True:
             try:
@@ -370,7 +370,9 @@ class Gate:
         req: Request | None = None,
     ) -> tuple[Outcome, AuditEntry]:
         verdict: EntryDecision = "error" if status == 422 else "deny"
-        entry = self.entry_for(draft, principal, version, now, verdict, status, rule)
+        # Every clause the request broke, when decide() is what denied it (CONTRACT 6).
+        listed = decision.violations if decision is not None and decision.rule == rule else ()
+        entry = self.entry_for(draft, principal, version, now, verdict, status, rule, violations=listed)
         body = error_body(_CODES.get(status, "forbidden"), message or rule, rule)
         return Outcome(status, body, decision, req, version), entry
 
@@ -387,6 +389,7 @@ class Gate:
         arrest_ids: Sequence[str] = (),
         person_ids: Sequence[str] = (),
         fields: Sequence[str] = (),
+        violations: Sequence[str] = (),
     ) -> AuditEntry:
         return build_entry(
             hmac_key=self.log.keys.hmac_key,
@@ -407,6 +410,7 @@ class Gate:
             arrest_ids=arrest_ids,
             person_ids=person_ids,
             fields=fields,
+            violations=violations,
             **draft.request_fields,
         )
 

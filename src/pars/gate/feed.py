@@ -87,7 +87,10 @@ def _deliver(
     decision = decide(version, request, now)
     draft = Draft("feed", "GET /v1/feed", {k: getattr(request, k) for k in _TEXT})
     if not decision.allowed:
-        entry = gate.entry_for(draft, principal, version, now, "deny", decision.status, decision.rule)
+        broken = decision.violations
+        entry = gate.entry_for(
+            draft, principal, version, now, "deny", decision.status, decision.rule, violations=broken
+        )
         appended = gate.log.append(conn, [entry])
         body = error_body("forbidden", decision.detail or decision.rule, decision.rule)
         body["receipt"] = appended.receipts()[0]
