@@ -3,6 +3,7 @@ concurrency, fail-closed, and termination to the second (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from typing import Any
@@ -476,7 +477,10 @@ def test_a_denial_logs_every_violation_without_the_typed_name(world: World) -> N
     p = principal(world, "ice")
     out = world.gate.search(p, {**ICE_SEARCH, "filters": {"lname_secret": "x", "country_of_origin": "MX"}})
     entry = out.body["receipt"]["entry"]
-    assert out.status == 403 and entry["rule"] == "filters.unknown.lname_secret"
+    # The typed name is free text (CONTRACT 5): committed in the rule, opened beside the entry.
+    assert out.status == 403 and entry["rule"].startswith("filters.unknown.sha256:")
+    assert opened(out.body["receipt"])["rule"].text == "lname_secret"
+    assert "lname_secret" not in json.dumps(entry)
     assert entry["violations"] == ["filters.unknown", "search.forbid_filters.country_of_origin"]
     # A denial with one violation needs no list (its rule says it all), an allow neither.
     single = world.gate.search(p, {**ICE_SEARCH, "filters": {"country_of_origin": "MX"}})
