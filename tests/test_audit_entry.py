@@ -66,7 +66,7 @@ def test_entry_has_every_agreed_key_in_canonical_json() -> None:
     doc = json.loads(e.canonical)
     assert list(doc) == sorted(KEYS)  # RFC 8785 sorts keys; nothing more, nothing less
     assert e.canonical == rfc8785.dumps(doc)
-    assert doc["v"] == 1
+    assert doc["v"] == 2
     assert doc["time"] == "2018-09-01T03:59:59+00:00"  # UTC, whole seconds
     assert doc["kind"] == "access"
     assert doc["filters"]["grade"] == "F1"
@@ -91,8 +91,13 @@ def test_keyed_hash_matches_normalised_names_so_oversight_can_match_victims() ->
 def test_unknown_filter_names_are_hashed_too_fail_closed() -> None:
     e = _entry(filters={"immigration_status": "undocumented", "Jan Doe": "x", "grade": "F1"})
     filters = e.document["filters"]
-    assert filters["immigration_status"].startswith("hmac-sha256:")
-    assert b"Jan Doe" not in e.canonical and b"undocumented" not in e.canonical
+    # An unknown name is a commitment (its text kept beside the entry), its value a keyed hash.
+    unknown = [k for k in filters if k != "grade"]
+    assert len(unknown) == 2 and all(k.startswith("sha256:") for k in unknown)
+    assert all(filters[k].startswith("hmac-sha256:") for k in unknown)
+    assert {e.texts[f"filters.{k}"].text for k in unknown} == {"immigration_status", "Jan Doe"}
+    for text in (b"Jan Doe", b"undocumented", b"immigration_status"):
+        assert text not in e.canonical
 
 
 def test_a_raw_personal_value_is_refused_at_the_boundary() -> None:
@@ -105,7 +110,7 @@ def test_a_raw_personal_value_is_refused_at_the_boundary() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "field"),
     [
-        ("v", 2, "v"),
+        ("v", 3, "v"),
         ("kind", "other", "kind"),
         ("decision", None, "decision"),
         ("status", "ok", "status"),

@@ -86,7 +86,7 @@ def test_append_returns_indices_hashes_and_a_signed_checkpoint(store: Store, log
     assert (origin, size) == ("pars.local/audit", 3)
     assert root == root_hash([leaf_hash(e.canonical) for e in entries])
     receipt = appended.receipts()[1]
-    assert set(receipt) == {"leaf_index", "leaf_hash_hex", "entry", "checkpoint"}
+    assert set(receipt) == {"leaf_index", "leaf_hash_hex", "entry", "checkpoint", "texts"}
     assert receipt["leaf_index"] == 1
     assert receipt["entry"] == json.loads(entries[1].canonical)
     assert receipt["checkpoint"] == appended.checkpoint.note

@@ -3,6 +3,7 @@ concurrency, fail-closed, and termination to the second (SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from pars.agreements.service import terminate
 from pars.audit import AuditLog, AuditWriteError, iter_entries, log_size, verify_log
+from pars.audit.texts import opened, with_texts
 from pars.errors import InvalidInput, NotFound
 from pars.gate import (
     Gate,
@@ -165,7 +167,8 @@ def test_read_out_of_scope_and_missing_are_indistinguishable(world: World) -> No
     missing = world.gate.read(p, "A-2018-000002X", ICE_SEARCH)
 
     def shape(body: dict[str, Any]) -> Any:
-        e = dict(body["receipt"]["entry"])
+        # Commitments differ by their fresh salts; what they open must not.
+        e = with_texts(dict(body["receipt"]["entry"]), opened(body["receipt"]))
         e.pop("filters")
         return body["error"]["code"], body["error"]["rule"], e
 
@@ -474,7 +477,10 @@ def test_a_denial_logs_every_violation_without_the_typed_name(world: World) -> N
     p = principal(world, "ice")
     out = world.gate.search(p, {**ICE_SEARCH, "filters": {"lname_secret": "x", "country_of_origin": "MX"}})
     entry = out.body["receipt"]["entry"]
-    assert out.status == 403 and entry["rule"] == "filters.unknown.lname_secret"
+    # The typed name is free text (CONTRACT 5): committed in the rule, opened beside the entry.
+    assert out.status == 403 and entry["rule"].startswith("filters.unknown.sha256:")
+    assert opened(out.body["receipt"])["rule"].text == "lname_secret"
+    assert "lname_secret" not in json.dumps(entry)
     assert entry["violations"] == ["filters.unknown", "search.forbid_filters.country_of_origin"]
     # A denial with one violation needs no list (its rule says it all), an allow neither.
     single = world.gate.search(p, {**ICE_SEARCH, "filters": {"country_of_origin": "MX"}})

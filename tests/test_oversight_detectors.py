@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pars.audit import build_entry, keyed_hash
+from pars.audit.texts import with_texts
 from pars.oversight import ArrestFact, Finding, OversightConfig, RecordFacts, find
 from pars.oversight.facts import baseline
 
@@ -86,7 +87,9 @@ class World:
         args.update(kw)
         if args["decision"] != "allow" and "rule" not in kw:
             args["rule"] = "purposes"
-        self.entries.append(dict(build_entry(**args).document))
+        entry = build_entry(**args)
+        # As the report reads it: free text opened from its commitments (pars.audit.texts).
+        self.entries.append(with_texts(dict(entry.document), entry.texts))
         return len(self.entries) - 1
 
     def stream(self) -> Iterator[tuple[int, dict[str, Any]]]:

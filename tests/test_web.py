@@ -15,6 +15,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from pars.audit import AuditLog, AuditWriteError, log_size, verify_log
+from pars.audit.texts import opened, with_texts
 from pars.store.db import Store
 from pars.web.app import create_app
 from tests.factories import arrest, sign_approval_note
@@ -119,7 +120,9 @@ def test_404_out_of_scope_equals_missing(world: World) -> None:
     a = world.read("ice", "A-2018-000002", **ICE_READ)
     b = world.read("ice", "A-2099-000002", **ICE_READ)
     ba, bb = assert_error(a, 404, logged=True), assert_error(b, 404, logged=True)
-    ea, eb = dict(ba["receipt"]["entry"]), dict(bb["receipt"]["entry"])
+    # Commitments differ by their fresh salts; what they open must not.
+    ea = with_texts(dict(ba["receipt"]["entry"]), opened(ba["receipt"]))
+    eb = with_texts(dict(bb["receipt"]["entry"]), opened(bb["receipt"]))
     assert ea.pop("filters") == {"arrest_id": "A-2018-000002"}
     assert eb.pop("filters") == {"arrest_id": "A-2099-000002"}
     assert ea == eb and ea["rule"] == "not_found"
@@ -342,8 +345,9 @@ def test_hardening_headers_limits_and_unknown_routes(store: Store, tmp_path: Pat
             "cache-control": "no-store",
         }.items():
             assert r.headers[name] == value
+        # A partner route logs even an oversized body: a 422 with its receipt (CONTRACT 4).
         big = w.client.post("/v1/search", content=b"x" * 5000, headers=w.auth("ice"))
-        assert_error(big, 413, logged=False)
+        assert assert_error(big, 422, logged=True)["error"]["message"] == "body: larger than 2048 bytes"
 
         async def chunks() -> Any:
             for _ in range(5):

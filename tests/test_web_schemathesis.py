@@ -45,3 +45,36 @@ def test_no_server_errors(fuzz_world: World) -> None:
                 assert set(response.json()["error"]) == {"code", "message", "rule"}
 
         check()
+
+
+def test_stateful_search_then_read_its_own_entry(fuzz_world: World) -> None:
+    """Schemathesis follows the receipt links: a partner's search (any body) and then its own
+    entry by the receipt's index. Every answer is under 500, every search answer carries a
+    receipt, and the entry it names is readable by the same user, texts beside it."""
+    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_world.app)
+    machine = schema.as_state_machine()
+    seen: list[str] = []
+
+    class Partner(machine):  # type: ignore[misc,valid-type]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": fuzz_world.auth(_who(case.operation.path))}
+
+        def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
+            path = case.operation.path
+            seen.append(path)
+            assert response.status_code < 500, (path, response.text)
+            if path == "/v1/search" and response.status_code != 401:  # 401: no agreement to log under
+                assert "receipt" in response.json(), response.text
+            if path == "/v1/audit/entries/{index}" and response.status_code == 200:
+                assert set(response.json()) == {"index", "entry", "texts"}
+
+    Partner.run(
+        settings=settings(
+            max_examples=10,
+            stateful_step_count=3,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+    )
+    assert "/v1/search" in seen and "/v1/audit/entries/{index}" in seen, sorted(set(seen))

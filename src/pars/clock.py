@@ -57,18 +57,59 @@ class FixedClock:
             return self._at
 
 
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 time that must carry an offset (``2018-08-31T23:59:59-04:00``).
+#: The window of instants and days PARS takes from anyone (requests, agreements,
+#: booking events, reports, the console, the CLI): wide enough for any arrest,
+#: term or audit period, narrow enough that no offset or day arithmetic overflows.
+MIN_YEAR = 1900
+MAX_YEAR = 2200
+#: Longest text taken as a time (``2018-08-31T23:59:59.123456-04:00`` is 32).
+MAX_INSTANT_CHARS = 40
+WINDOW = f"between the years {MIN_YEAR} and {MAX_YEAR}"
 
-    Raises ``ValueError`` naming the problem otherwise.
+
+def check_instant(value: datetime) -> datetime:
+    """``value`` if it lies in the window (both as written and in UTC); ``ValueError`` otherwise."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("not an ISO 8601 time with an offset")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"not a time {WINDOW}")
+    # Both ends are at least a year from datetime's limits: this cannot overflow.
+    if not MIN_YEAR <= value.astimezone(UTC).year <= MAX_YEAR:
+        raise ValueError(f"not a time {WINDOW}")
+    return value
+
+
+def check_day(value: date) -> date:
+    """``value`` if its year lies in the window; ``ValueError`` otherwise."""
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"not a date {WINDOW}")
+    return value
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 time that must carry an offset (``2018-08-31T23:59:59-04:00``),
+    in the years ``MIN_YEAR``..``MAX_YEAR``: the one parser of instants PARS takes in.
+
+    Raises ``ValueError`` naming the problem otherwise (never ``OverflowError``).
     """
+    if not isinstance(text, str) or len(text) > MAX_INSTANT_CHARS:
+        raise ValueError("not an ISO 8601 time with an offset")
     try:
         value = datetime.fromisoformat(text)
     except (TypeError, ValueError):
         raise ValueError("not an ISO 8601 time with an offset") from None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("not an ISO 8601 time with an offset")
-    return value
+    return check_instant(value)
+
+
+def parse_day(text: str) -> date:
+    """An ISO 8601 date ``YYYY-MM-DD`` in the years ``MIN_YEAR``..``MAX_YEAR``."""
+    if not isinstance(text, str) or len(text) != 10:
+        raise ValueError("not a date (YYYY-MM-DD)")
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError("not a date (YYYY-MM-DD)") from None
+    return check_day(value)
 
 
 def to_utc_naive(value: datetime) -> datetime:

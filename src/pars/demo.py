@@ -46,6 +46,7 @@ from pars.audit.evidence import write_bundle
 from pars.audit.extends import kept_checkpoint
 from pars.audit.publish import latest_published, status, witness_config
 from pars.audit.publisher import Publisher
+from pars.audit.texts import stream_with_texts
 from pars.clock import FixedClock, parse_instant
 from pars.demo_witnesses import LocalWitness, configured, cut_tail, local_witnesses, wait_ready
 from pars.gate import Gate, Principal, admin_event_recorder, issue_token
@@ -425,7 +426,8 @@ def chapter_replay(demo: Demo, store: Store) -> None:
         current = serving_version(conn, "ice-2017", demo.clock.now())
     draft = AgreementVersion(doc.id, 0, doc.version_hash(), doc, True, terminated_at=current.terminated_at)
     with open_log(store) as view:
-        report = replay(draft, logged_requests(view.entries(agreement_id="ice-2017", kind="access")))
+        found = view.entries(agreement_id="ice-2017", kind="access")
+        report = replay(draft, logged_requests(stream_with_texts(view.conn, found)))
     data = report.to_dict()
     demo.facts.update(replay_changed=data["changed"], replay_total=data["replayed"])
     demo.say(

@@ -35,7 +35,8 @@ from pydantic import (
     field_serializer,
 )
 
-from pars.clock import parse_instant
+from pars.bounds import MAX_DEPTH, json_problem
+from pars.clock import check_day, parse_day, parse_instant
 from pars.errors import InvalidInput
 from pars.records.fields import FILTERS, GROUPS, RECORD_FIELDS, UnknownField, expand
 
@@ -75,12 +76,13 @@ def _instant(value: object) -> datetime:
 
 def _day(value: object) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
+        return check_day(value)
     if isinstance(value, str) and len(value) == 10:
         try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
+            return parse_day(value)
+        except ValueError as exc:
+            if "between" in str(exc):
+                raise
     raise ValueError("not an ISO 8601 date (YYYY-MM-DD)")
 
 
@@ -280,6 +282,17 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def load_text(text: str) -> Any:
     """YAML or JSON text -> plain data (JSON first, since it is the stricter reading)."""
+    try:
+        data = _load_text(text)
+    except RecursionError:
+        raise InvalidInput(f"document: nested deeper than {MAX_DEPTH} levels") from None
+    problem = json_problem(data)
+    if problem is not None:
+        raise InvalidInput(f"document: {problem}")
+    return data
+
+
+def _load_text(text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,21 +29,52 @@ from pydantic import (
 )
 
 from pars.agreements.document import describe
+from pars.bounds import is_unicode
+from pars.clock import WINDOW, parse_day, parse_instant
 from pars.errors import InvalidInput
 
 Action = Literal["search", "read", "feed"]
 
 
+#: Bounds of a request (an entry records a request whole within them: ``pars.audit.entry``).
+MAX_FILTERS = 16
+MAX_LIST = 20
+MAX_VALUE_CHARS = 1000
+#: A known name is at most 64 characters; a logged commitment (replayed) is 71.
+MAX_NAME_CHARS = 80
+MAX_TEXT_CHARS = 2000
+#: Numbers a filter takes: what a JSON double holds exactly.
+MAX_NUMBER = 2**53
+
+
 def _filter_value(value: object) -> object:
     def scalar(v: object) -> bool:
-        return isinstance(v, str | int | float) and not isinstance(v, bool) and len(str(v)) <= 1000
+        if isinstance(v, bool):
+            return False
+        if isinstance(v, int | float):
+            return abs(v) < MAX_NUMBER and v == v  # no NaN, no huge numbers
+        return isinstance(v, str) and len(v) <= MAX_VALUE_CHARS and is_unicode(v)
 
-    if scalar(value) or (isinstance(value, list) and len(value) <= 100 and all(scalar(v) for v in value)):
+    if scalar(value) or (
+        isinstance(value, list) and 1 <= len(value) <= MAX_LIST and all(scalar(v) for v in value)
+    ):
         return value
-    raise ValueError("must be a string, a number or a list of them")
+    raise ValueError(
+        f"must be a string of at most {MAX_VALUE_CHARS} characters, a number or a list of "
+        f"1 to {MAX_LIST} of them"
+    )
+
+
+def _filter_name(name: str) -> str:
+    if not 1 <= len(name) <= MAX_NAME_CHARS or not is_unicode(name):
+        raise ValueError(f"a filter name is 1 to {MAX_NAME_CHARS} characters")
+    return name
 
 
 FilterValue = Annotated[object, PlainValidator(_filter_value)]
+FilterName = Annotated[StrictStr, AfterValidator(_filter_name)]
+#: Filters whose values are times: checked against the one instant parser up front.
+_TIME_FILTERS = ("arrested_from", "arrested_to")
 
 
 def _blank_is_none(value: object) -> object:
@@ -52,8 +84,27 @@ def _blank_is_none(value: object) -> object:
     return value
 
 
-OptionalText = Annotated[Annotated[StrictStr, Field(max_length=2000)] | None, BeforeValidator(_blank_is_none)]
-SortKey = Annotated[StrictStr, Field(min_length=1, max_length=100)]
+def _unicode_text(value: str) -> str:
+    if not is_unicode(value):
+        raise ValueError("holds a lone surrogate (not Unicode text)")
+    return value
+
+
+_Text = Annotated[StrictStr, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_unicode_text)]
+OptionalText = Annotated[_Text | None, BeforeValidator(_blank_is_none)]
+SortKey = Annotated[
+    StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS + 1), AfterValidator(_unicode_text)
+]
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_day(value) if len(value) == 10 else parse_instant(value)
+    except ValueError:
+        return False
+    return True
 
 
 class Request(BaseModel):
@@ -66,11 +117,14 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Action = "search"
-    purpose: Annotated[Annotated[StrictStr, Field(max_length=100)] | None, BeforeValidator(_blank_is_none)]
+    purpose: Annotated[
+        Annotated[StrictStr, Field(max_length=100), AfterValidator(_unicode_text)] | None,
+        BeforeValidator(_blank_is_none),
+    ]
     case_number: OptionalText = None
     justification: OptionalText = None
     warrant: OptionalText = None
-    filters: Annotated[dict[StrictStr, FilterValue], Field(max_length=32)] = {}
+    filters: Annotated[dict[FilterName, FilterValue], Field(max_length=MAX_FILTERS)] = {}
     sort: Annotated[list[SortKey], Field(max_length=8)] = []
     limit: StrictInt | None = Field(default=None, ge=1, le=100_000)
     arrest_id: OptionalText = None
@@ -85,6 +139,12 @@ class Request(BaseModel):
             raise ValueError(f"arrest_id: not part of a {self.action} request")
         if self.action != "search" and (self.filters or self.sort or self.limit is not None):
             raise ValueError(f"filters: a {self.action} request takes no filters, sort or limit")
+        for name in _TIME_FILTERS:
+            value = self.filters.get(name)
+            if value is not None and not _is_time(value):
+                raise ValueError(
+                    f"filters.{name}: not a date (YYYY-MM-DD) or an ISO 8601 time with an offset, {WINDOW}"
+                )
         return self
 
     @classmethod

@@ -47,6 +47,7 @@ from pars.audit.merkle import EMPTY_ROOT, fill, range_nodes
 from pars.audit.merkle import consistency_ranges as _consistency_ranges
 from pars.audit.merkle import inclusion_ranges as _inclusion_ranges
 from pars.audit.note import Checkpoint, sign_checkpoint
+from pars.audit.texts import texts_json, write_texts
 from pars.clock import SYSTEM_CLOCK, Clock, to_utc_naive, utc_text
 from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
 from pars.store.db import Store
@@ -125,6 +126,8 @@ def receipt(leaf: AppendedLeaf, checkpoint: Checkpoint) -> dict[str, Any]:
         "leaf_hash_hex": leaf.leaf_hash.hex(),
         "entry": dict(leaf.entry.document),
         "checkpoint": checkpoint.note,
+        # CONTRACT section 5: the texts the entry's commitments open, beside it.
+        "texts": texts_json(leaf.entry.texts),
     }
 
 
@@ -484,6 +487,9 @@ class AuditLog:
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
         store_cp = self._due(head, now)
         _driver_write(conn, leaves, frontier, size, root, cp.note if store_cp else None, now)
+        # The free texts beside the leaves, in this transaction: no entry without its texts.
+        texts = [(x.index, to_utc_naive(x.entry.time), x.entry.document, x.entry.texts) for x in leaves]
+        write_texts(conn, texts)
         self._edge = (size, root, frontier.edge())
         return Appended(leaves, cp, store_cp)
 

@@ -324,10 +324,12 @@ def decide_cmd(
     from pars.agreements.service import load_history
 
     now = option_instant("--at", at) or clock().now()
+    from pars.bounds import load_json
+
     try:
-        body = json.loads(_read(request))
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"--request: not JSON ({exc.msg})") from None
+        body = load_json(_read(request))
+    except ValueError as exc:
+        raise InvalidInput(f"--request: {exc}") from None
     req = Request.parse(body)
     with opened() as store, store.read() as conn:
         history = load_history(conn, agreement_id)
@@ -377,8 +379,11 @@ def audit_entries(log: Path | None, store: Store, partner: str) -> Iterator[tupl
         yield from _fixture_entries(log)
         return
     # Checked entry bytes in one snapshot, up to the newest published checkpoint.
+    from pars.audit.texts import stream_with_texts
+
     with open_log(store) as view:
-        for index, entry in view.entries(kind="access"):
+        # As typed: a committed filter or sort name is decided again under its own name.
+        for index, entry in stream_with_texts(view.conn, view.entries(kind="access")):
             if entry.get("agency") == partner:
                 yield index, entry
 

@@ -31,6 +31,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+#: Largest index or size taken (both databases store 64-bit integers).
+MAX_INDEX = 2**62
 #: Logs at least this long get a progress bar while verifying.
 PROGRESS_FROM = 100_000
 
@@ -181,8 +183,10 @@ def key() -> None:
 
 @app.command()
 def prove(
-    index: Annotated[int, typer.Option("--index", help="0-based leaf index.")],
-    size: Annotated[int | None, typer.Option("--size", help="Tree size (default: the latest).")] = None,
+    index: Annotated[int, typer.Option("--index", min=0, max=MAX_INDEX, help="0-based leaf index.")],
+    size: Annotated[
+        int | None, typer.Option("--size", min=1, max=MAX_INDEX, help="Tree size (default: the latest).")
+    ] = None,
 ) -> None:
     """Print an inclusion proof as JSON: {index, size, proof_hex, leaf_hash_hex, root_hex}."""
     from pars.audit import get_entry, inclusion_proof, log_size, root_at
@@ -205,9 +209,10 @@ def prove(
 
 @app.command()
 def consistency(
-    old: Annotated[int, typer.Option("--old", help="The older tree size.")],
+    old: Annotated[int, typer.Option("--old", min=1, max=MAX_INDEX, help="The older tree size.")],
     new: Annotated[
-        int | None, typer.Option("--new", help="The newer tree size (default: the latest).")
+        int | None,
+        typer.Option("--new", min=1, max=MAX_INDEX, help="The newer tree size (default: the latest)."),
     ] = None,
 ) -> None:
     """Print a consistency proof as JSON: {old, new, proof_hex, old_root_hex, new_root_hex}."""
@@ -229,13 +234,81 @@ def consistency(
 
 
 @app.command()
-def entry(index: Annotated[int, typer.Argument(help="0-based leaf index.")]) -> None:
-    """Print one stored entry as JSON: {index, entry}."""
+def entry(index: Annotated[int, typer.Argument(min=0, max=MAX_INDEX, help="0-based leaf index.")]) -> None:
+    """Print one stored entry as JSON: {index, entry, texts} (texts: what its commitments open)."""
     from pars.audit import get_entry
+    from pars.audit.texts import load_texts, texts_json
 
     with _opened() as store, store.read() as conn:
         stored = get_entry(conn, index)
-    print_json({"index": stored.index, "entry": json.loads(stored.entry)})
+        texts = load_texts(conn, [index]).get(index, {})
+    print_json({"index": stored.index, "entry": json.loads(stored.entry), "texts": texts_json(texts)})
+
+
+@app.command()
+def erase(
+    index: Annotated[int, typer.Option("--index", min=0, max=MAX_INDEX, help="0-based leaf index.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (logged as a commitment; kept erasable).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase the free texts of one entry (its leaf keeps their commitments; the log still
+    verifies). The erasure is itself an admin entry of the log."""
+    import getpass
+
+    from pars.audit import AuditLog
+    from pars.audit.texts import erase_entry
+
+    _bounded("--reason", reason)
+    with _opened() as store:
+        done = erase_entry(store, AuditLog.open(), index, reason, by=getpass.getuser())
+    if as_json:
+        print_json(done)
+    else:
+        console.print(
+            f"erased {done['erased']} text(s) of entry {index}; logged as entry {done['logged_at']}",
+            highlight=False,
+        )
+
+
+@app.command()
+def retention(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            "--days",
+            min=365,
+            max=100_000,
+            help="Erase texts of entries older than this many days (default PARS_TEXT_RETENTION_DAYS, "
+            "else 365; never less: CJIS audit retention).",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Erase the free texts of entries older than the retention period; logged as an admin
+    entry. Run it daily (cron or a systemd timer)."""
+    import getpass
+
+    from pars.audit import AuditLog
+    from pars.audit.texts import apply_retention, retention_days
+
+    keep = days if days is not None else retention_days()
+    with _opened() as store:
+        done = apply_retention(store, AuditLog.open(), keep, by=getpass.getuser())
+    if as_json:
+        print_json(done)
+    else:
+        console.print(
+            f"erased {done['erased']} text(s) of entries before {done['before']}; "
+            f"logged as entry {done['logged_at']}",
+            highlight=False,
+        )
+
+
+def _bounded(option: str, text: str, most: int = 2000) -> None:
+    from pars.errors import InvalidInput
+
+    if len(text) > most:
+        raise InvalidInput(f"{option}: at most {most} characters")
 
 
 @app.command()
@@ -323,7 +396,7 @@ def check_bundle(
 
 @app.command("sign-checkpoint")
 def sign_checkpoint(
-    size: Annotated[int, typer.Option("--size", help="Tree size to sign.")],
+    size: Annotated[int, typer.Option("--size", min=0, max=MAX_INDEX, help="Tree size to sign.")],
 ) -> None:
     """Print a checkpoint for a past size: the stored one, or a freshly signed one."""
     from pars.audit import AuditLog

@@ -120,7 +120,9 @@ def demo(
     serve: Annotated[
         bool, typer.Option("--serve", help="Then serve the console on the demo's store until Ctrl-C.")
     ] = False,
-    port: Annotated[int, typer.Option("--port", help="Port for --serve (on 127.0.0.1).")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port for --serve (on 127.0.0.1).")
+    ] = 8000,
 ) -> None:
     """Tell the PARS story end to end on an embedded SQLite store, with synthetic people.
 

@@ -13,7 +13,9 @@ import typer
 
 def serve(
     host: Annotated[str, typer.Option("--host", envvar="PARS_HOST", help="Address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", envvar="PARS_PORT", help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", envvar="PARS_PORT", min=1, max=65535, help="Port to listen on.")
+    ] = 8000,
 ) -> None:
     """Serve the HTTP API (CONTRACT section 4) and the public log (/log/); keys from PARS_KEY_DIR.
 

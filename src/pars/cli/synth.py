@@ -25,21 +25,30 @@ _CHUNK = 2000  # events per write and per progress refresh
 
 
 def _parse_start(value: str) -> date:
+    from pars.clock import parse_day
+
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        return parse_day(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r}: {exc}") from None
 
 
 def synth(
     arrests: Annotated[
-        int, typer.Option("--arrests", min=0, help="How many arrests to book (follow-ups extra).")
+        int,
+        typer.Option(
+            "--arrests", min=0, max=100_000_000, help="How many arrests to book (follow-ups extra)."
+        ),
     ],
-    seed: Annotated[int, typer.Option("--seed", help="Same seed and options, same bytes.")],
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**63 - 1, help="Same seed and options, same bytes.")
+    ],
     start: Annotated[
         str, typer.Option("--start", help="First day of the window (YYYY-MM-DD), city time.")
     ] = "2017-09-01",
-    days: Annotated[int, typer.Option("--days", min=1, help="Length of the window in days.")] = 365,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=36_500, help="Length of the window in days.")
+    ] = 365,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the events to FILE instead of stdout.")
     ] = None,

@@ -19,6 +19,10 @@ transaction advisory lock per (agreement, user) makes the count exact (SQLite's
 BEGIN IMMEDIATE already serialises writers). Searches and reads are counted under
 versions that set a limit; requests refused by the rate limit itself do not
 count, so a client that keeps knocking is let back in after the window.
+Malformed requests count like any other (a client cannot probe for free). Every
+request still adds exactly one entry, and every entry is bounded
+(``pars.audit.entry``: free text committed, at most 16 filters of 20 values,
+never over 65,535 bytes), so no request, however large, adds more than that.
 
 Rule: nothing is returned unless its audit entry was appended in the transaction
 that read it; if the append fails the request fails (``Unavailable``, HTTP 503).
@@ -32,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
@@ -40,6 +45,7 @@ from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, d
 from pars.agreements.request import Request
 from pars.agreements.warrants import warranted_arrests
 from pars.audit import AuditEntry, AuditLog, build_entry
+from pars.audit.entry import MAX_FILTERS, MAX_LIST, EntryTooLarge
 from pars.audit.entry import Decision as EntryDecision
 from pars.clock import Clock, to_utc_naive
 from pars.errors import InvalidInput, NotFound
@@ -107,7 +113,9 @@ def loggable_filters(raw: object) -> dict[str, object]:
     if not isinstance(raw, Mapping):
         return {}
     out: dict[str, object] = {}
-    for name, value in raw.items():
+    for name, value in islice(raw.items(), MAX_FILTERS):  # the entry records no more
+        if isinstance(value, list):
+            value = value[:MAX_LIST]
         ok = _scalar(value) or (isinstance(value, list) and all(_scalar(v) for v in value))
         out[str(name)] = value if ok else {"value": repr(value)[:2000]}
     return out
@@ -293,19 +301,29 @@ class Gate:
         records = load_records(conn, ids)
         warranted = warranted_arrests(conn, warrant, ids, now, agreement_id=version.agreement_id)
         got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
-        entry = self.entry_for(
-            draft,
-            principal,
-            version,
-            now,
-            "allow",
-            200,
-            decision.rule,
-            arrest_ids=got,
-            person_ids=seen_people(full, plan),
-            fields=returned_paths(views),
-        )
-        return views, entry
+        while True:
+            try:
+                entry = self.entry_for(
+                    draft,
+                    principal,
+                    version,
+                    now,
+                    "allow",
+                    200,
+                    decision.rule,
+                    arrest_ids=got,
+                    person_ids=seen_people(full, plan),
+                    fields=returned_paths(views),
+                )
+            except EntryTooLarge:
+                # The entry names everything that leaves and may not pass 65,535 bytes:
+                # answer with fewer records (the first ones, in order) rather than fail.
+                if len(views) <= 1:
+                    raise
+                keep = len(views) // 2
+                got, full, views = got[:keep], full[:keep], views[:keep]
+                continue
+            return views, entry
 
     # --- rate counting -------------------------------------------------------
 

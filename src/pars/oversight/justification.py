@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from pars.audit.texts import is_commitment
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import CountDetector
 from pars.oversight.model import (
@@ -136,21 +137,23 @@ class VagueJustification:
         u = self.users[subject]
         u.requests += 1
         text = entry.get("justification")
-        if self.is_vague(text):
+        # An erased text leaves its commitment: the reason is unknown, neither vague nor reused.
+        erased = is_commitment(text)
+        if not erased and self.is_vague(text):
             u.vague += 1
             u.vague_evidence.add(index)
         people = {f.person_id for a in entry.get("arrest_ids") or () if (f := self.facts.arrest(a))}
         if not people:
             return
         u.people |= people
-        said = words(text)
+        said = () if erased else words(text)
         if said:
             cluster = self._cluster(u, said)
             if cluster is not None and not people <= cluster.people:
                 cluster.evidence.add(index, len(people - cluster.people))
                 cluster.people |= people
         case = entry.get("case_number")
-        if case:
+        if case and not is_commitment(case):
             known = u.cases[str(case)]
             if not people <= known:
                 ev = u.case_evidence.setdefault(str(case), Evidence(self.config.max_evidence))

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from pars.agreements.service import agreement_ids
 from pars.audit import LogView, format_time, load_keys
 from pars.audit.reader import verified_view
+from pars.audit.texts import stream_with_texts
 from pars.errors import NotFound
 from pars.oversight.activity import Activity
 from pars.oversight.bulk import BulkAccess
@@ -86,7 +87,9 @@ def _stream(
     view: LogView, agreement_id: str | None, start: datetime | None, end: datetime | None
 ) -> Iterator[tuple[int, Entry]]:
     """The access entries the report reads: checked bytes, up to the view's signed size."""
-    for index, doc in view.entries(agreement_id=agreement_id, kind="access", since=start, until=end):
+    found = view.entries(agreement_id=agreement_id, kind="access", since=start, until=end)
+    # Detectors read free text as typed: each text that opens its commitment (pars.audit.texts).
+    for index, doc in stream_with_texts(view.conn, found):
         if is_access(doc):
             yield index, doc
 

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from pars.clock import check_day, check_instant
 from pars.records.countries import ISO_3166_ALPHA2
 from pars.records.normalize import ssn_key
 
@@ -55,8 +56,10 @@ def _ssn(text: str) -> str:
     return key
 
 
-# Parsed in Rust, strictly: an RFC 3339 string with an offset, nothing else.
-Instant = Annotated[AwareDatetime, Strict()]
+# Parsed in Rust, strictly: an RFC 3339 string with an offset, nothing else, in the
+# window every instant PARS takes must lie in (so no UTC conversion can overflow).
+Instant = Annotated[AwareDatetime, Strict(), AfterValidator(check_instant)]
+Day = Annotated[date, AfterValidator(check_day)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")]
@@ -70,7 +73,7 @@ class _Strict(BaseModel):
 class Person(_Strict):
     last_name: Name
     first_name: Name
-    dob: date | None = None
+    dob: Day | None = None
     sex: Literal["M", "F", "X", "U"] | None = None
     race: Literal["W", "B", "A", "I", "P", "U"] | None = None
     ssn: Annotated[str, AfterValidator(_ssn)] | None = None
@@ -299,23 +302,34 @@ def parse_event(line: str | bytes) -> ParsedEvent | Rejection:
     """Validate one JSON line of CONTRACT section 1."""
     if len(line) > MAX_LINE_BYTES:
         return Rejection(f"event: line longer than {MAX_LINE_BYTES} bytes")
+    if isinstance(line, str):
+        try:
+            line = line.encode()
+        except UnicodeEncodeError:
+            return Rejection("event: a string holds a lone surrogate, not Unicode text")
     try:
         event = _ADAPTER.validate_json(line)
     except ValidationError as exc:
         return Rejection(describe(exc), _event_id_of(exc, line))
+    except (ValueError, RecursionError) as exc:  # never a traceback, never a lost batch
+        return Rejection(f"event: not a booking event ({type(exc).__name__})", _event_id_of(None, line))
     canonical = event.model_dump_json(exclude_none=True)
     return ParsedEvent(event, canonical, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 def parse_obj(obj: Any) -> ParsedEvent | Rejection:
     """Validate one already-decoded JSON object (the HTTP bookings route)."""
-    return parse_event(json.dumps(obj, ensure_ascii=False))
+    try:
+        line = json.dumps(obj, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return Rejection("event: nested too deeply to be a booking event")
+    return parse_event(line)
 
 
 _EVENT_ID = re.compile(rb'"event_id"\s*:\s*"([^"\\]{1,200})"')
 
 
-def _event_id_of(exc: ValidationError, line: str | bytes) -> str | None:
+def _event_id_of(exc: ValidationError | None, line: str | bytes) -> str | None:
     raw = line.encode() if isinstance(line, str) else line
     m = _EVENT_ID.search(raw)
     return m.group(1).decode("utf-8", "replace") if m else None

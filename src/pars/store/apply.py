@@ -47,6 +47,7 @@ from pars.store.schema import (
     parties,
     persons,
 )
+from pars.store.schema.audit import audit_text_arrests, audit_texts
 
 EVENT_COLS = ("seq", "event_id", "type", "arrest_id", "at", "content_sha256", "body", "received_utc")
 PERSON_COLS = ("person_id", "kind", "ssn", "name_key", "dob", "created_event")
@@ -337,6 +338,11 @@ class Applier:
         c.execute(
             expungements.insert().values(arrest_id=aid, order_ref=order, at=ev.at, event_id=ev.event_id)
         )
+        # CONTRACT section 5: the free text of every entry naming the arrest goes with it
+        # (the leaves keep their commitments, so the log still verifies).
+        named = select(audit_text_arrests.c.idx).where(audit_text_arrests.c.arrest_id == aid)
+        c.execute(delete(audit_texts).where(audit_texts.c.idx.in_(named)))
+        c.execute(delete(audit_text_arrests).where(audit_text_arrests.c.idx.in_(named)))
         for chunk in chunks(touched):
             still_used = set(c.scalars(select(parties.c.person_id).where(parties.c.person_id.in_(chunk))))
             gone = [pid for pid in chunk if pid not in still_used]

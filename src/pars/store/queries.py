@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, RowMapping, Select, and_, func, select
 from sqlalchemy.sql.elements import UnaryExpression
 
-from pars.clock import city_day_start, parse_instant, to_utc_naive
+from pars.clock import WINDOW, city_day_start, parse_day, parse_instant, to_utc_naive
 from pars.errors import InvalidInput
 from pars.records.fields import PERSON_FIELDS, SEARCHABLE_FILTERS, SORTABLE
 from pars.records.normalize import address_key, name_key, ssn_key
@@ -145,14 +145,14 @@ def _time_bound(name: str, value: Any) -> datetime:
     text = str(value)
     try:
         if len(text) == 10:  # a plain date: the whole day, in UTC
-            d = date.fromisoformat(text)
+            d = parse_day(text)
             if name == "arrested_to":
                 return datetime(d.year, d.month, d.day, 23, 59, 59)
             return datetime(d.year, d.month, d.day)
         return to_utc_naive(parse_instant(text))
     except ValueError:
         raise InvalidInput(
-            f"filters.{name}: not a date (YYYY-MM-DD) or an ISO 8601 time with an offset"
+            f"filters.{name}: not a date (YYYY-MM-DD) or an ISO 8601 time with an offset, {WINDOW}"
         ) from None
 
 

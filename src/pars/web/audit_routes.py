@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from pars.audit import consistency_proof, get_entry, inclusion_proof
+from pars.audit.texts import load_texts, texts_json
 from pars.clock import parse_instant
 from pars.errors import InvalidInput, NotFound
 from pars.gate import Gate, Principal
@@ -64,7 +65,7 @@ def consistency(
     return {"old": old, "new": new, "proof_hex": [p.hex() for p in proof]}
 
 
-@router.get("/v1/audit/entries/{index}", tags=["audit"])
+@router.get("/v1/audit/entries/{index}", tags=["audit"], operation_id="audit_entry")
 def entry(
     index: int = Path(..., ge=0, le=MAX_INDEX),
     who: Principal = Depends(principal),
@@ -73,9 +74,11 @@ def entry(
     Gate.require_role(who, "oversight", "partner")
     with svc.store.read() as conn:
         found = get_entry(conn, index)
-    doc = found.document()
-    _visible(who, doc, index)
-    return {"index": found.index, "entry": doc}
+        doc = found.document()
+        _visible(who, doc, index)
+        texts = load_texts(conn, [found.index]).get(found.index, {})
+    # CONTRACT section 5: the texts the entry's commitments open, while they exist.
+    return {"index": found.index, "entry": doc, "texts": texts_json(texts)}
 
 
 def _visible(who: Principal, doc: dict[str, Any], index: int) -> None:
@@ -108,8 +111,8 @@ def _instant(name: str, value: str | None) -> datetime | None:
         return None
     try:
         return parse_instant(value)
-    except ValueError:
-        raise InvalidInput(f"{name}: not an ISO 8601 time with an offset") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
 
 
 @router.get("/v1/oversight/report", tags=["oversight"])

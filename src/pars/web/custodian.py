@@ -36,12 +36,21 @@ def _numbered(raw: bytes) -> list[tuple[int, bytes | str]]:
     if text.startswith(b"["):
         try:
             items = json.loads(raw)
+        except RecursionError:
+            raise InvalidInput("body: JSON nested too deeply") from None
         except (ValueError, UnicodeDecodeError):
             raise InvalidInput("body: not a valid JSON array") from None
         if not isinstance(items, list):
             raise InvalidInput("body: must be JSON Lines or a JSON array of events")
-        return [(i, json.dumps(item)) for i, item in enumerate(items, 1)]
+        return [(i, _line(item)) for i, item in enumerate(items, 1)]
     return list(enumerate(raw.split(b"\n"), 1))
+
+
+def _line(item: Any) -> str:
+    try:
+        return json.dumps(item)
+    except (ValueError, RecursionError):
+        return json.dumps("an event nested too deeply")  # rejected like any non-object
 
 
 def _ingest(svc: Services, raw: bytes) -> dict[str, Any]:

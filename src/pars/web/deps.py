@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from pars.audit import AuditLog
+from pars.bounds import MAX_DEPTH, json_problem
 from pars.clock import Clock
 from pars.errors import InvalidInput
 from pars.feed import Notifier
@@ -67,11 +68,20 @@ class MalformedBody:
 
 
 async def json_body(request: Request) -> Any:
-    raw = await request.body()
+    """The body as JSON, or ``MalformedBody`` naming why not (never an exception)."""
+    return parse_json_body(await request.body())
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """JSON that is Unicode text (no lone surrogate) nested at most ``MAX_DEPTH`` deep."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        return MalformedBody(f"body: nested deeper than {MAX_DEPTH} levels")
     except (ValueError, UnicodeDecodeError):
         return MalformedBody("body: not valid JSON")
+    problem = json_problem(value)
+    return value if problem is None else MalformedBody(f"body: {problem}")
 
 
 def strict_object(

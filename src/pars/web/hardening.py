@@ -4,7 +4,8 @@ The access log is one JSON object per request on logger ``pars.access``:
 method, route template, status, ms, role, agreement, user. Never the query
 string, a path value, a header or a body (they may hold names or tokens).
 
-Rule: this layer adds headers and refuses oversized bodies; it never reads or
+Rule: this layer adds headers and refuses oversized bodies (on a partner route
+the route itself refuses them, so the refusal is logged); it never reads or
 changes a response body. ``Cache-Control`` is ``no-store`` unless the route set
 its own (the public log's tiles are meant to be cached).
 """
@@ -38,6 +39,13 @@ _OWN = {name for name, _ in SECURITY_HEADERS}
 _NO_CACHE_HEADERS = [(k, v) for k, v in SECURITY_HEADERS if k != b"cache-control"]
 
 
+def _partner_route(scope: Scope) -> bool:
+    """Routes whose every request is an audit entry, oversized bodies included (CONTRACT 4):
+    search reads its body up to the limit; reads and the feed never read one."""
+    path = str(scope.get("path", ""))
+    return path in ("/v1/search", "/v1/feed") or path.startswith("/v1/arrests/")
+
+
 class Hardening:
     def __init__(self, app: ASGIApp, *, max_body: int) -> None:
         self.app = app
@@ -59,14 +67,14 @@ class Hardening:
                 given = message.get("headers", [])
                 cache = [(k, v) for k, v in given if k.lower() == b"cache-control"][:1]
                 headers = [(k, v) for k, v in given if k.lower() not in _OWN]
-                message["headers"] = headers + (
-                    [*_NO_CACHE_HEADERS, *cache] if cache else SECURITY_HEADERS
-                )
+                message["headers"] = headers + ([*_NO_CACHE_HEADERS, *cache] if cache else SECURITY_HEADERS)
             await send(message)
 
         try:
             length = _content_length(scope)
-            if length is not None and length > self.max_body:
+            # A partner route logs even an oversized body (one entry, a 422 with its receipt):
+            # it reads up to the limit and is told "too large" (TooLarge) when it gets there.
+            if length is not None and length > self.max_body and not _partner_route(scope):
                 await _too_large(send_hardened, self.max_body)
                 return
             await self.app(scope, self._limited(receive), send_hardened)

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from pars.agreements.request import Request as PartnerRequest
 from pars.gate import Principal, Unavailable, next_delivery, start_cursor
 from pars.gate.core import Outcome
+from pars.gate.errors import TooLarge
 from pars.web.deps import MalformedBody, Services, json_body, principal, services
 from pars.web.schemas import SEARCH_BODY, feed_event
 
@@ -34,7 +35,10 @@ def _answer(outcome: Outcome) -> JSONResponse:
 async def search_arrests(
     request: Request, who: Principal = Depends(principal), svc: Services = Depends(services)
 ) -> JSONResponse:
-    body = await json_body(request)
+    try:
+        body = await json_body(request)
+    except TooLarge as exc:  # still one entry, a 422 with its receipt
+        body = MalformedBody(str(exc))
     if isinstance(body, MalformedBody):
         outcome = await run_in_threadpool(lambda: svc.gate.search(who, None, malformed=body.reason))
     else:

@@ -11,23 +11,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_SCALAR: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "number"}]}
+_SCALAR: dict[str, Any] = {"anyOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}]}
+_TEXT: dict[str, Any] = {"type": "string", "maxLength": 2000}
 
+#: The bounds of ``pars.agreements.request`` (a body outside them is a logged 422).
 SEARCH_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["purpose"],
     "properties": {
-        "purpose": {"type": "string"},
-        "case_number": {"type": "string"},
-        "justification": {"type": "string"},
-        "warrant": {"type": "string"},
+        "purpose": {"type": "string", "maxLength": 100},
+        "case_number": _TEXT,
+        "justification": _TEXT,
+        "warrant": _TEXT,
         "filters": {
             "type": "object",
-            "additionalProperties": {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}]},
+            "maxProperties": 16,
+            "propertyNames": {"minLength": 1, "maxLength": 64},
+            "additionalProperties": {
+                "anyOf": [_SCALAR, {"type": "array", "items": _SCALAR, "minItems": 1, "maxItems": 20}]
+            },
         },
-        "sort": {"type": "array", "items": {"type": "string"}},
-        "limit": {"type": "integer", "minimum": 1},
+        "sort": {"type": "array", "items": {"type": "string", "maxLength": 65}, "maxItems": 8},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100_000},
     },
 }
 
@@ -39,7 +45,21 @@ def json_body(schema: dict[str, Any], *extra_types: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-SEARCH_BODY = json_body(SEARCH_SCHEMA)
+#: Every search answer (allowed or not) carries its receipt: its entry is readable, and
+#: provable, by the partner who asked (OpenAPI links; schemathesis follows them).
+_RECEIPT_LINKS: dict[str, Any] = {
+    "entry": {
+        "operationId": "audit_entry",
+        "parameters": {"index": "$response.body#/receipt/leaf_index"},
+    },
+}
+SEARCH_BODY: dict[str, Any] = {
+    **json_body(SEARCH_SCHEMA),
+    "responses": {
+        code: {"description": text, "links": _RECEIPT_LINKS}
+        for code, text in (("200", "Results, receipt"), ("422", "Malformed: an error and the receipt"))
+    },
+}
 BOOKINGS_BODY = json_body({"type": "array", "items": {"type": "object"}}, "application/x-ndjson")
 AGREEMENT_BODY = json_body({"type": "object"}, "application/yaml")
 APPROVAL_BODY = json_body(

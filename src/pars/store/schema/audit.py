@@ -70,3 +70,28 @@ audit_head = Table(
     Column("verifier_key", String(400), nullable=False),
     Column("updated_utc", DateTime, nullable=False),
 )
+
+# Free text a partner typed, kept OUTSIDE the leaves so it can be erased (CONTRACT
+# section 5): the entry holds the commitment SHA-256(salt ‖ text), this table the
+# text and its salt. ``key`` says where in the entry the commitment sits
+# (``justification``, ``filters.<name>``, ``sort.<i>`` ...; see pars.audit.texts).
+# Rows are deleted (erasure, expungement, retention), never updated.
+audit_texts = Table(
+    "audit_texts",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("key", String(200), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("salt", LargeBinary(16), nullable=False),
+    Column("time_utc", DateTime, nullable=False),  # the entry's time: retention counts from it
+    Index("ix_audit_texts_time", "time_utc"),
+)
+
+# Which arrests an entry with texts names, so expunging an arrest finds the texts
+# of every entry naming it without decoding the log.
+audit_text_arrests = Table(
+    "audit_text_arrests",
+    metadata,
+    Column("arrest_id", String(64), primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+)
