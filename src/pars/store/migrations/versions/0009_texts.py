@@ -1,7 +1,7 @@
 """audit texts: the free text of entries outside the leaves, erasable (CONTRACT section 5)
 
 Revision ID: 0009_texts
-Revises: 0006_console
+Revises: 0008_parties
 Create Date: 2026-12-03 11:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_texts"
-down_revision: str | Sequence[str] | None = "0006_console"
+down_revision: str | Sequence[str] | None = "0008_parties"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

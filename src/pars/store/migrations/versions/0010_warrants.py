@@ -6,7 +6,7 @@ agreement: they get ``agreement_id = ''``, which no agreement has, so they
 unlock nothing until filed again with ``pars warrants add --agreement``.
 
 Revision ID: 0010_warrants
-Revises: 0008_parties
+Revises: 0009_texts
 Create Date: 2026-12-03 11:30:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_warrants"
-down_revision: str | Sequence[str] | None = "0008_parties"
+down_revision: str | Sequence[str] | None = "0009_texts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
