@@ -4,6 +4,7 @@ concurrency, fail-closed, and termination to the second (SQLite and PostgreSQL).
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,6 @@ from pars.agreements.service import terminate
 from pars.audit import AuditLog, AuditWriteError, iter_entries, log_size, verify_log
 from pars.errors import InvalidInput, NotFound
 from pars.gate import (
-    Gate,
     Principal,
     Unavailable,
     admin_event_recorder,
@@ -320,12 +320,6 @@ def test_gate_is_the_only_reader_in_the_web_layer() -> None:
         assert "load_records" not in text and "pars.store.schema" not in text, path
 
 
-def test_gate_class_is_exported() -> None:
-    import pars.gate
-
-    assert pars.gate.Gate is Gate
-
-
 def test_group_commit_isolates_a_failing_request(world: World) -> None:
     """Jobs batched together: one that raises gets its error, the others their answers."""
     from pars.gate.batch import Job
@@ -351,26 +345,36 @@ def test_group_commit_isolates_a_failing_request(world: World) -> None:
 
 
 def test_concurrent_requests_share_commits(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests that arrive while a batch is being written share the next batch's append.
+
+    The first append is held until every other request is queued behind it, so the
+    rest must go out as ONE append (and one commit); a gate that writes each request
+    alone (``max_batch = 1``) makes eight appends and fails here.
+    """
     calls: list[int] = []
     real = AuditLog.append
+    n = 8
 
     def counting(self: AuditLog, conn: Any, entries: Any) -> Any:
         calls.append(len(entries))
+        if len(calls) == 1:
+            deadline = time.monotonic() + 20
+            while sum(calls) + len(world.gate.commits._pending) < n and time.monotonic() < deadline:
+                time.sleep(0.005)
         return real(self, conn, entries)
 
     monkeypatch.setattr(AuditLog, "append", counting)
     p = principal(world, "fbi")
     threads = [
-        threading.Thread(
-            target=lambda: [world.gate.search(p, {"purpose": "C", "case_number": "c"}) for _ in range(5)]
-        )
-        for _ in range(8)
+        threading.Thread(target=lambda: world.gate.search(p, {"purpose": "C", "case_number": "c"}))
+        for _ in range(n)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sum(calls) == 40
+    assert sum(calls) == n
+    assert len(calls) == 2, calls  # the first batch, then everyone who queued behind it
     assert verify_log(world.store, world.log.verifier_key).ok
 
 
