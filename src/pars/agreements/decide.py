@@ -15,7 +15,9 @@ decision (deny beats allow; an allow is named ``allow``):
   warrant_required.<group> (a field shown only on warranted records: a search
   spans records without the warrant), fields.hidden_filter.<path> (any other
   field not shown unmasked on every record: withheld, masked, or of a role the
-  agreement does not list). A read filters by ``arrest_id``; a feed has neither
+  agreement does not list), then filters.unsearchable.<name> / sort.unsortable.<name>
+  (a name the agreement allows but the store cannot serve: the registry in
+  ``pars.records.fields``). A read filters by ``arrest_id``; a feed has neither
   filters nor search requirements.
 
 ``search.max_results`` clamps (the effective limit is min(limit, max_results));
@@ -36,7 +38,7 @@ from typing import Literal
 from pars.agreements.document import AgreementDocument
 from pars.agreements.plan import FieldPlan, VersionRules, build_rules
 from pars.agreements.request import Request
-from pars.records.fields import FILTERS
+from pars.records.fields import FILTERS, SEARCHABLE_FILTERS, SORTABLE
 
 RULE_ALLOW = "allow"
 RULE_SCOPE = "scope"
@@ -245,6 +247,8 @@ def decide(
             return c.deny[rule]
         if name not in _KNOWN:
             return _unknown(c, "filters", name)
+        if name not in SEARCHABLE_FILTERS:
+            return c._deny(f"filters.unsearchable.{name}", f"the store cannot search by {name!r}")
     for key in request.sort:
         name = key[1:] if key[:1] == "-" else key
         rule = denials.get(name)
@@ -252,6 +256,8 @@ def decide(
             return c.deny[rule]
         if name not in _KNOWN:
             return _unknown(c, "sort", name)
+        if name not in SORTABLE:
+            return c._deny(f"sort.unsortable.{name}", f"the store cannot sort by {name!r}")
     limit = request.limit
     if c.max_results is not None and (limit is None or limit > c.max_results):
         limit = c.max_results
