@@ -87,7 +87,7 @@ def to_cedar(version: AgreementVersion) -> str:
         policy(
             "search.rate_limit",
             "forbid",
-            lookups,
+            everyone,  # feed opens and deliveries count too
             f"\nwhen {{ context.requests_in_window >= {n} }}",
         )
     known = _set(sorted(FILTERS))
@@ -136,7 +136,8 @@ def _filter_policies(doc: AgreementDocument, policy: Callable[..., None], lookup
             f" || {paths}.containsAny({reads}) }}",
         )
     searchable, sortable = _set(sorted(SEARCHABLE_FILTERS)), _set(sorted(SORTABLE))
-    policy("filters.unsearchable", "forbid", lookups, f"\nunless {{ {searchable}.containsAll(context.filters) }}")
+    served = f"\nunless {{ {searchable}.containsAll(context.filters) }}"
+    policy("filters.unsearchable", "forbid", lookups, served)
     policy("sort.unsortable", "forbid", lookups, f"\nunless {{ {sortable}.containsAll(context.sort) }}")
 
 

@@ -7,7 +7,8 @@ Clauses are checked in a fixed order and the first that denies names the
 decision (deny beats allow; an allow is named ``allow``):
 
   term.start, term.end (a termination moves term.end), approvals, feed.enabled,
-  purposes, search.require.case_number, search.require.justification,
+  purposes (then, for the feed, search.rate_limit), search.require.case_number,
+  search.require.justification,
   search.rate_limit, then each filter and sort key in request order:
   filters.unknown.<name> / sort.unknown.<name> (names are exact: no case folding,
   no dotted paths, no wildcards), search.forbid_filters.<name> (an alias of a
@@ -218,6 +219,8 @@ def decide(
             return c.deny["feed.enabled"]
         if request.purpose not in c.purposes:
             return c.deny["purposes"]
+        if c.rate_limit is not None and requests_in_window >= c.rate_limit:
+            return c.deny["search.rate_limit"]  # feed opens and deliveries count as requests
         return Decision(True, RULE_ALLOW, c.id, c.version_hash, plan=c.feed_plan)
     if request.purpose not in c.purposes:
         return c.deny["purposes"]
