@@ -263,3 +263,23 @@ def test_a_denied_read_replays_with_the_arrest_it_asked_for() -> None:
     found = LoggedRequest.from_entry(7, read)
     assert found is not None
     assert found.request.arrest_id == "A-2018-000042"
+
+
+def test_error_messages_keep_text_that_looks_like_markup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real entry point (``pars.cli.main``) prints a domain error as it is: Rich once
+    read ``[a-z0-9-]`` in the message as a style tag and swallowed it."""
+    import sys
+
+    from pars.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((FIXTURES / "ice-2017.yaml").read_text().replace("id: ice-2017", "id: ICE_2017"))
+    monkeypatch.setenv("PARS_DATABASE_URL", f"sqlite:///{tmp_path / 'pars.db'}")
+    monkeypatch.setattr(sys, "argv", ["pars", "agreements", "apply", str(bad)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert "error: id: String should match pattern '^[a-z0-9-]{1,64}$'" in err, err

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pars.cli.common import console, err_console, fail, print_json
+from pars.cli.common import console, err_console, fail, print_json, styled
 
 if TYPE_CHECKING:
     from pars.store import Store
@@ -100,8 +100,9 @@ def _verify(store: Store, vkey: str, as_json: bool) -> None:
         if not as_json:
             p = result.problem
             err_console.print(
-                f"[bold red]log does not verify[/] at index {p.index} ({p.kind}): {p.message}",
+                f"[bold red]log does not verify[/] {styled(f'at index {p.index} ({p.kind}): {p.message}')}",
                 highlight=False,
+                markup=True,
             )
         raise typer.Exit(1)
 

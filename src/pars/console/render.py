@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from pars.console.session import BadForm, NotAllowed, SignedOut, Viewer
+from pars.gate.errors import code_for, error_body
 
 ENV = Environment(
     loader=PackageLoader("pars.console", "templates"),
@@ -45,12 +46,11 @@ def problem(request: Request, exc: Exception) -> Response:
     api = request.url.path.startswith("/console/api/")
     if isinstance(exc, SignedOut):
         if api:
-            return JSONResponse({"error": {"code": "unauthorized", "message": str(exc)}}, status_code=401)
+            return JSONResponse(error_body(code_for(401), str(exc)), status_code=401)
         return RedirectResponse("/console/signin", status_code=303)
     status = 403 if isinstance(exc, NotAllowed | BadForm) else 400
     if api:
-        code = "forbidden" if status == 403 else "invalid"
-        return JSONResponse({"error": {"code": code, "message": str(exc)}}, status_code=status)
+        return JSONResponse(error_body(code_for(status), str(exc)), status_code=status)
     return page(
         request,
         "error.html",

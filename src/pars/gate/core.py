@@ -44,7 +44,7 @@ from pars.audit.entry import Decision as EntryDecision
 from pars.clock import Clock, to_utc_naive
 from pars.errors import InvalidInput, NotFound
 from pars.gate.batch import GroupCommit, Job
-from pars.gate.errors import Forbidden, Unauthorized, error_body
+from pars.gate.errors import Forbidden, Unauthorized, code_for, error_body
 from pars.gate.floors import open_cursor
 from pars.gate.tokens import Principal, authenticate
 from pars.gate.versions import VersionCache
@@ -59,7 +59,6 @@ MAX_LIMIT = 1000
 RULE_NOT_FOUND = "not_found"
 RULE_MALFORMED = "malformed"
 RULE_ROLE = "token.role"
-_CODES = {403: "forbidden", 404: "not_found", 422: "invalid", 429: "rate_limited"}
 _TEXT_KEYS = ("purpose", "case_number", "justification", "warrant")
 
 
@@ -371,7 +370,7 @@ class Gate:
     ) -> tuple[Outcome, AuditEntry]:
         verdict: EntryDecision = "error" if status == 422 else "deny"
         entry = self.entry_for(draft, principal, version, now, verdict, status, rule)
-        body = error_body(_CODES.get(status, "forbidden"), message or rule, rule)
+        body = error_body(code_for(status), message or rule, rule)
         return Outcome(status, body, decision, req, version), entry
 
     def entry_for(

@@ -29,8 +29,8 @@ from pars.agreements.decide import decide
 from pars.agreements.request import Request
 from pars.audit import AuditEntry
 from pars.gate.batch import Job
-from pars.gate.core import _CODES, Draft, Gate, Outcome
-from pars.gate.errors import error_body
+from pars.gate.core import Draft, Gate, Outcome
+from pars.gate.errors import code_for, error_body
 from pars.gate.floors import head_seq
 from pars.gate.tokens import Principal, token_live
 from pars.gate.view import store_scope
@@ -88,8 +88,7 @@ def _deliver(
     decision = decide(version, request, now, requests_in_window=in_window)
     if not decision.allowed:
         entry = gate.entry_for(draft, principal, version, now, "deny", decision.status, decision.rule)
-        code = _CODES.get(decision.status, "forbidden")
-        body = error_body(code, decision.detail or decision.rule, decision.rule)
+        body = error_body(code_for(decision.status), decision.detail or decision.rule, decision.rule)
         return Outcome(decision.status, body, decision, request, version, cursor), entry
     rows = conn.execute(
         select(events.c.seq, events.c.arrest_id)

@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from pars.agreements.request import Request as PartnerRequest
-from pars.gate import Principal, Unavailable, next_delivery
-from pars.gate.core import Outcome
+from pars.gate import Outcome, Principal, Unavailable, error_body, next_delivery
 from pars.web.deps import MalformedBody, Services, json_body, principal, services
 from pars.web.schemas import SEARCH_BODY, feed_event
 
@@ -104,7 +103,7 @@ async def _stream(
         try:
             step = await run_in_threadpool(next_delivery, svc.gate, who, req, cursor)
         except Unavailable as exc:
-            yield feed_event("error", None, {"error": {"code": exc.code, "message": str(exc), "rule": None}})
+            yield feed_event("error", None, error_body(exc.code, str(exc)))
             return
         if step.kind == "closed":
             yield feed_event("closed", None, step.body)
