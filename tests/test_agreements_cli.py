@@ -283,3 +283,22 @@ def test_error_messages_keep_text_that_looks_like_markup(
     err = capsys.readouterr().err
     assert exited.value.code == 2, err
     assert "error: id: String should match pattern '^[a-z0-9-]{1,64}$'" in err, err
+
+
+def test_replay_counts_rate_windows_as_the_gate_does() -> None:
+    """Per (agreement, user), and a request the limit refused does not count: with 2 per
+    minute, agent7's third request in a minute is refused, agent8 (a colleague) is not,
+    and agent7 is let back in once its two counted requests leave the window."""
+    def at(when: str, user: str = "agent7") -> dict[str, Any]:
+        return {**entry("1T10:00:00", {"district": "24"}, "allow", "allow", user=user), "time": when}
+
+    log = [
+        at("2018-03-01T10:00:00-04:00"),
+        at("2018-03-01T10:00:10-04:00"),
+        at("2018-03-01T10:00:20-04:00"),  # agent7's third in a minute: refused
+        at("2018-03-01T10:00:30-04:00", user="agent8"),
+        at("2018-03-01T10:01:05-04:00"),  # 10:00:00 has left the window; 10:00:20 never counted
+    ]
+    report = replay(draft(rate_limit={"requests": 2, "per": "minute"}), logged_requests(enumerate(log)))
+    assert report.replayed == 5
+    assert [(c.index, c.after["rule"]) for c in report.changes] == [(2, "search.rate_limit")]

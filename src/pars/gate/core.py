@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, decide
+from pars.agreements.ratelimit import counts, window_start
 from pars.agreements.request import Request
 from pars.agreements.warrants import warranted_arrests
 from pars.audit import AuditEntry, AuditLog, build_entry
@@ -251,7 +252,7 @@ class Gate:
             draft.filters, draft.sort = loggable_filters(req.filters), list(req.sort)
         in_window = self._in_window(conn, version, principal, now) if limited else 0
         decision = decide(version, req, now, requests_in_window=in_window)
-        if limited and decision.rule != "search.rate_limit":
+        if limited and counts(decision.rule):
             self._count(conn, principal, now)
         if not decision.allowed:
             return self._denied(
@@ -331,7 +332,7 @@ class Gate:
         rl = version.document.search.rate_limit
         if rl is None:
             return 0
-        since = to_utc_naive(now - timedelta(seconds=PERIOD_SECONDS[rl.per]))
+        since = to_utc_naive(window_start(now, rl.per))
         q = select(func.count()).where(
             gate_requests.c.agreement_id == version.agreement_id,
             gate_requests.c.user == principal.user,
