@@ -444,3 +444,18 @@ def test_counted_requests_no_window_can_see_are_pruned(world: World, monkeypatch
     assert statuses == [200] * 5 + [429]  # those of three days ago do not count against today
     assert counted() == 5  # the four from three days ago are gone; today's five stay
     assert verify_log(world.store, world.log.verifier_key).ok
+
+
+def test_the_gate_releases_records_only_through_its_private_path() -> None:
+    """The package's face is pinned, and nothing outside a group-commit job can ask the
+    gate for records without their entry: there is no public release."""
+    import pars.gate
+
+    assert sorted(pars.gate.__all__) == sorted(
+        ["DEFAULT_LIMIT", "MAX_LIMIT", "RULE_MALFORMED", "RULE_NOT_FOUND", "FeedStep", "Forbidden", "Gate",
+         "NotImplementedYet", "Outcome", "Principal", "TokenInfo", "TooLarge", "Unauthorized", "Unavailable",
+         "admin_event_recorder", "authenticate", "error_body", "issue_token", "list_tokens", "next_delivery",
+         "revoke_token"]
+    )  # fmt: skip
+    public = {name for name in dir(pars.gate.Gate) if not name.startswith("_")}
+    assert public == {"authenticate", "entry_for", "open_feed", "read", "require_role", "search"}
