@@ -100,12 +100,16 @@ def run(module: str, jobs: int, show: bool, keep: bool) -> tuple[int, int, int]:
             name, sep, state = line.strip().rpartition(": ")
             if sep and name.startswith(module + "."):
                 status[name] = state
-        killed = sum(1 for s in status.values() if s == "killed")
+        # A mutant that makes the tests hang was detected as surely as one that fails them.
+        timeouts = sum(1 for s in status.values() if s == "timeout")
+        killed = sum(1 for s in status.values() if s == "killed") + timeouts
         survived = sorted(n for n, s in status.items() if s == "survived")
-        other = len(status) - killed - len(survived)
+        other = sorted(n for n, s in status.items() if s not in ("killed", "timeout", "survived"))
         rate = 100.0 * killed / len(status) if status else 0.0
-        print(f"{module}: {killed} killed, {len(survived)} survived, {other} other "
-              f"(timeout, no tests, ...) of {len(status)}: {rate:.1f}% killed")  # fmt: skip
+        print(f"{module}: {killed} killed ({timeouts} by timeout), {len(survived)} survived, "
+              f"{len(other)} not run (no tests, ...) of {len(status)}: {rate:.1f}% killed")  # fmt: skip
+        for name in other:
+            print(f"  {status[name]}: {name}")
         for name in survived:
             print(f"  survived: {name}")
             if show:
@@ -113,7 +117,7 @@ def run(module: str, jobs: int, show: bool, keep: bool) -> tuple[int, int, int]:
                     [mutmut, "show", name], cwd=work, env=_env(), capture_output=True, text=True, check=False
                 ).stdout
                 print("    " + diff.strip().replace("\n", "\n    "))
-        return killed, len(survived), other
+        return killed, len(survived), len(other)
     finally:
         if keep:
             print(f"  (scratch copy kept in {work})")
