@@ -39,7 +39,9 @@ import httpx
 from common import DEFAULT_PG, backend_store  # benchmarks/common.py (scripts run from this folder)
 from sqlalchemy import select
 
-from pars.agreements.service import apply_document, approve
+from pars.agreements.approval_note import SignerKey
+from pars.agreements.parties import add_party_key
+from pars.agreements.service import apply_document, approval_note_for, approve
 from pars.audit import AuditLog, init_log, load_keys
 from pars.clock import SYSTEM_CLOCK
 from pars.gate import Gate, admin_event_recorder, issue_token
@@ -114,13 +116,20 @@ def setup(store: Store, url: str, key_dir: str, arrests_n: int) -> World:
     from pars.agreements.document import parse_document
 
     apply_document(store, SYSTEM_CLOCK, parse_document(doc), by="bench", record_admin_event=rec)
-    for role in ("courts", "police"):
-        approve(store, SYSTEM_CLOCK, doc["id"], role, by=role, record_admin_event=rec)
-    token, _ = issue_token(store, SYSTEM_CLOCK, role="partner", user="bench", agreement_id=doc["id"])
-    users = [
-        issue_token(store, SYSTEM_CLOCK, role="partner", user=f"agent{k}", agreement_id=doc["id"])[0]
-        for k in range(64)
-    ]
+    for role in ("courts", "police"):  # each party signs its approval with its own key
+        signer = SignerKey.generate(role)
+        add_party_key(store, SYSTEM_CLOCK, role, signer.verifier_key, by="bench", record_admin_event=rec)
+        with store.read() as conn:
+            note = approval_note_for(conn, doc["id"], signer)
+        approve(store, SYSTEM_CLOCK, doc["id"], note, by=role, record_admin_event=rec)
+
+    def partner(user: str) -> str:
+        return issue_token(
+            store, SYSTEM_CLOCK, role="partner", user=user, agreement_id=doc["id"], record_admin_event=rec
+        )[0]
+
+    token = partner("bench")
+    users = [partner(f"agent{k}") for k in range(64)]
     with store.read() as conn:
         districts = sorted({r for r in conn.scalars(select(arrests.c.district)) if r})
         ids = list(conn.scalars(select(arrests.c.arrest_id)))
@@ -178,6 +187,9 @@ def served(world: World) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", "from pars.cli import main; main()", "serve", "--port", str(port)],
         env=env,
+        # Not this folder: "-c" puts the working directory first on sys.path, and
+        # benchmarks/http.py would shadow the standard library's http package.
+        cwd=Path(world.key_dir).parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -42,10 +42,13 @@ from typing import Any
 from common import DEFAULT_PG, backend_store  # benchmarks/common.py (scripts run from this folder)
 from sqlalchemy import and_, select
 
+from pars.agreements.approval_note import SignerKey
 from pars.agreements.document import parse_document
-from pars.agreements.service import apply_document, approve
+from pars.agreements.parties import add_party_key
+from pars.agreements.service import apply_document, approval_note_for, approve
 from pars.audit import AuditEntry, AuditLog, build_entry, init_log, verify_log
 from pars.clock import FixedClock
+from pars.gate import admin_event_recorder
 from pars.oversight import build_report
 from pars.oversight.html import render_html
 from pars.oversight.pdf import render_pdf, unavailable
@@ -94,13 +97,19 @@ def setup(
     events = generate(arrests_n, seed=7, start=date(2017, 1, 1), days=600)
     ingest_lines(store, ((n, json.dumps(ev)) for n, ev in enumerate(events, 1)))
     clock = FixedClock(datetime(2017, 8, 1, tzinfo=UTC))
+    init_log(store, keydir)
+    rec = admin_event_recorder(AuditLog.open(keydir, clock=clock))
+    signers = {role: SignerKey.generate(role) for role in ("courts", "police")}
+    for role, signer in signers.items():
+        add_party_key(store, clock, role, signer.verifier_key, by="clerk", record_admin_event=rec)
     versions = {}
     for aid in AGREEMENTS:
         doc = parse_document((files("pars") / "demo_data" / f"{aid}.yaml").read_text(encoding="utf-8"))
-        versions[aid] = apply_document(store, clock, doc, by="clerk").hash
-        for role in ("courts", "police"):
-            approve(store, clock, aid, role, by=role)
-    init_log(store, keydir)
+        versions[aid] = apply_document(store, clock, doc, by="clerk", record_admin_event=rec).hash
+        for role, signer in signers.items():
+            with store.read() as conn:
+                note = approval_note_for(conn, aid, signer)
+            approve(store, clock, aid, note, by=role, record_admin_event=rec)
     with store.read() as conn:
         rows = conn.execute(
             select(arrests.c.arrest_id, arrests.c.person_id, parties.c.country_of_origin).join(
@@ -206,7 +215,7 @@ def measure(store: Store, keydir: str, size: int) -> dict[str, Any]:
     verified = verify_log(store, key_dir=keydir)
     verify_s = time.perf_counter() - t
     assert verified.ok, verified
-    assert verified.size == size, verified
+    assert verified.size >= size, verified  # the requests, after the admin entries of the set-up
     t, cpu = time.perf_counter(), time.process_time()
     report = build_report(store, hmac_key=AuditLog.open(keydir).keys.hmac_key, now=NOW, key_dir=keydir)
     report_s, report_cpu = time.perf_counter() - t, time.process_time() - cpu

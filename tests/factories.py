@@ -94,3 +94,49 @@ def many(count: int, start: int = 1) -> list[str]:
         )
         n += 1
     return out[:count]
+
+
+# --- approving parties: signed approvals (CONTRACT 9.1) -------------------------------
+
+PARTIES = ("courts", "police", "district_attorney")
+
+
+def party_signer(party: str, label: str = "pars-test-party") -> Any:
+    """A fixed test signing key for ``party`` (derived from a label: a test key only)."""
+    from hashlib import sha256
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from pars.agreements.approval_note import SignerKey
+
+    seed = sha256(f"{label}:{party}".encode()).digest()
+    return SignerKey(party, Ed25519PrivateKey.from_private_bytes(seed))
+
+
+def register_parties(store: Any, clock: Any, record: Any, parties: tuple[str, ...] = PARTIES) -> None:
+    """Register each party's test key (``pars parties add``), logged through ``record``."""
+    from pars.agreements.parties import add_party_key
+
+    for party in parties:
+        add_party_key(
+            store, clock, party, party_signer(party).verifier_key, by="clerk", record_admin_event=record
+        )
+
+
+def sign_approval_note(store: Any, agreement_id: str, party: str, version: str | int | None = None) -> str:
+    """``party``'s signed approval note of a version (default latest), as ``pars agreements sign``."""
+    from pars.agreements.service import approval_note_for
+
+    with store.read() as conn:
+        note: str = approval_note_for(conn, agreement_id, party_signer(party), version)
+    return note
+
+
+def approve_as(
+    store: Any, clock: Any, agreement_id: str, party: str, record: Any, version: str | int | None = None
+) -> Any:
+    """Sign as ``party`` and record the approval (the party's key must be registered)."""
+    from pars.agreements.service import approve
+
+    note = sign_approval_note(store, agreement_id, party, version)
+    return approve(store, clock, agreement_id, note, by=party, record_admin_event=record, version=version)

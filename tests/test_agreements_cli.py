@@ -31,8 +31,9 @@ class Outcome:
 
 
 @pytest.fixture
-def cli(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def cli(store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     monkeypatch.setenv("PARS_DATABASE_URL", store_url)
+    monkeypatch.setenv("PARS_KEY_DIR", str(tmp_path / "log-keys"))
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True) -> Any:
@@ -44,7 +45,18 @@ def cli(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
             assert result.exit_code == 0, (result.output, result.exception)
         return result
 
+    invoke("init")
     return invoke
+
+
+def party_keys(cli: Any, tmp_path: Path, *parties: str) -> dict[str, Path]:
+    """``pars parties keygen`` and ``add`` for each party; returns the signer key files."""
+    files = {}
+    for party in parties:
+        files[party] = tmp_path / f"{party}.key"
+        verifier = cli("parties", "keygen", party, "--out", str(files[party])).stdout.strip()
+        cli("parties", "add", party, "--key", verifier)
+    return files
 
 
 def current_ice(tmp_path: Path) -> Path:
@@ -67,18 +79,29 @@ def test_apply_approve_show_list_decide_terminate(cli: Any, tmp_path: Path) -> N
     assert not json.loads(cli("agreements", "apply", str(doc), "--json").stdout)["created"]
     listed = json.loads(cli("agreements", "list", "--json").stdout)
     assert listed[0]["status"] == "pending approval"
-    cli("agreements", "approve", "ice-2017", "--as", "courts", "--by", "judge")
+    keys = party_keys(cli, tmp_path, "courts", "police")
+    cli("agreements", "approve", "ice-2017", "--as", "courts", "--key", str(keys["courts"]), "--by", "judge")
+    note = tmp_path / "police.note"
+    note.write_text(
+        cli("agreements", "sign", "ice-2017", "--as", "police", "--key", str(keys["police"])).stdout
+    )
+    assert (
+        json.loads(cli("agreements", "list", "--json").stdout)[0]["status"] == "pending approval"
+    )  # sign stores nothing
     r = json.loads(
         cli(
-            "agreements", "approve", "ice-2017", "--as", "police", "--version", out["hash"][:10], "--json"
+            "agreements", "approve", "ice-2017", "--note", str(note), "--version", out["hash"][:10], "--json"
         ).stdout
     )
-    assert r["activated"]
-    bad = cli("agreements", "approve", "ice-2017", "--as", "mayor", ok=False)
-    assert bad.exit_code == 2 and "as: 'mayor'" in bad.output
+    assert r["activated"] and r["party"] == "police" and r["note"] == note.read_text()
+    bad = cli("agreements", "approve", "ice-2017", "--as", "mayor", "--key", str(keys["courts"]), ok=False)
+    assert bad.exit_code == 2 and "it cannot sign as mayor" in bad.output
     shown = json.loads(cli("agreements", "show", "ice-2017", "--json").stdout)
     assert shown["status"] == "active" and shown["serving_version"]["hash"] == out["hash"]
-    assert {a["role"] for a in shown["versions"][0]["approvals"]} == {"courts", "police"}
+    assert {a["party"] for a in shown["versions"][0]["approvals"]} == {"courts", "police"}
+    assert all(
+        a["valid"] and a["note"].startswith("pars-approval/v1\n") for a in shown["versions"][0]["approvals"]
+    )
 
     req = tmp_path / "req.json"
     req.write_text(
@@ -302,3 +325,42 @@ def test_replay_counts_rate_windows_as_the_gate_does() -> None:
     report = replay(draft(rate_limit={"requests": 2, "per": "minute"}), logged_requests(enumerate(log)))
     assert report.replayed == 5
     assert [(c.index, c.after["rule"]) for c in report.changes] == [(2, "search.rate_limit")]
+
+
+def test_without_the_log_keys_admin_commands_refuse_and_change_nothing(
+    store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No fallback: an admin change without its audit entry does not happen."""
+    from pars.store.db import Store
+
+    monkeypatch.setenv("PARS_DATABASE_URL", store_url)
+    monkeypatch.setenv("PARS_KEY_DIR", str(tmp_path / "no-keys-here"))
+    runner = CliRunner()
+    signer = tmp_path / "courts.key"
+    made = runner.invoke(app, ["parties", "keygen", "courts", "--out", str(signer)])  # touches no store
+    assert made.exit_code == 0 and oct(signer.stat().st_mode & 0o777) == "0o600"
+    for args in (
+        ["agreements", "apply", str(current_ice(tmp_path))],
+        ["parties", "add", "courts", "--key", made.stdout.strip()],
+        ["tokens", "issue", "--role", "custodian", "--user", "clerk"],
+        [
+            "agreements",
+            "terminate",
+            "ice-2017",
+            "--effective-at",
+            "2030-01-01T00:00:00+00:00",
+            "--reason",
+            "r",
+        ],
+    ):
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, ParsError), (args, result.output)
+        message = str(result.exception)
+        assert "pars init" in message and "PARS_KEY_DIR" in message and "Nothing was changed" in message
+    store = Store(store_url)
+    try:
+        with store.read() as conn:
+            for table in ("agreements", "party_keys", "gate_tokens", "audit_leaves"):
+                assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() == 0, table
+    finally:
+        store.dispose()

@@ -4,6 +4,7 @@ version, terminations, warrants, admin events."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,24 +16,53 @@ from sqlalchemy import Connection, insert, select
 from pars.agreements.decide import decide
 from pars.agreements.request import Request
 from pars.agreements.service import (
+    DuplicateApproval,
     apply_document,
-    approve,
     load_history,
     serving_version,
     terminate,
 )
 from pars.agreements.warrants import add_warrant, warranted_arrests
+from pars.audit import AuditLog, create_keys
 from pars.clock import FixedClock, to_utc_naive
 from pars.errors import InvalidInput, NotFound
+from pars.gate import admin_event_recorder
 from pars.store.db import Store
 from pars.store.schema.agreements import agreement_versions
 from pars.store.schema.records import arrests
+from tests.factories import approve_as, party_signer, register_parties
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agreements"
 EDT = timezone(timedelta(hours=-4))
 T0 = datetime(2017, 8, 1, 9, 0, tzinfo=EDT)  # before the ICE term
 END = datetime(2018, 8, 31, 23, 59, 59, tzinfo=EDT)
 SEARCH = Request.search({"purpose": "C", "case_number": "c", "justification": "j"})
+
+
+_RECORDERS: dict[int, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _audit_log(store: Store, tmp_path: Path) -> Iterator[None]:
+    """Each store gets a real audit log (approval notes name its origin) and the parties' keys."""
+    keys, _ = create_keys(tmp_path / "keys")
+    recorder = admin_event_recorder(AuditLog(keys, FixedClock(T0)))
+    register_parties(store, FixedClock(T0 - timedelta(days=1)), recorder)
+    _RECORDERS[id(store)] = recorder
+    yield
+    del _RECORDERS[id(store)]
+
+
+def rec(store: Store, events: list[dict[str, Any]] | None = None) -> Any:
+    """The store's admin recorder: appends to its audit log (and to ``events``, if given)."""
+    recorder = _RECORDERS[id(store)]
+
+    def record(conn: Any, event: dict[str, Any]) -> None:
+        recorder(conn, event)
+        if events is not None:
+            events.append(event)
+
+    return record
 
 
 def ice(**changes: Any) -> dict[str, Any]:
@@ -45,9 +75,9 @@ def ice(**changes: Any) -> dict[str, Any]:
 def apply(store: Store, clock: FixedClock, raw: dict[str, Any], events: list[Any] | None = None):  # type: ignore[no-untyped-def]
     from pars.agreements.document import parse_document
 
-    rec = (lambda c, e: events.append(e)) if events is not None else None
-    kw = {"record_admin_event": rec} if rec else {}
-    return apply_document(store, clock, parse_document(raw), by="clerk", **kw)
+    return apply_document(
+        store, clock, parse_document(raw), by="clerk", record_admin_event=rec(store, events)
+    )
 
 
 def at(store: Store, when: datetime) -> str:
@@ -86,18 +116,15 @@ def test_a_version_serves_only_with_its_approvals(store: Store) -> None:
     inside = datetime(2017, 10, 1, tzinfo=EDT)
     assert at(store, inside) == "approvals"
     clock.set(T0 + timedelta(hours=1))
-    r = approve(
-        store, clock, "ice-2017", "courts", by="judge", record_admin_event=lambda c, e: events.append(e)
-    )
-    assert r.recorded and not r.activated
+    r = approve_as(store, clock, "ice-2017", "courts", rec(store, events))
+    assert not r.activated and r.key_id == party_signer("courts").verifier_key.split("+")[1]
     assert at(store, inside) == "approvals"
-    again = approve(store, clock, "ice-2017", "courts", by="judge")
-    assert not again.recorded
+    with pytest.raises(DuplicateApproval, match="courts already approved ice-2017 version 1") as dup:
+        approve_as(store, clock, "ice-2017", "courts", rec(store))
+    assert dup.value.rule == "approvals.duplicate"
     assert at(store, inside) == "approvals"  # the same approver twice is still one
     clock.set(T0 + timedelta(hours=2))
-    r = approve(
-        store, clock, "ice-2017", "police", "1", by="chief", record_admin_event=lambda c, e: events.append(e)
-    )
+    r = approve_as(store, clock, "ice-2017", "police", rec(store, events), version="1")
     assert r.activated and r.approvers == frozenset({"courts", "police"})
     assert at(store, inside) == "allow"
     assert [e["action"] for e in events] == ["apply", "approve", "approve", "activate"]
@@ -110,24 +137,22 @@ def test_a_version_serves_only_with_its_approvals(store: Store) -> None:
     assert history.serving(T0 + timedelta(hours=2)).approved
 
 
-def test_unknown_approver_and_versions_are_rejected(store: Store) -> None:
+def test_unknown_versions_are_rejected_and_a_hash_prefix_names_one(store: Store) -> None:
     clock = FixedClock(T0)
     applied = apply(store, clock, ice())
-    with pytest.raises(InvalidInput, match=r"^as: 'mayor' is not an approver"):
-        approve(store, clock, "ice-2017", "mayor", by="x")
     with pytest.raises(InvalidInput, match=r"^version:"):
-        approve(store, clock, "ice-2017", "courts", "7", by="x")
+        approve_as(store, clock, "ice-2017", "courts", rec(store), "7")
     with pytest.raises(NotFound):
-        approve(store, clock, "nope", "courts", by="x")
-    r = approve(store, clock, "ice-2017", "courts", applied.hash[:8], by="x")
+        approve_as(store, clock, "nope", "courts", rec(store))
+    r = approve_as(store, clock, "ice-2017", "courts", rec(store), applied.hash[:8])
     assert r.number == 1
 
 
 def test_newer_unapproved_amendment_does_not_stop_the_approved_version(store: Store) -> None:
     clock = FixedClock(T0)
     v1 = apply(store, clock, ice())
-    approve(store, clock, "ice-2017", "courts", by="a")
-    approve(store, clock, "ice-2017", "police", by="b")
+    approve_as(store, clock, "ice-2017", "courts", rec(store))
+    approve_as(store, clock, "ice-2017", "police", rec(store))
     clock.set(T0 + timedelta(days=1))
     raw = ice()
     raw["search"]["max_results"] = 10
@@ -135,8 +160,8 @@ def test_newer_unapproved_amendment_does_not_stop_the_approved_version(store: St
     inside = datetime(2017, 10, 1, tzinfo=EDT)
     with store.read() as conn:
         assert serving_version(conn, "ice-2017", inside).hash == v1.hash
-    approve(store, clock, "ice-2017", "district_attorney", by="c")
-    approve(store, clock, "ice-2017", "courts", by="a")
+    approve_as(store, clock, "ice-2017", "district_attorney", rec(store))
+    approve_as(store, clock, "ice-2017", "courts", rec(store))
     with store.read() as conn:
         assert serving_version(conn, "ice-2017", inside).hash == v2.hash
 
@@ -144,11 +169,11 @@ def test_newer_unapproved_amendment_does_not_stop_the_approved_version(store: St
 def test_an_amendment_cannot_lower_its_own_approval_bar(store: Store) -> None:
     clock = FixedClock(T0)
     apply(store, clock, ice())
-    approve(store, clock, "ice-2017", "courts", by="a")
-    approve(store, clock, "ice-2017", "police", by="b")
+    approve_as(store, clock, "ice-2017", "courts", rec(store))
+    approve_as(store, clock, "ice-2017", "police", rec(store))
     v1 = load_hash(store, 1)
     apply(store, clock, ice(approvals={"required": 1, "of": ["police"]}, notes="lowered"))
-    approve(store, clock, "ice-2017", "police", by="b")
+    approve_as(store, clock, "ice-2017", "police", rec(store))
     inside = datetime(2017, 10, 1, tzinfo=EDT)
     with store.read() as conn:
         assert serving_version(conn, "ice-2017", inside).hash == v1  # still the old one
@@ -164,8 +189,8 @@ def load_hash(store: Store, number: int) -> str:
 
 def approved_ice(store: Store, clock: FixedClock, **changes: Any) -> None:
     apply(store, clock, ice(**changes))
-    approve(store, clock, "ice-2017", "courts", by="a")
-    approve(store, clock, "ice-2017", "police", by="b")
+    approve_as(store, clock, "ice-2017", "courts", rec(store))
+    approve_as(store, clock, "ice-2017", "police", rec(store))
 
 
 def test_term_end_and_termination_to_the_second(store: Store) -> None:
@@ -184,7 +209,7 @@ def test_term_end_and_termination_to_the_second(store: Store) -> None:
         cut,
         "audit findings",
         by="da",
-        record_admin_event=lambda c, e: events.append(e),
+        record_admin_event=rec(store, events),
     )
     assert not t.forced
     assert events[0]["action"] == "terminate" and events[0]["justification"] == "audit findings"
@@ -203,14 +228,16 @@ def test_termination_in_the_past_needs_force_and_is_recorded(store: Store) -> No
     approved_ice(store, clock)
     past = datetime(2018, 2, 1, tzinfo=EDT)
     with pytest.raises(InvalidInput, match=r"^effective_at: .* in the past"):
-        terminate(store, clock, "ice-2017", past, "breach", by="da")
-    t = terminate(store, clock, "ice-2017", past, "breach", by="da", force_past=True)
+        terminate(store, clock, "ice-2017", past, "breach", by="da", record_admin_event=rec(store))
+    t = terminate(
+        store, clock, "ice-2017", past, "breach", by="da", force_past=True, record_admin_event=rec(store)
+    )
     assert t.forced
     with store.read() as conn:
         assert load_history(conn, "ice-2017").terminations[0].forced
     # Now is allowed without force (to the second), later terminations only move earlier.
     with pytest.raises(InvalidInput, match="already terminated"):
-        terminate(store, clock, "ice-2017", clock.now(), "again", by="da")
+        terminate(store, clock, "ice-2017", clock.now(), "again", by="da", record_admin_event=rec(store))
 
 
 def test_termination_affects_no_other_agreement(store: Store) -> None:
@@ -218,10 +245,10 @@ def test_termination_affects_no_other_agreement(store: Store) -> None:
     approved_ice(store, clock)
     fbi = yaml.safe_load((FIXTURES / "fbi-2017.yaml").read_text())
     apply(store, clock, fbi)
-    approve(store, clock, "fbi-2017", "courts", by="a")
-    approve(store, clock, "fbi-2017", "police", by="b")
+    approve_as(store, clock, "fbi-2017", "courts", rec(store))
+    approve_as(store, clock, "fbi-2017", "police", rec(store))
     clock.set(datetime(2018, 1, 1, tzinfo=EDT))
-    terminate(store, clock, "ice-2017", clock.now(), "ended", by="da")
+    terminate(store, clock, "ice-2017", clock.now(), "ended", by="da", record_admin_event=rec(store))
     later = datetime(2018, 2, 1, tzinfo=EDT)
     assert at(store, later) == "term.end"
     with store.read() as conn:
@@ -235,16 +262,16 @@ def test_an_amendment_cannot_undo_a_termination_but_a_renewal_can_follow(store: 
     approved_ice(store, clock)
     clock.set(datetime(2018, 1, 1, tzinfo=EDT))
     cut = datetime(2018, 1, 15, tzinfo=EDT)
-    terminate(store, clock, "ice-2017", cut, "ended", by="da")
+    terminate(store, clock, "ice-2017", cut, "ended", by="da", record_admin_event=rec(store))
     # An amendment of the same term, fully approved, stays terminated.
     apply(store, clock, ice(notes="amended after termination"))
-    approve(store, clock, "ice-2017", "courts", by="a")
-    approve(store, clock, "ice-2017", "police", by="b")
+    approve_as(store, clock, "ice-2017", "courts", rec(store))
+    approve_as(store, clock, "ice-2017", "police", rec(store))
     assert at(store, datetime(2018, 2, 1, tzinfo=EDT)) == "term.end"
     # A renewal with a new term starting after the termination serves in its term.
     apply(store, clock, ice(term={"start": "2018-09-01T00:00:00-04:00", "end": "2019-08-31T23:59:59-04:00"}))
-    approve(store, clock, "ice-2017", "courts", by="a")
-    approve(store, clock, "ice-2017", "district_attorney", by="c")
+    approve_as(store, clock, "ice-2017", "courts", rec(store))
+    approve_as(store, clock, "ice-2017", "district_attorney", rec(store))
     assert at(store, datetime(2018, 10, 1, tzinfo=EDT)) == "allow"
     assert at(store, datetime(2018, 8, 1, tzinfo=EDT)) == "term.start"
 
@@ -255,8 +282,8 @@ def test_renewal_by_new_version_with_new_term(store: Store) -> None:
     after = END + timedelta(days=30)
     assert at(store, after) == "term.end"
     apply(store, clock, ice(term={"start": "2017-09-01T00:00:00-04:00", "end": "2019-08-31T23:59:59-04:00"}))
-    approve(store, clock, "ice-2017", "courts", by="a")
-    approve(store, clock, "ice-2017", "police", by="b")
+    approve_as(store, clock, "ice-2017", "courts", rec(store))
+    approve_as(store, clock, "ice-2017", "police", rec(store))
     assert at(store, after) == "allow"
 
 

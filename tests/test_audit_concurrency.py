@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from pars.audit import AuditLog, init_log, verify_log
@@ -27,23 +30,25 @@ url, keydir, name, appends = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv
 store = Store(url)
 log = AuditLog.open(keydir)
 for i in range(appends):
-    batch = [
-        build_entry(hmac_key=log.keys.hmac_key, time=datetime.now(UTC), kind="access",
-                    action="read", decision="allow", status=200, user=name,
-                    arrest_ids=[f"{name}-{i}-{j}"])
-        for j in range(1 + i % 3)
-    ]
     with store.write() as conn:
+        log.lock(conn)  # the clock read under the log's lock: entry times never go backwards
+        batch = [
+            build_entry(hmac_key=log.keys.hmac_key, time=datetime.now(UTC), kind="access",
+                        action="read", decision="allow", status=200, user=name,
+                        arrest_ids=[f"{name}-{i}-{j}"])
+            for j in range(1 + i % 3)
+        ]
         log.append(conn, batch)
 store.dispose()
 """
 
 
-def test_concurrent_appends_from_processes_verify(store_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("interval", ["0", "0.2"])
+def test_concurrent_appends_from_processes_verify(store_url: str, tmp_path: Path, interval: str) -> None:
     keydir = str(tmp_path / "keys")
     store = Store(store_url)
     init_log(store, keydir)
-    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    env = {**os.environ, "PYTHONWARNINGS": "error", "PARS_CHECKPOINT_INTERVAL": interval}
     with contextlib.ExitStack() as stack:
         cmds = [[sys.executable, "-c", WORKER, store_url, keydir, f"w{n}", str(APPENDS)]
                 for n in range(WORKERS)]  # fmt: skip
@@ -53,9 +58,13 @@ def test_concurrent_appends_from_processes_verify(store_url: str, tmp_path: Path
     expected = WORKERS * sum(1 + i % 3 for i in range(APPENDS))
     with store.read() as conn:
         indices = list(conn.scalars(select(audit_leaves.c.idx).order_by(audit_leaves.c.idx)))
-        sizes = list(conn.scalars(select(audit_checkpoints.c.size)))
+        stored = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.size)).all()
     assert indices == list(range(expected))  # no gap, no duplicate
-    assert len(sizes) == WORKERS * APPENDS  # one checkpoint per append
+    if interval == "0":
+        assert len(stored) == WORKERS * APPENDS  # one checkpoint per append
+    else:  # the cadence holds across processes: stored checkpoints are an interval apart
+        gaps = [b.time_utc - a.time_utc for a, b in itertools.pairwise(stored)]
+        assert stored and all(g >= timedelta(seconds=0.2) for g in gaps), gaps
     result = verify_log(store, AuditLog.open(keydir).verifier_key)
     assert result.ok, result.problem
     assert result.size == expected

@@ -33,7 +33,7 @@ def chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> in
 def log(store: Store, tmp_path: Path) -> AuditLog:
     keydir = str(tmp_path / "keys")
     init_log(store, keydir)
-    log = AuditLog.open(keydir)
+    log = AuditLog.open(keydir, checkpoint_interval=0)  # every checkpoint stored, each checked
     # One entry per append for the first 40 (a checkpoint at every size), then batches.
     done = 0
     for k in [1] * 40 + [200, 57, 3, 300]:

@@ -16,7 +16,7 @@ from pars.audit import AuditLog, leaf_hash, log_size, verify_inclusion
 from pars.console import audit_views
 from pars.console.oversight_views import restyle
 from pars.console.session import COOKIE, IDLE, TOUCH
-from pars.gate import revoke_token
+from pars.gate import admin_event_recorder, revoke_token
 from pars.store.schema.console import console_sessions
 from pars.web.app import create_app
 from tests.test_gate_fixtures import ICE_SEARCH, SSN, TestClient, World, world
@@ -255,7 +255,12 @@ def test_every_control_is_labelled_and_each_page_has_one_h1_and_one_main(world: 
 def test_a_revoked_token_ends_its_console_session(world: World) -> None:
     sign_in(world, "custodian")
     assert world.client.get("/console/api/activity").status_code == 200
-    revoke_token(world.store, world.clock, world.tokens["custodian"])
+    revoke_token(
+        world.store,
+        world.clock,
+        world.tokens["custodian"],
+        record_admin_event=admin_event_recorder(world.log),
+    )
     assert world.client.get("/console/api/activity").status_code == 401
     r = world.client.get("/console/agreements")
     assert r.status_code == 303 and r.headers["location"] == "/console/signin"
@@ -278,7 +283,9 @@ def test_the_session_cookie_is_secure_over_https(world: World) -> None:
 
 def another_process(w: World) -> TestClient:
     """A second app on the world's store: what another ``pars serve`` worker, or a restart, sees."""
-    return TestClient(create_app(w.store, w.clock, audit_log=AuditLog(w.log.keys, w.clock)))
+    return TestClient(
+        create_app(w.store, w.clock, audit_log=AuditLog(w.log.keys, w.clock, checkpoint_interval=0))
+    )
 
 
 def session_id(w: World) -> str:
@@ -328,7 +335,12 @@ def test_a_revoked_token_ends_its_session_in_every_process(world: World) -> None
     other = another_process(world)
     try:
         assert other.get("/console/api/activity", headers=cookie).status_code == 200
-        revoke_token(world.store, world.clock, world.tokens["custodian"])
+        revoke_token(
+            world.store,
+            world.clock,
+            world.tokens["custodian"],
+            record_admin_event=admin_event_recorder(world.log),
+        )
         r = other.get("/console/api/activity", headers=cookie)
         assert r.status_code == 401 and "no longer valid" in r.json()["error"]["message"]
     finally:

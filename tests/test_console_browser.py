@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pars.audit import AuditLog, init_log, sign_checkpoint, verifier_key
 from pars.cli.demo import serve_demo
 from pars.clock import FixedClock, parse_instant
-from pars.demo import Demo, chapter_agreements, chapter_records, personas
-from pars.gate import Gate, issue_token
+from pars.demo import Demo, chapter_agreements, chapter_parties, chapter_records, personas
+from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.simulate import load_world, simulate
 from pars.store.db import Store
 from pars.store.migrate import upgrade
@@ -95,20 +95,39 @@ def _build(folder: Path) -> tuple[Store, Demo, AuditLog, dict[str, str]]:
     log = AuditLog.open(demo.key_dir, clock=demo.clock)
     gate = Gate(store, log, demo.clock)
     chapter_records(demo, store)
-    chapter_agreements(demo, store, log)
+    rec = admin_event_recorder(log)
+    chapter_agreements(demo, store, log, chapter_parties(demo, store, log))
     team = personas()
     principals = {}
     for p in team:
-        token, _ = issue_token(store, demo.clock, role="partner", user=p.user, agreement_id=p.agreement_id)
+        token, _ = issue_token(
+            store,
+            demo.clock,
+            role="partner",
+            user=p.user,
+            agreement_id=p.agreement_id,
+            record_admin_event=rec,
+        )
         principals[p.user] = gate.authenticate(token)
     with store.read() as conn:
         world = load_world(conn)
     simulate(gate, principals, team, world, START, END, demo.clock, seed=7)
     demo.clock.set(NOW)
     tokens = {
-        "custodian": issue_token(store, demo.clock, role="custodian", user="records.custodian")[0],
-        "oversight": issue_token(store, demo.clock, role="oversight", user="inspector.general")[0],
-        "ice": issue_token(store, demo.clock, role="partner", user="ice.late", agreement_id="ice-2017")[0],
+        "custodian": issue_token(
+            store, demo.clock, role="custodian", user="records.custodian", record_admin_event=rec
+        )[0],
+        "oversight": issue_token(
+            store, demo.clock, role="oversight", user="inspector.general", record_admin_event=rec
+        )[0],
+        "ice": issue_token(
+            store,
+            demo.clock,
+            role="partner",
+            user="ice.late",
+            agreement_id="ice-2017",
+            record_admin_event=rec,
+        )[0],
     }
     return store, demo, log, tokens
 
@@ -197,7 +216,7 @@ def test_terminate_watch_denial_and_verify_evidence(browser_api: Any, site: Site
             assert ice.locator("[data-status]").get_attribute("data-status") == "active"
             page.screenshot(path=str(shots / "agreements.png"), full_page=True)
             effective = (site.clock.now() + timedelta(seconds=60)).isoformat()
-            ice.locator("summary").click()  # opens the <details>
+            ice.locator("summary", has_text="Terminate ice-2017").click()  # opens the <details>
             ice.get_by_label("Effective at").fill(effective)
             ice.get_by_label("Reason").fill("City ends ICE access (council vote)")
             ice.get_by_role("button", name="Terminate ice-2017").click()
@@ -284,6 +303,55 @@ def test_terminate_watch_denial_and_verify_evidence(browser_api: Any, site: Site
     assert len(list(shots.glob("*.png"))) == 9
     if os.environ.get("PARS_CONSOLE_SHOTS"):
         shutil.copytree(shots, os.environ["PARS_CONSOLE_SHOTS"], dirs_exist_ok=True)
+
+
+@pytest.mark.slow
+def test_approval_signatures_are_checked_in_the_browser(browser_api: Any, site: Site, tmp_path: Path) -> None:
+    """Each version shows who signed (party, key id, note); the page verifies every note itself,
+    and flags one whose signature was changed on its way to the browser."""
+    sync_playwright = browser_api
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            _sign_in(page, site, "oversight")
+            approvals = page.locator("li.approval")
+            assert approvals.count() == 6  # three agreements, two signatures each
+            page.wait_for_function(
+                "document.querySelectorAll('li.approval[data-result]').length === 6", timeout=10_000
+            )
+            results = approvals.evaluate_all("els => els.map(e => [e.dataset.party, e.dataset.result])")
+            assert results == [
+                [party, "valid"] for _ in range(3) for party in ("courts", "district_attorney")
+            ]
+            ice = page.locator("section", has=page.locator("h2#ag-ice-2017")).locator("li.approval").first
+            assert re.fullmatch(r"[0-9a-f]{8}", ice.locator("code").first.inner_text())
+            note = ice.locator("pre.approval-note").text_content() or ""
+            assert note.startswith("pars-approval/v1\n") and "\n\n\u2014 courts " in note
+            page.screenshot(path=str(tmp_path / "approvals.png"), full_page=True)
+
+            # The same page with one character of the first ICE signature changed in transit.
+            def tamper(route: Any) -> None:
+                html = route.fetch().text()
+                at = html.index("\u2014 courts ", html.index('id="ag-ice-2017"')) + len("\u2014 courts ") + 10
+                flipped = "A" if html[at] != "A" else "B"
+                route.fulfill(body=html[:at] + flipped + html[at + 1 :], content_type="text/html")
+
+            page.route("**/console/agreements", tamper)
+            page.reload()
+            page.wait_for_function(
+                "document.querySelectorAll('li.approval[data-result]').length === 6", timeout=10_000
+            )
+            results = approvals.evaluate_all("els => els.map(e => e.dataset.result)")
+            assert results.count("invalid") == 1 and results.count("valid") == 5
+            assert ice.get_attribute("data-result") == "invalid"
+            assert "INVALID" in ice.locator(".sig-check").inner_text()
+            page.unroute("**/console/agreements")
+            assert errors == [], errors
+        finally:
+            browser.close()
 
 
 def test_demo_serve_prints_tokens_that_open_the_console(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import text
+
 from pars.audit import inclusion_proof, leaf_hash, load_keys, root_at, verify_inclusion
 from pars.audit.log import get_entry
 from pars.demo import MISUSER, Demo, run_demo
@@ -35,6 +37,19 @@ def test_demo_names_the_misusing_user_with_provable_evidence(tmp_path: Path) -> 
                 assert json.loads(entry.entry)["user"] == MISUSER
                 proof = inclusion_proof(conn, index, size)
                 assert verify_inclusion(leaf_hash(entry.entry), index, size, proof, root)
+        # Entry times never go backwards: ICE's termination is logged when it was ordered,
+        # among the requests of that day, with the second it takes effect in its detail.
+        with store.read() as conn:
+            docs = [
+                json.loads(bytes(r[0]))
+                for r in conn.execute(text("SELECT entry FROM audit_leaves ORDER BY idx"))
+            ]
+        times = [d["time"] for d in docs]
+        assert times == sorted(times)
+        [ended] = [d for d in docs if d["action"] == "terminate"]
+        assert ended["time"] == "2018-08-15T14:00:00+00:00" and "2018-08-31T23:59:59-04:00" in json.dumps(
+            ended
+        )
     finally:
         store.dispose()
     assert load_keys(str(tmp_path / "demo" / "keys")).verifier_key

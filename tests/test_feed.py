@@ -245,11 +245,16 @@ def test_a_delivery_that_cannot_be_logged_is_not_sent(live: Live, monkeypatch: p
 
 
 def test_revoking_the_token_closes_its_stream(live: Live) -> None:
-    from pars.gate import revoke_token
+    from pars.gate import admin_event_recorder, revoke_token
 
     sub = live.subscribe("fbi")
     assert sub.next()["event"] == "open"  # type: ignore[index]
-    revoke_token(live.world.store, live.world.clock, live.world.tokens["fbi"])
+    revoke_token(
+        live.world.store,
+        live.world.clock,
+        live.world.tokens["fbi"],
+        record_admin_event=admin_event_recorder(live.world.log),
+    )
     closed = sub.next(timeout=3)
     assert closed is not None and closed["event"] == "closed"
     assert closed["data"]["error"]["code"] == "unauthorized"

@@ -54,13 +54,13 @@ def test_tokens_are_stored_only_as_hashes_and_revocable(world: World) -> None:
     assert all(tok not in str(v) for r in rows for v in r.values())
     assert any(r["token_sha256"] == token_digest(tok) for r in rows)
     assert len(list_tokens(world.store)) == 5
-    info = revoke_token(world.store, world.clock, tok)
+    info = revoke_token(world.store, world.clock, tok, record_admin_event=admin_event_recorder(world.log))
     assert info.revoked is not None and info.user == "agent7"
     with world.store.read() as conn:
         assert authenticate(conn, tok) is None
     other = world.tokens["fbi"]
     token_id = next(i.token_id for i in list_tokens(world.store) if i.user == "sa1")
-    revoke_token(world.store, world.clock, token_id)
+    revoke_token(world.store, world.clock, token_id, record_admin_event=admin_event_recorder(world.log))
     with world.store.read() as conn:
         assert authenticate(conn, other) is None
 
@@ -71,22 +71,50 @@ def test_a_token_looked_up_by_id_is_live_until_revoked(world: World) -> None:
         who = authenticate(conn, tok)
         assert who is not None and live_principal(conn, who.token_id) == who
         assert live_principal(conn, "no-such-id") is None
-    revoke_token(world.store, world.clock, who.token_id)
+    revoke_token(world.store, world.clock, who.token_id, record_admin_event=admin_event_recorder(world.log))
     with world.store.read() as conn:
         assert live_principal(conn, who.token_id) is None
 
 
 def test_token_issue_checks_its_binding(world: World) -> None:
     with pytest.raises(InvalidInput, match="agreement"):
-        issue_token(world.store, world.clock, role="partner", user="x")
+        issue_token(
+            world.store,
+            world.clock,
+            record_admin_event=admin_event_recorder(world.log),
+            role="partner",
+            user="x",
+        )
     with pytest.raises(InvalidInput, match="agreement"):
-        issue_token(world.store, world.clock, role="custodian", user="x", agreement_id="ice-2017")
+        issue_token(
+            world.store,
+            world.clock,
+            record_admin_event=admin_event_recorder(world.log),
+            role="custodian",
+            user="x",
+            agreement_id="ice-2017",
+        )
     with pytest.raises(NotFound):
-        issue_token(world.store, world.clock, role="partner", user="x", agreement_id="nope")
+        issue_token(
+            world.store,
+            world.clock,
+            record_admin_event=admin_event_recorder(world.log),
+            role="partner",
+            user="x",
+            agreement_id="nope",
+        )
     with pytest.raises(InvalidInput, match="role"):
-        issue_token(world.store, world.clock, role="admin", user="x")
+        issue_token(
+            world.store,
+            world.clock,
+            record_admin_event=admin_event_recorder(world.log),
+            role="admin",
+            user="x",
+        )
     with pytest.raises(NotFound):
-        revoke_token(world.store, world.clock, "no-such-id")
+        revoke_token(
+            world.store, world.clock, "no-such-id", record_admin_event=admin_event_recorder(world.log)
+        )
 
 
 # --- one entry per request -------------------------------------------------------

@@ -23,14 +23,14 @@ import yaml
 from fastapi import FastAPI
 
 from pars.agreements.document import parse_document
-from pars.agreements.service import apply_document, approve
+from pars.agreements.service import apply_document
 from pars.audit import AuditLog, create_keys, leaf_hash, verify_checkpoint, verify_inclusion
 from pars.clock import FixedClock
 from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.web.app import create_app
-from tests.factories import arrest, person
+from tests.factories import approve_as, arrest, person, register_parties
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agreements"
 EDT = timezone(timedelta(hours=-4))
@@ -134,10 +134,17 @@ class World:
         rec = admin_event_recorder(self.log)
         apply_document(self.store, self.clock, parse_document(raw), by="clerk", record_admin_event=rec)
         for role in approvers:
-            approve(self.store, self.clock, raw["id"], role, by=role, record_admin_event=rec)
+            approve_as(self.store, self.clock, raw["id"], role, rec)
 
     def token(self, name: str, role: str, user: str, agreement_id: str | None = None) -> str:
-        tok, _ = issue_token(self.store, self.clock, role=role, user=user, agreement_id=agreement_id)
+        tok, _ = issue_token(
+            self.store,
+            self.clock,
+            role=role,
+            user=user,
+            agreement_id=agreement_id,
+            record_admin_event=admin_event_recorder(self.log),
+        )
         self.tokens[name] = tok
         return tok
 
@@ -149,9 +156,11 @@ ICE_READ = {"purpose": "C", "case_number": "HSI-1", "justification": "removal pr
 def make_world(store: Store, tmp_path: Path, **app_kw: Any) -> World:
     keys, _ = create_keys(tmp_path / "keys")
     clock = FixedClock(NOW - timedelta(days=400))  # agreements applied before their terms
-    log = AuditLog(keys, clock)
+    log = AuditLog(keys, clock, checkpoint_interval=0)  # readers see every entry at once
     app = create_app(store, clock, audit_log=log, **app_kw)
     w = World(store, clock, log, app, TestClient(app))
+    # courts and the police register their keys; the DA has not (yet)
+    register_parties(store, clock, admin_event_recorder(log), ("courts", "police"))
     w.apply(agreement("ice-2017"))
     w.apply(agreement("fbi-2017", approvals={"required": 2, "of": ["courts", "police", "district_attorney"]}))
     clock.set(NOW)

@@ -12,9 +12,10 @@ import pytest
 import pars.oversight
 from pars.agreements.document import parse_document
 from pars.agreements.service import apply_document
-from pars.audit import keyed_hash
+from pars.audit import AuditLog, create_keys, keyed_hash
 from pars.clock import FixedClock
 from pars.errors import InvalidInput
+from pars.gate import admin_event_recorder
 from pars.oversight import OversightConfig, load_facts
 from pars.oversight.justification import phrase_index, stated_purposes
 from pars.store.db import Store
@@ -40,7 +41,7 @@ def felony(
 
 
 @pytest.fixture
-def filled(store: Store) -> Store:
+def filled(store: Store, tmp_path: Path) -> Store:
     ingest_lines(
         store,
         lines(
@@ -63,11 +64,13 @@ def filled(store: Store) -> Store:
             follow("expungement", 7, "x-7", order="CP-51-MD-0007-2018"),
         ),
     )
+    clock = FixedClock(datetime(2017, 8, 1, tzinfo=UTC))
     apply_document(
         store,
-        FixedClock(datetime(2017, 8, 1, tzinfo=UTC)),
+        clock,
         parse_document((FIXTURES / "ice-2017.yaml").read_text()),
         by="clerk",
+        record_admin_event=admin_event_recorder(AuditLog(create_keys(tmp_path / "keys")[0], clock)),
     )
     return store
 

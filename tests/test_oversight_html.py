@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from pars.audit import AuditLog, get_entry, log_size, verify_inclusion
-from pars.gate import Gate, issue_token
+from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.oversight import ArrestFact, OversightConfig, RecordFacts, build_report
 from pars.oversight.activity import Activity
 from pars.oversight.html import number, render_html
@@ -34,7 +34,10 @@ def drive(world: City, *, misuse: bool) -> dict[str, Any]:
     clock = log.clock
     people = {}
     for user in ["analyst0", "analyst1", "analyst2", "analyst3", "analyst4", "agent7"]:
-        token, _ = issue_token(store, clock, role="partner", user=user, agreement_id="ice-2017")
+        token, _ = issue_token(
+            store, clock, role="partner", user=user, agreement_id="ice-2017",
+            record_admin_event=admin_event_recorder(log),
+        )  # fmt: skip
         people[user] = gate.authenticate(token)
 
     def search(user: str, n: int, why: str, case: str, **filters: Any) -> None:

@@ -23,11 +23,13 @@ from pars.audit import (
     iter_entries,
     log_size,
     root_at,
+    verify_checkpoint,
     verify_inclusion,
 )
 from pars.cli import app
 from pars.clock import FixedClock
 from pars.errors import InvalidInput, NotFound
+from pars.gate import admin_event_recorder
 from pars.oversight import KINDS, build_report
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
@@ -70,12 +72,16 @@ def world(store: Store, tmp_path: Path) -> tuple[Store, AuditLog, str]:
     events.append(follow("expungement", 10, "x-10", order="CP-51-MD-0001-2018"))
     ingest_lines(store, lines(*events))
     clock = FixedClock(datetime(2017, 8, 1, tzinfo=UTC))
-    applied = apply_document(
-        store, clock, parse_document((FIXTURES / "ice-2017.yaml").read_text()), by="clerk"
-    )
     keydir = str(tmp_path / "keys")
     init_log(store, keydir)
-    return store, AuditLog.open(keydir, clock=FixedClock(T0)), applied.hash
+    applied = apply_document(
+        store,
+        clock,
+        parse_document((FIXTURES / "ice-2017.yaml").read_text()),
+        by="clerk",
+        record_admin_event=admin_event_recorder(AuditLog.open(keydir, clock=clock)),
+    )
+    return store, AuditLog.open(keydir, clock=FixedClock(T0), checkpoint_interval=0), applied.hash
 
 
 def append(store: Store, log: AuditLog, version: str, docs: list[dict[str, Any]]) -> list[int]:
@@ -137,9 +143,18 @@ def test_a_clean_log_reports_no_findings_in_the_contract_shape(world: tuple[Stor
     seen = len({n for u in range(3) for n in sample(u)})
     assert set(r) >= {"generated_at", "log", "agreements", "findings"}
     assert r["generated_at"] == "2018-09-01T00:00:00+00:00"
+    # the log holds the apply's admin entry (index 0) and the requests
     stored = [e.entry for e in iter_entries(store)]
-    assert len(stored) == len(docs)
-    assert r["log"] == {"size": len(docs), "root_hex": rfc6962_root(stored).hex(), "verified": True}
+    assert len(stored) == len(docs) + 1
+    assert r["log"] == {
+        "size": len(docs) + 1,
+        "root_hex": rfc6962_root(stored).hex(),
+        "verified": True,
+        "checkpoint": r["log"]["checkpoint"],
+    }
+    # The report names the signed checkpoint its evidence proves against.
+    _, size, root = verify_checkpoint(r["log"]["checkpoint"], log.verifier_key)
+    assert (size, root.hex()) == (len(docs) + 1, r["log"]["root_hex"])
     assert r["agreements"] == [
         {
             "id": "ice-2017",

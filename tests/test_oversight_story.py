@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 
 from pars.agreements.document import parse_document
-from pars.agreements.service import apply_document, approve
+from pars.agreements.service import apply_document
 from pars.audit import AuditLog, get_entry, inclusion_proof, init_log, log_size, root_at, verify_inclusion
 from pars.clock import FixedClock
 from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.oversight import build_report
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
-from tests.factories import arrest, lines, person
+from tests.factories import approve_as, arrest, lines, person, register_parties
 from tests.test_oversight_detectors import CRIMES, DETAILS, STREETS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agreements"
@@ -51,10 +51,11 @@ def city(store: Store, tmp_path: Path) -> tuple[Store, Gate, AuditLog, dict[str,
     init_log(store, keydir)
     log = AuditLog.open(keydir, clock=clock)
     rec = admin_event_recorder(log)
+    register_parties(store, clock, rec)
     apply_document(store, clock, parse_document((FIXTURES / "ice-2017.yaml").read_text()), by="clerk",
                    record_admin_event=rec)  # fmt: skip
     for role in ("courts", "police"):
-        approve(store, clock, "ice-2017", role, by=role, record_admin_event=rec)
+        approve_as(store, clock, "ice-2017", role, rec)
     return store, Gate(store, log, clock), log, {"abroad": abroad, "all": list(range(1, ARRESTS + 1))}
 
 
@@ -67,7 +68,10 @@ def test_the_partner_who_targets_people_born_abroad_is_named_with_proof(
     assert isinstance(clock, FixedClock)
     people = {}
     for user in ["analyst0", "analyst1", "analyst2", "analyst3", "analyst4", "agent7"]:
-        token, _ = issue_token(store, log.clock, role="partner", user=user, agreement_id="ice-2017")
+        token, _ = issue_token(
+            store, log.clock, role="partner", user=user, agreement_id="ice-2017",
+            record_admin_event=admin_event_recorder(log),
+        )  # fmt: skip
         people[user] = gate.authenticate(token)
 
     def search(user: str, n: int, why: str, case: str, **filters: Any) -> None:

@@ -17,16 +17,17 @@ from typing import Any
 import pytest
 
 from pars.agreements.document import parse_document
-from pars.agreements.service import apply_document, approve
+from pars.agreements.service import apply_document
 from pars.audit import AuditLog, init_log
 from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, issue_token
+from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.oversight.report import build_report
 from pars.simulate import Persona, load_world, simulate
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
 from pars.synth import generate
+from tests.factories import approve_as, register_parties
 
 EXPECTED = {
     "origin_targeting": "origin_targeting",
@@ -51,15 +52,19 @@ def _run(folder: Path, seed: int) -> dict[str, Any]:
         events = generate(arrests=2500, seed=seed, start=date(2017, 6, 1), days=180)
         ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(events, 1)), clock=clock)
         doc = parse_document((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
-        apply_document(store, clock, doc, by="custodian")
+        rec = admin_event_recorder(log)
+        register_parties(store, clock, rec)
+        apply_document(store, clock, doc, by="custodian", record_admin_event=rec)
         for role in ("courts", "police"):
-            approve(store, clock, doc.id, role, by=role)
+            approve_as(store, clock, doc.id, role, rec)
         gate = Gate(store, log, clock)
         team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
         team += [Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=3) for b in EXPECTED]  # type: ignore[arg-type]
         who = {}
         for p in team:
-            token, _ = issue_token(store, clock, role="partner", user=p.user, agreement_id=doc.id)
+            token, _ = issue_token(
+                store, clock, role="partner", user=p.user, agreement_id=doc.id, record_admin_event=rec
+            )
             who[p.user] = gate.authenticate(token)
         with store.read() as conn:
             world = load_world(conn)

@@ -33,3 +33,17 @@ def test_console_sessions_migration_goes_down_and_up_again(store: Store) -> None
     assert "console_sessions" not in inspect(store.engine).get_table_names()
     upgrade(store)
     assert is_current(store) and "console_sessions" in inspect(store.engine).get_table_names()
+
+
+def test_publish_migration_goes_down_and_up_again(store: Store) -> None:
+    cfg = alembic_config(store)
+    with store.engine.connect() as conn:
+        cfg.attributes["connection"] = conn.execution_options(pars_write=True) if store.is_sqlite else conn
+        command.downgrade(cfg, "0006_console")
+        if conn.in_transaction():
+            conn.commit()
+    assert current_heads(store) == {"0006_console"}
+    assert "audit_cosignatures" not in inspect(store.engine).get_table_names()
+    upgrade(store)
+    tables = set(inspect(store.engine).get_table_names())
+    assert is_current(store) and {"audit_cosignatures", "audit_witnesses", "audit_published"} <= tables

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from pars.audit import AuditLog, AuditWriteError, log_size, verify_log
 from pars.store.db import Store
 from pars.web.app import create_app
-from tests.factories import arrest
+from tests.factories import arrest, sign_approval_note
 from tests.test_gate_fixtures import (
     ICE_READ,
     ICE_SEARCH,
@@ -293,15 +293,19 @@ def test_agreement_routes_are_audited(world: World) -> None:
         "/v1/agreements/ice-2019", content=yaml.safe_dump({**raw, "notes": "x"}), headers=h
     )
     assert amended.json()["version"] == 2
-    a1 = world.client.post("/v1/agreements/ice-2019/approvals", json={"as": "courts"}, headers=h)
-    a2 = world.client.post(
-        "/v1/agreements/ice-2019/approvals", json={"as": "police", "version": 2}, headers=h
-    )
+    notes = {p: sign_approval_note(world.store, "ice-2019", p) for p in ("courts", "police")}
+    a1 = world.client.post("/v1/agreements/ice-2019/approvals", json={"note": notes["courts"]}, headers=h)
+    a2 = world.client.post("/v1/agreements/ice-2019/approvals", json={"note": notes["police"]}, headers=h)
     assert a1.status_code == a2.status_code == 200 and a2.json()["activated"]
-    bad = world.client.post("/v1/agreements/ice-2019/approvals", json={"as": "courts", "x": 1}, headers=h)
+    assert (a2.json()["version"], a2.json()["party"]) == (2, "police")
+    bad = world.client.post(
+        "/v1/agreements/ice-2019/approvals", json={"note": notes["courts"], "x": 1}, headers=h
+    )
     assert assert_error(bad, 422, logged=False)["error"]["message"].startswith("x")
-    bad = world.client.post("/v1/agreements/ice-2019/approvals", json={"as": 3}, headers=h)
+    bad = world.client.post("/v1/agreements/ice-2019/approvals", json={"as": "courts"}, headers=h)
     assert assert_error(bad, 422, logged=False)["error"]["message"].startswith("as")
+    bad = world.client.post("/v1/agreements/ice-2019/approvals", json={"note": 3}, headers=h)
+    assert assert_error(bad, 422, logged=False)["error"]["message"].startswith("note")
     t = world.client.post(
         "/v1/agreements/ice-2019/terminate",
         json={"effective_at": "2018-12-31T23:59:59-05:00", "reason": "renegotiation"},
@@ -311,8 +315,8 @@ def test_agreement_routes_are_audited(world: World) -> None:
     bad = world.client.post("/v1/agreements/ice-2019/terminate", json={"effective_at": "soon", "reason": "r"},
                             headers=h)  # fmt: skip
     assert assert_error(bad, 422, logged=False)["error"]["message"].startswith("effective_at")
-    nope = world.client.post("/v1/agreements/nope/approvals", json={"as": "courts"}, headers=h)
-    assert_error(nope, 404, logged=False)
+    nope = world.client.post("/v1/agreements/nope/approvals", json={"note": notes["courts"]}, headers=h)
+    assert assert_error(nope, 403, logged=False)["error"]["rule"] == "approvals.agreement"
     assert_error(world.client.put("/v1/agreements/ice-2019", content="{}", headers=world.auth("ice")), 403,
                  logged=False)  # fmt: skip
     assert size(world) == before + 6  # apply, apply, approve, approve, activate, terminate

@@ -25,7 +25,7 @@ import rfc8785
 import yaml
 from typer.testing import CliRunner
 
-from pars.audit import get_entry
+from pars.audit import AuditLog, get_entry
 from pars.cli import app
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
@@ -51,8 +51,16 @@ def env(store_url: str, tmp_path: Path) -> dict[str, str]:
     ice["search"]["rate_limit"] = None
     path = tmp_path / "ice.yaml"
     path.write_text(yaml.safe_dump({k: v for k, v in ice.items() if v is not None}))
-    for args in (["agreements", "apply", str(path)], ["agreements", "approve", "ice-2017", "--as", "courts"],
-                 ["agreements", "approve", "ice-2017", "--as", "police"]):  # fmt: skip
+    keys = tmp_path / "parties"
+    keys.mkdir()
+    for party in ("courts", "police"):
+        made = runner.invoke(app, ["parties", "keygen", party, "--out", str(keys / party)], env=e)
+        assert made.exit_code == 0, made.output
+        added = runner.invoke(app, ["parties", "add", party, "--key", made.stdout.strip()], env=e)
+        assert added.exit_code == 0, added.output
+    approve = ["agreements", "approve", "ice-2017", "--as"]
+    for args in (["agreements", "apply", str(path)], [*approve, "courts", "--key", str(keys / "courts")],
+                 [*approve, "police", "--key", str(keys / "police")]):  # fmt: skip
         result = runner.invoke(app, args, env=e)
         assert result.exit_code == 0, result.output
     store = Store(store_url)
@@ -169,10 +177,13 @@ def test_cli_agreement_changes_are_in_the_audit_log(env: dict[str, str], store_u
 
     store = Store(store_url)
     try:
+        # Readers read up to the newest stored checkpoint: store the head's, as a publisher round does.
+        with store.write() as conn:
+            AuditLog.open(env["PARS_KEY_DIR"]).checkpoint_head(conn, force=True)
         actions = [e.document()["action"] for e in iter_entries(store, kind="admin")]
     finally:
         store.dispose()
-    assert actions == ["apply", "approve", "approve", "activate"]
+    assert actions == ["party.add", "party.add", "apply", "approve", "approve", "activate"]
 
 
 def test_serve_stops_on_sigterm_with_a_feed_stream_open(env: dict[str, str]) -> None:
@@ -185,8 +196,10 @@ def test_serve_stops_on_sigterm_with_a_feed_stream_open(env: dict[str, str]) -> 
     }
     path = Path(env["PARS_KEY_DIR"]).parent / "fbi.yaml"
     path.write_text(yaml.safe_dump(fbi))
-    for args in (["agreements", "apply", str(path)], ["agreements", "approve", "fbi-2017", "--as", "courts"],
-                 ["agreements", "approve", "fbi-2017", "--as", "police"]):  # fmt: skip
+    keys = Path(env["PARS_KEY_DIR"]).parent / "parties"
+    approve = ["agreements", "approve", "fbi-2017", "--as"]
+    for args in (["agreements", "apply", str(path)], [*approve, "courts", "--key", str(keys / "courts")],
+                 [*approve, "police", "--key", str(keys / "police")]):  # fmt: skip
         assert runner.invoke(app, args, env=env).exit_code == 0
     token = issue(env, "--agreement", "fbi-2017", "--user", "sa1").strip()
     port = _free_port()

@@ -17,20 +17,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from pars.agreements.approval_note import SignerKey
 from pars.agreements.decide import AgreementVersion
 from pars.agreements.document import parse_document
+from pars.agreements.parties import add_party_key, write_signer_key
 from pars.agreements.replay import logged_requests, replay
-from pars.agreements.service import apply_document, approve, serving_version, terminate
-from pars.audit import AuditLog, init_log, iter_entries, verify_log
+from pars.agreements.service import apply_document, approval_note_for, approve, serving_version, terminate
+from pars.audit import AuditLog, init_log, open_log, verify_log
 from pars.clock import FixedClock, parse_instant
 from pars.gate import Gate, Principal, admin_event_recorder, issue_token
 from pars.oversight.publish import write_reports
@@ -45,8 +47,11 @@ Say = Callable[[str], None]
 
 START = parse_instant("2017-09-01T00:00:00-04:00")
 ICE_END = parse_instant("2018-08-31T23:59:59-04:00")
+#: When the Mayor's order terminating ICE's agreement is given (and logged).
+TERMINATION_ORDERED = parse_instant("2018-08-15T10:00:00-04:00")
 AGREEMENTS = ("fbi-2017.yaml", "atf-2017.yaml", "ice-2017.yaml")
 MISUSER = "agent7"
+PARTIES = ("courts", "police", "district_attorney")
 
 
 @dataclass
@@ -104,21 +109,49 @@ def chapter_records(demo: Demo, store: Store) -> None:
     )
 
 
-def chapter_agreements(demo: Demo, store: Store, log: AuditLog) -> None:
-    """FBI, ATF and ICE agreements, each approved by two of courts, police and the DA."""
+def chapter_parties(demo: Demo, store: Store, log: AuditLog) -> dict[str, SignerKey]:
+    """Courts, police and the DA each make a signing key; the custodian registers the verifier keys."""
+    record = admin_event_recorder(log)
+    folder = Path(demo.key_dir) / "parties"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    signers: dict[str, SignerKey] = {}
+    for party in PARTIES:
+        signer = SignerKey.generate(party)
+        write_signer_key(folder / f"{party}.key", signer)
+        add_party_key(
+            store, demo.clock, party, signer.verifier_key, by="records.custodian", record_admin_event=record
+        )
+        signers[party] = signer
+    ids = ", ".join(f"{p} {s.verifier_key.split('+')[1]}" for p, s in signers.items())
+    demo.say(f"2. Parties' approval keys made in {folder} and registered ({ids}).")
+    return signers
+
+
+def chapter_agreements(demo: Demo, store: Store, log: AuditLog, signers: dict[str, SignerKey]) -> None:
+    """FBI, ATF and ICE agreements, each approved by the signatures of two of courts, police and the DA."""
     record = admin_event_recorder(log)
     for name in AGREEMENTS:
         doc = parse_document(_document(name))
         apply_document(store, demo.clock, doc, by="records.custodian", record_admin_event=record)
         for role, who in (("courts", "judge.alvarez"), ("district_attorney", "ada.chen")):
-            approve(store, demo.clock, doc.id, role, by=who, record_admin_event=record)
-        demo.say(f"2. Agreement {doc.id} ({doc.partner}) applied and approved by courts and the DA.")
+            with store.read() as conn:
+                note = approval_note_for(conn, doc.id, signers[role])
+            approve(store, demo.clock, doc.id, note, by=who, record_admin_event=record)
+        demo.say(f"   Agreement {doc.id} ({doc.partner}) applied; courts and the DA signed their approvals.")
 
 
 def _principals(demo: Demo, store: Store, gate: Gate, personas: list[Persona]) -> dict[str, Principal]:
     out: dict[str, Principal] = {}
     for p in personas:
-        token, _ = issue_token(store, demo.clock, role="partner", user=p.user, agreement_id=p.agreement_id)
+        token, _ = issue_token(
+            store,
+            demo.clock,
+            role="partner",
+            user=p.user,
+            agreement_id=p.agreement_id,
+            by="records.custodian",
+            record_admin_event=admin_event_recorder(gate.log),
+        )
         out[p.user] = gate.authenticate(token)
     return out
 
@@ -137,14 +170,19 @@ def personas() -> list[Persona]:
     return team
 
 
-def chapter_activity(demo: Demo, store: Store, gate: Gate) -> dict[str, Principal]:
-    """A year of partner requests through the gate, one audit entry each."""
+def chapter_activity(
+    demo: Demo, store: Store, gate: Gate, interludes: Sequence[tuple[datetime, Callable[[], None]]] = ()
+) -> dict[str, Principal]:
+    """A year of partner requests through the gate, one audit entry each (``interludes``: admin
+    events on the same clock, logged in time order with the requests around them)."""
     team = personas()
     principals = _principals(demo, store, gate, team)
     with store.read() as conn:
         world = load_world(conn)
     began = time.perf_counter()
-    stats = simulate(gate, principals, team, world, START, ICE_END, demo.clock, seed=demo.seed)
+    stats = simulate(
+        gate, principals, team, world, START, ICE_END, demo.clock, seed=demo.seed, interludes=interludes
+    )
     elapsed = time.perf_counter() - began
     denied = sum(n for status, n in stats.by_status.items() if status != 200)
     demo.facts.update(requests=stats.asks, denied=denied)
@@ -155,12 +193,10 @@ def chapter_activity(demo: Demo, store: Store, gate: Gate) -> dict[str, Principa
     return principals
 
 
-def chapter_termination(
-    demo: Demo, store: Store, log: AuditLog, gate: Gate, team: dict[str, Principal]
-) -> None:
-    """ICE terminated effective 2018-08-31 23:59:59; one second later its requests are denied."""
-    demo.clock.set(parse_instant("2018-08-15T10:00:00-04:00"))
-    terminate(
+def terminate_ice(demo: Demo, store: Store, log: AuditLog) -> None:
+    """The Mayor's order of 2018-08-15: ICE's access ends at 2018-08-31 23:59:59. Logged when it
+    was given (the clock's time), the date it takes effect in its detail."""
+    termination = terminate(
         store,
         demo.clock,
         "ice-2017",
@@ -169,6 +205,15 @@ def chapter_termination(
         by="records.custodian",
         record_admin_event=admin_event_recorder(log),
     )
+    demo.facts.update(terminated_at=demo.clock.now().isoformat(), termination_effective=ICE_END.isoformat())
+    demo.say(
+        f"   {demo.clock.now().date()}: the Mayor's order terminates ICE's agreement, effective "
+        f"{termination.effective_at.isoformat()} (logged at once; requests until then are still served)."
+    )
+
+
+def chapter_termination(demo: Demo, gate: Gate, team: dict[str, Principal]) -> None:
+    """ICE terminated effective 2018-08-31 23:59:59; one second later its requests are denied."""
     body = {
         "purpose": "C",
         "case_number": "ICE-18-77777",
@@ -192,7 +237,9 @@ def chapter_termination(
     )
 
 
-def chapter_verify(demo: Demo, store: Store) -> None:
+def chapter_verify(demo: Demo, store: Store, log: AuditLog) -> None:
+    with store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
+        log.checkpoint_head(conn, force=True)
     result = verify_log(store, key_dir=demo.key_dir)
     demo.facts.update(verified=result.ok, log_size=result.size, root_hex=result.root_hex)
     state = "verified" if result.ok else f"FAILED at index {result.problem.index if result.problem else '?'}"
@@ -231,8 +278,8 @@ def chapter_replay(demo: Demo, store: Store) -> None:
     with store.read() as conn:
         current = serving_version(conn, "ice-2017", demo.clock.now())
     draft = AgreementVersion(doc.id, 0, doc.version_hash(), doc, True, terminated_at=current.terminated_at)
-    entries = ((e.index, e.document()) for e in iter_entries(store, agreement_id="ice-2017", kind="access"))
-    report = replay(draft, logged_requests(entries))
+    with open_log(store) as view:
+        report = replay(draft, logged_requests(view.entries(agreement_id="ice-2017", kind="access")))
     data = report.to_dict()
     demo.facts.update(replay_changed=data["changed"], replay_total=data["replayed"])
     demo.say(
@@ -252,10 +299,12 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         gate = Gate(store, log, demo.clock)
         demo.say(f"Store: {demo.folder / 'pars.db'} (SQLite, embedded); keys in {demo.key_dir}")
         chapter_records(demo, store)
-        chapter_agreements(demo, store, log)
-        principals = chapter_activity(demo, store, gate)
-        chapter_termination(demo, store, log, gate, principals)
-        chapter_verify(demo, store)
+        signers = chapter_parties(demo, store, log)
+        chapter_agreements(demo, store, log, signers)
+        order = (TERMINATION_ORDERED, lambda: terminate_ice(demo, store, log))
+        principals = chapter_activity(demo, store, gate, [order])
+        chapter_termination(demo, gate, principals)
+        chapter_verify(demo, store, log)
         chapter_oversight(demo, store, log)
         chapter_replay(demo, store)
         demo.facts["seconds"] = round(time.perf_counter() - began, 1)

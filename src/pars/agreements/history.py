@@ -26,9 +26,22 @@ from pars.errors import InvalidInput
 
 @dataclass(frozen=True)
 class Approval:
+    """One party's approval of a version: its signed note and the key it verified against.
+
+    ``valid`` is False for a stored row whose note is missing or does not verify
+    against a key registered for the party: such a row is shown, never counted.
+    """
+
     role: str
     at: datetime
     by: str
+    note: str | None = None
+    verifier_key: str | None = None
+    valid: bool = True
+
+    @property
+    def key_id(self) -> str | None:
+        return self.verifier_key.split("+", 2)[1] if self.verifier_key else None
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,7 @@ class AgreementHistory:
 
     def approvers(self, number: int, at: datetime | None = None) -> frozenset[str]:
         v = self.versions[number - 1]
-        return frozenset(a.role for a in v.approvals if at is None or a.at <= at)
+        return frozenset(a.role for a in v.approvals if a.valid and (at is None or a.at <= at))
 
     def is_approved(self, number: int, at: datetime | None = None) -> bool:
         """Did version ``number`` have the approvals it needs (by ``at``, if given)?"""
@@ -170,7 +183,19 @@ class AgreementHistory:
                         "required": v.document.approvals.required,
                         "of": list(v.document.approvals.of),
                     },
-                    "approvals": [{"role": a.role, "at": a.at.isoformat(), "by": a.by} for a in v.approvals],
+                    "approvals": [
+                        {
+                            "role": a.role,
+                            "party": a.role,
+                            "at": a.at.isoformat(),
+                            "by": a.by,
+                            "key_id": a.key_id,
+                            "verifier_key": a.verifier_key,
+                            "note": a.note,
+                            "valid": a.valid,
+                        }
+                        for a in v.approvals
+                    ],
                     "approved": self.is_approved(v.number, at),
                 }
                 for v in self.versions

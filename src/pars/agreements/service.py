@@ -1,8 +1,14 @@
 """Agreements in the store: apply, approve, terminate, load, serve.
 
 Every change runs in one write transaction together with its admin audit event,
-recorded through ``record_admin_event(conn, event)`` (injected; the CLI wires it
-to ``pars.audit``): if the event cannot be recorded, the change does not happen.
+recorded through ``record_admin_event(conn, event)`` (required; the CLI, the web
+app and the console wire it to ``pars.audit``): if the event cannot be recorded,
+the change does not happen. There is no default recorder: no code path changes
+an agreement without its entry.
+
+An approval is a party's signed note (CONTRACT 9.1, ``approval_note``): it counts
+only if it verifies against a key registered for that party and names this log,
+this agreement and a version that lists the party. Nothing else approves.
 
 Rule: versions, approvals and terminations are only inserted, never updated or
 deleted; every clock read goes through the ``Clock`` passed in.
@@ -10,7 +16,7 @@ deleted; every clock read goes through the ``Clock`` passed in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,54 +24,72 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from pars.agreements.approval_note import (
+    RULE_AGREEMENT,
+    RULE_DUPLICATE,
+    RULE_OF,
+    RULE_ORIGIN,
+    RULE_UNREGISTERED,
+    RULE_VERSION,
+    ApprovalNote,
+    ApprovalRefused,
+    SignerKey,
+    sign_approval,
+    split_note,
+    verify_approval,
+)
 from pars.agreements.decide import AgreementVersion
 from pars.agreements.document import AgreementDocument, document_from_canonical, parse_document
 from pars.agreements.history import AgreementHistory, Approval, Termination, VersionRecord
 from pars.clock import Clock, to_utc_naive
-from pars.errors import InvalidInput, NotFound, ParsError
+from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
 from pars.store.db import Store
 from pars.store.schema.agreements import (
     agreement_approvals,
     agreement_terminations,
     agreement_versions,
     agreements,
+    party_keys,
 )
+from pars.store.schema.audit import audit_head
 
 #: ``record_admin_event(conn, event)``: append one admin entry to the audit log in
 #: the caller's write transaction. The event dict has the audit entry keys.
 AdminEventRecorder = Callable[[Connection, dict[str, Any]], None]
 
 
-def no_admin_log(conn: Connection, event: dict[str, Any]) -> None:
-    """The default until the CLI wires ``pars.audit``: record nothing extra.
-
-    The agreement tables themselves keep every approval and termination.
-    """
-
-
 class Conflict(ParsError):
     code = "conflict"
+
+
+class DuplicateApproval(Conflict):
+    rule = RULE_DUPLICATE
 
 
 def admin_event(
     *,
     at: datetime,
-    version: AgreementVersion | VersionRecord,
-    agreement_id: str,
-    partner: str,
     user: str,
     action: str,
     detail: str,
+    version: AgreementVersion | VersionRecord | None = None,
+    agreement_id: str | None = None,
+    partner: str | None = None,
     justification: str | None = None,
     route: str = "cli",
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An audit entry of kind ``admin`` (same keys as a partner request's entry)."""
+    """An audit entry of kind ``admin`` (same keys as a partner request's entry).
+
+    ``detail`` is the summary; ``extra`` adds keys to the entry's ``detail``
+    object (an approval's signed note, a replaced key...).
+    """
     return {
         "v": 1,
         "time": at.isoformat(),
         "kind": "admin",
         "agreement_id": agreement_id,
-        "agreement_version": version.hash,
+        "agreement_version": None if version is None else version.hash,
         "agency": partner,
         "user": user,
         "action": action,
@@ -83,7 +107,7 @@ def admin_event(
         "person_ids": [],
         "fields": [],
         "status": 200,
-        "detail": {"summary": detail},
+        "detail": {"summary": detail, **(extra or {})},
     }
 
 
@@ -91,18 +115,82 @@ def _aware(naive_utc: datetime) -> datetime:
     return naive_utc.replace(tzinfo=UTC)
 
 
+def log_origin(conn: Connection) -> str | None:
+    """The audit log's origin (the second line of every approval note), if the log exists."""
+    return conn.execute(select(audit_head.c.origin)).scalar()
+
+
+def _registered(conn: Connection, parties: set[str]) -> dict[str, list[tuple[str, datetime]]]:
+    """Each party's registered verifier keys with when they were added."""
+    out: dict[str, list[tuple[str, datetime]]] = {}
+    if parties:
+        rows = conn.execute(
+            select(party_keys.c.party, party_keys.c.verifier_key, party_keys.c.added_utc)
+            .where(party_keys.c.party.in_(sorted(parties)))
+            .order_by(party_keys.c.id)
+        )
+        for row in rows:
+            out.setdefault(row.party, []).append((row.verifier_key, _aware(row.added_utc)))
+    return out
+
+
+def _counts(
+    row: Any,
+    origin: str | None,
+    agreement_id: str,
+    hashes: dict[int, str],
+    keys: dict[str, list[tuple[str, datetime]]],
+) -> bool:
+    """Whether a stored approval row counts: a note, by a key registered for its party
+    before it was recorded, verifying, naming this log, agreement, version and party."""
+    if row.note is None or row.verifier_key is None or origin is None:
+        return False
+    at = _aware(row.at_utc)
+    if not any(k == row.verifier_key and added <= at for k, added in keys.get(row.role, ())):
+        return False
+    try:
+        said = verify_approval(row.note, row.verifier_key)
+    except ParsError:
+        return False
+    return said == ApprovalNote(origin, agreement_id, hashes.get(row.version_number, ""), row.role)
+
+
 def load_history(conn: Connection, agreement_id: str) -> AgreementHistory:
-    """Everything stored about one agreement; ``NotFound`` if there is no such id."""
+    """Everything stored about one agreement; ``NotFound`` if there is no such id.
+
+    Each approval row is checked again here (its note, its key, what it names):
+    a row written into the store by other means is shown but never counts.
+    """
     head = conn.execute(select(agreements.c.partner).where(agreements.c.agreement_id == agreement_id)).first()
     if head is None:
         raise NotFound(f"agreement {agreement_id!r}: no such agreement")
-    approvals: dict[int, list[Approval]] = {}
-    for row in conn.execute(
+    hashes = {
+        int(r.number): str(r.hash)
+        for r in conn.execute(
+            select(agreement_versions.c.number, agreement_versions.c.hash).where(
+                agreement_versions.c.agreement_id == agreement_id
+            )
+        )
+    }
+    rows = conn.execute(
         select(agreement_approvals)
         .where(agreement_approvals.c.agreement_id == agreement_id)
         .order_by(agreement_approvals.c.at_utc, agreement_approvals.c.role)
-    ):
-        approvals.setdefault(row.version_number, []).append(Approval(row.role, _aware(row.at_utc), row.by))
+    ).all()
+    origin = log_origin(conn) if rows else None
+    keys = _registered(conn, {r.role for r in rows})
+    approvals: dict[int, list[Approval]] = {}
+    for row in rows:
+        approvals.setdefault(row.version_number, []).append(
+            Approval(
+                row.role,
+                _aware(row.at_utc),
+                row.by,
+                note=row.note,
+                verifier_key=row.verifier_key,
+                valid=_counts(row, origin, agreement_id, hashes, keys),
+            )
+        )
     versions = tuple(
         VersionRecord(
             number=row.number,
@@ -159,7 +247,7 @@ def apply_document(
     source: str | AgreementDocument,
     *,
     by: str,
-    record_admin_event: AdminEventRecorder = no_admin_log,
+    record_admin_event: AdminEventRecorder,
 ) -> Applied:
     """Create an agreement or amend it with a new version; identical text is a no-op."""
     doc = parse_document(source) if isinstance(source, str) else source
@@ -231,65 +319,167 @@ class Approved:
     number: int
     hash: str
     role: str
-    recorded: bool
+    key_id: str
     activated: bool
     approvers: frozenset[str]
+    note: str
+
+
+def approval_note_for(
+    conn: Connection, agreement_id: str, signer: SignerKey, version: str | int | None = None
+) -> str:
+    """``signer``'s signed approval of a version (default: the latest); nothing stored."""
+    origin = log_origin(conn)
+    if origin is None:
+        raise ConfigError("the audit log has no origin yet: run `pars init` first")
+    history = load_history(conn, agreement_id)
+    v = history.version(version)
+    return sign_approval(origin, agreement_id, v.hash, signer)
+
+
+def check_approval(
+    conn: Connection, agreement_id: str, note: str, version: str | int | None = None
+) -> tuple[AgreementHistory, VersionRecord, ApprovalNote, str]:
+    """The history, version, claim and party key of an approval ``note``, or the rule refusing it.
+
+    ``version`` (optional) is the version the caller means to approve: a note for
+    another one is refused.
+    """
+    signed = split_note(note)  # text, one signature, key name = party
+    said = signed.approval
+    origin = log_origin(conn)
+    if origin is None:
+        raise ConfigError("the audit log has no origin yet: run `pars init` first")
+    if said.origin != origin:
+        raise ApprovalRefused(
+            RULE_ORIGIN, f"note: it approves in log {said.origin!r}; this log is {origin!r}"
+        )
+    if said.agreement_id != agreement_id:
+        raise ApprovalRefused(
+            RULE_AGREEMENT, f"note: it approves agreement {said.agreement_id!r}, not {agreement_id!r}"
+        )
+    history = load_history(conn, agreement_id)
+    matching = [v for v in history.versions if v.hash == said.version_hash]
+    if not matching:
+        raise ApprovalRefused(
+            RULE_VERSION, f"note: version {said.version_hash[:12]}... is no version of {agreement_id}"
+        )
+    v = matching[0]
+    if version is not None and history.version(version).number != v.number:
+        raise ApprovalRefused(
+            RULE_VERSION,
+            f"note: it approves version {v.number} of {agreement_id}, not version "
+            f"{history.version(version).number}",
+        )
+    if said.party not in v.document.approvals.of:
+        raise ApprovalRefused(
+            RULE_OF,
+            f"note: {said.party!r} is not an approver of {agreement_id} version {v.number} "
+            f"(approvers: {', '.join(v.document.approvals.of)})",
+        )
+    key = conn.execute(
+        select(party_keys.c.verifier_key)
+        .where(party_keys.c.party == said.party)
+        .order_by(party_keys.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if key is None:
+        raise ApprovalRefused(
+            RULE_UNREGISTERED,
+            f"note: {said.party} has no registered key, so it cannot approve "
+            f"(register one with pars parties add {said.party} --key ...)",
+        )
+    verify_approval(note, key)  # approvals.signature
+    return history, v, said, key
 
 
 def approve(
     store: Store,
     clock: Clock,
     agreement_id: str,
-    role: str,
-    version: str | int | None = None,
+    note: str,
     *,
     by: str,
-    record_admin_event: AdminEventRecorder = no_admin_log,
+    record_admin_event: AdminEventRecorder,
+    version: str | int | None = None,
 ) -> Approved:
-    """Record ``role``'s approval of a version (default: the latest); idempotent."""
+    """Record a party's signed approval ``note``; refused (``ApprovalRefused``, naming
+    the rule) unless it verifies and names this log, agreement and an open version.
+
+    The note goes verbatim into the approval's audit entry (``detail.note``), so
+    anyone can check who approved which version from the log alone.
+    """
     now = clock.now()
+    try:
+        return _approve(store, now, agreement_id, note, by, record_admin_event, version)
+    except IntegrityError:
+        raise DuplicateApproval(f"note: {agreement_id} was approved by this party meanwhile") from None
+
+
+def _approve(
+    store: Store,
+    now: datetime,
+    agreement_id: str,
+    note: str,
+    by: str,
+    record_admin_event: AdminEventRecorder,
+    version: str | int | None,
+) -> Approved:
     with store.write() as conn:
-        history = load_history(conn, agreement_id)
-        v = history.version(version)
-        if role not in v.document.approvals.of:
-            raise InvalidInput(
-                f"as: {role!r} is not an approver of {agreement_id} version {v.number} "
-                f"(approvers: {', '.join(v.document.approvals.of)})"
+        history, v, said, key = check_approval(conn, agreement_id, note, version)
+        party = said.party
+        existing = next((a for a in v.approvals if a.role == party), None)
+        if existing is not None:
+            raise DuplicateApproval(
+                f"note: {party} already approved {agreement_id} version {v.number} "
+                f"(at {existing.at.isoformat()})"
             )
-        if any(a.role == role for a in v.approvals):
-            return Approved(agreement_id, v.number, v.hash, role, False, False, history.approvers(v.number))
         was = history.is_approved(v.number)
         conn.execute(
             insert(agreement_approvals).values(
                 agreement_id=agreement_id,
                 version_number=v.number,
-                role=role,
+                role=party,
                 at=now.isoformat(),
                 at_utc=to_utc_naive(now),
                 by=by,
+                note=note,
+                verifier_key=key,
             )
         )
         after = load_history(conn, agreement_id)
+        if party not in after.approvers(v.number):
+            raise ApprovalRefused(
+                RULE_VERSION, f"note: {party}'s approval could not be counted; nothing recorded"
+            )
         activated = not was and after.is_approved(v.number)
-        for action, detail in (
-            ("approve", f"{role} approved version {v.number}"),
-            ("activate", f"version {v.number} has its approvals; serves from {now.isoformat()}"),
-        ):
-            if action == "activate" and not activated:
-                continue
+        kid = key.split("+", 2)[1]
+        common: dict[str, Any] = {
+            "at": now,
+            "version": v,
+            "agreement_id": agreement_id,
+            "partner": history.partner,
+            "user": by,
+        }
+        record_admin_event(
+            conn,
+            admin_event(
+                **common,
+                action="approve",
+                detail=f"{party} approved version {v.number} (key {kid})",
+                extra={"party": party, "verifier_key": key, "note": note},
+            ),
+        )
+        if activated:
             record_admin_event(
                 conn,
                 admin_event(
-                    at=now,
-                    version=v,
-                    agreement_id=agreement_id,
-                    partner=history.partner,
-                    user=by,
-                    action=action,
-                    detail=detail,
+                    **common,
+                    action="activate",
+                    detail=f"version {v.number} has its approvals; serves from {now.isoformat()}",
                 ),
             )
-    return Approved(agreement_id, v.number, v.hash, role, True, activated, after.approvers(v.number))
+    return Approved(agreement_id, v.number, v.hash, party, kid, activated, after.approvers(v.number), note)
 
 
 def terminate(
@@ -301,7 +491,7 @@ def terminate(
     *,
     by: str,
     force_past: bool = False,
-    record_admin_event: AdminEventRecorder = no_admin_log,
+    record_admin_event: AdminEventRecorder,
 ) -> Termination:
     """End an agreement (every version) after second ``effective_at``; history stays.
 

@@ -8,6 +8,19 @@ means no data::
         appended = log.append(conn, [entry])   # signs a checkpoint for the new size
         receipt = appended.receipts()[0]
 
+Every append signs a checkpoint for its own new size (the receipt carries it), but
+stores one only at a cadence: when ``PARS_CHECKPOINT_INTERVAL`` seconds (default
+1) have passed on the log's clock since the newest stored checkpoint. A receipt's
+checkpoint that was not stored still checks later: its root is the root the tiles
+give at its size, and the consistency proof to any later checkpoint comes from
+the tiles. ``AuditLog.checkpoint_head`` stores one for a quiet log's head.
+
+Entry times never go backwards: ``append`` refuses (``AuditWriteError``, nothing
+written) an entry older than the log's newest, which it reads under the lock
+off the newest entry's own bytes, in the same round trip as the head (no column
+or head field holds a copy a custodian could edit, and no migration). Writers
+that read the clock for an entry do so after ``AuditLog.lock``.
+
 Rule: one writer at a time. ``append`` takes the PostgreSQL advisory lock (on
 SQLite the caller's ``Store.write()`` already holds BEGIN IMMEDIATE) before it
 reads the head, and nothing here ever updates or deletes a leaf.
@@ -15,15 +28,17 @@ reads the head, and nothing here ever updates or deletes a leaf.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import psycopg
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
@@ -39,6 +54,26 @@ from pars.store.schema.audit import audit_checkpoints, audit_head, audit_leaves,
 
 #: pg_advisory_xact_lock key: "PARSLOG" as a number, shared by every writer.
 LOCK_KEY = 0x50_41_52_53_4C_4F_47
+ENV_CHECKPOINT_INTERVAL = "PARS_CHECKPOINT_INTERVAL"
+#: Seconds between stored checkpoints (a receipt's own checkpoint is always signed).
+DEFAULT_CHECKPOINT_INTERVAL = 1.0
+
+
+def checkpoint_interval_seconds(value: str | None = None) -> float:
+    """Seconds between stored checkpoints: ``value``, else ``PARS_CHECKPOINT_INTERVAL``, else 1."""
+    text_value = os.environ.get(ENV_CHECKPOINT_INTERVAL, "") if value is None else value
+    if not text_value.strip():
+        return DEFAULT_CHECKPOINT_INTERVAL
+    try:
+        seconds = float(text_value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:  # also refuses nan
+        raise ConfigError(
+            f"{ENV_CHECKPOINT_INTERVAL}: seconds between stored checkpoints, from 0 to 86400 "
+            f"(0 stores one per append), not {text_value!r}"
+        )
+    return seconds
 
 
 class AuditWriteError(ParsError):
@@ -53,6 +88,10 @@ class Head:
     size: int
     root: bytes
     verifier_key: str
+    #: When the newest stored checkpoint was stored (naive UTC), None with none stored.
+    checkpoint_utc: datetime | None = None
+    #: The newest entry's bytes (the leaf at ``size - 1``), when read under the lock.
+    last_entry: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +103,14 @@ class AppendedLeaf:
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """What one ``append`` wrote: the leaves in order and the checkpoint that covers them."""
+    """What one ``append`` wrote: the leaves in order and the checkpoint that covers them.
+
+    ``stored`` says whether that checkpoint was also stored (see the cadence above).
+    """
 
     leaves: list[AppendedLeaf]
     checkpoint: Checkpoint
+    stored: bool = True
 
     def receipts(self) -> list[dict[str, Any]]:
         return [receipt(leaf, self.checkpoint) for leaf in self.leaves]
@@ -202,48 +245,6 @@ def get_entry(conn: Connection, index: int) -> LogEntry:
     return LogEntry(int(row.idx), bytes(row.entry), bytes(row.leaf_hash))
 
 
-def iter_entries(
-    store: Store,
-    *,
-    agreement_id: str | None = None,
-    user: str | None = None,
-    kind: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    start: int = 0,
-    page: int = 2000,
-) -> Iterator[LogEntry]:
-    """Stored entries in index order, filtered; streams page by page (bounded memory).
-
-    ``since``/``until`` bound the entry time (inclusive, timezone-aware).
-    """
-    conds = []
-    if agreement_id is not None:
-        conds.append(audit_leaves.c.agreement_id == agreement_id)
-    if user is not None:
-        conds.append(audit_leaves.c.user == user)
-    if kind is not None:
-        conds.append(audit_leaves.c.kind == kind)
-    if since is not None:
-        conds.append(audit_leaves.c.time_utc >= to_utc_naive(since))
-    if until is not None:
-        conds.append(audit_leaves.c.time_utc <= to_utc_naive(until))
-    after = start - 1
-    while True:
-        with store.read() as conn:
-            rows = conn.execute(
-                select(audit_leaves.c.idx, audit_leaves.c.entry, audit_leaves.c.leaf_hash)
-                .where(and_(audit_leaves.c.idx > after, *conds))
-                .order_by(audit_leaves.c.idx)
-                .limit(page)
-            ).all()
-        for r in rows:
-            yield LogEntry(int(r.idx), bytes(r.entry), bytes(r.leaf_hash))
-        if len(rows) < page:
-            return
-        after = int(rows[-1].idx)
-
-
 # --- writing -----------------------------------------------------------------
 
 
@@ -254,6 +255,13 @@ def iter_entries(
 # read after the lock sees every append committed before the lock was granted.
 _PG_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 _HEAD = "SELECT origin, size, root, verifier_key FROM audit_head WHERE id = 1"
+# The head and when the newest checkpoint was stored, in one round trip (a primary-key probe).
+_HEAD_AND_CADENCE = (
+    "SELECT origin, size, root, verifier_key, "
+    "(SELECT time_utc FROM audit_checkpoints ORDER BY size DESC LIMIT 1) FROM audit_head WHERE id = 1"
+)
+# The head's newest entry, whose time no later entry may precede (read with the head).
+_LAST = "SELECT entry FROM audit_leaves WHERE idx = (SELECT size - 1 FROM audit_head WHERE id = 1)"
 _LEAF = (
     'INSERT INTO audit_leaves (idx, entry, leaf_hash, time_utc, kind, agreement_id, "user") '
     "VALUES (%s, %s, %s, %s, %s, %s, %s)"
@@ -274,21 +282,58 @@ def _sqlite(sql: str) -> str:
 
 
 def _driver_lock_and_head(conn: Connection) -> Head | None:
-    """Take the log's lock and read the head, in one round trip (None: no head yet)."""
+    """Take the log's lock and read the head and its newest entry, in one round trip
+    (None: no head yet)."""
     raw = _driver(conn)
     try:
         if conn.dialect.name == "postgresql":
-            with raw.cursor() as lock, raw.cursor() as cur:
+            with raw.cursor() as lock, raw.cursor() as cur, raw.cursor() as last:
                 with raw.pipeline():
                     lock.execute(_PG_LOCK, (LOCK_KEY,))
-                    cur.execute(_HEAD + " FOR UPDATE")
+                    cur.execute(_HEAD_AND_CADENCE + " FOR UPDATE OF audit_head")
+                    last.execute(_LAST)
                 row = cur.fetchone()
+                newest = last.fetchone()
         else:
             _lock(conn)  # SQLite: BEGIN IMMEDIATE already holds the write lock
-            row = raw.execute(_HEAD).fetchone()
+            row = raw.execute(_HEAD_AND_CADENCE).fetchone()
+            newest = raw.execute(_LAST).fetchone()
     except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log's head could not be read: {exc}") from exc
-    return None if row is None else Head(row[0], int(row[1]), bytes(row[2]), row[3])
+    if row is None:
+        return None
+    stored = row[4]
+    if isinstance(stored, str):  # SQLite keeps SQLAlchemy's text form of a DateTime
+        stored = datetime.fromisoformat(stored)
+    last = None if newest is None else bytes(newest[0])
+    return Head(row[0], int(row[1]), bytes(row[2]), row[3], stored, last)
+
+
+def _newest_time(head: Head) -> datetime | None:
+    """The time of the head's newest entry, read off its bytes (no column copy of it:
+    CONTRACT 5). None for an empty log."""
+    if head.size == 0:
+        return None
+    try:
+        if head.last_entry is None:
+            raise ValueError("missing")
+        return datetime.fromisoformat(str(orjson.loads(head.last_entry)["time"]))
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise AuditWriteError(
+            f"the log's newest entry (index {head.size - 1}) has no readable time; run pars audit verify"
+        ) from None
+
+
+def _check_times(head: Head, entries: Sequence[AuditEntry]) -> None:
+    """Entry times never go backwards along the log: refuse the batch before writing anything."""
+    newest = _newest_time(head)
+    for offset, e in enumerate(entries):
+        if newest is not None and e.time < newest:
+            raise AuditWriteError(
+                f"entry {head.size + offset}: its time {e.document['time']} is older than the log's "
+                f"newest entry ({newest.isoformat()}); entry times never go backwards"
+            )
+        newest = e.time
 
 
 def _driver_write(
@@ -297,10 +342,11 @@ def _driver_write(
     frontier: tiles.Frontier,
     size: int,
     root: bytes,
-    note: str,
+    note: str | None,
     now: datetime,
 ) -> None:
-    """Leaves, tiles, checkpoint and head (on PostgreSQL in one round trip)."""
+    """Leaves, tiles, the checkpoint (unless ``note`` is None) and head (on PostgreSQL in
+    one round trip)."""
     inserts, updates = frontier.dirty_tiles()
     pg = conn.dialect.name == "postgresql"
 
@@ -325,7 +371,8 @@ def _driver_write(
         statements.append((_TILE_INSERT, list(inserts)))
     if updates:
         statements.append((_TILE_UPDATE, [(blob, lv, ix) for lv, ix, blob in updates]))
-    statements.append((_CHECKPOINT, [(size, root, note, at)]))
+    if note is not None:
+        statements.append((_CHECKPOINT, [(size, root, note, at)]))
     statements.append((_HEAD_UPDATE, [(size, root, at)]))
     raw = _driver(conn)
     try:
@@ -351,10 +398,22 @@ def _lock(conn: Connection) -> None:
 class AuditLog:
     """The log's writer: holds the signing key and appends under the writer lock."""
 
-    def __init__(self, keys: LogKeys, clock: Clock = SYSTEM_CLOCK, origin: str | None = None):
+    def __init__(
+        self,
+        keys: LogKeys,
+        clock: Clock = SYSTEM_CLOCK,
+        origin: str | None = None,
+        *,
+        checkpoint_interval: float | None = None,
+    ):
         self.keys = keys
         self.clock = clock
         self._origin = origin
+        seconds = checkpoint_interval_seconds() if checkpoint_interval is None else checkpoint_interval
+        if not 0 <= seconds <= 86_400:
+            raise ConfigError("checkpoint_interval: seconds from 0 to 86400")
+        #: Stored checkpoints are at least this far apart on ``clock`` (0: one per append).
+        self.checkpoint_interval = timedelta(seconds=seconds)
         # The right edge this writer left at (size, root). The root pins the whole
         # tree, so when the head still shows that size and root the edge is the one
         # stored, and the next append need not read and re-split it. A transaction
@@ -362,9 +421,21 @@ class AuditLog:
         self._edge: tuple[int, bytes, dict[int, list[bytes]]] | None = None
 
     @classmethod
-    def open(cls, key_dir: str | None = None, clock: Clock = SYSTEM_CLOCK) -> AuditLog:
+    def open(
+        cls,
+        key_dir: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        checkpoint_interval: float | None = None,
+    ) -> AuditLog:
         """The log writer with keys from ``key_dir`` (default ``PARS_KEY_DIR``)."""
-        return cls(load_keys(key_dir), clock)
+        return cls(load_keys(key_dir), clock, checkpoint_interval=checkpoint_interval)
+
+    def _due(self, head: Head, now: datetime) -> bool:
+        """Store a checkpoint now? When none is stored, the interval has passed, or the
+        clock went back (a checkpoint stored "in the future" must not stop the cadence)."""
+        last = head.checkpoint_utc
+        return last is None or now >= last + self.checkpoint_interval or now < last
 
     @property
     def verifier_key(self) -> str:
@@ -398,6 +469,7 @@ class AuditLog:
                 "the signing key in the key directory is not this log's key "
                 f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
             )
+        _check_times(head, entries)
         n = head.size
         cached = self._edge
         if cached is not None and cached[0] == n and cached[1] == head.root:
@@ -410,9 +482,63 @@ class AuditLog:
         root = frontier.root()
         now = to_utc_naive(self.clock.now())
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
-        _driver_write(conn, leaves, frontier, size, root, cp.note, now)
+        store_cp = self._due(head, now)
+        _driver_write(conn, leaves, frontier, size, root, cp.note if store_cp else None, now)
         self._edge = (size, root, frontier.edge())
-        return Appended(leaves, cp)
+        return Appended(leaves, cp, store_cp)
+
+    def head_checkpoint_due(self, conn: Connection) -> bool:
+        """Would ``checkpoint_head`` store one now? Read-only (no lock): a cheap first look."""
+        head = read_head(conn)
+        if head is None or head.size == 0:
+            return False
+        row = conn.execute(
+            select(audit_checkpoints.c.size, audit_checkpoints.c.time_utc)
+            .order_by(audit_checkpoints.c.size.desc())
+            .limit(1)
+        ).first()
+        if row is not None and int(row.size) >= head.size:
+            return False
+        last = None if row is None else row.time_utc
+        at = Head(head.origin, head.size, head.root, head.verifier_key, last)
+        return self._due(at, to_utc_naive(self.clock.now()))
+
+    def checkpoint_head(self, conn: Connection, *, force: bool = False) -> Checkpoint | None:
+        """Store a checkpoint at the head's size if none is stored there and the interval
+        has passed (or ``force``); returns it, or None when nothing was due.
+
+        Call in a ``Store.write()`` transaction: it takes the writer lock like ``append``.
+        A quiet log's newest entries get a stored (so verifiable, publishable) checkpoint
+        this way; the publisher calls it every round.
+        """
+        head = _driver_lock_and_head(conn)
+        if head is None or head.size == 0:
+            return None
+        if head.verifier_key != self.verifier_key:
+            raise ConfigError(
+                "the signing key in the key directory is not this log's key "
+                f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
+            )
+        now = to_utc_naive(self.clock.now())
+        if stored_checkpoint(conn, head.size) is not None or not (force or self._due(head, now)):
+            return None
+        cp = sign_checkpoint(head.origin, head.size, head.root, self.keys.name, self.keys.signing_key)
+        row = {"size": cp.size, "root": cp.root, "note": cp.note, "time_utc": now}
+        conn.execute(audit_checkpoints.insert().values(**row))
+        return cp
+
+    @staticmethod
+    def lock(conn: Connection) -> None:
+        """Take the log's writer lock in ``conn``'s write transaction now, before ``append``.
+
+        A writer that reads the clock for its entries after this appends them in time
+        order with every other writer (entry times never go backwards). On SQLite
+        ``Store.write()`` already holds the lock.
+        """
+        try:
+            _lock(conn)
+        except (*_DRIVER_ERRORS, SQLAlchemyError) as exc:
+            raise AuditWriteError(f"the audit log's lock could not be taken: {exc}") from exc
 
     def record(self, conn: Connection, document: Mapping[str, Any]) -> Appended:
         """Validate one entry object (e.g. an admin event) and append it.
@@ -436,6 +562,11 @@ class AuditLog:
                     f"audit tile at level {level} does not match the head; run pars audit verify"
                 )
         return edge
+
+    def head_checkpoint(self, conn: Connection) -> Checkpoint | None:
+        """A checkpoint at the head's size: the stored one, or one signed now (None: empty log)."""
+        size = log_size(conn)
+        return None if size == 0 else self.checkpoint_at(conn, size)
 
     def checkpoint_at(self, conn: Connection, size: int) -> Checkpoint:
         """The stored checkpoint at ``size``, or a freshly signed one for a past size."""

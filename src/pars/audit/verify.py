@@ -17,13 +17,14 @@ Rule: nothing stored is trusted; the only trusted input is the verifier key
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import Connection, text
 
+from pars.audit.extends import Kept, departure
 from pars.audit.keys import load_keys
 from pars.audit.merkle import EMPTY_ROOT
 from pars.audit.note import CheckpointError, verify_checkpoint
@@ -45,6 +46,8 @@ class Problem:
     index: int
     kind: str
     message: str
+    #: For ``fork`` and ``cut`` (``verify --checkpoint``): the kept checkpoint's size it concerns.
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,11 @@ class VerifyResult:
     leaves_checked: int
     checkpoints_checked: int
     problem: Problem | None
+    #: The largest signed size whose leaves, tiles and checkpoint all checked: the whole
+    #: ``size`` when ``ok``, else the last stored checkpoint before the problem (0 if none).
+    verified_size: int = 0
+    #: The kept checkpoints (``verify --checkpoint``) the stored log was checked to extend.
+    kept: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,6 +209,7 @@ def verify_log(
     *,
     key_dir: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    kept: Sequence[Kept] = (),
 ) -> VerifyResult:
     """Recompute the log from storage; ``ok`` is False with the first ``problem`` if not.
 
@@ -209,34 +218,69 @@ def verify_log(
     """
     vkey = verifier_key or load_keys(key_dir).verifier_key
     with snapshot(store) as conn:
-        head = conn.execute(text("SELECT origin, size, root FROM audit_head WHERE id = 1")).first()
-        if head is None:
-            return VerifyResult(True, 0, EMPTY_ROOT.hex(), 0, 0, None)
-        run = _Run(conn, vkey, str(head[0]), int(head[1]))
-        # The head may itself be truncated: the log is as long as the longest of the
-        # head, the stored leaves and the signed checkpoints, so missing leaves are named.
-        stored_max = conn.execute(text("SELECT MAX(idx) FROM audit_leaves")).scalar()
-        signed_max = conn.execute(text("SELECT MAX(size) FROM audit_checkpoints")).scalar()
-        run.size = max(
-            run.size,
-            0 if stored_max is None else int(stored_max) + 1,
-            0 if signed_max is None else int(signed_max),
+        result = verify_in(store, conn, vkey, progress=progress)
+        if not kept:
+            return result
+        shown = tuple(
+            {"size": k.checkpoint.size, "root_hex": k.checkpoint.root_hex, "cosigned_by": list(k.cosigned_by)}
+            for k in kept
         )
-        try:
-            for data in log_chunks(store, conn, run.size, CHUNK):
-                run.chunk(data)
-                if progress is not None:
-                    progress(run.leaves, run.size)
-            root = run.finish(bytes(head[2]))
-        except _Failed as failed:
-            return VerifyResult(False, run.size, None, run.leaves, run.checkpoints, failed.problem)
-        if int(head[1]) != run.size:
-            return VerifyResult(
-                False,
-                run.size,
-                None,
-                run.leaves,
-                run.checkpoints,
-                Problem(int(head[1]), "consistency", "the head's size is not the log's size"),
+        result = replace(result, kept=shown)
+        origin = conn.execute(text("SELECT origin FROM audit_head WHERE id = 1")).scalar()
+        other = [k for k in kept if origin is not None and k.checkpoint.origin != origin]
+        if other:
+            cp = other[0].checkpoint
+            problem = Problem(
+                0, "origin", f"the kept checkpoint is for log {cp.origin!r}, not {origin!r}", cp.size
             )
-    return VerifyResult(True, run.size, root.hex(), run.leaves, run.checkpoints, None)
+            return replace(result, ok=False, root_hex=None, problem=problem)
+        if not result.ok:
+            return result
+        gone = departure(conn, result.size, kept)
+    if gone is None:
+        return result
+    problem = Problem(gone.index, gone.kind, gone.message, gone.size)
+    return replace(result, ok=False, root_hex=None, problem=problem)
+
+
+def verify_in(
+    store: Store,
+    conn: Connection,
+    vkey: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyResult:
+    """``verify_log`` on the caller's snapshot ``conn`` (from ``scan.snapshot``), so that what
+    the caller reads next in it is exactly what was verified."""
+    head = conn.execute(text("SELECT origin, size, root FROM audit_head WHERE id = 1")).first()
+    if head is None:
+        return VerifyResult(True, 0, EMPTY_ROOT.hex(), 0, 0, None, 0)
+    run = _Run(conn, vkey, str(head[0]), int(head[1]))
+    # The head may itself be truncated: the log is as long as the longest of the
+    # head, the stored leaves and the signed checkpoints, so missing leaves are named.
+    stored_max = conn.execute(text("SELECT MAX(idx) FROM audit_leaves")).scalar()
+    signed_max = conn.execute(text("SELECT MAX(size) FROM audit_checkpoints")).scalar()
+    run.size = max(
+        run.size,
+        0 if stored_max is None else int(stored_max) + 1,
+        0 if signed_max is None else int(signed_max),
+    )
+    try:
+        for data in log_chunks(store, conn, run.size, CHUNK):
+            run.chunk(data)
+            if progress is not None:
+                progress(run.leaves, run.size)
+        root = run.finish(bytes(head[2]))
+    except _Failed as failed:
+        return VerifyResult(
+            False, run.size, None, run.leaves, run.checkpoints, failed.problem, _good(run, failed.problem)
+        )
+    if int(head[1]) != run.size:
+        problem = Problem(int(head[1]), "consistency", "the head's size is not the log's size")
+        return VerifyResult(False, run.size, None, run.leaves, run.checkpoints, problem, _good(run, problem))
+    return VerifyResult(True, run.size, root.hex(), run.leaves, run.checkpoints, None, run.size)
+
+
+def _good(run: _Run, problem: Problem) -> int:
+    # A checkpoint that agreed, below the problem's index: everything under it checked.
+    return run.last_good if run.last_good <= problem.index else 0

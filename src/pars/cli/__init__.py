@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import typer
 
-from pars.cli import agreements, audit, demo, oversight, records, serve, synth, tokens, warrants
+from pars.cli import (
+    agreements,
+    audit,
+    demo,
+    monitor,
+    oversight,
+    parties,
+    records,
+    serve,
+    synth,
+    tokens,
+    warrants,
+    witness,
+)
 from pars.cli.common import run
 
 app = typer.Typer(
@@ -27,15 +40,18 @@ def _root() -> None:
     """Keep ``pars`` a group even while it has few commands."""
 
 
+monitor.register(audit.app)
 app.add_typer(audit.app, name="audit")
 agreements.register(app)
 demo.register(app)
 oversight.register(app)
+parties.register(app)
 records.register(app)
 serve.register(app)
 synth.register(app)
 tokens.register(app)
 warrants.register(app)
+witness.register(app)
 
 
 def main() -> None:

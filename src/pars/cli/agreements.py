@@ -1,4 +1,4 @@
-"""``pars agreements ...``: apply, list, show, approve, terminate, decide, replay, export-cedar.
+"""``pars agreements ...``: apply, list, show, sign, approve, terminate, decide, replay, export-cedar.
 
 Rule: no business logic here; commands parse arguments, call ``pars.agreements``
 and print. Admin events reach the audit log only through ``admin_recorder()``.
@@ -6,7 +6,6 @@ and print. Admin events reach the audit log only through ``admin_recorder()``.
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from pars.clock import SYSTEM_CLOCK, Clock
 from pars.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from pars.agreements.approval_note import SignerKey
     from pars.agreements.service import AdminEventRecorder
     from pars.store.db import Store
 
@@ -50,31 +50,17 @@ def opened() -> Iterator[Store]:
 
 
 def admin_recorder() -> AdminEventRecorder:
-    """Where applications, approvals, activations and terminations reach the audit log.
+    """Where applications, approvals, activations and terminations reach the audit log
+    (``pars.cli.common.admin_recorder``): without the log's keys, an error, no change."""
+    from pars.cli.common import admin_recorder as recorder
 
-    One entry per event, appended in the change's own transaction (see
-    ``pars.gate.admin_event_recorder``). A store whose log keys were never created
-    (no ``pars init``) keeps the history in the agreement tables only, and says so.
-    """
-    from pars.agreements.service import no_admin_log
-    from pars.audit import AuditLog
-    from pars.audit.keys import SIGNING_KEY_FILE, key_dir
-    from pars.cli.common import err_console
-    from pars.gate import admin_event_recorder
-
-    if not (key_dir() / SIGNING_KEY_FILE).exists():
-        err_console.print("warning: no audit log keys (run `pars init`); this change is not in the audit log")
-        return no_admin_log
-    return admin_event_recorder(AuditLog.open(clock=clock()))
+    return recorder(clock())
 
 
 def _user(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    from pars.cli.common import login_name
+
+    return login_name(by)
 
 
 def _read(path: Path) -> str:
@@ -157,7 +143,15 @@ def show_cmd(agreement_id: Annotated[str, typer.Argument(metavar="ID")], as_json
     console.print(f"{data['id']} ({data['partner']}): {data['title']}", highlight=False)
     console.print(f"status: {data['status']}; last second served {data['last_second_served']}")
     for v in data["versions"]:
-        roles = ", ".join(a["role"] for a in v["approvals"]) or "none"
+        roles = (
+            ", ".join(
+                f"{a['party']} (key {a['key_id']})"
+                if a["valid"]
+                else f"{a['party']} (NOT VERIFIED, not counted)"
+                for a in v["approvals"]
+            )
+            or "none"
+        )
         mark = "approved" if v["approved"] else "awaiting approval"
         console.print(
             f"  v{v['number']} {v['hash'][:12]} applied {v['applied_at']} "
@@ -169,27 +163,89 @@ def show_cmd(agreement_id: Annotated[str, typer.Argument(metavar="ID")], as_json
         console.print(f"  terminated: last second {t['effective_at']}{forced}: {t['reason']}")
 
 
+VersionOption = Annotated[
+    str | None, typer.Option("--version", help="Version number or hash prefix (default latest).")
+]
+KeyOption = Annotated[
+    Path | None,
+    typer.Option("--key", help="The party's signer key file (from pars parties keygen)."),
+]
+
+
+def _signer(party: str, key: Path) -> SignerKey:
+    from pars.agreements.approval_note import SignerKey
+
+    signer = SignerKey.parse(_read(key))
+    if signer.name != party:
+        raise InvalidInput(f"--key: {key} is {signer.name}'s key; it cannot sign as {party}")
+    return signer
+
+
+@app.command("sign")
+def sign_cmd(
+    agreement_id: Annotated[str, typer.Argument(metavar="ID")],
+    as_: Annotated[str, typer.Option("--as", help="The approving party (the key's name).")],
+    key: Annotated[Path, typer.Option("--key", help="The party's signer key file.")],
+    version: VersionOption = None,
+) -> None:
+    """Print PARTY's signed approval note of a version; nothing is stored.
+
+    Give the note to the custodian (pars agreements approve --note, or POST
+    /v1/agreements/ID/approvals): it counts once recorded, and only if it verifies.
+    """
+    from pars.agreements.service import approval_note_for
+
+    signer = _signer(as_, key)
+    with opened() as store, store.read() as conn:
+        note = approval_note_for(conn, agreement_id, signer, version)
+    typer.echo(note, nl=False)
+
+
 @app.command("approve")
 def approve_cmd(
     agreement_id: Annotated[str, typer.Argument(metavar="ID")],
-    as_: Annotated[str, typer.Option("--as", help="courts, police or district_attorney.")],
-    version: Annotated[
+    as_: Annotated[
         str | None,
-        typer.Option("--version", help="Version number or hash prefix (default latest)."),
+        typer.Option("--as", help="The approving party (required with --key; checked with --note)."),
     ] = None,
+    key: KeyOption = None,
+    note: Annotated[
+        Path | None,
+        typer.Option("--note", help="A signed approval note from pars agreements sign ('-': stdin)."),
+    ] = None,
+    version: VersionOption = None,
     by: ByOption = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Record one approver's approval of a version."""
-    from pars.agreements.service import approve
+    """Record a party's approval: its signature, made here with --key or given with --note.
 
+    The approval counts only if the note verifies against the party's registered
+    key (pars parties add) and names this log, this agreement and a version that
+    lists the party; the note is written verbatim into the audit log.
+    """
+    from pars.agreements.approval_note import split_note
+    from pars.agreements.service import approval_note_for, approve
+
+    if (key is None) == (note is None):
+        raise InvalidInput("give exactly one of --key FILE (sign here) or --note FILE (signed elsewhere)")
     with opened() as store:
+        if key is not None:
+            if as_ is None:
+                raise InvalidInput("--as: required with --key (the party the key approves for)")
+            with store.read() as conn:
+                text = approval_note_for(conn, agreement_id, _signer(as_, key), version)
+        else:
+            assert note is not None
+            text = _read(note)
+            party = split_note(text).approval.party
+            if as_ is not None and as_ != party:
+                raise InvalidInput(f"--as: the note approves as {party}, not {as_}")
         r = approve(
             store,
             clock(),
             agreement_id,
-            as_,
-            version,
+            text,
+            version=version,
             by=_user(by),
             record_admin_event=admin_recorder(),
         )
@@ -197,16 +253,19 @@ def approve_cmd(
         "id": r.agreement_id,
         "version": r.number,
         "hash": r.hash,
-        "role": r.role,
-        "recorded": r.recorded,
+        "party": r.role,
+        "key_id": r.key_id,
         "activated": r.activated,
         "approvers": sorted(r.approvers),
+        "note": r.note,
     }
     if as_json:
         print_json(data)
         return
-    what = "approved" if r.recorded else "had already approved"
-    console.print(f"{r.role} {what} {r.agreement_id} version {r.number}", highlight=False)
+    console.print(
+        f"{r.role} approved {r.agreement_id} version {r.number} (signature by key {r.key_id} verified)",
+        highlight=False,
+    )
     if r.activated:
         console.print(f"{r.agreement_id} version {r.number} is now approved and serves requests")
 
@@ -309,15 +368,16 @@ def _fixture_entries(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
 def audit_entries(log: Path | None, store: Store, partner: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """The logged entries replay reads: the partner's requests in the audit log, or a
     JSON Lines file of entries given with ``--log``."""
-    from pars.audit import iter_entries
+    from pars.audit import open_log
 
     if log is not None:
         yield from _fixture_entries(log)
         return
-    for item in iter_entries(store, kind="access"):
-        entry = item.document()
-        if entry.get("agency") == partner:
-            yield item.index, entry
+    # Checked entry bytes in one snapshot, up to the newest published checkpoint.
+    with open_log(store) as view:
+        for index, entry in view.entries(kind="access"):
+            if entry.get("agency") == partner:
+                yield index, entry
 
 
 @app.command("replay")

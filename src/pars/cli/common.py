@@ -15,6 +15,8 @@ from pars.clock import parse_instant
 from pars.errors import InvalidInput, ParsError
 
 if TYPE_CHECKING:
+    from pars.agreements.service import AdminEventRecorder
+    from pars.clock import Clock
     from pars.store import Store
 
 # Markup off: messages carry user and domain text (``[a-z0-9-]+`` in an error about an
@@ -64,3 +66,36 @@ def ready_store() -> Store:
     from pars.store.migrate import require_current
 
     return require_current(open_store())
+
+
+def admin_recorder(clock: Clock, *, route: str = "cli") -> AdminEventRecorder:
+    """Where every admin change (agreements, approvals, party keys, tokens) reaches
+    the audit log: one entry per event, appended in the change's own transaction.
+
+    Fails closed: without the log's keys (no ``pars init``, or ``PARS_KEY_DIR``
+    pointing elsewhere) nothing is changed and the error says so.
+    """
+    from pars.audit import AuditLog
+    from pars.errors import ConfigError
+    from pars.gate import admin_event_recorder
+
+    try:
+        log = AuditLog.open(clock=clock)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc}. Nothing was changed: every admin change needs its audit entry "
+            "(run `pars init`, or set PARS_KEY_DIR to the log's key directory)"
+        ) from None
+    return admin_event_recorder(log, route=None if route == "cli" else route)
+
+
+def login_name(by: str | None = None) -> str:
+    """Who does this: ``--by``, else the login name."""
+    import getpass
+
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

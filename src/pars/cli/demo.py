@@ -44,21 +44,33 @@ def serve_demo(demo: Demo, *, host: str, port: int) -> None:
     import uvicorn
 
     from pars.audit import AuditLog
-    from pars.gate import issue_token
+    from pars.gate import admin_event_recorder, issue_token
     from pars.store.db import Store
     from pars.web.app import create_app
 
     store = Store(demo.store_url)
     clock = ContinuingClock(demo.clock.now())
     try:
+        log = AuditLog.open(demo.key_dir, clock)
+        record = admin_event_recorder(log)
+
+        def issue(role: str, user: str, agreement_id: str | None = None) -> str:
+            return issue_token(
+                store,
+                clock,
+                role=role,
+                user=user,
+                agreement_id=agreement_id,
+                by="records.custodian",
+                record_admin_event=record,
+            )[0]
+
         tokens = {
-            "custodian": issue_token(store, clock, role="custodian", user="records.custodian")[0],
-            "oversight": issue_token(store, clock, role="oversight", user="inspector.general")[0],
-            "partner (FBI, for the API)": issue_token(
-                store, clock, role="partner", user="fbi.demo", agreement_id="fbi-2017"
-            )[0],
+            "custodian": issue("custodian", "records.custodian"),
+            "oversight": issue("oversight", "inspector.general"),
+            "partner (FBI, for the API)": issue("partner", "fbi.demo", "fbi-2017"),
         }
-        app = create_app(store, clock, demo.key_dir, audit_log=AuditLog.open(demo.key_dir, clock))
+        app = create_app(store, clock, demo.key_dir, audit_log=log)
         console.rule("PARS console")
         console.print(
             f"Console: http://{host}:{port}/console  (sign in by pasting a token)",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pars.cli.common import option_instant
+from pars.cli.common import err_console, option_instant
 from pars.clock import SYSTEM_CLOCK
 from pars.errors import InvalidInput
 
@@ -90,13 +90,21 @@ def report(
             help="Verifier key to check the log with (default: the key in PARS_KEY_DIR).",
         ),
     ] = None,
+    bundles: Annotated[
+        Path | None,
+        typer.Option(
+            "--bundles",
+            help="Also write one evidence bundle per finding into this folder (each checkable "
+            "offline with pars audit check-bundle and the public keys).",
+        ),
+    ] = None,
 ) -> None:
     """Verify the log, run every detector over the period, and print the report.
 
     Findings name users, agreements and audit-log indices (prove each with
     ``pars audit prove --index I``); people appear only as ids.
     """
-    from pars.audit import load_keys
+    from pars.audit import AuditLog, load_keys
     from pars.oversight import build_report
     from pars.store import open_store
 
@@ -107,6 +115,10 @@ def report(
     keys = load_keys()
     store = open_store()
     try:
+        # The head under a stored checkpoint first (as the publisher does each round): the
+        # report reads up to the newest published one (without witnesses, this one).
+        with store.write() as conn:
+            AuditLog(keys).checkpoint_head(conn, force=True)
         data = build_report(
             store,
             agreement_id=agreement,
@@ -117,6 +129,11 @@ def report(
             now=SYSTEM_CLOCK.now(),
             verifier_key=key or keys.verifier_key,
         )
+        if bundles is not None:
+            from pars.oversight.evidence import finding_bundles
+
+            written = finding_bundles(store, data, bundles, key or keys.verifier_key)
+            err_console.print(f"wrote {len(written)} evidence bundle(s) in {bundles}", highlight=False)
         if fmt is Format.json:
             text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -18,13 +18,20 @@ from rich.progress import (
 )
 
 from pars.cli.common import console, err_console, fail, ready_store, styled
-from pars.store import open_store
-from pars.store.ingest import BATCH_SIZE, LineResult, Totals, default_workers, ingest_lines
-from pars.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from pars.store.ingest import LineResult, Totals
+
+#: ``pars.store.ingest.BATCH_SIZE`` (a test keeps them equal): the store is imported only
+#: when a command uses it, so ``pars audit check-bundle`` runs without SQLAlchemy.
+BATCH_SIZE = 20_000
 
 
 def init() -> None:
     """Create or migrate the store (PARS_DATABASE_URL) and the log's signing key."""
+    from pars.store import open_store
+    from pars.store.migrate import upgrade
+
     store = open_store()
     upgrade(store)
     console.print(f"store ready: {store.engine.url.render_as_string(hide_password=True)}")
@@ -92,6 +99,8 @@ def ingest(
     for f in files:
         if f != "-" and not Path(f).is_file():
             raise fail(f"{f}: no such file", 2)
+    from pars.store.ingest import Totals, default_workers, ingest_lines
+
     store = ready_store()
     totals = Totals()
     report = _JsonReport(sys.stdout) if json_out else None

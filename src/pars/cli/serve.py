@@ -15,7 +15,12 @@ def serve(
     host: Annotated[str, typer.Option("--host", envvar="PARS_HOST", help="Address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", envvar="PARS_PORT", help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the HTTP API (CONTRACT section 4); keys from PARS_KEY_DIR."""
+    """Serve the HTTP API (CONTRACT section 4) and the public log (/log/); keys from PARS_KEY_DIR.
+
+    In the background it stores a checkpoint at most every PARS_CHECKPOINT_INTERVAL
+    seconds (default 1) and publishes it to the witnesses in PARS_WITNESSES
+    (VERIFIER_KEY=URL,...; PARS_WITNESS_QUORUM of them must cosign, default all).
+    """
     import logging
 
     import uvicorn
@@ -24,7 +29,7 @@ def serve(
     from pars.web.app import create_app
 
     store = ready_store()
-    app = create_app(store)
+    app = create_app(store, publish=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         # Feed streams never end on their own: give them 5 s to go on shutdown.

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from pars.cli.common import console, print_json, ready_store
+from pars.cli.common import admin_recorder, console, login_name, print_json, ready_store
 from pars.clock import SYSTEM_CLOCK
 from pars.errors import InvalidInput
 
@@ -26,8 +26,9 @@ def issue_cmd(
     role: Annotated[
         str | None, typer.Option("--role", help="custodian or oversight (instead of --agreement).")
     ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who issues it (default: the login name).")] = None,
 ) -> None:
-    """Issue a token and print it once (the token alone on stdout)."""
+    """Issue a token and print it once (the token alone on stdout); the issue is logged."""
     from pars.gate.tokens import issue_token
 
     if (agreement is None) == (role is None):
@@ -36,7 +37,15 @@ def issue_cmd(
         raise InvalidInput("--role: must be custodian or oversight")
     store = ready_store()
     try:
-        token, _ = issue_token(store, SYSTEM_CLOCK, role=role or "partner", user=user, agreement_id=agreement)
+        token, _ = issue_token(
+            store,
+            SYSTEM_CLOCK,
+            role=role or "partner",
+            user=user,
+            agreement_id=agreement,
+            by=login_name(by),
+            record_admin_event=admin_recorder(SYSTEM_CLOCK),
+        )
     finally:
         store.dispose()
     typer.echo(token)
@@ -45,13 +54,16 @@ def issue_cmd(
 @app.command("revoke")
 def revoke_cmd(
     token: Annotated[str, typer.Argument(help="The token, or its id from `pars tokens list`.")],
+    by: Annotated[str | None, typer.Option("--by", help="Who revokes it (default: the login name).")] = None,
 ) -> None:
-    """Revoke a token at once (revoking twice is harmless)."""
+    """Revoke a token at once (revoking twice is harmless); the revocation is logged."""
     from pars.gate.tokens import revoke_token
 
     store = ready_store()
     try:
-        info = revoke_token(store, SYSTEM_CLOCK, token)
+        info = revoke_token(
+            store, SYSTEM_CLOCK, token, by=login_name(by), record_admin_event=admin_recorder(SYSTEM_CLOCK)
+        )
     finally:
         store.dispose()
     console.print(f"token {info.token_id} ({info.role}, {info.user}) revoked", highlight=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from pars.audit import LogMismatch
 from pars.console import audit_views, oversight_views, pages
 from pars.console.render import problem
 from pars.console.session import BadForm, NotAllowed, SignedOut
@@ -31,6 +32,17 @@ def install(app: FastAPI) -> None:
 
     for exc in (SignedOut, NotAllowed, BadForm):
         app.add_exception_handler(exc, handle)
+
+    async def mismatch(request: Request, exc: Exception) -> Response:
+        # Stored audit bytes that do not check: an alarm page in the console, the
+        # contract's error body everywhere else.
+        if request.url.path.startswith("/console"):
+            return problem(request, exc)
+        from pars.web.errors import error_response
+
+        return error_response(500, LogMismatch.code, str(exc))
+
+    app.add_exception_handler(LogMismatch, mismatch)
 
 
 __all__ = ["install"]

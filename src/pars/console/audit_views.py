@@ -4,6 +4,10 @@ The entry page sends the entry's stored bytes (base64), its inclusion proof and 
 latest checkpoint; ``static/console.js`` recomputes the leaf hash with WebCrypto and
 walks the proof to the checkpoint's root in the browser.
 
+Every list and page reads entries through ``pars.audit.open_log``: bytes checked
+against the newest signed checkpoint, filtered on what they say (never on the
+``audit_leaves`` columns, which nothing verifies), in one snapshot.
+
 Rule: the console shows audit entries only (ids and keyed hashes), never a
 record; the bytes sent for checking are the stored canonical bytes, unchanged.
 """
@@ -12,21 +16,23 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import and_, select, true
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import get_entry, inclusion_proof, iter_entries, latest_checkpoint
-from pars.clock import parse_instant, to_utc_naive
+from pars.audit import LogView, inclusion_proof, latest_checkpoint, open_log
+from pars.audit.publish import status as publish_status
+from pars.clock import parse_instant
 from pars.console.render import page
 from pars.console.session import Viewer, services, viewer
 from pars.errors import NotFound
-from pars.store.schema.audit import audit_leaves
 from pars.web.deps import Services
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -55,13 +61,21 @@ def summary(index: int, doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _log(svc: Services) -> Iterator[LogView]:
+    """The log as the console reads it: checked bytes up to the newest stored checkpoint
+    (the console is live: it does not wait for witnesses to publish, and the head gets a
+    stored checkpoint here when it has none, as a publisher round would)."""
+    with svc.store.write() as conn:
+        svc.log.checkpoint_head(conn, force=True)
+    with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
+        yield view
+
+
 def newest(svc: Services, agreement_id: str | None, limit: int = LIVE_ROWS) -> list[dict[str, Any]]:
-    q = select(audit_leaves.c.idx, audit_leaves.c.entry).order_by(audit_leaves.c.idx.desc()).limit(limit)
-    if agreement_id:
-        q = q.where(audit_leaves.c.agreement_id == agreement_id)
-    with svc.store.read() as conn:
-        rows = conn.execute(q).all()
-    return [summary(int(r.idx), json.loads(bytes(r.entry))) for r in rows]
+    with _log(svc) as view:
+        found = islice(view.entries(agreement_id=agreement_id or None, reverse=True), limit)
+        return [summary(index, doc) for index, doc in found]
 
 
 def _agreement_choices(svc: Services) -> list[str]:
@@ -112,34 +126,22 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 def explore(svc: Services, filters: dict[str, Any], start: int) -> tuple[list[dict[str, Any]], int | None]:
     """A page of entries from index ``start`` up, oldest first, and where the next page starts."""
-    rows: list[dict[str, Any]] = []
-    for found in iter_entries(svc.store, start=start, page=PAGE_ROWS + 1, **filters):
-        if len(rows) == PAGE_ROWS:
-            return rows, found.index
-        rows.append(summary(found.index, found.document()))
-    return rows, None
+    with _log(svc) as view:
+        found = list(islice(view.entries(start=start, **filters), PAGE_ROWS + 1))
+    rows = [summary(index, doc) for index, doc in found[:PAGE_ROWS]]
+    return rows, (found[PAGE_ROWS][0] if len(found) > PAGE_ROWS else None)
 
 
 def explore_newest(
     svc: Services, filters: dict[str, Any], before: int | None
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of entries at or below index ``before`` (all if None), newest first (same filters as
-    ``iter_entries``), and where the next page starts."""
-    c = audit_leaves.c
-    conds = [c.idx <= before] if before is not None else []
-    if filters["agreement_id"] is not None:
-        conds.append(c.agreement_id == filters["agreement_id"])
-    if filters["user"] is not None:
-        conds.append(c.user == filters["user"])
-    if filters["since"] is not None:
-        conds.append(c.time_utc >= to_utc_naive(filters["since"]))
-    if filters["until"] is not None:
-        conds.append(c.time_utc <= to_utc_naive(filters["until"]))
-    q = select(c.idx, c.entry).where(and_(true(), *conds)).order_by(c.idx.desc()).limit(PAGE_ROWS + 1)
-    with svc.store.read() as conn:
-        found = conn.execute(q).all()
-    rows = [summary(int(r.idx), json.loads(bytes(r.entry))) for r in found[:PAGE_ROWS]]
-    return rows, (int(found[PAGE_ROWS].idx) if len(found) > PAGE_ROWS else None)
+    ``explore``), and where the next page starts."""
+    stop = None if before is None else before + 1
+    with _log(svc) as view:
+        found = list(islice(view.entries(stop=stop, reverse=True, **filters), PAGE_ROWS + 1))
+    rows = [summary(index, doc) for index, doc in found[:PAGE_ROWS]]
+    return rows, (found[PAGE_ROWS][0] if len(found) > PAGE_ROWS else None)
 
 
 @router.get("/audit")
@@ -157,6 +159,7 @@ async def audit(
     form = {"agreement": agreement, "user": user, "from": from_, "to": to, "order": order}
     choices = await run_in_threadpool(_agreement_choices, svc)
     values: dict[str, Any] = {
+        "publication": await run_in_threadpool(_publication, request, svc),
         "form": form,
         "agreements": choices,
         "rows": [],
@@ -186,14 +189,20 @@ async def audit(
     return page(request, "audit.html", "Audit explorer", v, current="audit", **values)
 
 
+def _publication(request: Request, svc: Services) -> dict[str, Any]:
+    """The log's size against the published size, and each witness's cosigned size and lag."""
+    with svc.store.read() as conn:
+        return publish_status(conn, request.app.state.witnesses)
+
+
 def proof_of(svc: Services, index: int) -> dict[str, Any]:
     """The entry's stored bytes, its leaf hash and its inclusion proof against the latest checkpoint."""
-    with svc.store.read() as conn:
-        found = get_entry(conn, index)
-        cp = latest_checkpoint(conn)
+    with _log(svc) as view:
+        cp = view.checkpoint
         if cp is None or index >= cp.size:
             raise NotFound(f"entry {index} is not yet covered by a signed checkpoint; try again shortly")
-        proof = inclusion_proof(conn, index, cp.size)
+        found = view.entry(index)
+        proof = inclusion_proof(view.conn, index, cp.size)
     return {
         "index": index,
         "size": cp.size,

@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import get_entry, log_size
+from pars.audit import latest_checkpoint, log_size, open_log
 from pars.console.audit_views import summary
 from pars.console.render import page
 from pars.console.session import Viewer, require, services, viewer
@@ -107,6 +107,8 @@ def _report(request: Request, svc: Services, *, fresh: bool = False, keep: bool 
             keep or cached.size == size or (not fresh and time.monotonic() - cached.built_at < REPORT_TTL)
         ):
             return cached
+        with svc.store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
+            svc.log.checkpoint_head(conn, force=True)
         report = build_report(
             svc.store, hmac_key=svc.log.keys.hmac_key, now=svc.clock.now(), verifier_key=svc.log.verifier_key
         )
@@ -181,9 +183,9 @@ async def finding(
 def _evidence(svc: Services, indices: list[int]) -> list[dict[str, Any]]:
     """A row per cited entry (as the explorer shows it, plus the reason the partner gave)."""
     out = []
-    with svc.store.read() as conn:
+    with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
         for i in indices[:MAX_EVIDENCE]:
-            doc = get_entry(conn, i).document()
+            doc = view.document(i)
             out.append(
                 {**summary(i, doc), "justification": doc.get("justification"), "purpose": doc.get("purpose")}
             )

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from pars.agreements.service import agreement_ids, load_history, terminate
+from pars.agreements.service import agreement_ids, load_history, log_origin, terminate
 from pars.clock import parse_instant
 from pars.console.render import page
 from pars.console.session import (
@@ -118,10 +118,10 @@ async def signout(request: Request, v: Viewer = Depends(viewer)) -> Response:
     return response
 
 
-def _agreements(svc: Services) -> list[dict[str, Any]]:
+def _agreements(svc: Services) -> tuple[list[dict[str, Any]], str | None]:
     now = svc.clock.now()
     with svc.store.read() as conn:
-        return [load_history(conn, aid).describe(now) for aid in agreement_ids(conn)]
+        return [load_history(conn, aid).describe(now) for aid in agreement_ids(conn)], log_origin(conn)
 
 
 async def _agreements_page(
@@ -134,7 +134,7 @@ async def _agreements_page(
     status: int = 200,
     form: dict[str, str] | None = None,
 ) -> Response:
-    items = await run_in_threadpool(_agreements, svc)
+    items, origin = await run_in_threadpool(_agreements, svc)
     return page(
         request,
         "agreements.html",
@@ -143,6 +143,7 @@ async def _agreements_page(
         status=status,
         current="agreements",
         agreements=items,
+        origin=origin,
         now=svc.clock.now().replace(microsecond=0).isoformat(),
         result=result,
         error=error,

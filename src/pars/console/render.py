@@ -11,7 +11,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 
+from pars.audit.reader import LogMismatch
 from pars.console.session import BadForm, NotAllowed, SignedOut, Viewer
 from pars.gate.errors import code_for, error_body
 
@@ -32,11 +34,28 @@ NAV = [
 ]
 
 
+def witness_alarms(request: Request) -> list[str]:
+    """Every witness refusal, for the red banner on every page (CONTRACT 9.2: a fork or a
+    cut is shown, never only logged). If they cannot be read, that is said instead."""
+    from pars.audit.publish import alarms
+
+    try:
+        with request.app.state.pars.store.read() as conn:
+            return [str(a) for a in alarms(conn)]
+    except SQLAlchemyError:
+        return ["the witnesses' state could not be read: run pars audit status"]
+
+
 def page(
     request: Request, template: str, title: str, v: Viewer | None, *, status: int = 200, **values: Any
 ) -> HTMLResponse:
     html = ENV.get_template(template).render(
-        title=title, viewer=v, nav=NAV, current=values.pop("current", None), **values
+        title=title,
+        viewer=v,
+        nav=NAV,
+        current=values.pop("current", None),
+        alarms=witness_alarms(request),
+        **values,
     )
     return HTMLResponse(html, status_code=status)
 
@@ -48,13 +67,15 @@ def problem(request: Request, exc: Exception) -> Response:
         if api:
             return JSONResponse(error_body(code_for(401), str(exc)), status_code=401)
         return RedirectResponse("/console/signin", status_code=303)
-    status = 403 if isinstance(exc, NotAllowed | BadForm) else 400
+    tampered = isinstance(exc, LogMismatch)
+    status = 403 if isinstance(exc, NotAllowed | BadForm) else 500 if tampered else 400
     if api:
-        return JSONResponse(error_body(code_for(status), str(exc)), status_code=status)
+        code = LogMismatch.code if tampered else code_for(status)
+        return JSONResponse(error_body(code, str(exc)), status_code=status)
     return page(
         request,
         "error.html",
-        "Not allowed" if status == 403 else "Error",
+        "Not allowed" if status == 403 else "ALARM: the audit log does not verify" if tampered else "Error",
         None,
         status=status,
         message=str(exc),

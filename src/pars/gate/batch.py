@@ -13,8 +13,9 @@ PostgreSQL several leaders run batches at once (their reads overlap; the log's
 lock orders their appends); SQLite has one writer, so one leader.
 
 On PostgreSQL the batch first takes the (agreement, user) advisory locks of all
-its jobs in ascending order (then the log's lock in ``append``), so batches from
-several processes never deadlock and rate counts stay exact.
+its jobs in ascending order, then the log's lock, before any job reads the clock:
+batches from several processes never deadlock, rate counts stay exact, and entry
+times follow the log's order.
 
 If a batch of several fails, each job is retried alone, so one bad request never
 sinks the others; a job that fails alone gets its own error (``Unavailable`` for
@@ -150,6 +151,10 @@ class GroupCommit:
                          "ORDER BY 1) AS ordered"),
                     {"ks": keys},
                 )  # fmt: skip
+            # The log's lock before any job reads the clock: batches decide and append in one
+            # order, so entry times never go backwards (on SQLite BEGIN IMMEDIATE is that lock).
+            # It serialises PostgreSQL leaders' work, the price of times that mean what they say.
+            self.log.lock(conn)
             done = [job.run(conn) for job in batch]
             entries = [entry for _, entry in done if entry is not None]
             appended = self.log.append(conn, entries) if entries else None

@@ -206,9 +206,13 @@ class Gate:
     def _job(
         self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
     ) -> Job:
-        now = self.clock.now()
-        return Job(lambda conn: self._decide_and_fetch(conn, principal, draft, parse, now, resume),
-                   self._lock(principal))  # fmt: skip
+        # The clock is read when the job runs, inside its batch's transaction and under the
+        # log's lock (see GroupCommit): the decision's time is the entry's recorded time,
+        # and entry times never go backwards along the log.
+        def run(conn: Connection) -> tuple[Outcome, AuditEntry]:
+            return self._decide_and_fetch(conn, principal, draft, parse, self.clock.now(), resume)
+
+        return Job(run, self._lock(principal))
 
     @staticmethod
     def _lock(principal: Principal) -> int | None:

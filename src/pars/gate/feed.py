@@ -65,7 +65,10 @@ def next_delivery(gate: Gate, principal: Principal, request: Request, cursor: in
         newest = head_seq(conn)
     if serving and newest <= cursor:
         return FeedStep("idle", cursor, ends_at=version.ends_at)  # nothing new: no write at all
-    job = Job(lambda conn: _deliver(gate, conn, principal, request, cursor, now), Gate._lock(principal))
+    # Decided and recorded at a time read in the batch, under the log's lock (GroupCommit
+    # takes it before any job runs): entry times never go backwards.
+    job = Job(lambda conn: _deliver(gate, conn, principal, request, cursor, gate.clock.now()),
+              Gate._lock(principal))  # fmt: skip
     outcome = gate.commits.submit(job)  # Unavailable if it could not be logged: the stream stops
     assert outcome.cursor is not None
     ends_at = outcome.version.ends_at if outcome.version is not None else None

@@ -7,6 +7,10 @@ role and a user. A partner token needs no expiry of its own: it dies with its
 agreement's term, which decide() enforces (rule ``term.end``, logged), so the
 partner sees the clause that ended its access.
 
+Issuing and revoking each append an admin audit entry (the token's id, never
+the token) in the same transaction, through the ``record_admin_event`` the
+caller passes: no entry, no change.
+
 Rule: never store, log or print a token after ``issue_token`` returned it.
 """
 
@@ -22,6 +26,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, insert, select, update
 
+from pars.agreements.service import AdminEventRecorder, admin_event
 from pars.clock import Clock, to_utc_naive
 from pars.errors import InvalidInput, NotFound
 from pars.store.db import Store
@@ -70,9 +75,20 @@ def token_digest(token: str) -> str:
 
 
 def issue_token(
-    store: Store, clock: Clock, *, role: str, user: str, agreement_id: str | None = None
+    store: Store,
+    clock: Clock,
+    *,
+    role: str,
+    user: str,
+    agreement_id: str | None = None,
+    record_admin_event: AdminEventRecorder,
+    by: str | None = None,
 ) -> tuple[str, TokenInfo]:
-    """A new token (returned once) and what is stored about it."""
+    """A new token (returned once) and what is stored about it.
+
+    Its admin audit entry (never the token, only its id) is appended in the same
+    transaction: no entry, no token. ``by`` is who issued it (default: ``user``).
+    """
     if role not in ROLES:
         raise InvalidInput(f"role: must be one of {', '.join(ROLES)}")
     user = user.strip()
@@ -100,7 +116,24 @@ def issue_token(
                 created_utc=to_utc_naive(now),
             )
         )
+        record_admin_event(
+            conn, _token_event(now, by or user, "token.issue", token_id, role, user, agreement_id)
+        )
     return token, TokenInfo(token_id, role, user, agreement_id, now, None)
+
+
+def _token_event(
+    at: datetime, by: str, action: str, token_id: str, role: str, user: str, agreement_id: str | None
+) -> dict[str, Any]:
+    verb = "issued" if action == "token.issue" else "revoked"
+    return admin_event(
+        at=at,
+        user=by,
+        action=action,
+        agreement_id=agreement_id,
+        detail=f"{role} token {token_id} for {user} {verb}",
+        extra={"token_id": token_id, "role": role, "for_user": user},
+    )
 
 
 def _live(conn: Connection, where: ColumnElement[bool]) -> tuple[Principal, str] | None:
@@ -147,8 +180,18 @@ def token_live(conn: Connection, token_id: str) -> bool:
     return live_principal(conn, token_id) is not None
 
 
-def revoke_token(store: Store, clock: Clock, token_or_id: str) -> TokenInfo:
-    """Revoke by token id or by the token itself; revoking twice is a no-op."""
+def revoke_token(
+    store: Store,
+    clock: Clock,
+    token_or_id: str,
+    *,
+    record_admin_event: AdminEventRecorder,
+    by: str = "custodian",
+) -> TokenInfo:
+    """Revoke by token id or by the token itself; revoking twice is a no-op.
+
+    The revocation's admin audit entry is appended in the same transaction.
+    """
     key = token_or_id.strip()
     cond = (
         gate_tokens.c.token_sha256 == token_digest(key)
@@ -160,10 +203,15 @@ def revoke_token(store: Store, clock: Clock, token_or_id: str) -> TokenInfo:
         if row is None:
             raise NotFound("token: no such token")
         if row.revoked_utc is None:
+            now = clock.now()
             conn.execute(
                 update(gate_tokens)
                 .where(gate_tokens.c.token_id == row.token_id)
-                .values(revoked_utc=to_utc_naive(clock.now()))
+                .values(revoked_utc=to_utc_naive(now))
+            )
+            record_admin_event(
+                conn,
+                _token_event(now, by, "token.revoke", row.token_id, row.role, row.user, row.agreement_id),
             )
         row = conn.execute(select(gate_tokens).where(gate_tokens.c.token_id == row.token_id)).one()
     return _info(row)

@@ -184,7 +184,9 @@ def render_html(store: Store, report: dict[str, Any], *, config: OversightConfig
     """The report as a standalone HTML5 page (UTF-8 text)."""
     config = config or OversightConfig()
     tree, rows = load_evidence(store, report)
-    return page(report, tree, rows, checkpoint=_checkpoint(store, tree.size), config=config)
+    # The published checkpoint the report names (its cosignatures too); a stored one if absent.
+    published = report["log"].get("checkpoint") or _checkpoint(store, tree.size)
+    return page(report, tree, rows, checkpoint=published, config=config)
 
 
 def page(

@@ -25,7 +25,8 @@ from itertools import islice
 from typing import Any, Protocol
 
 from pars.agreements.service import agreement_ids
-from pars.audit import format_time, get_entry, iter_entries, verify_log
+from pars.audit import LogView, format_time, load_keys
+from pars.audit.reader import verified_view
 from pars.errors import NotFound
 from pars.oversight.activity import Activity
 from pars.oversight.bulk import BulkAccess
@@ -82,12 +83,12 @@ class _Agreement:
 
 
 def _stream(
-    store: Store, agreement_id: str | None, start: datetime | None, end: datetime | None
+    view: LogView, agreement_id: str | None, start: datetime | None, end: datetime | None
 ) -> Iterator[tuple[int, Entry]]:
-    for e in iter_entries(store, agreement_id=agreement_id, kind="access", since=start, until=end):
-        doc = e.document()
+    """The access entries the report reads: checked bytes, up to the view's signed size."""
+    for index, doc in view.entries(agreement_id=agreement_id, kind="access", since=start, until=end):
         if is_access(doc):
-            yield e.index, doc
+            yield index, doc
 
 
 def _with_facts(
@@ -158,22 +159,20 @@ def find(
     return findings, power
 
 
-def _dated(store: Store, findings: list[Finding]) -> list[dict[str, Any]]:
-    """Findings as JSON, each with the span of time its evidence covers, in words and as ``period``."""
+def _dated(view: LogView, findings: list[Finding]) -> list[dict[str, Any]]:
+    """Findings as JSON, each with the span of time its evidence covers, in words and as ``period``
+    (the times read off the same checked bytes the detectors read)."""
     out = []
-    with store.read() as conn:
-        for f in findings:
-            data = f.to_json()
-            times = sorted(get_entry(conn, i).document()["time"] for i in f.evidence)
-            if times:
-                data["period"] = {"from": times[0], "to": times[-1]}
-                span = (
-                    times[0][:10]
-                    if times[0][:10] == times[-1][:10]
-                    else f"{times[0][:10]} to {times[-1][:10]}"
-                )
-                data["summary"] = f"{f.summary} The requests cited date from {span} (UTC)."
-            out.append(data)
+    for f in findings:
+        data = f.to_json()
+        times = sorted(view.document(i)["time"] for i in f.evidence)
+        if times:
+            data["period"] = {"from": times[0], "to": times[-1]}
+            span = (
+                times[0][:10] if times[0][:10] == times[-1][:10] else f"{times[0][:10]} to {times[-1][:10]}"
+            )
+            data["summary"] = f"{f.summary} The requests cited date from {span} (UTC)."
+        out.append(data)
     return out
 
 
@@ -202,6 +201,64 @@ def _summary(findings: list[Finding], agreements: list[dict[str, Any]], power: l
     )
 
 
+def _report(
+    store: Store,
+    view: LogView,
+    ok: bool,
+    now: datetime,
+    agreement_id: str | None,
+    known: list[str],
+    start: datetime | None,
+    end: datetime | None,
+    config: OversightConfig,
+    hmac_key: bytes,
+) -> dict[str, Any]:
+    # Every agreement is listed, with no requests if none were made.
+    listed = [agreement_id] if agreement_id else known
+    # One pass over the log: facts about the agreements first, about arrests as pages name them.
+    facts = load_facts(store, arrest_ids=(), agreement_ids=listed, hmac_key=hmac_key, start=start, end=end)
+    summaries = _Summaries(listed)
+    activity = Activity(facts, config)
+    entries = _with_facts(_stream(view, agreement_id, start, end), store, facts)
+    findings, power = find(entries, facts, config, also=[summaries, activity])
+    agreements = [
+        {
+            "id": aid,
+            "partner": facts.partners.get(aid) or s.partner,
+            "requests": s.requests,
+            "denied": s.denied,
+            "records_seen": len(s.records),
+            "users": len(s.users),
+            # Records since expunged: counted here and left out of every test, never named.
+            "expunged_records_seen": len(s.records & facts.expunged),
+        }
+        for aid, s in sorted(summaries.by_id.items())
+    ]
+    cp = view.checkpoint
+    report: dict[str, Any] = _finite(
+        {
+            "generated_at": format_time(now),
+            # The signed (published) checkpoint every evidence index is proved against.
+            "log": {
+                "size": view.size,
+                "root_hex": None if cp is None else cp.root_hex,
+                "verified": ok,
+                "checkpoint": None if cp is None else cp.note,
+            },
+            "period": {
+                "from": None if start is None else start.isoformat(),
+                "to": None if end is None else end.isoformat(),
+            },
+            "agreements": agreements,
+            "findings": _dated(view, findings),
+            "power": power,
+            "summary": _summary(findings, agreements, power),
+            "activity": activity.to_json(),
+        }
+    )
+    return report
+
+
 def build_report(
     store: Store,
     *,
@@ -220,45 +277,16 @@ def build_report(
     ``verifier_key`` (or the key in ``key_dir``/``PARS_KEY_DIR``) checks the log afresh.
     """
     config = config or OversightConfig()
-    verified = verify_log(store, verifier_key, key_dir=key_dir)
+    vkey = verifier_key or load_keys(key_dir).verifier_key
     with store.read() as conn:
         known = agreement_ids(conn)
     if agreement_id is not None and agreement_id not in known:
         raise NotFound(f"agreement {agreement_id!r}: no such agreement")
-    # Every agreement is listed, with no requests if none were made.
-    listed = [agreement_id] if agreement_id else known
-    # One pass over the log: facts about the agreements first, about arrests as pages name them.
-    facts = load_facts(store, arrest_ids=(), agreement_ids=listed, hmac_key=hmac_key, start=start, end=end)
-    summaries = _Summaries(listed)
-    activity = Activity(facts, config)
-    entries = _with_facts(_stream(store, agreement_id, start, end), store, facts)
-    findings, power = find(entries, facts, config, also=[summaries, activity])
-    agreements = [
-        {
-            "id": aid,
-            "partner": facts.partners.get(aid) or s.partner,
-            "requests": s.requests,
-            "denied": s.denied,
-            "records_seen": len(s.records),
-            "users": len(s.users),
-            # Records since expunged: counted here and left out of every test, never named.
-            "expunged_records_seen": len(s.records & facts.expunged),
-        }
-        for aid, s in sorted(summaries.by_id.items())
-    ]
-    report: dict[str, Any] = _finite(
-        {
-            "generated_at": format_time(now),
-            "log": {"size": verified.size, "root_hex": verified.root_hex, "verified": verified.ok},
-            "period": {
-                "from": None if start is None else start.isoformat(),
-                "to": None if end is None else end.isoformat(),
-            },
-            "agreements": agreements,
-            "findings": _dated(store, findings),
-            "power": power,
-            "summary": _summary(findings, agreements, power),
-            "activity": activity.to_json(),
-        }
-    )
+    # Verify and read in ONE snapshot, and read no entry past the published checkpoint the
+    # evidence proves against: what is counted is exactly what was verified and signed.
+    with verified_view(store, vkey) as (verified, view):
+        report = _report(store, view, verified.ok, now, agreement_id, known, start, end, config, hmac_key)
+        if verified.problem is not None:
+            p = verified.problem
+            report["log"]["problem"] = {"index": p.index, "kind": p.kind, "message": p.message}
     return report

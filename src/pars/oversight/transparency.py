@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pars.audit import format_time, iter_entries
+from pars.audit import format_time, open_log
 from pars.oversight.config import PURPOSE_NAMES
 from pars.oversight.html import ENV, number
 from pars.oversight.model import is_access
@@ -124,10 +124,11 @@ def build_transparency(
 ) -> dict[str, Any]:
     """The public aggregates as a JSON-ready dict (suppressed counts are strings)."""
     agencies: dict[str, _Agency] = defaultdict(_Agency)
-    for stored in iter_entries(store, kind="access", since=start, until=end):
-        entry = stored.document()
-        if is_access(entry):
-            agencies[str(entry.get("agency") or entry["agreement_id"])].observe(entry)
+    # Checked entry bytes in one snapshot, up to the newest published checkpoint.
+    with open_log(store) as view:
+        for _, entry in view.entries(kind="access", since=start, until=end):
+            if is_access(entry):
+                agencies[str(entry.get("agency") or entry["agreement_id"])].observe(entry)
     return {
         "generated_at": format_time(now),
         "period": {

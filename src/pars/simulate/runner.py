@@ -88,12 +88,27 @@ def simulate(
     *,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    interludes: Sequence[tuple[datetime, Callable[[], None]]] = (),
 ) -> SimulationStats:
-    """Drive every persona's sittings in [start, end) through ``gate``."""
+    """Drive every persona's sittings in [start, end) through ``gate``.
+
+    ``interludes``: (instant, action) run, on the same clock, before the first sitting
+    at or after that instant (an admin event in the middle of the year, logged in
+    time order with the requests around it); the schedule is the same with or without.
+    """
     rng = random.Random(seed)
     stats = SimulationStats()
     slots = schedule(personas, start, end, rng)
+    pending = sorted(interludes, key=lambda item: item[0])
+
+    def interlude_until(limit: datetime | None) -> None:
+        while pending and (limit is None or pending[0][0] <= limit):
+            when, action = pending.pop(0)
+            clock.set(max(when, clock.now()))
+            action()
+
     for n, (at, i) in enumerate(slots, 1):
+        interlude_until(at)
         persona = personas[i]
         who = principals[persona.user]
         clock.set(max(at, clock.now()))
@@ -108,6 +123,7 @@ def simulate(
             clock.advance(timedelta(seconds=rng.randrange(5, 90)))
         if progress is not None and n % 50 == 0:
             progress(n, len(slots))
+    interlude_until(None)
     if progress is not None:
         progress(len(slots), len(slots))
     return stats

@@ -32,8 +32,9 @@ class Charging:
     charges: tuple[Charge, ...]  # the charges in force afterwards
 
 
-def charging(rng: random.Random, after: int, charges: tuple[Charge, ...],
-             decision: str | None = None) -> Charging:
+def charging(
+    rng: random.Random, after: int, charges: tuple[Charge, ...], decision: str | None = None
+) -> Charging:
     """The DA's charging decision, typically 2 to 24 hours after booking."""
     if decision is None:
         r = rng.random()
@@ -44,8 +45,27 @@ def charging(rng: random.Random, after: int, charges: tuple[Charge, ...],
     return Charging(at, decision, charges)
 
 
-_ROUND = (250, 500, 1000, 1500, 2500, 5000, 7500, 10_000, 15_000, 20_000, 25_000, 35_000,
-          50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1_000_000)
+_ROUND = (
+    250,
+    500,
+    1000,
+    1500,
+    2500,
+    5000,
+    7500,
+    10_000,
+    15_000,
+    20_000,
+    25_000,
+    35_000,
+    50_000,
+    75_000,
+    100_000,
+    150_000,
+    250_000,
+    500_000,
+    1_000_000,
+)
 
 
 def _round_amount(value: float) -> int:
@@ -99,10 +119,20 @@ def release_declined(rng: random.Random, decided_at: int) -> tuple[int, str]:
     return decided_at + HOUR // 2 + int(rng.random() * 4 * HOUR), "PDU"
 
 
-_FELONY_ODDS = (("held_for_court", 40), ("withdrawn", 62), ("dismissed", 80), ("guilty", 95),
-                ("not_guilty", 100))
-_MISD_ODDS = (("withdrawn", 35), ("dismissed", 55), ("guilty", 85), ("not_guilty", 95),
-              ("held_for_court", 100))
+_FELONY_ODDS = (
+    ("held_for_court", 40),
+    ("withdrawn", 62),
+    ("dismissed", 80),
+    ("guilty", 95),
+    ("not_guilty", 100),
+)
+_MISD_ODDS = (
+    ("withdrawn", 35),
+    ("dismissed", 55),
+    ("guilty", 85),
+    ("not_guilty", 95),
+    ("held_for_court", 100),
+)
 _SUMMARY_ODDS = (("withdrawn", 30), ("dismissed", 55), ("guilty", 90), ("not_guilty", 100))
 
 

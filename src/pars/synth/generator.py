@@ -28,16 +28,42 @@ from pars.synth.timeline import arrival_times, iso, local_midnight
 
 #: Police districts and their relative share of arrests (77 is the airport).
 DISTRICTS: dict[str, float] = {
-    "24": 9, "25": 9, "22": 7, "39": 7, "35": 6, "15": 6, "19": 6, "12": 6, "18": 5,
-    "14": 5, "26": 4, "17": 4, "16": 3, "2": 4, "3": 4, "9": 4, "7": 2, "8": 2, "1": 2,
-    "5": 1.5, "77": 0.8,
+    "24": 9,
+    "25": 9,
+    "22": 7,
+    "39": 7,
+    "35": 6,
+    "15": 6,
+    "19": 6,
+    "12": 6,
+    "18": 5,
+    "14": 5,
+    "26": 4,
+    "17": 4,
+    "16": 3,
+    "2": 4,
+    "3": 4,
+    "9": 4,
+    "7": 2,
+    "8": 2,
+    "1": 2,
+    "5": 1.5,
+    "77": 0.8,
 }
 #: Philadelphia Police, and the transit, housing and university forces.
 AGENCIES: dict[str, float] = {"PPD": 90, "SEPTA": 5, "PHA": 2.5, "TUPD": 2.5}
 SEPTA_STATIONS = (
-    "15th St Station", "City Hall Station", "Kensington & Allegheny Station",
-    "Somerset Station", "Huntingdon Station", "Erie Station", "Olney Transportation Center",
-    "Frankford Transportation Center", "52nd St Station", "30th St Station", "Girard Station",
+    "15th St Station",
+    "City Hall Station",
+    "Kensington & Allegheny Station",
+    "Somerset Station",
+    "Huntingdon Station",
+    "Erie Station",
+    "Olney Transportation Center",
+    "Frankford Transportation Center",
+    "52nd St Station",
+    "30th St Station",
+    "Girard Station",
 )
 TUPD_STREETS = ("N Broad St", "Cecil B Moore Ave", "W Montgomery Ave", "N 12th St", "W Diamond St")
 ARREST_TYPES = ("O", "S", "T")
@@ -171,8 +197,9 @@ class _Stream:
                 person.dob = people.entry_error(person.dob, rng)
             return person
         self.people_drawn += 1
-        person = people.new_arrestee(rng, self.pools, on, self.people_drawn, self.seed,
-                                     p.foreign_share, p.ssn_share)
+        person = people.new_arrestee(
+            rng, self.pools, on, self.people_drawn, self.seed, p.foreign_share, p.ssn_share
+        )
         if len(pool) < p.person_pool:
             pool.append(person)
         else:
@@ -196,8 +223,11 @@ class _Stream:
         if agency == "TUPD":  # Temple's campus lies in the 22nd district
             district = "22"
         person = replace(spec.person) if spec and spec.person is not None else self._arrestee(rng, on, family)
-        charges = spec.charges if spec and spec.charges else tuple(
-            statutes.draw_charges(family, rng, person.retail_priors))
+        charges = (
+            spec.charges
+            if spec and spec.charges
+            else tuple(statutes.draw_charges(family, rng, person.retail_priors))
+        )
         summary = statutes.top_grade(charges) == "S"
         r = rng.random()
         if summary:
@@ -222,10 +252,20 @@ class _Stream:
             district = spec.district or district
             arrest_type = spec.arrest_type or arrest_type
         arrest_id = spec.arrest_id if spec and spec.arrest_id else self._arrest_id(ts)
-        return _Booked(arrest_id, ts, agency, district, arrest_type,
-                       self._location(rng, agency, district), person, parties, charges, family,
-                       spec.decision if spec else None,
-                       spec.expunge_after_days if spec else None)
+        return _Booked(
+            arrest_id,
+            ts,
+            agency,
+            district,
+            arrest_type,
+            self._location(rng, agency, district),
+            person,
+            parties,
+            charges,
+            family,
+            spec.decision if spec else None,
+            spec.expunge_after_days if spec else None,
+        )
 
     def _schedule(self, rng: random.Random, b: _Booked) -> None:
         booked_at = b.ts + 20 * 60 + int(rng.random() * 4 * fu.HOUR)
@@ -249,8 +289,11 @@ class _Stream:
                 held_at = last + fu.HOUR + int(rng.random() * 7 * fu.HOUR)
                 bail_type, amount = fu.bail(rng, charges)
                 commissioner = rng.choice(self.pools.commissioners)
-                self._push(held_at + 300 + int(rng.random() * 2400), "arraignment",
-                           (b.arrest_id, held_at, bail_type, amount, commissioner))
+                self._push(
+                    held_at + 300 + int(rng.random() * 2400),
+                    "arraignment",
+                    (b.arrest_id, held_at, bail_type, amount, commissioner),
+                )
                 released = fu.release_after_bail(rng, held_at, bail_type)
                 if released is not None:
                     self._push_release(rng, b.arrest_id, released)
@@ -269,8 +312,9 @@ class _Stream:
 
     def _push_release(self, rng: random.Random, arrest_id: str, released: tuple[int, str]) -> None:
         released_at, facility = released
-        self._push(released_at + 60 + int(rng.random() * 90 * 60), "release",
-                   (arrest_id, released_at, facility))
+        self._push(
+            released_at + 60 + int(rng.random() * 90 * 60), "release", (arrest_id, released_at, facility)
+        )
 
     def _push_expungement(self, rng: random.Random, arrest_id: str, at: int) -> None:
         self._push(at, "expungement", (arrest_id, fu.expungement_order(rng, int(iso(at)[:4]))))
@@ -301,9 +345,14 @@ def _body(kind: str, payload: Any) -> dict[str, Any]:
     if kind == "arrest":
         b: _Booked = payload
         return {
-            "arrest": {"arrest_id": b.arrest_id, "agency": b.agency, "district": b.district,
-                       "arrested_at": iso(b.ts), "arrest_type": b.arrest_type,
-                       "location": b.location},
+            "arrest": {
+                "arrest_id": b.arrest_id,
+                "agency": b.agency,
+                "district": b.district,
+                "arrested_at": iso(b.ts),
+                "arrest_type": b.arrest_type,
+                "location": b.location,
+            },
             "parties": [{"role": "arrestee", "person": b.person.to_json()}]
             + [{"role": role, "person": p.to_json()} for role, p in b.parties],
             "charges": [c.to_json(i) for i, c in enumerate(b.charges, 1)],
@@ -316,21 +365,28 @@ def _body(kind: str, payload: Any) -> dict[str, Any]:
         return body
     if kind == "arraignment":
         arrest_id, held_at, bail_type, amount, commissioner = payload
-        return {"arrest_id": arrest_id, "held_at": iso(held_at),
-                "bail": {"type": bail_type, "amount": amount}, "commissioner": commissioner}
+        return {
+            "arrest_id": arrest_id,
+            "held_at": iso(held_at),
+            "bail": {"type": bail_type, "amount": amount},
+            "commissioner": commissioner,
+        }
     if kind == "release":
         arrest_id, released_at, facility = payload
         return {"arrest_id": arrest_id, "released_at": iso(released_at), "facility": facility}
     if kind == "disposition":
         arrest_id, outcome = payload
-        return {"arrest_id": arrest_id,
-                "charges": [{"seq": i, "disposition": d} for i, d in enumerate(outcome, 1)]}
+        return {
+            "arrest_id": arrest_id,
+            "charges": [{"seq": i, "disposition": d} for i, d in enumerate(outcome, 1)],
+        }
     arrest_id, order = payload
     return {"arrest_id": arrest_id, "order": order}
 
 
-def generate(arrests: int, seed: int, start: date, days: int,
-             profile: Profile | None = None) -> Iterator[dict[str, Any]]:
+def generate(
+    arrests: int, seed: int, start: date, days: int, profile: Profile | None = None
+) -> Iterator[dict[str, Any]]:
     """Synthetic booking events (CONTRACT section 1), sorted by ``at``.
 
     >>> events = list(generate(100, seed=7, start=date(2017, 9, 1), days=30))

@@ -20,34 +20,97 @@ from faker import Faker
 
 #: Philadelphia ZIP codes (residential and mixed).
 PHILLY_ZIPS: tuple[str, ...] = tuple(
-    str(z) for z in (
-        19102, 19103, 19104, 19106, 19107, 19111, 19114, 19115, 19116, 19118, 19119, 19120,
-        19121, 19122, 19123, 19124, 19125, 19126, 19127, 19128, 19129, 19130, 19131, 19132,
-        19133, 19134, 19135, 19136, 19137, 19138, 19139, 19140, 19141, 19142, 19143, 19144,
-        19145, 19146, 19147, 19148, 19149, 19150, 19151, 19152, 19153, 19154,
+    str(z)
+    for z in (
+        19102,
+        19103,
+        19104,
+        19106,
+        19107,
+        19111,
+        19114,
+        19115,
+        19116,
+        19118,
+        19119,
+        19120,
+        19121,
+        19122,
+        19123,
+        19124,
+        19125,
+        19126,
+        19127,
+        19128,
+        19129,
+        19130,
+        19131,
+        19132,
+        19133,
+        19134,
+        19135,
+        19136,
+        19137,
+        19138,
+        19139,
+        19140,
+        19141,
+        19142,
+        19143,
+        19144,
+        19145,
+        19146,
+        19147,
+        19148,
+        19149,
+        19150,
+        19151,
+        19152,
+        19153,
+        19154,
     )
 )
 #: Arrestees living outside the city: (city, state, zip).
 OUTSIDE: tuple[tuple[str, str, str], ...] = (
-    ("Camden", "NJ", "08102"), ("Chester", "PA", "19013"), ("Upper Darby", "PA", "19082"),
-    ("Norristown", "PA", "19401"), ("Bensalem", "PA", "19020"), ("Trenton", "NJ", "08611"),
+    ("Camden", "NJ", "08102"),
+    ("Chester", "PA", "19013"),
+    ("Upper Darby", "PA", "19082"),
+    ("Norristown", "PA", "19401"),
+    ("Bensalem", "PA", "19020"),
+    ("Trenton", "NJ", "08611"),
     ("Wilmington", "DE", "19801"),
 )
 
 #: Country of birth (ISO 3166-1 alpha-2) for the foreign-born -> (weight, name locale).
 #: Puerto Rico is part of the US and so never appears here.
 COUNTRIES: dict[str, tuple[float, str]] = {
-    "MX": (14, "es_MX"), "DO": (14, "es_MX"), "JM": (9, "en_US"), "VN": (8, "vi_VN"),
-    "CN": (8, "zh_CN"), "IN": (6, "en_IN"), "HT": (6, "fr_FR"), "LR": (5, "en_US"),
-    "NG": (5, "yo_NG"), "GT": (5, "es_MX"), "HN": (5, "es_MX"), "SV": (4, "es_MX"),
-    "CO": (2, "es_CO"), "EC": (2, "es_MX"), "PH": (2, "fil_PH"), "PL": (2, "pl_PL"),
+    "MX": (14, "es_MX"),
+    "DO": (14, "es_MX"),
+    "JM": (9, "en_US"),
+    "VN": (8, "vi_VN"),
+    "CN": (8, "zh_CN"),
+    "IN": (6, "en_IN"),
+    "HT": (6, "fr_FR"),
+    "LR": (5, "en_US"),
+    "NG": (5, "yo_NG"),
+    "GT": (5, "es_MX"),
+    "HN": (5, "es_MX"),
+    "SV": (4, "es_MX"),
+    "CO": (2, "es_CO"),
+    "EC": (2, "es_MX"),
+    "PH": (2, "fil_PH"),
+    "PL": (2, "pl_PL"),
 }
 _COUNTRY_CODES = tuple(COUNTRIES)
 _COUNTRY_CUM = tuple(itertools.accumulate(w for w, _ in COUNTRIES.values()))
 
 #: Name locale of the US-born (Philadelphia's large Puerto Rican community: es_MX).
 US_LOCALES: tuple[tuple[str, float], ...] = (
-    ("en_US", 82), ("es_MX", 14), ("vi_VN", 1.2), ("zh_CN", 1.2), ("en_IN", 0.8),
+    ("en_US", 82),
+    ("es_MX", 14),
+    ("vi_VN", 1.2),
+    ("zh_CN", 1.2),
+    ("en_IN", 0.8),
     ("yo_NG", 0.8),
 )
 _US_LOCALE_NAMES = tuple(loc for loc, _ in US_LOCALES)
@@ -61,10 +124,17 @@ _RACE_BY_LOCALE: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "black": (("B", "U"), (97, 100)),
     "pl_PL": (("W", "U"), (97, 100)),
 }
-_RACE_GROUP = {"es_MX": "es", "es_CO": "es", "vi_VN": "asian", "zh_CN": "asian",
-               "en_IN": "asian", "fil_PH": "asian", "yo_NG": "black", "fr_FR": "black"}
-_LOCALES = ("en_US", "es_MX", "es_CO", "vi_VN", "zh_CN", "en_IN", "fr_FR", "yo_NG", "fil_PH",
-            "pl_PL")
+_RACE_GROUP = {
+    "es_MX": "es",
+    "es_CO": "es",
+    "vi_VN": "asian",
+    "zh_CN": "asian",
+    "en_IN": "asian",
+    "fil_PH": "asian",
+    "yo_NG": "black",
+    "fr_FR": "black",
+}
+_LOCALES = ("en_US", "es_MX", "es_CO", "vi_VN", "zh_CN", "en_IN", "fr_FR", "yo_NG", "fil_PH", "pl_PL")
 
 # SSN = 9AA-GG-SSSS with AA in 00-99, GG in 01-49, SSSS in 0001-9999: M values in all.
 _SSN_SPACE = 100 * 49 * 9999
@@ -171,8 +241,13 @@ def _age(rng: random.Random) -> int:
 
 
 def new_arrestee(
-    rng: random.Random, p: Pools, on: date, number: int, seed: int,
-    foreign_share: float, ssn_share: float,
+    rng: random.Random,
+    p: Pools,
+    on: date,
+    number: int,
+    seed: int,
+    foreign_share: float,
+    ssn_share: float,
 ) -> Person:
     """A first-time arrestee; ``number`` makes the SSN unique in the stream."""
     sex = "M" if rng.random() < 0.78 else "F"

@@ -82,8 +82,7 @@ class Charge:
     grade: str
 
     def to_json(self, seq: int) -> dict[str, object]:
-        return {"seq": seq, "statute": self.statute, "description": self.description,
-                "grade": self.grade}
+        return {"seq": seq, "statute": self.statute, "description": self.description, "grade": self.grade}
 
 
 def charge(key: str, grade: str) -> Charge:
@@ -160,8 +159,11 @@ def _family_charges(family: str, rng: random.Random, retail_priors: int) -> list
     elif family == "robbery":
         r = rng.random()
         key, grade = (
-            ("robbery_serious", "F1") if r < 0.5 else
-            ("robbery_bodily", "F2") if r < 0.75 else ("robbery_force", "F3")
+            ("robbery_serious", "F1")
+            if r < 0.5
+            else ("robbery_bodily", "F2")
+            if r < 0.75
+            else ("robbery_force", "F3")
         )
         out.append(charge(key, grade))
         _maybe(rng, 0.7, charge("theft", "M1"), out)
@@ -219,8 +221,16 @@ _FAMILY_CUM = tuple(itertools.accumulate(FAMILIES.values()))
 
 #: Families whose arrests usually name a victim.
 VICTIM_FAMILIES = frozenset(
-    {"simple_assault", "agg_assault", "robbery", "burglary", "theft", "threats", "harassment",
-     "criminal_mischief"}
+    {
+        "simple_assault",
+        "agg_assault",
+        "robbery",
+        "burglary",
+        "theft",
+        "threats",
+        "harassment",
+        "criminal_mischief",
+    }
 )
 
 

@@ -20,12 +20,15 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 
 from pars.audit import AuditLog
+from pars.audit.publish import witness_config
+from pars.audit.publisher import Publisher
+from pars.audit.publisher import start as start_publisher
 from pars.clock import SYSTEM_CLOCK, Clock
 from pars.console import install as install_console
 from pars.feed import Notifier, listen_postgres
 from pars.gate import Gate
 from pars.store.db import Store
-from pars.web import audit_routes, custodian, errors, partner
+from pars.web import audit_routes, custodian, errors, log_routes, partner
 from pars.web.deps import Services, note_route
 from pars.web.hardening import Hardening
 
@@ -33,6 +36,10 @@ from pars.web.hardening import Hardening
 MAX_BODY = 8 * 1024 * 1024
 #: Seconds between a feed stream's checks when nothing pokes it.
 FEED_POLL = 0.5
+#: Seconds between publishing rounds (read-only when nothing is new), and how long
+#: shutdown waits for a round to end.
+PUBLISH_POLL = 0.25
+PUBLISH_STOP_WAIT = 10.0
 
 
 def create_app(
@@ -43,16 +50,27 @@ def create_app(
     audit_log: AuditLog | None = None,
     max_body: int = MAX_BODY,
     feed_poll: float = FEED_POLL,
+    publish: bool = False,
 ) -> FastAPI:
+    """The app; with ``publish`` (``pars serve``) a background thread publishes the log
+    to the witnesses of ``PARS_WITNESSES`` (read now: a bad list stops the app here)."""
     log = audit_log or AuditLog.open(key_dir, clock)
     notifier = Notifier()
+    config = witness_config()
+    publisher = Publisher(store, log, config, clock=clock) if publish else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = None if store.is_sqlite else asyncio.create_task(listen_postgres(store.url, notifier))
+        # Never on a request's path: the thread reads the log, and stores a checkpoint or a
+        # cosignature only when there is one to store.
+        running = None if publisher is None else start_publisher(publisher, PUBLISH_POLL)
         try:
             yield
         finally:
+            if running is not None:
+                running[1].set()
+                await asyncio.to_thread(running[0].join, PUBLISH_STOP_WAIT)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -68,7 +86,8 @@ def create_app(
         dependencies=[Depends(note_route)],
     )
     app.state.pars = Services(store, log, clock, Gate(store, log, clock), notifier, feed_poll)
-    for router in (partner.router, custodian.router, audit_routes.router):
+    app.state.witnesses = config  # /log/ serves what these witnesses published
+    for router in (partner.router, custodian.router, audit_routes.router, log_routes.router):
         app.include_router(router)
     errors.install(app)
     install_console(app)

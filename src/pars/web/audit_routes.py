@@ -1,7 +1,8 @@
 """Audit routes (anyone with a token), the oversight report (oversight) and /healthz.
 
-Rule: an entry is shown to oversight, or to a partner only if it is its own
-agreement's; anyone else gets the same 404 as for an index that does not exist.
+Rule: an entry (and its proof) is shown to oversight, or to a partner only if it is
+its own user's under its own agreement; anyone else gets the same 404 as for an
+index that does not exist.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from pars.audit import consistency_proof, get_entry, inclusion_proof, latest_checkpoint
+from pars.audit import consistency_proof, get_entry, inclusion_proof
 from pars.clock import parse_instant
 from pars.errors import InvalidInput, NotFound
 from pars.gate import Gate, Principal
@@ -26,8 +27,9 @@ MAX_INDEX = 2**62
 
 @router.get("/v1/audit/checkpoint", response_class=PlainTextResponse, tags=["audit"])
 def checkpoint(who: Principal = Depends(principal), svc: Services = Depends(services)) -> PlainTextResponse:
+    # The whole log's: checkpoints are stored at a cadence, so it may be signed now.
     with svc.store.read() as conn:
-        cp = latest_checkpoint(conn)
+        cp = svc.log.head_checkpoint(conn)
     if cp is None:
         raise NotFound("the audit log has no checkpoint yet")
     return PlainTextResponse(cp.note)
@@ -72,9 +74,33 @@ def entry(
     with svc.store.read() as conn:
         found = get_entry(conn, index)
     doc = found.document()
-    if who.role == "partner" and doc.get("agreement_id") != who.agreement_id:
-        raise NotFound(f"no audit entry at index {index}")
+    _visible(who, doc, index)
     return {"index": found.index, "entry": doc}
+
+
+def _visible(who: Principal, doc: dict[str, Any], index: int) -> None:
+    """Oversight sees every entry; a partner its own user's under its agreement (CONTRACT 4)."""
+    if who.role == "partner" and (doc.get("agreement_id") != who.agreement_id or doc.get("user") != who.user):
+        raise NotFound(f"no audit entry at index {index}")
+
+
+@router.get("/v1/audit/entries/{index}/proof", response_class=PlainTextResponse, tags=["audit"])
+def entry_proof(
+    index: int = Path(..., ge=0, le=MAX_INDEX),
+    size: int | None = Query(None, ge=1, le=MAX_INDEX),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+) -> PlainTextResponse:
+    """The entry's C2SP tlog-proof@v1 against the published checkpoint of ``size`` (default:
+    the newest published), cosignatures included: checkable offline with the public keys."""
+    from pars.audit.evidence import entry_proof as proof_of
+    from pars.audit.scan import snapshot
+
+    Gate.require_role(who, "oversight", "partner")
+    with snapshot(svc.store) as conn:
+        text, doc = proof_of(conn, index, svc.log.verifier_key, size=size)
+    _visible(who, doc, index)
+    return PlainTextResponse(text)
 
 
 def _instant(name: str, value: str | None) -> datetime | None:
@@ -97,6 +123,8 @@ def report(
     """CONTRACT section 6: the log verified afresh, every agreement, the findings with evidence."""
     Gate.require_role(who, "oversight")
     start, end = _instant("from", from_), _instant("to", to)
+    with svc.store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
+        svc.log.checkpoint_head(conn, force=True)
     return build_report(
         svc.store,
         hmac_key=svc.log.keys.hmac_key,

@@ -1,4 +1,4 @@
-"""Custodian routes: bookings in, agreements applied, approved and terminated.
+"""Custodian routes: bookings in, agreements applied, approved (by signed notes) and terminated.
 
 Every agreement change is recorded in the audit log in its own transaction
 (``pars.gate.admin_event_recorder``); a booking or termination wakes feed streams.
@@ -101,15 +101,21 @@ async def approve_agreement(
     who: Principal = Depends(custodian),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    body = strict_object(await json_body(request), {"as": str, "version": (int, str)}, ("as",))
+    """Record a party's signed approval note (CONTRACT 9.1); the token only carries it.
+
+    403 naming the rule (``approvals.signature``, ``approvals.unregistered``,
+    ``approvals.of``, ``approvals.version``, ``approvals.origin``,
+    ``approvals.agreement``, ``approvals.key_name``) unless it verifies against the
+    party's registered key and names this log, agreement and version.
+    """
+    body = strict_object(await json_body(request), {"note": str}, ("note",))
     recorder = admin_event_recorder(svc.log, route="POST /v1/agreements/{agreement_id}/approvals")
     done = await run_in_threadpool(
         lambda: approve(
             svc.store,
             svc.clock,
             agreement_id,
-            body["as"],
-            body.get("version"),
+            body["note"],
             by=who.user,
             record_admin_event=recorder,
         )
@@ -119,8 +125,8 @@ async def approve_agreement(
         "id": done.agreement_id,
         "version": done.number,
         "hash": done.hash,
-        "as": done.role,
-        "recorded": done.recorded,
+        "party": done.role,
+        "key_id": done.key_id,
         "activated": done.activated,
         "approvers": sorted(done.approvers),
     }

@@ -13,7 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pars.agreements.approval_note import ApprovalRefused
 from pars.agreements.service import Conflict
+from pars.audit.reader import LogMismatch
 from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
 from pars.gate.errors import (
     Forbidden,
@@ -31,11 +33,13 @@ log = logging.getLogger("pars.web")
 STATUS: list[tuple[type[ParsError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
+    (ApprovalRefused, 403),
     (NotFound, 404),
     (Conflict, 409),
     (TooLarge, 413),
     (InvalidInput, 422),
     (NotImplementedYet, 501),
+    (LogMismatch, 500),
     (Unavailable, 503),
     (ConfigError, 503),
 ]

@@ -5,7 +5,8 @@ method, route template, status, ms, role, agreement, user. Never the query
 string, a path value, a header or a body (they may hold names or tokens).
 
 Rule: this layer adds headers and refuses oversized bodies; it never reads or
-changes a response body.
+changes a response body. ``Cache-Control`` is ``no-store`` unless the route set
+its own (the public log's tiles are meant to be cached).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),
 ]
 _OWN = {name for name, _ in SECURITY_HEADERS}
+_NO_CACHE_HEADERS = [(k, v) for k, v in SECURITY_HEADERS if k != b"cache-control"]
 
 
 class Hardening:
@@ -54,8 +56,12 @@ class Hardening:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OWN]
-                message["headers"] = headers + SECURITY_HEADERS
+                given = message.get("headers", [])
+                cache = [(k, v) for k, v in given if k.lower() == b"cache-control"][:1]
+                headers = [(k, v) for k, v in given if k.lower() not in _OWN]
+                message["headers"] = headers + (
+                    [*_NO_CACHE_HEADERS, *cache] if cache else SECURITY_HEADERS
+                )
             await send(message)
 
         try:

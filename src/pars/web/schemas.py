@@ -46,10 +46,13 @@ APPROVAL_BODY = json_body(
     {
         "type": "object",
         "additionalProperties": False,
-        "required": ["as"],
+        "required": ["note"],
         "properties": {
-            "as": {"type": "string", "enum": ["courts", "police", "district_attorney"]},
-            "version": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+            "note": {
+                "type": "string",
+                "maxLength": 4096,
+                "description": "The party's signed approval note (CONTRACT 9.1), from pars agreements sign",
+            },
         },
     }
 )

@@ -1,4 +1,4 @@
-// PARS console: live activity polling and in-browser inclusion-proof checks.
+// PARS console: live activity polling, in-browser inclusion-proof and approval-signature checks.
 // Same-origin, no dependencies. Rule: data is put in the page with textContent only.
 "use strict";
 
@@ -175,13 +175,53 @@
     refresh();
   }
 
+  // A party's approval (CONTRACT 9.1): the note's text must be exactly the five lines for this
+  // log, agreement, version and party, and its signature must verify with the party's key.
+  async function checkApproval(item) {
+    var out = item.querySelector(".sig-check");
+    function show(result, text) {
+      out.textContent = "signature: " + text;
+      out.className = "sig-check verdict " + (result === "valid" ? "ok" : "bad");
+      item.dataset.result = result;
+    }
+    var note = item.querySelector(".approval-note").textContent;
+    var key = item.querySelector(".approval-key").textContent;
+    var d = item.dataset;
+    var expected = "pars-approval/v1\n" + d.origin + "\n" + d.agreement + "\n" + d.version + "\n" + d.party + "\n";
+    var split = note.lastIndexOf("\n\n");
+    if (!note || split < 0) { show("invalid", "MISSING: no signed note"); return; }
+    if (note.slice(0, split + 1) !== expected) {
+      show("invalid", "INVALID: the note does not approve this log, agreement, version and party");
+      return;
+    }
+    if (key.split("+")[0] !== d.party) { show("invalid", "INVALID: the key is not named " + d.party); return; }
+    var lines = note.slice(split + 2, -1).split("\n");
+    if (lines.length !== 1) { show("invalid", "INVALID: an approval carries exactly one signature"); return; }
+    var signed;
+    try {
+      signed = await checkSignature(note, key);
+    } catch (err) {
+      signed = false;
+    }
+    if (signed === null) {
+      show("unchecked", "not checked: this browser's WebCrypto has no Ed25519");
+    } else if (signed) {
+      show("valid", "valid (Ed25519, key " + key.split("+")[1] + " registered for " + d.party + ")");
+    } else {
+      show("invalid", "INVALID: does not verify with the key registered for " + d.party);
+    }
+  }
+
   // For the browser tests: the pure checks, callable from the page.
-  window.parsConsole = { checkSignature: checkSignature, rootFromProof: rootFromProof, leafHash: leafHash };
+  window.parsConsole = {
+    checkSignature: checkSignature, rootFromProof: rootFromProof, leafHash: leafHash, checkApproval: checkApproval
+  };
 
   document.addEventListener("DOMContentLoaded", function () {
     var section = document.getElementById("proof-check");
     if (section) checkProof(section);
     var live = document.getElementById("live");
     if (live) startLive(live);
+    document.querySelectorAll("li.approval").forEach(function (item) { checkApproval(item); });
   });
 })();

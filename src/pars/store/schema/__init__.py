@@ -7,6 +7,7 @@ from pars.store.schema import agreements as agreements  # the agreements room
 from pars.store.schema import audit as audit  # the audit log room
 from pars.store.schema import console as console  # the console's sessions
 from pars.store.schema import gate as gate  # the gate room
+from pars.store.schema import publish as publish  # the log published to witnesses
 from pars.store.schema.base import metadata
 from pars.store.schema.records import (
     arraignments,

@@ -1,5 +1,5 @@
 """Agreement tables: versions (immutable, content-hashed), approvals, terminations,
-and the warrants registry.
+the parties' approval keys, and the warrants registry.
 
 Times are kept as written (``*_at`` text with offset) and as naive UTC (``*_utc``)
 for comparisons. Rule: rows here are only ever inserted, never updated or
@@ -52,6 +52,10 @@ agreement_approvals = Table(
     Column("at", String(40), nullable=False),
     Column("at_utc", DateTime, nullable=False),
     Column("by", String(100), nullable=False),
+    # The party's signed approval note (CONTRACT 9.1), verbatim, and the registered
+    # verifier key it verified against. A row without a note never counts.
+    Column("note", Text, nullable=True),
+    Column("verifier_key", String(200), nullable=True),
     ForeignKeyConstraint(
         ["agreement_id", "version_number"],
         ["agreement_versions.agreement_id", "agreement_versions.number"],
@@ -80,6 +84,21 @@ agreement_terminations = Table(
     Column("by", String(100), nullable=False),
     # The newest version when recorded: only later versions can be renewals.
     Column("after_version", Integer, nullable=False),
+)
+
+party_keys = Table(
+    "party_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # The approving party (a name in an agreement's ``approvals.of``); its newest row
+    # is its current key, older rows are keys it replaced.
+    Column("party", String(64), nullable=False, index=True),
+    Column("verifier_key", String(200), nullable=False),
+    # The raw Ed25519 public key (hex): one key never approves for two parties.
+    Column("public_key", String(64), nullable=False, unique=True),
+    Column("added_at", String(40), nullable=False),
+    Column("added_utc", DateTime, nullable=False),
+    Column("added_by", String(100), nullable=False),
 )
 
 warrants = Table(

@@ -31,9 +31,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("idx", name=op.f("pk_audit_leaves")),
     )
     with op.batch_alter_table("audit_leaves", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_audit_leaves_agreement_time", ["agreement_id", "time_utc"], unique=False
-        )
+        batch_op.create_index("ix_audit_leaves_agreement_time", ["agreement_id", "time_utc"], unique=False)
         batch_op.create_index("ix_audit_leaves_user_time", ["user", "time_utc"], unique=False)
         batch_op.create_index("ix_audit_leaves_time", ["time_utc"], unique=False)
 

@@ -1,0 +1,544 @@
+# ruff: noqa: E501  (the specs' examples are quoted verbatim, long lines and all)
+"""Every rule of the C2SP specs in ``shared/specs`` that the pure modules implement.
+
+signed-note, tlog-checkpoint, tlog-cosignature, tlog-proof and tlog-tiles, with
+the specs' own examples where they give keys and signatures. (tlog-witness's
+rules are in ``test_witness.py``.)
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import struct
+import subprocess
+import sys
+from hashlib import sha256
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pars.audit.cosignature import (
+    CosignatureError,
+    CosignerKey,
+    cosign,
+    cosigned_message,
+    require_quorum,
+    valid_cosignatures,
+    verify_cosignature,
+)
+from pars.audit.merkle import leaf_hash
+from pars.audit.note import (
+    CheckpointError,
+    VerifierKey,
+    add_signatures,
+    key_id,
+    open_note,
+    parse_checkpoint_body,
+    parse_note,
+    public_key_bytes,
+    sign_checkpoint,
+    sign_note,
+    signature_line,
+    verifier_key,
+    verify_checkpoint,
+    verify_note,
+)
+from pars.audit.tilepath import (
+    ENTRIES,
+    Tile,
+    TilePathError,
+    decode_bundle,
+    encode_bundle,
+    encode_index,
+    parse_tile_path,
+    tile_path,
+    tiles_for_size,
+)
+from pars.audit.tlogproof import TlogProofError, format_proof, parse_proof, verify_proof
+from pars.witness.client import request_body
+from tests.c2sp_support import MemoryLog
+
+# -- signed-note -------------------------------------------------------------------------------
+
+SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
+SPEC_NOTE = (
+    "This is an example message.\n\n"
+    "\u2014 example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n"
+)
+POEM = (
+    "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned è subito sera.\n\n"
+    "\u2014 quasimodo.example/salvatore "
+    "NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n"
+)
+
+
+def _key(name: str = "example.org/k") -> tuple[str, Ed25519PrivateKey, str]:
+    k = Ed25519PrivateKey.generate()
+    return name, k, verifier_key(name, public_key_bytes(k))
+
+
+def test_spec_example_verifier_key_verifies_spec_example_note() -> None:
+    assert verify_note(SPEC_NOTE, SPEC_VKEY) == "This is an example message.\n"
+    key = VerifierKey.parse(SPEC_VKEY)
+    assert key.key_id == key_id("example.com/foo", key.public_key) == bytes.fromhex("530d903a")
+    assert str(key) == SPEC_VKEY
+    tampered = SPEC_NOTE.replace("example message", "example massage")
+    with pytest.raises(CheckpointError, match="does not verify"):
+        verify_note(tampered, SPEC_VKEY)
+
+
+def test_text_may_hold_empty_lines_the_last_one_separates() -> None:
+    note = parse_note(POEM)
+    assert note.text.endswith("ed è subito sera.\n") and "\n\n" in note.text
+    assert [s.name for s in note.signatures] == ["quasimodo.example/salvatore"]
+    assert note.signatures[0].key_id == base64.b64decode("NnugSw==")
+    name, k, vkey = _key()
+    text = "one\n\ntwo\n\n\nthree\n"
+    assert verify_note(sign_note(text, name, k), vkey) == text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "no final newline\n\n\u2014 a AAAAAAAA",
+        "no blank line\n\u2014 a AAAAAAAA\n",
+        "text\n\n",  # no signature line
+        "text\n\n\u2014 a AAAAAAAA\n\n",  # a blank line after the signatures
+        "text\n\n- a AAAAAAAA\n",  # hyphen, not em dash
+        "text\n\n\u2014 a\n",  # no signature
+        "text\n\n\u2014  AAAAAAAA\n",  # empty name
+        "text\n\n\u2014 a+b AAAAAAAA\n",  # '+' in the name
+        "text\n\n\u2014 a AAAA\n",  # under 5 bytes
+        "text\n\n\u2014 a AAAAAAA\n",  # not padded base64
+        "text\n\n\u2014 a AAAA AAAA\n",
+        "tab\there\n\n\u2014 a AAAAAAAA\n",
+        "cr\r\n\n\u2014 a AAAAAAAA\n",
+        "nul\x00\n\n\u2014 a AAAAAAAA\n",
+        "lone surrogate \ud800\n\n\u2014 a AAAAAAAA\n",
+    ],
+)
+def test_malformed_notes_are_rejected(bad: str) -> None:
+    with pytest.raises(CheckpointError):
+        parse_note(bad)
+
+
+def test_invalid_utf8_is_rejected_and_del_is_not_a_control_character() -> None:
+    name, k, vkey = _key()
+    with pytest.raises(CheckpointError, match="UTF-8"):
+        parse_note(b"\xff\n\n\xe2\x80\x94 a AAAAAAAA\n")
+    text = "delete \x7f is not below U+0020\n"
+    assert verify_note(sign_note(text, name, k).encode().decode(), vkey) == text
+    assert open_note(sign_note(text, name, k).encode(), [VerifierKey.parse(vkey)]).text == text
+
+
+@pytest.mark.parametrize("name", ["", "a b", "a\u00a0b", "a\u3000b", "a+b", "tab\tname"])
+def test_key_names_without_spaces_or_plus(name: str) -> None:
+    with pytest.raises(CheckpointError):
+        verifier_key(name, bytes(32))
+
+
+def test_unknown_signers_are_ignored_known_bad_ones_reject() -> None:
+    name, k, vkey = _key()
+    text = "hello\n"
+    note = sign_note(text, name, k)
+    other = Ed25519PrivateKey.generate()
+    same_name_other_key = signature_line(text, name, other)  # same name, other ID: unknown
+    assert verify_note(note + same_name_other_key, vkey) == text
+    own = parse_note(note).signatures[0]
+    same_id_other_name = own.line.replace(f" {name} ", " example.org/other ")  # other name, same ID
+    opened = open_note(note + same_id_other_name, [VerifierKey.parse(vkey)])
+    assert len(opened.verified) == 1 and len(opened.unverified) == 1
+    with pytest.raises(CheckpointError, match="no signature"):
+        verify_note(sign_note(text, name, other), vkey)  # only an unknown signer
+    forged = base64.b64encode(own.key_id + bytes(64)).decode()
+    with pytest.raises(CheckpointError, match="does not verify"):
+        verify_note(note + f"\u2014 {name} {forged}\n", vkey)  # a valid one beside a bad one
+    with pytest.raises(CheckpointError, match="does not verify"):
+        verify_note(f"{text}\n\u2014 {name} {forged}\n" + note.split("\n\n")[1], vkey)
+
+
+def test_duplicates_count_once_and_signature_limits() -> None:
+    name, k, vkey = _key()
+    note = sign_note("t\n", name, k)
+    line = note.split("\n\n")[1]
+    opened = open_note(note + line + line, [VerifierKey.parse(vkey)])
+    assert len(opened.verified) == 1
+    assert add_signatures(note, [line]) == note  # nothing new to add
+    strangers = "".join(signature_line("t\n", f"w{i}", Ed25519PrivateKey.generate()) for i in range(15))
+    assert verify_note(note + strangers, vkey) == "t\n"  # 16 signatures: MUST be accepted
+    many = "".join(signature_line("t\n", f"w{i}", Ed25519PrivateKey.generate()) for i in range(100))
+    with pytest.raises(CheckpointError, match="too many"):
+        verify_note(note + many, vkey)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda v: v.replace("+530d903a+", "+530D903A+"),  # hex is lowercase
+        lambda v: v.replace("+530d903a+", "+530d903b+"),  # ID must match
+        lambda v: v.replace("+530d903a+", "+530d90+"),
+        lambda v: v.replace("+Aeky", "+Beky"),  # type 0x05... not Ed25519
+        lambda v: v.replace("example.com/foo", "example.com/bar"),
+        lambda v: v[:-4],
+        lambda v: v + "A",
+        lambda v: v.split("+")[0],
+    ],
+)
+def test_verifier_key_rules(mutate: object) -> None:
+    assert callable(mutate)
+    with pytest.raises(CheckpointError):
+        VerifierKey.parse(mutate(SPEC_VKEY))
+
+
+# -- tlog-checkpoint -----------------------------------------------------------------------------
+
+SOFA = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+
+
+def test_spec_checkpoint_body() -> None:
+    origin, size, root = parse_checkpoint_body(SOFA)
+    assert (origin, size, base64.b64encode(root).decode()) == (
+        "example.com/behind-the-sofa",
+        20852163,
+        "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=",
+    )
+    assert parse_checkpoint_body("o\n0\n" + base64.b64encode(sha256(b"").digest()).decode() + "\n")[1] == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "o\n1\n",
+        "\n1\n" + "A" * 43 + "=\n",  # empty origin
+        "o\n01\n" + "A" * 43 + "=\n",  # leading zero
+        "o\n-1\n" + "A" * 43 + "=\n",
+        "o\n18446744073709551616\n" + "A" * 43 + "=\n",  # 2^64
+        "o\n1\n" + "A" * 40 + "\n",  # not 32 bytes
+        "o\n1\n" + "A" * 43 + "=\n\next\n",  # an empty extension line
+        "o\n1\n" + "A" * 43 + "=",  # no final newline
+    ],
+)
+def test_checkpoint_body_rules(body: str) -> None:
+    with pytest.raises(CheckpointError):
+        parse_checkpoint_body(body)
+
+
+def test_extension_lines_are_signed_and_cosigned() -> None:
+    name, k, vkey = _key("example.org/log")
+    text = "example.org/log\n3\n" + base64.b64encode(bytes(32)).decode() + "\nextension one\n"
+    note = sign_note(text, name, k)
+    assert verify_checkpoint(note, vkey)[1] == 3
+    w = Ed25519PrivateKey.generate()
+    wkey = CosignerKey.of("w.example", public_key_bytes(w))
+    line = cosign(text, "w.example", w, 1_700_000_000)
+    assert verify_cosignature(note + line, wkey) == 1_700_000_000
+    altered = note.replace("extension one", "extension two") + line
+    with pytest.raises(CheckpointError):
+        verify_cosignature(altered, wkey)
+
+
+# -- tlog-cosignature ----------------------------------------------------------------------------
+
+
+def test_spec_cosignature_example_carries_its_timestamp() -> None:
+    line = "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA=="
+    raw = base64.b64decode(line)
+    assert len(raw) == 4 + 8 + 64
+    assert struct.unpack(">Q", raw[4:12])[0] == 1679315147  # the "time 1679315147" of the spec's message
+    assert cosigned_message(SOFA, 1679315147) == (
+        b"cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\n"
+        b"CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+    )
+
+
+def test_cosignature_is_ed25519_over_the_v1_message_with_key_type_4() -> None:
+    w = Ed25519PrivateKey.generate()
+    pub = public_key_bytes(w)
+    line = cosign(SOFA, "w.example/1", w, 1679315147)
+    name, b64 = line[2:-1].split(" ")
+    raw = base64.b64decode(b64)
+    assert name == "w.example/1"
+    assert raw[:4] == sha256(b"w.example/1\n\x04" + pub).digest()[:4]
+    assert raw[4:12] == struct.pack(">Q", 1679315147)
+    w.public_key().verify(raw[12:], b"cosignature/v1\ntime 1679315147\n" + SOFA.encode())
+    vkey = str(CosignerKey.of("w.example/1", pub))
+    assert vkey.split("+")[2].startswith("B")  # base64 of 0x04 ...
+    assert CosignerKey.parse(vkey).public_key == pub
+    # An ordinary (type 0x01) note signature by the same key is not a cosignature.
+    plain = signature_line(SOFA, "w.example/1", w)
+    assert valid_cosignatures(SOFA + "\n" + plain, [vkey]) == {}
+
+
+def test_cosignature_timestamps() -> None:
+    w = Ed25519PrivateKey.generate()
+    vkey = CosignerKey.of("w", public_key_bytes(w))
+    for bad in (0, -1, 1 << 63, True):
+        with pytest.raises(CosignatureError):
+            cosign(SOFA, "w", w, bad)
+    assert verify_cosignature(SOFA + "\n" + cosign(SOFA, "w", w, (1 << 63) - 1), vkey) == (1 << 63) - 1
+    # A signature whose timestamp is 2^63 (signed over its own message) is still refused.
+    ts = 1 << 63
+    sig = w.sign(f"cosignature/v1\ntime {ts}\n".encode() + SOFA.encode())
+    b64 = base64.b64encode(vkey.key_id + struct.pack(">Q", ts) + sig).decode()
+    with pytest.raises(CosignatureError):
+        verify_cosignature(SOFA + f"\n\u2014 w {b64}\n", vkey)
+    # Moving the timestamp breaks the signature: it is part of the signed message.
+    good = cosign(SOFA, "w", w, 1000)
+    raw = bytearray(base64.b64decode(good[4:-1]))
+    raw[11] ^= 1
+    moved = SOFA + f"\n\u2014 w {base64.b64encode(bytes(raw)).decode()}\n"
+    with pytest.raises(CosignatureError):
+        verify_cosignature(moved, vkey)
+
+
+def test_quorum_counts_distinct_configured_witnesses() -> None:
+    log = MemoryLog().grow(5)
+    note = log.checkpoint()
+    text = parse_note(note).text
+    keys = [Ed25519PrivateKey.generate() for _ in range(3)]
+    vkeys = [str(CosignerKey.of(f"w{i}", public_key_bytes(k))) for i, k in enumerate(keys)]
+    two = (
+        note
+        + cosign(text, "w0", keys[0], 10)
+        + cosign(text, "w1", keys[1], 11)
+        + cosign(text, "w0", keys[0], 12)
+    )
+    assert require_quorum(two, log.vkey, vkeys, 2) == {"w0": 10, "w1": 11}
+    with pytest.raises(CosignatureError, match="2 of the required 3"):
+        require_quorum(two, log.vkey, vkeys, 3)
+    with pytest.raises(CosignatureError, match="more than"):
+        require_quorum(two, log.vkey, vkeys[:1], 2)
+    with pytest.raises(CheckpointError):
+        require_quorum(two, MemoryLog(log.origin).vkey, vkeys, 0)  # not the log's key
+    stranger = Ed25519PrivateKey.generate()
+    unknown = note + cosign(text, "w2", stranger, 13)  # name of a witness, other key: ignored
+    assert require_quorum(unknown, log.vkey, vkeys, 0) == {}
+
+
+# -- tlog-proof ----------------------------------------------------------------------------------
+
+
+def test_tlog_proof_format_and_extra() -> None:
+    log = MemoryLog().grow(9)
+    from pars.audit.merkle import inclusion_proof
+
+    proof = inclusion_proof(log.leaves, 5)
+    text = format_proof(5, proof, log.checkpoint(), extra=b"context")
+    lines = text.split("\n")
+    assert lines[0] == "c2sp.org/tlog-proof@v1"
+    assert lines[1] == "extra " + base64.b64encode(b"context").decode()
+    assert lines[2] == "index 5"
+    assert lines[3 : 3 + len(proof)] == [base64.b64encode(h).decode() for h in proof]
+    assert lines[3 + len(proof)] == ""
+    assert text.endswith(log.checkpoint())
+    ok = verify_proof(text, log_key=log.vkey, entry=log.entry(5))
+    assert ok.extra == b"context" and ok.index == 5 and ok.size == 9
+    # The extra line is not authenticated: changing it changes nothing verified.
+    other = text.replace(lines[1], "extra " + base64.b64encode(b"lies").decode())
+    assert verify_proof(other, log_key=log.vkey, leaf_hash=leaf_hash(log.entry(5))).extra == b"lies"
+    assert parse_proof(format_proof(0, [], log.checkpoint(1))).proof == ()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t.replace("c2sp.org/tlog-proof@v1", "c2sp.org/tlog-proof@v2"),
+        lambda t: t.replace("index 5", "index 05"),
+        lambda t: t.replace("index 5", "index5"),
+        lambda t: t.replace("index 5\n", ""),
+        lambda t: t.replace("index 5\n", "index 5\nnot base64\n"),
+        lambda t: t.replace("index 5\n", "index 5\nAAAA\n"),
+        lambda t: t.replace("\n\n", "\n", 1),
+        lambda t: t.replace("index 5", "extra !!\nindex 5"),
+        lambda t: t.split("\n\n")[0] + "\n\n",
+    ],
+)
+def test_tlog_proof_malformed(mutate: object) -> None:
+    assert callable(mutate)
+    log = MemoryLog().grow(9)
+    from pars.audit.merkle import inclusion_proof
+
+    text = format_proof(5, inclusion_proof(log.leaves, 5), log.checkpoint())
+    with pytest.raises(TlogProofError):
+        parse_proof(mutate(text))
+
+
+def test_tlog_proof_verify_steps() -> None:
+    log = MemoryLog().grow(9)
+    from pars.audit.merkle import inclusion_proof
+
+    text = format_proof(5, inclusion_proof(log.leaves, 5), log.checkpoint())
+    with pytest.raises(TlogProofError, match="checkpoint"):
+        verify_proof(text, log_key=MemoryLog(log.origin).vkey, entry=log.entry(5))
+    with pytest.raises(TlogProofError, match="origin"):
+        verify_proof(text, log_key=log.vkey, entry=log.entry(5), origin="example.gov/other")
+    w = CosignerKey.of("w", public_key_bytes(Ed25519PrivateKey.generate()))
+    with pytest.raises(TlogProofError, match="witnesses"):
+        verify_proof(text, log_key=log.vkey, entry=log.entry(5), witness_keys=[w], quorum=1)
+    with pytest.raises(TlogProofError, match="exactly one"):
+        verify_proof(text, log_key=log.vkey)
+    bigger = MemoryLog(log.origin, log.key).grow(10)  # a proof against another size does not verify
+    moved = text.replace(log.checkpoint(), bigger.checkpoint())
+    with pytest.raises(TlogProofError, match="inclusion"):
+        verify_proof(moved, log_key=log.vkey, entry=log.entry(5))
+
+
+# -- tlog-tiles ----------------------------------------------------------------------------------
+
+
+def test_spec_tile_index_example() -> None:
+    assert encode_index(1234067) == "x001/x234/067"
+    assert tile_path(0, 1234067) == "tile/0/x001/x234/067"
+    assert tile_path(ENTRIES, 1234067, 7) == "tile/entries/x001/x234/067.p/7"
+    assert parse_tile_path("tile/3/x001/x234/067.p/255") == Tile(3, 1234067, 255)
+    assert encode_index(0) == "000" and encode_index(1000) == "x001/000"
+
+
+def test_spec_tree_of_70000_and_256() -> None:
+    tiles = list(tiles_for_size(70_000))
+    level0 = [t for t in tiles if t.level == 0]
+    assert sum(not t.is_partial for t in level0) == 273
+    assert [t.width for t in level0 if t.is_partial] == [112]
+    assert [(t.level, t.width) for t in tiles if t.level > 0] == [(1, 256), (1, 17), (2, 1)]
+    assert [(t.level, t.index, t.width) for t in tiles_for_size(256)] == [(0, 0, 256), (1, 0, 1)]
+    assert [t.path for t in tiles_for_size(300, entries=True)] == [
+        "tile/entries/000",
+        "tile/entries/001.p/44",
+    ]
+    assert list(tiles_for_size(0)) == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tile/0/x000/005",
+        "tile/0/5",
+        "tile/00/000",
+        "tile/64/000",
+        "tile/-1/000",
+        "tile/0/000.p/256",
+        "tile/0/000.p/0",
+        "tile/0/000.p/010",
+        "tile/0/001/002",
+        "tile/0/x001",
+        "tile/0/x1/002",
+        "tile/0/000/",
+        "tile/data/000",
+        "tile/0/000.p/",
+        "/tile/0/000",
+        "tile/entries/",
+        "tile/0/0x1",
+    ],
+)
+def test_non_canonical_tile_paths_are_rejected(path: str) -> None:
+    with pytest.raises(TilePathError):
+        parse_tile_path(path)
+
+
+def test_every_path_round_trips() -> None:
+    for level in (ENTRIES, 0, 1, 63):
+        for index in (0, 1, 999, 1000, 999_999, 1_000_000, 1 << 40):
+            for width in (1, 255, 256):
+                path = tile_path(level, index, width)
+                assert parse_tile_path(path) == Tile(level, index, width)
+
+
+def test_entry_bundles() -> None:
+    entries = [b"", b"a", b"x" * 300, b"y" * 65535]
+    blob = encode_bundle(entries)
+    assert blob[:2] == b"\x00\x00" and blob[2:5] == b"\x00\x01a" and blob[5:7] == b"\x01\x2c"
+    assert decode_bundle(blob) == entries
+    assert decode_bundle(blob, count=4) == entries
+    with pytest.raises(TilePathError):
+        decode_bundle(blob, count=3)
+    assert decode_bundle(blob[:2]) == [b""]  # one empty entry is a whole bundle
+    for cut in (1, 3, 4, len(blob) - 1):
+        with pytest.raises(TilePathError):
+            decode_bundle(blob[:cut])
+    with pytest.raises(TilePathError):
+        encode_bundle([b"z" * 65536])
+
+
+# -- tlog-witness request body (the client's) -----------------------------------------------------
+
+SPEC_REQUEST = """old 20852014
+PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=
+jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=
+5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=
+/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=
+
+example.com/behind-the-sofa
+20852163
+CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=
+
+— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=
+— example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5Rovnzv++qbSzm9Q=
+"""
+
+
+def test_request_body_matches_the_spec_example() -> None:
+    head, _, note = SPEC_REQUEST.partition("\n\n")
+    proof = [base64.b64decode(line) for line in head.split("\n")[1:]]
+    assert request_body(20852014, proof, note).decode() == SPEC_REQUEST
+    assert request_body(0, [], note).startswith(b"old 0\n\nexample.com/")
+    with pytest.raises(ValueError, match="63"):
+        request_body(1, [bytes(32)] * 64, note)
+
+
+# -- the auditor API stays light ------------------------------------------------------------------
+
+
+def test_auditor_api_and_c2sp_modules_import_without_the_store() -> None:
+    code = (
+        "import sys\n"
+        "from pars.audit import leaf_hash, root_hash, verify_inclusion, verify_consistency, verify_checkpoint\n"
+        "import pars.audit.note, pars.audit.cosignature, pars.audit.tlogproof, pars.audit.tilepath\n"
+        "import pars.audit.merkle, pars.audit.tiles, pars.witness.client, pars.witness.core\n"
+        "import pars.audit.monitor\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg', 'alembic')"
+        " or m.startswith('pars.store'))\n"
+        "assert not heavy, heavy\n"
+        "from pars.audit import AuditLog, iter_entries, verify_log, scan\n"  # still importable, lazily
+        "assert 'sqlalchemy' in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_sign_checkpoint_round_trip() -> None:
+    name, k, vkey = _key("example.org/log")
+    cp = sign_checkpoint("example.org/log", 4, bytes(32), name, k)
+    assert verify_checkpoint(cp.note, vkey) == ("example.org/log", 4, bytes(32))
+
+
+# -- no input crashes a parser: it returns or raises the domain error ------------------------------
+
+
+_NOTE_ALPHABET = st.sampled_from(["\n", "\u2014", " ", "+", "=", "/", "A", "a", "0", "x", "é", "\x7f", "\t"])
+_noteish = st.lists(_NOTE_ALPHABET, max_size=80).map("".join) | st.text(max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_noteish, suffix=_noteish)
+def test_parsers_never_crash(text: str, suffix: str) -> None:
+    vkey = SPEC_VKEY
+    for attempt in (
+        lambda: parse_note(text + "\n\n\u2014 " + suffix),
+        lambda: verify_note(text, vkey),
+        lambda: verify_checkpoint(SOFA + "\n\u2014 " + suffix, vkey),
+        lambda: parse_checkpoint_body(text),
+        lambda: VerifierKey.parse(text),
+        lambda: CosignerKey.parse(text),
+        lambda: parse_proof("c2sp.org/tlog-proof@v1\n" + text + "\n\n" + suffix),
+        lambda: valid_cosignatures(SOFA + "\n\u2014 " + suffix, []),
+    ):
+        with contextlib.suppress(CheckpointError):
+            attempt()
+    with contextlib.suppress(TilePathError):
+        parse_tile_path("tile/" + text)
+    with contextlib.suppress(TilePathError):
+        decode_bundle(text.encode())
