@@ -299,6 +299,10 @@ def test_error_messages_keep_text_that_looks_like_markup(
 
     bad = tmp_path / "bad.yaml"
     bad.write_text((FIXTURES / "ice-2017.yaml").read_text().replace("id: ice-2017", "id: ICE_2017"))
+    from pars.audit import create_keys
+
+    create_keys(tmp_path / "keys")
+    monkeypatch.setenv("PARS_KEY_DIR", str(tmp_path / "keys"))
     monkeypatch.setenv("PARS_DATABASE_URL", f"sqlite:///{tmp_path / 'pars.db'}")
     monkeypatch.setattr(sys, "argv", ["pars", "agreements", "apply", str(bad)])
     with pytest.raises(SystemExit) as exited:

@@ -322,10 +322,8 @@ def test_last_event_id_never_resumes_before_the_subscribers_first_delivery(world
 def test_feed_deliveries_are_logged_and_count_toward_the_rate_limit(world: World) -> None:
     """Each delivery is one entry and one request of the rate limit; over it, the stream
     closes with a logged 429 and searches in the same window are refused too."""
-    world.clock.set(NOW - timedelta(days=1))
     limited = {"require": [], "rate_limit": {"requests": 3, "per": "day"}}
-    world.apply(agreement("fbi-2017", id="fbi-rl", search=limited))
-    world.clock.set(NOW)
+    world.apply(agreement("fbi-2017", id="fbi-rl", search=limited))  # serves from now on
     world.token("rl", "partner", "sa9", "fbi-rl")
     p, cursor = _open(world, "rl")  # request 1
     before = size_of(world)

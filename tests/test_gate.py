@@ -185,7 +185,6 @@ def test_read_out_of_scope_and_missing_are_indistinguishable(world: World) -> No
 
 
 def test_rate_limit_is_per_agreement_and_user_and_exact_under_concurrency(world: World) -> None:
-    world.clock.set(NOW - timedelta(days=1))
     raw = agreement("ice-2017", id="ice-rl", search={**agreement("ice-2017")["search"]})
     raw["search"]["rate_limit"] = {"requests": 3, "per": "minute"}
     world.apply(raw)
@@ -345,7 +344,8 @@ def test_gate_is_the_only_reader_in_the_web_layer() -> None:
     for path in root.rglob("*.py"):
         text = path.read_text()
         assert "pars.store.queries" not in text, path
-        assert "load_records" not in text and "pars.store.schema" not in text, path
+        # The public /log/ routes read the log's own tables; no web module reads records.
+        assert "load_records" not in text and "pars.store.schema.records" not in text, path
 
 
 def test_group_commit_isolates_a_failing_request(world: World) -> None:
@@ -408,7 +408,6 @@ def test_concurrent_requests_share_commits(world: World, monkeypatch: pytest.Mon
 
 def test_many_users_at_once_keep_exact_limits_and_one_entry_each(world: World) -> None:
     """Concurrent batches (several leaders on PostgreSQL): limits exact per user, log whole."""
-    world.clock.set(NOW - timedelta(days=1))
     raw = agreement("ice-2017", id="ice-rl")
     raw["search"] = {**raw["search"], "rate_limit": {"requests": 3, "per": "minute"}}
     world.apply(raw)
@@ -452,7 +451,7 @@ def test_counted_requests_no_window_can_see_are_pruned(world: World, monkeypatch
     from pars.gate import core
 
     monkeypatch.setattr(core, "PRUNE_EVERY", 2)
-    world.clock.set(NOW - timedelta(days=5))
+    # Entry times never go backwards, so this story runs forward from NOW.
     raw = agreement("ice-2017", id="ice-prune", search={**agreement("ice-2017")["search"]})
     raw["search"]["rate_limit"] = {"requests": 5, "per": "day"}
     world.apply(raw)
@@ -463,11 +462,11 @@ def test_counted_requests_no_window_can_see_are_pruned(world: World, monkeypatch
         with world.store.read() as conn:
             return int(conn.scalar(select(func.count()).select_from(gate_requests)) or 0)
 
-    world.clock.set(NOW - timedelta(days=3))
+    world.clock.set(NOW + timedelta(days=2))
     for _ in range(4):
         assert world.gate.search(pa, ICE_SEARCH).status == 200
     assert counted() == 4  # within a day of the newest: nothing is pruned yet
-    world.clock.set(NOW)
+    world.clock.set(NOW + timedelta(days=5))
     statuses = [world.gate.search(pa, ICE_SEARCH).status for _ in range(6)]
     assert statuses == [200] * 5 + [429]  # those of three days ago do not count against today
     assert counted() == 5  # the four from three days ago are gone; today's five stay
