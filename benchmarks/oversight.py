@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/oversight.py [--small N] [--large N] [--arrests N] [--backends sqlite]``
 
-Builds one store per backend with ``--arrests`` synthetic arrests (``pars.synth``)
+Builds one store per backend with ``--arrests`` synthetic arrests (``pars.synth``;
+by default one per ten entries of ``--large``: 100,000 for 10^6 entries)
 and the demo's three agreements (ICE, FBI, ATF), then a log of ``--small``
 entries, measures, extends the same log to ``--large`` entries and measures again.
 The entries are synthesised with ``pars.audit.build_entry`` and appended with
@@ -288,12 +289,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--small", type=int, default=100_000)
     ap.add_argument("--large", type=int, default=1_000_000)
-    ap.add_argument("--arrests", type=int, default=3_000)
+    ap.add_argument(
+        "--arrests",
+        type=int,
+        default=None,
+        help="synthetic arrests (default: one per ten entries of --large, at least 3,000: 100,000 for 10^6)",
+    )
     ap.add_argument("--batch", type=int, default=2_000, help="entries per append (transaction)")
     ap.add_argument("--backends", default="sqlite")
     args = ap.parse_args()
     if not 0 < args.small < args.large:
         ap.error("need 0 < --small < --large")
+    if args.arrests is None:
+        # A store sized to the log: a fixed few thousand arrests would let every set stay small.
+        args.arrests = max(3_000, args.large // 10)
     pg_admin = os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG)
     for backend in args.backends.split(","):
         run(backend, args.small, args.large, args.arrests, args.batch, pg_admin)

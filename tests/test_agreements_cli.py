@@ -18,6 +18,7 @@ from pars.agreements.document import parse_document
 from pars.agreements.replay import logged_requests, replay
 from pars.cli import app
 from pars.errors import ParsError
+from pars.store.db import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "agreements"
 
@@ -175,10 +176,47 @@ def test_unknown_agreement_and_bad_document(cli: Any, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "search.forbid_filters[1]: unknown filter 'contry'" in r.output
 
 
+def test_apply_and_replay_refuse_an_unknown_key_and_store_nothing(cli: Any, tmp_path: Path) -> None:
+    text = (FIXTURES / "ice-2017.yaml").read_text()
+    misplaced = tmp_path / "misplaced.yaml"  # forbid_filters belongs under search:
+    misplaced.write_text(text + "forbid_filters: [sex]\n")
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(text.replace("forbid_filters: [", "forbid_filter: ["))
+    for path, message in (
+        (misplaced, "forbid_filters: unknown key here; did you mean 'search.forbid_filters'?"),
+        (nested, "search.forbid_filter: unknown key; did you mean 'forbid_filters'?"),
+    ):
+        for command in ("apply", "replay"):
+            r = cli("agreements", command, str(path), ok=False)
+            assert r.exit_code == 2 and message in r.output, (command, r.output)
+    assert "ice-2017" not in cli("agreements", "list").output
+
+
 def test_warrants_add_needs_the_arrest_on_file(cli: Any) -> None:
-    r = cli("warrants", "add", "--arrest", "A-404", "--reference", "W-1", "--issued-by", "CCP", ok=False)
+    r = cli(
+        "warrants", "add", "--arrest", "A-404", "--reference", "W-1", "--issued-by", "CCP",
+        "--agreement", "ice-2017", ok=False,
+    )  # fmt: skip
     assert r.exit_code == 1
     assert "arrest: 'A-404' is not on file" in r.output
+
+
+def test_warrants_add_files_a_warrant_for_one_agreement(cli: Any, store: Store, tmp_path: Path) -> None:
+    from pars.store.ingest import ingest_lines
+    from tests.factories import arrest
+
+    cli("agreements", "apply", str(current_ice(tmp_path)))
+    ingest_lines(store, [(1, json.dumps(arrest(1)))])
+    add = ("warrants", "add", "--arrest", "A-2018-000001", "--reference", "W-1", "--issued-by", "CCP")
+    filed = json.loads(cli(*add, "--agreement", "ice-2017", "--json").stdout)
+    assert filed["agreement_id"] == "ice-2017" and filed["added"] is True
+    again = cli(*add, "--agreement", "ice-2017")
+    assert "already on file for A-2018-000001 under ice-2017" in again.output
+    missing = cli(*add, "--agreement", "dea-2018", ok=False)
+    assert missing.exit_code == 1 and "agreement: 'dea-2018' is not on file" in missing.output
+    unbound = cli(*add, ok=False)
+    assert unbound.exit_code == 2 and "--agreement" in unbound.output
+    assert "--agreement" in cli("warrants", "add", "--help").output
 
 
 # --- replay against a fixture log ---------------------------------------------------------

@@ -378,3 +378,36 @@ def test_decide_is_pure_and_repeatable() -> None:
     assert decide(v, req, END + timedelta(seconds=1)).rule == "term.end"
     assert decide(v, req, START).rule == "allow"
     assert (v.document.model_dump(), req) == before
+
+
+# --- every violation, not only the first -------------------------------------------
+
+
+def test_a_denial_lists_every_violation_and_names_the_first() -> None:
+    # A misspelt filter first and a forbidden one after it: the misspelling decides (request
+    # order, as before) and the forbidden filter is still listed (CONTRACT 6).
+    d = run(search(filters={"lname": "x", "country_of_origin": "MX"}))
+    assert d.rule == "filters.unknown.lname"
+    assert d.violations == ("filters.unknown", "search.forbid_filters.country_of_origin")
+    late = run(search(case_number=None, filters={"ssn": "1", "country_of_origin": "MX"}), END + timedelta(1))
+    assert late.rule == "term.end"
+    assert late.violations == (
+        "term.end",
+        "search.require.case_number",
+        "fields.hidden_filter.person.ssn",
+        "search.forbid_filters.country_of_origin",
+    )
+    # The same forbidden name as a filter and a sort key is one violation.
+    twice = run(search(filters={"country_of_origin": "MX"}, sort=["-country_of_origin", "nope"]))
+    assert twice.violations == ("search.forbid_filters.country_of_origin", "sort.unknown")
+
+
+def test_an_allow_has_no_violations_and_each_single_denial_lists_its_rule() -> None:
+    assert run(search(filters={"last_name": "Doe"})).violations == ()
+    assert run(search(purpose="X")).violations == ("purposes",)
+    assert run(search(), v=version(approved=False)).violations == ("approvals",)
+    assert run(search(), START - timedelta(seconds=1)).violations == ("term.start",)
+    over = run(search(), requests_in_window=10**6)
+    assert over.rule == "search.rate_limit" and over.violations == ("search.rate_limit",)
+    feed = run(Request.feed({"purpose": "J"}), START - timedelta(seconds=1))
+    assert feed.violations == ("term.start", "feed.enabled", "purposes")

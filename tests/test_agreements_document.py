@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 import yaml
 
 from pars.agreements.document import parse_document
@@ -60,16 +61,31 @@ def test_any_meaningful_change_changes_the_hash() -> None:
     b = copy.deepcopy(a)
     b["search"]["max_results"] = 26
     c = copy.deepcopy(a)
-    c["notes"] = "amended"
+    c["title"] = "amended"
     hashes = {parse_document(x).version_hash() for x in (a, b, c)}
     assert len(hashes) == 3
 
 
-def test_extra_keys_are_kept() -> None:
-    doc = parse_document((FIXTURES / "atf-2018.yaml").read_text())
-    norm = doc.normalized()
-    assert norm["fee"]["amount"] == 1200
-    assert norm["notes"].startswith("Renewed")
+def test_unknown_keys_are_refused_at_every_level() -> None:
+    text = (FIXTURES / "atf-2018.yaml").read_text()
+    parse_document(text)
+    for extra, key in (
+        ("notes: Renewed yearly.", "notes"),
+        ("fee: {amount: 1200, currency: USD}", "fee"),
+        ("forbid_filters: [country_of_origin]", "forbid_filters"),
+    ):
+        with pytest.raises(InvalidInput, match=rf"(^|; ){key}: unknown key"):
+            parse_document(text + "\n" + extra + "\n")
+
+
+def test_a_stored_version_with_old_extra_keys_still_reads_and_keeps_its_hash() -> None:
+    from pars.agreements.document import document_from_canonical
+
+    doc = parse_document(raw())
+    stored = rfc8785.dumps({**doc.normalized(), "notes": "applied before extras were refused"})
+    old = document_from_canonical(stored.decode())
+    assert old.normalized()["notes"] == "applied before extras were refused"
+    assert old.canonical() == stored and old.version_hash() != doc.version_hash()
 
 
 def test_term_times_keep_their_offset() -> None:
@@ -117,7 +133,24 @@ def bad(mutate: Any) -> str:
         (lambda d: d.update(purposes=[]), "purposes:"),
         (lambda d: d.update(roles=["arrestee", "bystander"]), "roles[1]:"),
         (lambda d: d.update(warrant_required=["custodies"]), "warrant_required[0]: not a field group"),
-        (lambda d: d["search"].update(forbid_filter=["race"]), "search.forbid_filter: unknown key"),
+        (
+            lambda d: d["search"].update(forbid_filter=["race"]),
+            "search.forbid_filter: unknown key; did you mean 'forbid_filters'?",
+        ),
+        (
+            lambda d: d.update(forbid_filters=["race"]),
+            "forbid_filters: unknown key here; did you mean 'search.forbid_filters'?",
+        ),
+        (
+            lambda d: d["search"].update(rate_limit={"requests": 5, "per": "day", "burst": 2}),
+            "search.rate_limit.burst: unknown key",
+        ),
+        (lambda d: d["term"].update(timezone="EST"), "term.timezone: unknown key"),
+        (lambda d: d["scope"].update(until="2018-01-01"), "scope.until: unknown key"),
+        (lambda d: d.update(feed={"enabled": True, "grade": ["F1"]}), "feed.grade: unknown key; did you"),
+        (lambda d: d.update(approvals={"required": 2, "by": ["courts"]}), "approvals.by: unknown key"),
+        (lambda d: d["fields"].update(deny=["person.ssn"]), "fields.deny: unknown key"),
+        (lambda d: d.update(notes="x"), "notes: unknown key"),
         (lambda d: d["search"].update(max_results=0), "search.max_results:"),
         (lambda d: d["search"].update(max_results="25"), "search.max_results:"),
         (lambda d: d["search"].update(rate_limit={"requests": 5, "per": "week"}), "search.rate_limit.per:"),

@@ -92,7 +92,7 @@ def test_apply_creates_versions_and_identical_text_is_a_no_op(store: Store) -> N
     assert (first.number, first.created) == (1, True)
     again = apply(store, clock, ice())
     assert (again.number, again.created, again.hash) == (1, False, first.hash)
-    amended = apply(store, clock, ice(notes="fee waived"))
+    amended = apply(store, clock, ice(title="fee waived"))
     assert (amended.number, amended.created) == (2, True)
     with store.read() as conn:
         history = load_history(conn, "ice-2017")
@@ -172,7 +172,7 @@ def test_an_amendment_cannot_lower_its_own_approval_bar(store: Store) -> None:
     approve_as(store, clock, "ice-2017", "courts", rec(store))
     approve_as(store, clock, "ice-2017", "police", rec(store))
     v1 = load_hash(store, 1)
-    apply(store, clock, ice(approvals={"required": 1, "of": ["police"]}, notes="lowered"))
+    apply(store, clock, ice(approvals={"required": 1, "of": ["police"]}, title="lowered"))
     approve_as(store, clock, "ice-2017", "police", rec(store))
     inside = datetime(2017, 10, 1, tzinfo=EDT)
     with store.read() as conn:
@@ -264,7 +264,7 @@ def test_an_amendment_cannot_undo_a_termination_but_a_renewal_can_follow(store: 
     cut = datetime(2018, 1, 15, tzinfo=EDT)
     terminate(store, clock, "ice-2017", cut, "ended", by="da", record_admin_event=rec(store))
     # An amendment of the same term, fully approved, stays terminated.
-    apply(store, clock, ice(notes="amended after termination"))
+    apply(store, clock, ice(title="amended after termination"))
     approve_as(store, clock, "ice-2017", "courts", rec(store))
     approve_as(store, clock, "ice-2017", "police", rec(store))
     assert at(store, datetime(2018, 2, 1, tzinfo=EDT)) == "term.end"
@@ -305,48 +305,31 @@ def add_arrest(conn: Connection, arrest_id: str) -> None:
 
 def test_warrants_registry(store: Store) -> None:
     clock = FixedClock(datetime(2018, 6, 2, 9, 0, tzinfo=EDT))
+    apply(store, clock, ice())
+    apply(store, clock, ice(id="dea-2018", partner="DEA"))
     with store.write() as conn:
         add_arrest(conn, "A-1")
         add_arrest(conn, "A-2")
     expires = datetime(2018, 7, 1, 0, 0, 0, tzinfo=EDT)
-    w = add_warrant(
-        store,
-        clock,
-        arrest_id="A-1",
-        reference="W-17",
-        issued_by="Phila. CCP",
-        expires_at=expires,
-        by="clerk",
-    )
-    assert w.added
-    again = add_warrant(
-        store,
-        clock,
-        arrest_id="A-1",
-        reference="W-17",
-        issued_by="Phila. CCP",
-        expires_at=expires,
-        by="clerk",
-    )
+    filed = {"reference": "W-17", "issued_by": "Phila. CCP", "agreement_id": "ice-2017", "by": "clerk"}
+    w = add_warrant(store, clock, arrest_id="A-1", expires_at=expires, **filed)
+    assert w.added and w.agreement_id == "ice-2017"
+    again = add_warrant(store, clock, arrest_id="A-1", expires_at=expires, **filed)
     assert not again.added
     with pytest.raises(InvalidInput, match=r"^reference:"):
-        add_warrant(store, clock, arrest_id="A-1", reference="W-17", issued_by="Other", by="c")
+        add_warrant(store, clock, arrest_id="A-1", **{**filed, "issued_by": "Other"})
     with pytest.raises(NotFound, match=r"^arrest:"):
-        add_warrant(store, clock, arrest_id="A-404", reference="W-1", issued_by="C", by="c")
+        add_warrant(store, clock, arrest_id="A-404", **filed)
+    with pytest.raises(NotFound, match=r"^agreement: 'nope-1'"):
+        add_warrant(store, clock, arrest_id="A-1", **{**filed, "agreement_id": "nope-1"})
+    with pytest.raises(InvalidInput, match=r"^agreement: required"):
+        add_warrant(store, clock, arrest_id="A-1", **{**filed, "agreement_id": " "})
     with pytest.raises(InvalidInput, match=r"^expires:"):
-        add_warrant(
-            store,
-            clock,
-            arrest_id="A-2",
-            reference="W-1",
-            issued_by="C",
-            expires_at=clock.now() - timedelta(seconds=1),
-            by="c",
-        )
+        add_warrant(store, clock, arrest_id="A-2", expires_at=clock.now() - timedelta(seconds=1), **filed)
     with store.read() as conn:
 
-        def covered(ref: str | None, when: datetime) -> frozenset[str]:
-            return warranted_arrests(conn, ref, ["A-1", "A-2"], when)
+        def covered(ref: str | None, when: datetime, agreement: str = "ice-2017") -> frozenset[str]:
+            return warranted_arrests(conn, ref, ["A-1", "A-2"], when, agreement_id=agreement)
 
         assert covered("W-17", clock.now()) == {"A-1"}
         assert covered("W-17", expires) == {"A-1"}  # the expiry second is still valid
@@ -355,3 +338,43 @@ def test_warrants_registry(store: Store) -> None:
         assert covered("w-17", clock.now()) == frozenset()  # references are exact
         assert covered(None, clock.now()) == frozenset()
         assert covered("W-99", clock.now()) == frozenset()
+        assert covered("W-17", clock.now(), "dea-2018") == frozenset()  # filed for ICE's requests only
+        assert covered("W-17", clock.now(), "") == frozenset()
+
+
+def test_a_warrant_filed_before_agreements_were_named_unlocks_nothing(store: Store) -> None:
+    """Revision 0010_warrants gives older rows agreement "": they stay on file and cover nothing."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from pars.store.migrate import alembic_config, upgrade
+    from pars.store.schema.agreements import warrants
+
+    clock = FixedClock(datetime(2018, 6, 2, 9, 0, tzinfo=EDT))
+    apply(store, clock, ice())
+    with store.write() as conn:
+        add_arrest(conn, "A-1")
+    cfg = alembic_config(store)
+    with store.engine.connect() as conn:
+        cfg.attributes["connection"] = conn.execution_options(pars_write=True) if store.is_sqlite else conn
+        command.downgrade(cfg, "0010_warrants-1")
+        if conn.in_transaction():
+            conn.commit()
+    assert "agreement_id" not in {c["name"] for c in inspect(store.engine).get_columns("warrants")}
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO warrants (reference, arrest_id, issued_by, added_at, added_utc, added_by) "
+            "VALUES ('W-OLD', 'A-1', 'CCP', '2018-06-01T09:00:00-04:00', '2018-06-01 13:00:00', 'clerk')"
+        )
+    upgrade(store)
+    with store.read() as conn:
+        assert conn.execute(select(warrants.c.agreement_id)).scalar_one() == ""
+        for agreement in ("ice-2017", ""):
+            found = warranted_arrests(conn, "W-OLD", ["A-1"], clock.now(), agreement_id=agreement)
+            assert found == frozenset()
+    # Filed again for an agreement, the same warrant covers that agreement's requests.
+    filed = {"reference": "W-OLD", "issued_by": "CCP", "agreement_id": "ice-2017", "by": "c"}
+    add_warrant(store, clock, arrest_id="A-1", **filed)
+    with store.read() as conn:
+        later = clock.now() + timedelta(seconds=1)
+        assert warranted_arrests(conn, "W-OLD", ["A-1"], later, agreement_id="ice-2017") == {"A-1"}

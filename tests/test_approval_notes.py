@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from pars.agreements.approval_note import (
     split_note,
     verify_approval,
 )
+from pars.audit.note import signer_key as note_signer_key
 from pars.errors import InvalidInput
 
 
@@ -160,6 +162,8 @@ def test_signer_keys_parse_strictly_and_never_show_their_secret() -> None:
         text[:-4] + "AAAA",
         key.verifier_key,
         "",
+        # a well-formed signed-note signer key whose name is no party name
+        note_signer_key("city.example/courts", Ed25519PrivateKey.generate()),
     ]:
         with pytest.raises(InvalidInput, match=r"^key: "):
             SignerKey.parse(bad)

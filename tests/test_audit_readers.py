@@ -176,7 +176,7 @@ def test_edited_entry_bytes_fail_verify_and_every_reader_at_their_index(
 def test_a_reader_never_reads_past_its_checkpoint(misused: tuple[Store, AuditLog, list[int]]) -> None:
     """Rows appended behind the log's back (no checkpoint covers them) are not entries."""
     store, log, indices = misused
-    size = len(indices)
+    size = indices[-1] + 1  # the agreement's apply is entry 0
     forged = b'{"kind":"access","user":"agent7"}'
     with store.write() as conn:
         conn.execute(
@@ -204,7 +204,7 @@ def test_the_report_reads_no_entry_past_its_published_checkpoint(
     from pars.audit.log import stored_checkpoint
 
     store, log, indices = misused
-    published = len(indices)
+    published = indices[-1] + 1  # the agreement's apply is entry 0
     later = datetime(2018, 3, 2, tzinfo=UTC)
     append(store, log, "v", [{**ordinary("agent7", 5), "time": later}] * 30)  # newer, not yet published
     monkeypatch.setattr(reader, "published_checkpoint", lambda conn: stored_checkpoint(conn, published))
@@ -212,7 +212,7 @@ def test_the_report_reads_no_entry_past_its_published_checkpoint(
     assert r["log"]["verified"] is True
     assert r["log"]["size"] == published
     assert r["log"]["checkpoint"].split("\n")[1] == str(published)
-    assert sum(a["requests"] for a in r["agreements"]) == published
+    assert sum(a["requests"] for a in r["agreements"]) == len(indices)
     assert all(e < published for f in r["findings"] for e in f["evidence"])
 
 

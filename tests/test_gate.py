@@ -451,7 +451,9 @@ def test_counted_requests_no_window_can_see_are_pruned(world: World, monkeypatch
     from pars.gate import core
 
     monkeypatch.setattr(core, "PRUNE_EVERY", 2)
-    # Entry times never go backwards, so this story runs forward from NOW.
+    # Entry times never go backwards: the story runs forward from the fixture's NOW.
+    today = NOW + timedelta(days=5)
+    world.clock.set(NOW)
     raw = agreement("ice-2017", id="ice-prune", search={**agreement("ice-2017")["search"]})
     raw["search"]["rate_limit"] = {"requests": 5, "per": "day"}
     world.apply(raw)
@@ -462,11 +464,11 @@ def test_counted_requests_no_window_can_see_are_pruned(world: World, monkeypatch
         with world.store.read() as conn:
             return int(conn.scalar(select(func.count()).select_from(gate_requests)) or 0)
 
-    world.clock.set(NOW + timedelta(days=2))
+    world.clock.set(today - timedelta(days=3))
     for _ in range(4):
         assert world.gate.search(pa, ICE_SEARCH).status == 200
     assert counted() == 4  # within a day of the newest: nothing is pruned yet
-    world.clock.set(NOW + timedelta(days=5))
+    world.clock.set(today)
     statuses = [world.gate.search(pa, ICE_SEARCH).status for _ in range(6)]
     assert statuses == [200] * 5 + [429]  # those of three days ago do not count against today
     assert counted() == 5  # the four from three days ago are gone; today's five stay
@@ -486,3 +488,15 @@ def test_the_gate_releases_records_only_through_its_private_path() -> None:
     )  # fmt: skip
     public = {name for name in dir(pars.gate.Gate) if not name.startswith("_")}
     assert public == {"authenticate", "entry_for", "open_feed", "read", "require_role", "search"}
+
+
+def test_a_denial_logs_every_violation_without_the_typed_name(world: World) -> None:
+    p = principal(world, "ice")
+    out = world.gate.search(p, {**ICE_SEARCH, "filters": {"lname_secret": "x", "country_of_origin": "MX"}})
+    entry = out.body["receipt"]["entry"]
+    assert out.status == 403 and entry["rule"] == "filters.unknown.lname_secret"
+    assert entry["violations"] == ["filters.unknown", "search.forbid_filters.country_of_origin"]
+    # A denial with one violation needs no list (its rule says it all), an allow neither.
+    single = world.gate.search(p, {**ICE_SEARCH, "filters": {"country_of_origin": "MX"}})
+    assert "violations" not in single.body["receipt"]["entry"]
+    assert verify_log(world.store, world.log.verifier_key).ok

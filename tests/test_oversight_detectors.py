@@ -72,7 +72,7 @@ class World:
         self.minute += 1
         args: dict[str, Any] = {
             "hmac_key": KEY,
-            "time": T0 + timedelta(minutes=self.minute),
+            "time": T0 + timedelta(minutes=10 * self.minute),
             "kind": "access",
             "action": "search",
             "decision": "allow",

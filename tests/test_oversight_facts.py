@@ -17,7 +17,7 @@ from pars.clock import FixedClock
 from pars.errors import InvalidInput
 from pars.gate import admin_event_recorder
 from pars.oversight import OversightConfig, load_facts
-from pars.oversight.justification import phrase_index, stated_purposes
+from pars.oversight.reasons import Lexicon
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from tests.factories import arrest, follow, lines, person
@@ -137,12 +137,12 @@ def test_config_from_a_mapping_refuses_unknown_settings() -> None:
 
 
 def test_purposes_are_read_as_whole_words() -> None:
-    index = phrase_index(OversightConfig().purpose_phrases)
-    assert stated_purposes("ICE detainer; subject is an illegal alien", index) == {"IMM"}
-    assert stated_purposes("Visa-overstay check before deportation", index) == {"IMM"}
-    assert stated_purposes("Alienated spouse reported the burglary", index) == set()
-    assert stated_purposes("Pre-employment background check", index) == {"EMP"}
-    assert stated_purposes(None, index) == set()
+    lex = Lexicon.from_config(OversightConfig())
+    assert lex.purposes("ICE detainer; subject is an illegal alien") == {"IMM"}
+    assert lex.purposes("Visa-overstay check before deportation") == {"IMM"}
+    assert lex.purposes("Alienated spouse reported the burglary") == set()
+    assert lex.purposes("Pre-employment background check") == {"EMP"}
+    assert lex.purposes(None) == set()
 
 
 def test_the_public_names_are_pinned() -> None:

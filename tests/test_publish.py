@@ -274,6 +274,7 @@ def test_appends_never_wait_for_a_hanging_witness(
 ) -> None:
     with silent_listener() as hanging:
         p = publisher(store, log, [(courts, courts_up.url), (civic, hanging)], 2, timeout=2.0)
+        grow(store, log, 1)  # a checkpoint to send, so the first round hangs on civic
         thread, stop = start(p, 0.05)
         try:
             time.sleep(0.3)  # a round is now waiting on the hanging witness

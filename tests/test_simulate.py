@@ -29,6 +29,9 @@ from pars.store.migrate import upgrade
 from pars.synth import generate
 from tests.factories import approve_as, register_parties
 
+#: Each seed's three months through the gate take about a minute and a half of CPU: more on a busy machine.
+pytestmark = pytest.mark.timeout(900)
+
 EXPECTED = {
     "origin_targeting": "origin_targeting",
     "non_criminal": "non_criminal_targeting",
@@ -37,7 +40,18 @@ EXPECTED = {
     "bulk": "bulk_access",
     "vague": "vague_justification",
     "purpose_mismatch": "purpose_mismatch",
+    # Evasions (issue 12)
+    "dilution": "origin_targeting",
+    "slow": "origin_targeting",
+    "scrape_search": "bulk_access",
+    "disguised_reasons": "purpose_mismatch",
+    "misspelt_forbidden": "forbidden_filter",
+    "surname_probe": "protected_role_probe",
 }
+#: Sittings per working day (misusers: 3): a scraper sits rarely, a slow campaign a few times a week.
+PER_DAY = {"scrape_search": 0.3, "slow": 0.4}
+#: Four accounts each seeing a few people: found together, as the agency.
+SPLIT = [f"mis.split{i}" for i in range(4)]
 ANALYSTS = [f"ice.analyst{i}" for i in range(5)]
 
 
@@ -59,7 +73,11 @@ def _run(folder: Path, seed: int) -> dict[str, Any]:
             approve_as(store, clock, doc.id, role, rec)
         gate = Gate(store, log, clock)
         team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
-        team += [Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=3) for b in EXPECTED]  # type: ignore[arg-type]
+        team += [
+            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=PER_DAY.get(b, 3))  # type: ignore[arg-type]
+            for b in EXPECTED
+        ]
+        team += [Persona(u, doc.id, "ICE", behaviour="split", per_day=0.15) for u in SPLIT]
         who = {}
         for p in team:
             token, _ = issue_token(
@@ -84,6 +102,19 @@ def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def test_each_misuse_is_found(report: dict[str, Any], behaviour: str) -> None:
     kinds = {f["kind"] for f in report["findings"] if f["user"] == f"mis.{behaviour}"}
     assert EXPECTED[behaviour] in kinds, (behaviour, kinds)
+
+
+def test_split_accounts_are_found_pooled(report: dict[str, Any]) -> None:
+    pooled = [
+        f
+        for f in report["findings"]
+        if f["kind"] == "origin_targeting"
+        and f["user"] is None
+        and f["statistic"].get("view") == "pooled users"
+    ]
+    assert pooled, [(f["kind"], f["user"]) for f in report["findings"]]
+    assert len(set(SPLIT) & set(pooled[0]["statistic"]["users"])) >= 2, pooled[0]["statistic"]["users"]
+    assert not set(ANALYSTS) & set(pooled[0]["statistic"]["users"])
 
 
 def test_normal_analysts_are_not_flagged(report: dict[str, Any]) -> None:

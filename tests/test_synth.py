@@ -24,8 +24,7 @@ N = 3000
 GRADES = {"F1", "F2", "F3", "F", "M1", "M2", "M3", "M", "S"}
 BAIL_TYPES = {"ROR", "unsecured", "monetary", "nonmonetary", "denied"}
 DISPOSITIONS = {"withdrawn", "dismissed", "held_for_court", "guilty", "not_guilty"}
-PERSON_KEYS = {"last_name", "first_name", "dob", "sex", "race", "ssn", "country_of_origin",
-               "address"}
+PERSON_KEYS = {"last_name", "first_name", "dob", "sex", "race", "ssn", "country_of_origin", "address"}
 KEYS = {
     "arrest": {"type", "event_id", "at", "arrest", "parties", "charges"},
     "charging": {"type", "event_id", "at", "arrest_id", "decision", "charges"},
@@ -51,8 +50,7 @@ def events(lines: list[str]) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def arrestees(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
-        p["person"] for e in events if e["type"] == "arrest" for p in e["parties"]
-        if p["role"] == "arrestee"
+        p["person"] for e in events if e["type"] == "arrest" for p in e["parties"] if p["role"] == "arrestee"
     ]
 
 
@@ -125,8 +123,7 @@ def test_every_line_is_a_contract_event(events: list[dict[str, Any]]) -> None:
         ids.add(e["event_id"])
         if kind == "arrest":
             a = e["arrest"]
-            assert set(a) == {"arrest_id", "agency", "district", "arrested_at", "arrest_type",
-                              "location"}
+            assert set(a) == {"arrest_id", "agency", "district", "arrested_at", "arrest_type", "location"}
             assert a["agency"] in {"PPD", "SEPTA", "PHA", "TUPD"}
             assert a["arrest_type"] in {"O", "S", "T"}
             instant(a["arrested_at"])
@@ -174,7 +171,9 @@ def test_each_arrest_has_one_arrestee_and_others_are_not_them(
         for p in e["parties"][1:]:
             other = p["person"]
             assert (other["last_name"], other["first_name"]) != (
-                arrestee["last_name"], arrestee["first_name"])
+                arrestee["last_name"],
+                arrestee["first_name"],
+            )
             assert "ssn" not in other
             assert "country_of_origin" not in other
         with_victims += "victim" in roles
@@ -280,7 +279,7 @@ def test_adult_arrestees(events: list[dict[str, Any]]) -> None:
             continue
         person = e["parties"][0]["person"]
         if "dob" in person:
-            age = (instant(e["arrest"]["arrested_at"]).date() - date.fromisoformat(person["dob"]))
+            age = instant(e["arrest"]["arrested_at"]).date() - date.fromisoformat(person["dob"])
             assert 18 * 365 - 5 < age.days < 72 * 366
 
 
@@ -310,18 +309,27 @@ def test_profile_injects_a_fixed_arrest() -> None:
     )
     plain = list(generate(200, 3, START, 60))
     events = list(generate(200, 3, START, 60, Profile(extra=(spec,))))
-    mine = [e for e in events if "A-2017-INJECTED" in (e.get("arrest_id"),
-                                                      e.get("arrest", {}).get("arrest_id"))]
+    mine = [
+        e for e in events if "A-2017-INJECTED" in (e.get("arrest_id"), e.get("arrest", {}).get("arrest_id"))
+    ]
     assert [e["type"] for e in mine] == ["arrest", "charging", "release", "expungement"]
     arrest = mine[0]
     assert arrest["arrest"]["arrested_at"] == "2017-10-02T14:30:00-04:00"
     assert arrest["parties"][0]["person"] == {
-        "last_name": "Quill", "first_name": "Ona", "dob": "1990-02-03", "sex": "F", "race": "W",
-        "country_of_origin": "HN", "address": "12 N 5th St"}
+        "last_name": "Quill",
+        "first_name": "Ona",
+        "dob": "1990-02-03",
+        "sex": "F",
+        "race": "W",
+        "country_of_origin": "HN",
+        "address": "12 N 5th St",
+    }
     assert mine[1]["decision"] == "declined"
+
     # The rest of the city is the same city: the injection uses its own random stream.
     def arrestees(evs: list[dict[str, Any]]) -> list[Any]:
         return [e["parties"][0] for e in evs if e["type"] == "arrest"]
+
     assert [p for p in arrestees(events) if p["person"]["last_name"] != "Quill"] == arrestees(plain)
 
 
@@ -332,8 +340,15 @@ def test_arrest_spec_needs_an_aware_time() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert set(pars.synth.__all__) == {
-        "CITY_TZ", "ArrestSpec", "Charge", "Person", "Profile", "charge", "generate",
-        "is_synthetic_ssn"}
+        "CITY_TZ",
+        "ArrestSpec",
+        "Charge",
+        "Person",
+        "Profile",
+        "charge",
+        "generate",
+        "is_synthetic_ssn",
+    }
 
 
 # -- the command -------------------------------------------------------------------------
@@ -350,8 +365,22 @@ def test_cli_writes_data_on_stdout_and_summary_on_stderr() -> None:
 def test_cli_out_file(tmp_path: Path) -> None:
     out = tmp_path / "events.jsonl"
     result = runner.invoke(
-        app, ["synth", "--arrests", "40", "--seed", "2", "--start", "2018-03-01", "--days", "10",
-              "--out", str(out), "-q"])
+        app,
+        [
+            "synth",
+            "--arrests",
+            "40",
+            "--seed",
+            "2",
+            "--start",
+            "2018-03-01",
+            "--days",
+            "10",
+            "--out",
+            str(out),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])

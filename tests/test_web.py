@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,11 +151,9 @@ def test_422_malformed_is_logged_and_names_the_field(world: World) -> None:
 
 
 def test_429_over_the_rate_limit(world: World) -> None:
-    world.clock.set(world.clock.now().replace(year=2018, month=6, day=14))
     raw = agreement("ice-2017", id="ice-rl")
     raw["search"] = {**raw["search"], "rate_limit": {"requests": 2, "per": "hour"}}
     world.apply(raw)
-    world.clock.set(world.clock.now().replace(day=15))
     world.token("rl", "partner", "agent9", "ice-rl")
     assert [world.search("rl", ICE_SEARCH).status_code for _ in range(2)] == [200, 200]
     body = assert_error(world.search("rl", ICE_SEARCH), 429, logged=True)
@@ -290,7 +289,7 @@ def test_agreement_routes_are_audited(world: World) -> None:
     import yaml
 
     amended = world.client.put(
-        "/v1/agreements/ice-2019", content=yaml.safe_dump({**raw, "notes": "x"}), headers=h
+        "/v1/agreements/ice-2019", content=yaml.safe_dump({**raw, "title": "x"}), headers=h
     )
     assert amended.json()["version"] == 2
     notes = {p: sign_approval_note(world.store, "ice-2019", p) for p in ("courts", "police")}
@@ -455,7 +454,13 @@ def test_custody_only_with_a_warrant_on_file_for_that_arrest(world: World) -> No
         follow("release", 3, "r-3", released_at="2018-06-03T09:00:00-04:00", facility="CFCF"),
     )
     add_warrant(
-        world.store, world.clock, arrest_id="A-2018-000001", reference="W-1", issued_by="CP Court", by="c"
+        world.store,
+        world.clock,
+        arrest_id="A-2018-000001",
+        reference="W-1",
+        issued_by="CP Court",
+        agreement_id="fbi-2017",
+        by="c",
     )
     base = {"purpose": "C", "case_number": "c"}
     plain = world.read("fbi", "A-2018-000001", **base).json()
@@ -472,13 +477,62 @@ def test_custody_only_with_a_warrant_on_file_for_that_arrest(world: World) -> No
     assert denied.status_code == 403 and denied.json()["error"]["rule"] == "warrant_required.custody"
 
 
+def test_a_warrant_filed_for_one_agency_unlocks_nothing_for_another(world: World) -> None:
+    """DEA has FBI's terms (custody with a warrant) but cites the warrant filed for FBI's requests."""
+    from pars.agreements.warrants import add_warrant
+    from tests.factories import follow
+
+    world.ingest(follow("release", 1, "r-1", released_at="2018-06-03T09:00:00-04:00", facility="CFCF"))
+    world.apply(agreement("fbi-2017", id="dea-2018", partner="DEA"))  # log times only go forward
+    world.clock.advance(timedelta(minutes=1))
+    world.token("dea", "partner", "dea-agent", "dea-2018")
+    add_warrant(
+        world.store,
+        world.clock,
+        arrest_id="A-2018-000001",
+        reference="W-1",
+        issued_by="CP Court",
+        agreement_id="fbi-2017",
+        by="c",
+    )
+    base = {"purpose": "C", "case_number": "c", "warrant": "W-1"}
+    assert "custody" in world.read("fbi", "A-2018-000001", **base).json()["record"]
+    theirs = world.read("dea", "A-2018-000001", **base)
+    assert theirs.status_code == 200, theirs.text
+    assert "custody" not in theirs.json()["record"] and "CFCF" not in theirs.text
+    assert not [f for f in theirs.json()["receipt"]["entry"]["fields"] if f.startswith("custody")]
+    found = world.search("dea", {**base, "filters": {"grade": ["F1", "F2"]}}).json()
+    assert found["results"] and not any("custody" in r for r in found["results"])
+
+
+def test_put_agreement_refuses_an_unknown_key_at_any_level_and_changes_nothing(world: World) -> None:
+    import yaml
+
+    from pars.agreements.service import load_history
+
+    def versions() -> list[str]:
+        with world.store.read() as conn:
+            return [v.hash for v in load_history(conn, "ice-2017").versions]
+
+    h = world.auth("custodian")
+    before = versions()
+    raw = agreement("ice-2017")
+    cases = [
+        ({**raw, "forbid_filters": ["sex"]}, "forbid_filters: unknown key here; did you mean 'search."),
+        ({**raw, "search": {**raw["search"], "forbid_filter": ["sex"]}}, "search.forbid_filter: unknown key"),
+        ({**raw, "term": {**raw["term"], "zone": "EST"}}, "term.zone: unknown key"),
+    ]
+    for doc, message in cases:
+        r = world.client.put("/v1/agreements/ice-2017", content=yaml.safe_dump(doc), headers=h)
+        assert assert_error(r, 422, logged=False)["error"]["message"].startswith(message), r.text
+    assert versions() == before
+
+
 def test_atf_masks_and_roles(world: World) -> None:
     """ATF: dob as its year, ssn as a keyed hash, witnesses but never victims, race unfilterable."""
     import re
 
-    world.clock.set(world.clock.now().replace(month=1, day=2))
     world.apply(agreement("atf-2018"))
-    world.clock.set(world.clock.now().replace(month=6, day=15))
     world.token("atf", "partner", "atf-agent", "atf-2018")
     r = world.read("atf", "A-2018-000001", purpose="C", case_number="T-1", justification="trace")
     assert r.status_code == 200, r.text

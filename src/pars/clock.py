@@ -6,9 +6,17 @@ Rule: never call ``datetime.now()`` elsewhere; take a ``Clock`` and ask it.
 
 from __future__ import annotations
 
+import os
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pars.errors import ConfigError
+
+#: The city's time zone (an IANA name): the days of an agreement's ``scope`` are its days.
+ENV_TIMEZONE = "PARS_TIMEZONE"
+DEFAULT_TIMEZONE = "America/New_York"
 
 
 class Clock(Protocol):
@@ -81,3 +89,23 @@ def utc_text(value: datetime) -> str:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def city_timezone() -> ZoneInfo:
+    """The city's time zone, from ``PARS_TIMEZONE`` (default America/New_York)."""
+    name = os.environ.get(ENV_TIMEZONE) or DEFAULT_TIMEZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{ENV_TIMEZONE}: {name!r} is not a time zone name (an IANA name such as America/New_York)"
+        ) from None
+
+
+def city_day_start(day: date) -> datetime:
+    """The first instant of ``day`` in the city's time zone, as naive UTC (the ``*_utc`` form).
+
+    2017-01-01 in New York starts at 2017-01-01 05:00 UTC, so an arrest at
+    2016-12-31T20:30:00-05:00 falls before it; daylight saving time is the zone's.
+    """
+    return to_utc_naive(datetime(day.year, day.month, day.day, tzinfo=city_timezone()))

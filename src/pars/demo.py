@@ -1,23 +1,31 @@
 """``pars demo``: the PARS story end to end on an embedded SQLite store.
 
 September 2017 - August 2018, a Philadelphia-like city: a year of bookings; FBI,
-ATF and ICE agreements approved two of three; partner analysts working through
-the gate on a simulated clock, one ICE user targeting foreign-born people with
-minor or dropped charges under immigration reasons; ICE terminated effective
-2018-08-31 23:59:59 and a request one second later denied; the log verified; the
-oversight report naming the user with provable evidence; a replay of a narrower
-draft. Each chapter is a plain function over a ``Demo`` so tests and the console
-tell the same story.
+ATF and ICE agreements approved two of three by signed notes; partner analysts
+working through the gate on a simulated clock, one ICE user targeting foreign-born
+people with minor or dropped charges under immigration reasons; ICE terminated
+effective 2018-08-31 23:59:59 and a request one second later denied; the log
+verified and cosigned by two witnesses (the courts' and a civic group's, each a
+``pars witness serve`` process); the oversight report naming the user with provable
+evidence, and one finding's evidence checked offline from a bundle and the public
+keys; a replay of a narrower draft; and last, an insider cutting the log's tail,
+refused by the witnesses, named by ``verify --checkpoint`` and shown as an alarm.
+Each chapter is a plain function over a ``Demo`` so tests and the console tell the
+same story.
 
 Rule: the demo uses only public room APIs and synthetic people; every record a
-simulated partner sees comes through the gate; it writes only in its folder.
+simulated partner sees comes through the gate; it writes only in its folder. The
+one exception is the insider's cut (``pars.demo_witnesses.cut_tail``), which writes
+the store below the APIs on purpose, as someone holding the database could.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from importlib import resources
@@ -32,8 +40,14 @@ from pars.agreements.document import parse_document
 from pars.agreements.parties import add_party_key, write_signer_key
 from pars.agreements.replay import logged_requests, replay
 from pars.agreements.service import apply_document, approval_note_for, approve, serving_version, terminate
-from pars.audit import AuditLog, init_log, open_log, verify_log
+from pars.audit import AuditLog, init_log, log_size, open_log, verify_log
+from pars.audit.bundle import check_bundle
+from pars.audit.evidence import write_bundle
+from pars.audit.extends import kept_checkpoint
+from pars.audit.publish import latest_published, status, witness_config
+from pars.audit.publisher import Publisher
 from pars.clock import FixedClock, parse_instant
+from pars.demo_witnesses import LocalWitness, configured, cut_tail, local_witnesses, wait_ready
 from pars.gate import Gate, Principal, admin_event_recorder, issue_token
 from pars.oversight.publish import write_reports
 from pars.simulate import Persona, load_world, simulate
@@ -51,6 +65,8 @@ ICE_END = parse_instant("2018-08-31T23:59:59-04:00")
 TERMINATION_ORDERED = parse_instant("2018-08-15T10:00:00-04:00")
 AGREEMENTS = ("fbi-2017.yaml", "atf-2017.yaml", "ice-2017.yaml")
 MISUSER = "agent7"
+#: Cosignatures that publish a checkpoint: both witnesses, the courts' and the civic group's.
+QUORUM = 2
 PARTIES = ("courts", "police", "district_attorney")
 
 
@@ -205,7 +221,13 @@ def terminate_ice(demo: Demo, store: Store, log: AuditLog) -> None:
         by="records.custodian",
         record_admin_event=admin_event_recorder(log),
     )
-    demo.facts.update(terminated_at=demo.clock.now().isoformat(), termination_effective=ICE_END.isoformat())
+    with store.read() as conn:
+        logged_at = log_size(conn) - 1  # its admin entry, the newest
+    demo.facts.update(
+        terminated_at=demo.clock.now().isoformat(),
+        termination_effective=ICE_END.isoformat(),
+        termination_logged_index=logged_at,
+    )
     demo.say(
         f"   {demo.clock.now().date()}: the Mayor's order terminates ICE's agreement, effective "
         f"{termination.effective_at.isoformat()} (logged at once; requests until then are still served)."
@@ -273,6 +295,130 @@ def chapter_oversight(demo: Demo, store: Store, log: AuditLog) -> dict[str, Any]
     return report
 
 
+def chapter_witnesses(demo: Demo, store: Store, log: AuditLog, witnesses: list[LocalWitness]) -> Path:
+    """The courts and a civic group each run a witness; the log publishes once both cosign.
+    The cosigned checkpoint is kept outside the log (as a court clerk would): returns its file."""
+    wait_ready(witnesses)
+    result = Publisher(store, log, witness_config(), clock=demo.clock).round()
+    with store.read() as conn:
+        cp = latest_published(conn)
+    if cp is None or not result.newly_published:
+        said = "; ".join(f"{o.witness}: {o.status} {o.message}" for o in result.outcomes)
+        raise RuntimeError(f"the witnesses did not cosign the demo's checkpoint ({said})")
+    kept = demo.folder / "kept" / f"checkpoint-{cp.size}.txt"
+    kept.parent.mkdir(exist_ok=True)
+    kept.write_text(cp.note, encoding="utf-8")
+    public = demo.folder / "public"  # the public keys: all an outside checker needs
+    public.mkdir(exist_ok=True)
+    (public / "log.vkey").write_text(log.verifier_key + "\n", encoding="utf-8")
+    for w in witnesses:
+        (public / f"{w.short}.vkey").write_text(w.vkey + "\n", encoding="utf-8")
+    cosigners = [
+        w.name
+        for w in witnesses
+        if any(line.startswith(f"\u2014 {w.name} ") for line in cp.note.splitlines())
+    ]
+    demo.facts.update(
+        witnesses=[w.name for w in witnesses],
+        witness_pids=[w.proc.pid for w in witnesses if w.proc is not None],
+        cosigned_size=cp.size,
+        cosigned_by=cosigners,
+        kept=str(kept),
+    )
+    demo.say(
+        f"   Witnesses (each its own process on 127.0.0.1): {witnesses[0].name} (the courts) and "
+        f"{witnesses[1].name} (a civic group); quorum {QUORUM}."
+    )
+    demo.say(
+        f"   Checkpoint {cp.size:,} cosigned by {' and '.join(cosigners)}: published; "
+        f"the court clerk keeps it in {kept}."
+    )
+    return kept
+
+
+def chapter_evidence(
+    demo: Demo, store: Store, log: AuditLog, report: dict[str, Any], witnesses: list[LocalWitness]
+) -> None:
+    """One finding's evidence as a bundle, checked with nothing but the public keys."""
+    finding = next(
+        f for f in report["findings"] if f.get("user") == MISUSER and f["kind"] == "origin_targeting"
+    )
+    first = sorted(finding["evidence"])[:5]
+    path = demo.folder / "evidence" / f"{MISUSER}-origin_targeting.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(write_bundle(store, first, log.verifier_key), encoding="utf-8")
+    checked = check_bundle(
+        path.read_bytes(), log.verifier_key, witness_keys=[w.vkey for w in witnesses], quorum=QUORUM
+    )  # pure: no store, only the bundle and the keys
+    demo.facts.update(
+        bundle=str(path), bundle_checked=[c.index for c in checked], bundle_size=checked[0].size
+    )
+    demo.say(
+        f"   Offline evidence: {path.name}, {MISUSER}'s entries {first} -> all {len(checked)} prove against "
+        f"checkpoint {checked[0].size:,}, with its cosignatures, from the public keys alone:"
+    )
+    pub = demo.folder / "public"
+    witness_args = " ".join(f'--witness "$(cat {pub / w.short}.vkey)"' for w in witnesses)
+    demo.say(f'     pars audit check-bundle {path} --key "$(cat {pub}/log.vkey)" {witness_args}')
+
+
+def chapter_cut(demo: Demo, store: Store, witnesses: list[LocalWitness], kept: Path) -> None:
+    """An insider holding the database and the log key cuts the tail: ICE's termination order
+    and everything after it. Verify alone passes; the witnesses, a kept checkpoint and the
+    console do not."""
+    k = int(demo.facts["termination_logged_index"])
+    removed = cut_tail(store, k)
+    insider = AuditLog.open(demo.key_dir, clock=demo.clock)  # the log's own key, re-signing
+    with store.write() as conn:
+        insider.checkpoint_head(conn, force=True)
+    alone = verify_log(store, key_dir=demo.key_dir)
+    demo.say(
+        f"8. Insider: holding the database and the log key, the custodian cuts the log at index {k:,} "
+        f"(ICE's termination order and the {removed:,} entries after it), rebuilds the tiles and re-signs. "
+        f"pars audit verify -> {'log verified' if alone.ok else 'fails'}: {alone.size:,} entries."
+    )
+    with _quiet("pars.publish"):  # the demo prints the refusals itself, once
+        result = Publisher(store, insider, witness_config(), clock=demo.clock).round()
+    refusals = {o.witness: o.message for o in result.outcomes if o.status == "refused"}
+    for o in result.outcomes:
+        demo.say(f"   Next publishing round: {o.witness} {o.status}: {o.message}")
+    keys = [w.vkey for w in witnesses]
+    kept_cp = kept_checkpoint(kept.read_text(encoding="utf-8"), insider.verifier_key, keys, QUORUM)
+    held = verify_log(store, key_dir=demo.key_dir, kept=[kept_cp])
+    p = held.problem
+    named = "extends it" if p is None else f"log does not verify at index {p.index} ({p.kind}): {p.message}"
+    demo.say(f"   pars audit verify --checkpoint {kept.relative_to(demo.folder)} -> {named}")
+    with store.read() as conn:
+        now = status(conn)
+    demo.facts.update(
+        cut_index=k,
+        cut_removed=removed,
+        verified_after_cut=alone.ok,
+        refusals=refusals,
+        kept_named=None if p is None else {"kind": p.kind, "index": p.index},
+        alarm=now["alarm"],
+    )
+    if now["alarm"]:
+        demo.say(
+            "   Console: the red ALARM banner on every page (pars demo --serve); pars audit status exits 3:"
+        )
+    else:
+        demo.say("   Console: no alarm.")
+    for a in now["alarms"]:
+        demo.say(f"     witness {a['witness']} refuses since {a['since']}")
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    was = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
 def chapter_replay(demo: Demo, store: Store) -> None:
     doc = parse_document(_document("ice-2017-narrow.yaml"))
     with store.read() as conn:
@@ -298,15 +444,21 @@ def run_demo(demo: Demo) -> dict[str, Any]:
         log = AuditLog.open(demo.key_dir, clock=demo.clock)
         gate = Gate(store, log, demo.clock)
         demo.say(f"Store: {demo.folder / 'pars.db'} (SQLite, embedded); keys in {demo.key_dir}")
-        chapter_records(demo, store)
-        signers = chapter_parties(demo, store, log)
-        chapter_agreements(demo, store, log, signers)
-        order = (TERMINATION_ORDERED, lambda: terminate_ice(demo, store, log))
-        principals = chapter_activity(demo, store, gate, [order])
-        chapter_termination(demo, gate, principals)
-        chapter_verify(demo, store, log)
-        chapter_oversight(demo, store, log)
-        chapter_replay(demo, store)
+        # The witnesses start now, in their own processes, and are ready by chapter 5.
+        with local_witnesses(demo.folder / "witnesses", log.verifier_key, log.keys.name) as witnesses:
+            chapter_records(demo, store)
+            signers = chapter_parties(demo, store, log)
+            chapter_agreements(demo, store, log, signers)
+            order = (TERMINATION_ORDERED, lambda: terminate_ice(demo, store, log))
+            principals = chapter_activity(demo, store, gate, [order])
+            chapter_termination(demo, gate, principals)
+            chapter_verify(demo, store, log)
+            with configured(witnesses, QUORUM):
+                kept = chapter_witnesses(demo, store, log, witnesses)
+                report = chapter_oversight(demo, store, log)
+                chapter_evidence(demo, store, log, report, witnesses)
+                chapter_replay(demo, store)
+                chapter_cut(demo, store, witnesses, kept)
         demo.facts["seconds"] = round(time.perf_counter() - began, 1)
         demo.say(f"The story took {demo.facts['seconds']:.0f}s.")
     finally:

@@ -25,21 +25,20 @@ verifies against the key given; every refusal names its rule.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pars.audit.note import (
-    ED25519,
     SIG_PREFIX,
     CheckpointError,
     VerifierKey,
-    key_id,
+    b64decode_strict,
+    parse_signer_key,
     public_key_bytes,
     sign_note,
+    signer_key,
     verifier_key,
     verify_note,
 )
@@ -165,7 +164,7 @@ def split_note(note: str) -> SignedApproval:
     try:
         if not line.startswith(SIG_PREFIX) or not sep or " " in b64:
             raise ValueError
-        raw = _b64(b64)
+        raw = b64decode_strict(b64)
     except ValueError:
         raise ApprovalRefused(RULE_SIGNATURE, "note: the signature line is malformed") from None
     if len(raw) != 68:
@@ -209,15 +208,6 @@ def verify_approval(note: str, party_verifier_key: str) -> ApprovalNote:
     return signed.approval
 
 
-def _b64(text: str) -> bytes:
-    if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text) or len(text) % 4:
-        raise ValueError("not base64")
-    try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise ValueError("not base64") from None
-
-
 @dataclass(frozen=True)
 class SignerKey:
     """A party's Ed25519 signing key under its name; repr never shows the secret."""
@@ -232,26 +222,19 @@ class SignerKey:
 
     @classmethod
     def parse(cls, text: str) -> SignerKey:
-        """``PRIVATE+KEY+<name>+<keyid>+base64(0x01 ‖ seed)``; ``InvalidInput`` otherwise."""
+        """``PRIVATE+KEY+<name>+<keyid>+base64(0x01 ‖ seed)`` named as a party; ``InvalidInput``
+        otherwise (the signed-note parse is ``pars.audit.note``'s, shared with witness keys)."""
         try:
-            prefix, word, name, kid, b64 = text.strip().split("+", 4)
-            blob = _b64(b64)
-            if prefix != "PRIVATE" or word != "KEY" or len(blob) != 33 or blob[0] != ED25519:
-                raise ValueError
-            if not valid_party(name) or not re.fullmatch(r"[0-9a-f]{8}", kid):
-                raise ValueError
-            private = Ed25519PrivateKey.from_private_bytes(blob[1:])
-        except ValueError:
+            name, private = parse_signer_key(text)
+        except CheckpointError:
             raise InvalidInput("key: not a signer key PRIVATE+KEY+name+keyid+base64") from None
-        if key_id(name, public_key_bytes(private)).hex() != kid:
-            raise InvalidInput("key: its key ID does not match its name and key")
+        if not valid_party(name):
+            raise InvalidInput(f"key: the name {name!r} is not a party name (letters, digits, _ . -)")
         return cls(name, private)
 
     def text(self) -> str:
         """The signer key file's content (a secret: write it mode 0600)."""
-        seed = self.private_key.private_bytes_raw()
-        kid = key_id(self.name, public_key_bytes(self.private_key)).hex()
-        return f"PRIVATE+KEY+{self.name}+{kid}+{base64.b64encode(bytes([ED25519]) + seed).decode()}\n"
+        return signer_key(self.name, self.private_key) + "\n"
 
     @property
     def verifier_key(self) -> str:

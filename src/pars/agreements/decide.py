@@ -21,6 +21,14 @@ decision (deny beats allow; an allow is named ``allow``):
   ``pars.records.fields``). A read filters by ``arrest_id``; a feed has neither
   filters nor search requirements.
 
+Every violation is listed too (``Decision.violations``, in the same order; the
+first is ``rule``, an unknown name's without the name): a request outside the
+term that also filters on a forbidden field shows both, so oversight counts
+each kind a request shows (CONTRACT 6).
+Unknown filter and sort names are listed without the name the partner typed
+(``filters.unknown``, ``sort.unknown``): free text never enters a leaf. An
+allowed request has none; the full list is worked out only for a denial.
+
 ``search.max_results`` clamps (the effective limit is min(limit, max_results));
 it never denies. ``roles``, ``scope`` and ``warrant_required`` also shape the
 field plan and the query; the gate names ``scope`` when a record is outside it.
@@ -31,7 +39,7 @@ Rule: never add I/O or a clock read here; pass what the gate knows as values.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Literal
@@ -106,6 +114,8 @@ class Decision:
     #: The effective result limit: min(request limit, search.max_results); None = gate default.
     limit: int | None = None
     warrant: str | None = field(default=None)
+    #: Every clause the request breaks, deciding one first (empty on allow).
+    violations: tuple[str, ...] = ()
 
     @property
     def decision(self) -> Literal["allow", "deny"]:
@@ -204,8 +214,62 @@ def decide(
     """Allow or deny ``request`` under ``version`` at instant ``now`` (timezone-aware).
 
     ``requests_in_window``: this agreement's earlier requests in the rate-limit
-    window (see ``PERIOD_SECONDS``), counted by the caller.
+    window (see ``PERIOD_SECONDS``), counted by the caller. A denial lists every
+    clause the request breaks in ``violations`` (its ``rule`` first).
     """
+    d = _first(version, request, now, requests_in_window)
+    if d.allowed:
+        return d
+    return replace(d, violations=violations(version, request, now, requests_in_window=requests_in_window))
+
+
+def violations(
+    version: AgreementVersion,
+    request: Request,
+    now: datetime,
+    *,
+    requests_in_window: int = 0,
+) -> tuple[str, ...]:
+    """Every clause ``request`` breaks, in decide()'s order of precedence, each once."""
+    c = version.rules
+    out: list[str] = []
+    if now < c.start:
+        out.append("term.start")
+    if now >= c.end_excl:
+        out.append("term.end")
+    if not c.approved:
+        out.append("approvals")
+    action = request.action
+    if action == "feed" and not c.feed_enabled:
+        out.append("feed.enabled")
+    if request.purpose not in c.purposes:
+        out.append("purposes")
+    if action != "feed":
+        if c.require_case and request.case_number is None:
+            out.append("search.require.case_number")
+        if c.require_justification and request.justification is None:
+            out.append("search.require.justification")
+    if c.rate_limit is not None and requests_in_window >= c.rate_limit:
+        out.append("search.rate_limit")  # feed opens and deliveries count too
+    names: list[tuple[str, str]] = []
+    if action == "read":
+        names.append(("filters", "arrest_id"))
+    elif action == "search":
+        names += [("filters", name) for name in request.filters]
+        names += [("sort", key[1:] if key[:1] == "-" else key) for key in request.sort]
+    for kind, name in names:
+        rule = c.filter_denials.get(name)
+        if rule is None and name not in _KNOWN:
+            rule = f"{kind}.unknown"
+        elif rule is None and name not in (SEARCHABLE_FILTERS if kind == "filters" else SORTABLE):
+            rule = "filters.unsearchable" if kind == "filters" else "sort.unsortable"
+        if rule is not None and rule not in out:
+            out.append(rule)
+    return tuple(out)
+
+
+def _first(version: AgreementVersion, request: Request, now: datetime, requests_in_window: int) -> Decision:
+    """The deciding clause alone (the hot path: no list is built for an allow)."""
     c = version.rules
     if now < c.start:
         return c.deny["term.start"]

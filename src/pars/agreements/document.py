@@ -169,9 +169,9 @@ class ApprovalRules(_Part):
 
 
 class AgreementDocument(BaseModel):
-    """One agreement version's text, validated. Extra top-level keys are kept."""
+    """One agreement version's text, validated; a key CONTRACT section 3 does not name is refused."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Annotated[StrictStr, Field(pattern=r"^[a-z0-9-]{1,64}$")]
     partner: Code
@@ -202,10 +202,40 @@ class AgreementDocument(BaseModel):
         return hashlib.sha256(self.canonical()).hexdigest()
 
 
-_KNOWN_KEYS = tuple(AgreementDocument.model_fields)
-#: Optional keys whose absence widens access: a near-miss spelling of one of them
-#: (``warrant_requird``) is an error, not an extra key. Other extras (fee, notes) are kept.
-_RESTRICTING_KEYS = ("scope", "search", "warrant_required")
+class StoredAgreementDocument(AgreementDocument):
+    """A version as stored: versions applied before unknown keys were refused may carry
+    extra top-level keys (``notes``, ``fee``); they stay readable, and their hash covers them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+#: The keys each level of a document may have, by dotted path ("" is the top level).
+LEVELS: dict[str, tuple[str, ...]] = {
+    path: tuple(model.model_fields)
+    for path, model in (
+        ("", AgreementDocument),
+        ("term", Term),
+        ("scope", ScopeRules),
+        ("fields", FieldRules),
+        ("search", SearchRules),
+        ("search.rate_limit", RateLimit),
+        ("feed", FeedRules),
+        ("approvals", ApprovalRules),
+    )
+}
+
+
+def _unknown_key(location: str) -> str:
+    """``unknown key`` with a hint: a near-miss spelling at its level, or the level where it belongs."""
+    parent, _, key = location.rpartition(".")
+    known = LEVELS.get(parent, ())
+    near = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+    if near:
+        return f"unknown key; did you mean {near[0]!r}?"
+    homes = [f"{path}.{key}" if path else key for path, keys in LEVELS.items() if key in keys]
+    if homes:
+        return f"unknown key here; did you mean {homes[0]!r}?"
+    return "unknown key"
 
 
 def _plain(value: Any) -> Any:
@@ -282,11 +312,11 @@ def describe(exc: ValidationError) -> str:
     seen: set[str] = set()
     for err in exc.errors(include_url=False):
         msg = str(err["msg"]).removeprefix("Value error, ")
+        loc = error_location(tuple(err["loc"]))
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = _unknown_key(loc)
         elif err["type"] == "missing":
             msg = "required"
-        loc = error_location(tuple(err["loc"]))
         if loc in seen:  # one message per key (a union reports once per branch)
             continue
         seen.add(loc)
@@ -294,14 +324,8 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _semantic_problems(doc: AgreementDocument, raw: dict[str, Any]) -> list[str]:
+def _semantic_problems(doc: AgreementDocument) -> list[str]:
     problems: list[str] = []
-    for key in raw:
-        if key in _KNOWN_KEYS:
-            continue
-        near = difflib.get_close_matches(str(key).lower(), _RESTRICTING_KEYS, n=1, cutoff=0.75)
-        if near:
-            problems.append(f"{key}: unknown key; did you mean {near[0]!r}?")
     if doc.term.end <= doc.term.start:
         problems.append("term.end: must be after term.start")
     for path, kind in doc.fields.mask.items():
@@ -327,7 +351,7 @@ def parse_document(data: str | dict[str, Any]) -> AgreementDocument:
         doc = AgreementDocument.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInput(describe(exc)) from None
-    problems = _semantic_problems(doc, raw)
+    problems = _semantic_problems(doc)
     if problems:
         raise InvalidInput("; ".join(problems))
     doc.canonical()  # fail now, not at apply time, on values RFC 8785 refuses
@@ -335,5 +359,5 @@ def parse_document(data: str | dict[str, Any]) -> AgreementDocument:
 
 
 def document_from_canonical(text: str) -> AgreementDocument:
-    """A stored version's document (already validated when it was applied)."""
-    return AgreementDocument.model_validate(json.loads(text))
+    """A stored version's document (already validated when it was applied, under the rules of then)."""
+    return StoredAgreementDocument.model_validate(json.loads(text))

@@ -281,7 +281,7 @@ def apply_document(
                     if old.hash == digest:
                         raise InvalidInput(
                             f"document: identical to version {old.number} of {doc.id}; to return "
-                            "to it, apply it with a change (e.g. in notes) so it is a new version"
+                            "to it, apply it with a change (e.g. to its title) so it is a new version"
                         )
                 number = history.latest.number + 1
             conn.execute(

@@ -3,11 +3,15 @@
 An entry is built once (``build_entry``), encoded once with RFC 8785, and from
 then on travels as those exact bytes: the leaf hash is SHA-256(0x00 ‖ bytes).
 
-Shape (every key always present; ``detail`` only on admin events that have one)::
+Shape (every key always present; ``detail`` only on admin events that have one,
+``violations`` only on denials that break more than their ``rule``)::
 
     v, time, kind, agreement_id, agreement_version, agency, user, action, route,
     purpose, case_number, justification, warrant, filters, sort, limit,
-    decision, rule, arrest_ids, person_ids, fields, status[, detail]
+    decision, rule, arrest_ids, person_ids, fields, status[, detail][, violations]
+
+``violations``: every clause the request broke, as decide() lists them (entries
+written before it existed lack it; readers fall back to ``[rule]``).
 
 ``time`` is UTC to the second, written ``2018-08-31T23:59:59+00:00``.
 
@@ -45,6 +49,8 @@ Decision = Literal["allow", "deny", "error"]
 _TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 _HMAC = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 _FILTER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: A clause name as decide() writes it (``search.forbid_filters.country_of_origin``).
+_RULE = re.compile(r"^[a-z][a-z0-9_.]{0,127}$")
 
 KEYS: tuple[str, ...] = (
     "v",
@@ -170,7 +176,7 @@ def _validate(doc: Mapping[str, Any]) -> None:
     missing = [k for k in KEYS if k not in doc]
     if missing:
         raise InvalidInput(f"{missing[0]}: missing from the audit entry")
-    extra = set(doc) - set(KEYS) - {"detail"}
+    extra = set(doc) - set(KEYS) - {"detail", "violations"}
     if extra:
         raise InvalidInput(f"{sorted(extra)[0]}: not an audit entry key")
     if doc["v"] != ENTRY_VERSION or isinstance(doc["v"], bool):
@@ -197,6 +203,10 @@ def _validate(doc: Mapping[str, Any]) -> None:
             raise InvalidInput(f"filters.{name}: personal values are logged only as {HMAC_PREFIX}<hex>")
     if "detail" in doc and not isinstance(doc["detail"], Mapping):
         raise InvalidInput("detail: must be an object")
+    if "violations" in doc:
+        listed = doc["violations"]
+        if not isinstance(listed, list) or not all(isinstance(v, str) and _RULE.match(v) for v in listed):
+            raise InvalidInput("violations: must be a list of rule names")
 
 
 def _all_hashed(value: object) -> bool:
@@ -232,6 +242,7 @@ def build_entry(
     person_ids: Iterable[str] = (),
     fields: Iterable[str] = (),
     detail: Mapping[str, Any] | None = None,
+    violations: Iterable[str] = (),
 ) -> AuditEntry:
     """The typed way to make an entry: hashes personal filters, validates, encodes.
 
@@ -266,4 +277,7 @@ def build_entry(
     }
     if detail is not None:
         doc["detail"] = dict(detail)
+    listed = list(violations)
+    if len(listed) > 1:
+        doc["violations"] = listed
     return AuditEntry.from_document(doc)

@@ -31,7 +31,9 @@ from sqlalchemy import Connection, select
 from pars.audit.cosignature import CosignatureError, CosignerKey
 from pars.audit.log import latest_checkpoint, log_size, stored_checkpoint
 from pars.audit.note import Checkpoint
-from pars.errors import ConfigError
+from pars.audit.tilepath import HASH_SIZE, TILE_WIDTH, Tile, encode_bundle, tile_width
+from pars.errors import ConfigError, NotFound
+from pars.store.schema.audit import audit_leaves, audit_tiles
 from pars.store.schema.publish import audit_cosignatures, audit_published, audit_witnesses
 
 ENV_WITNESSES = "PARS_WITNESSES"
@@ -126,6 +128,40 @@ def published_size(conn: Connection, config: WitnessConfig | None = None) -> int
     """The size of the newest published checkpoint (0 when none)."""
     cp = latest_published(conn, config)
     return 0 if cp is None else cp.size
+
+
+def _published_only(conn: Connection, tile: Tile, config: WitnessConfig | None) -> None:
+    size = published_size(conn, config)
+    if tile.width > tile_width(tile.level, tile.index, size):
+        raise NotFound(f"tile {tile.path} is beyond the published log (size {size})")
+
+
+def published_tile(conn: Connection, tile: Tile, config: WitnessConfig | None = None) -> bytes:
+    """A hash tile (tlog-tiles) of the published tree: the first ``tile.width`` hashes of
+    the stored tile. ``NotFound`` if any of them lies beyond the published size."""
+    _published_only(conn, tile, config)
+    blob = conn.execute(
+        select(audit_tiles.c.hashes).where(audit_tiles.c.level == tile.level, audit_tiles.c.idx == tile.index)
+    ).scalar()
+    want = tile.width * HASH_SIZE
+    if blob is None or len(blob) < want:
+        raise NotFound(f"tile {tile.path} is not in storage; run pars audit verify")
+    return bytes(blob)[:want]
+
+
+def published_bundle(conn: Connection, tile: Tile, config: WitnessConfig | None = None) -> bytes:
+    """An entry bundle (tlog-tiles) of the published tree: each entry's stored bytes,
+    prefixed by its length. ``NotFound`` beyond the published size."""
+    _published_only(conn, tile, config)
+    start = tile.index * TILE_WIDTH
+    rows = conn.execute(
+        select(audit_leaves.c.idx, audit_leaves.c.entry)
+        .where(audit_leaves.c.idx >= start, audit_leaves.c.idx < start + tile.width)
+        .order_by(audit_leaves.c.idx)
+    ).all()
+    if [int(r.idx) for r in rows] != list(range(start, start + tile.width)):
+        raise NotFound(f"entry bundle {tile.path} is not in storage; run pars audit verify")
+    return encode_bundle(bytes(r.entry) for r in rows)
 
 
 @dataclass(frozen=True, slots=True)

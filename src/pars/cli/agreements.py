@@ -337,6 +337,7 @@ def decide_cmd(
     data: dict[str, Any] = {
         "decision": d.decision,
         "rule": d.rule,
+        "violations": list(d.violations),
         "fields": sorted(plan.shown) if plan else [],
         "masked": dict(sorted(plan.masked.items())) if plan else {},
         "agreement_version": d.agreement_version,
@@ -348,6 +349,8 @@ def decide_cmd(
     console.print(f"{d.decision} ({d.rule}) under version {history.latest.number}", highlight=False)
     if d.detail:
         console.print(d.detail, highlight=False)
+    if len(d.violations) > 1:
+        console.print("every clause broken: " + ", ".join(d.violations), highlight=False)
     if plan:
         console.print("fields: " + ", ".join(data["fields"]), highlight=False)
         for path, mask in data["masked"].items():

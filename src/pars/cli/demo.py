@@ -89,6 +89,16 @@ def serve_demo(demo: Demo, *, host: str, port: int) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        from pars.audit.publish import alarms
+
+        with store.read() as conn:
+            refusing = alarms(conn)
+        if refusing:  # the story's last chapter cut the log: the witnesses refuse it
+            console.print(
+                f"[bold red]ALARM[/]: {len(refusing)} witnesses refuse this log since the insider's cut; "
+                "the console shows it on every page.",
+                soft_wrap=True,
+            )
         console.print("Ctrl-C stops the server.")
         logging.basicConfig(level=logging.WARNING, format="%(message)s")  # no access log: the live page polls
         uvicorn.run(
@@ -112,7 +122,10 @@ def demo(
     ] = False,
     port: Annotated[int, typer.Option("--port", help="Port for --serve (on 127.0.0.1).")] = 8000,
 ) -> None:
-    """Tell the PARS story end to end on an embedded SQLite store, with synthetic people."""
+    """Tell the PARS story end to end on an embedded SQLite store, with synthetic people.
+
+    Starts two witnesses (pars witness serve, on 127.0.0.1) for the story and stops them
+    at its end; the last chapter cuts the log's tail to show the cut caught."""
     from pars.demo import Demo, run_demo  # the whole story: every room, matplotlib included
 
     target = folder or Path(tempfile.mkdtemp(prefix="pars-demo-"))

@@ -313,7 +313,7 @@ class Gate:
         plan = decision.plan
         assert plan is not None  # an allow always carries its plan
         records = load_records(conn, ids)
-        warranted = warranted_arrests(conn, warrant, ids, now)
+        warranted = warranted_arrests(conn, warrant, ids, now, agreement_id=version.agreement_id)
         got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
         entry = self.entry_for(
             draft,
@@ -374,7 +374,9 @@ class Gate:
         req: Request | None = None,
     ) -> tuple[Outcome, AuditEntry]:
         verdict: EntryDecision = "error" if status == 422 else "deny"
-        entry = self.entry_for(draft, principal, version, now, verdict, status, rule)
+        # Every clause the request broke, when decide() is what denied it (CONTRACT 6).
+        listed = decision.violations if decision is not None and decision.rule == rule else ()
+        entry = self.entry_for(draft, principal, version, now, verdict, status, rule, violations=listed)
         body = error_body(code_for(status), message or rule, rule)
         return Outcome(status, body, decision, req, version), entry
 
@@ -391,6 +393,7 @@ class Gate:
         arrest_ids: Sequence[str] = (),
         person_ids: Sequence[str] = (),
         fields: Sequence[str] = (),
+        violations: Sequence[str] = (),
     ) -> AuditEntry:
         return build_entry(
             hmac_key=self.log.keys.hmac_key,
@@ -411,6 +414,7 @@ class Gate:
             arrest_ids=arrest_ids,
             person_ids=person_ids,
             fields=fields,
+            violations=violations,
             **draft.request_fields,
         )
 

@@ -90,7 +90,10 @@ def _deliver(
     in_window = Gate._in_window(conn, version, principal, now) if limited else 0
     decision = decide(version, request, now, requests_in_window=in_window)
     if not decision.allowed:
-        entry = gate.entry_for(draft, principal, version, now, "deny", decision.status, decision.rule)
+        broken = decision.violations
+        entry = gate.entry_for(
+            draft, principal, version, now, "deny", decision.status, decision.rule, violations=broken
+        )
         body = error_body(code_for(decision.status), decision.detail or decision.rule, decision.rule)
         return Outcome(decision.status, body, decision, request, version, cursor), entry
     rows = conn.execute(

@@ -1,11 +1,22 @@
-"""bulk_access: enumeration, volume far beyond the agency's normal, scraping by case.
+"""bulk_access: enumeration, volume far beyond the agency's normal, scraping by case or search.
 
-Three signs, per user (one finding that lists whichever apply):
+Signs, per user (one finding that lists whichever apply):
 - enumeration: arrest ids read one by one, in sequence, that form a long run of
   consecutive numbers (``A-2018-000101``, ``-000102``, ...), found or not found;
 - volume: the user's request count against the other users of the same agreement,
   as a robust z-score (median and MAD, so the outlier cannot hide itself);
-- people per case number: many distinct arrestees pulled under one case number.
+- people per case number: many distinct arrestees pulled under one case number;
+- people per day: the most distinct people a user chose to see in one day (UTC),
+  as a robust z-score against every user-day of every agreement (so an agency
+  with a single user is compared with all others), and against its own agency's
+  user-days when it has ``volume_min_users`` users; from ``people_per_day_min``;
+- coverage: the share of the people in the agreement's scope a user has seen,
+  however slowly (scraping by any sweep: date windows, districts, ...), when it
+  is also far beyond what the other users of all agreements saw (robust z);
+- date-window sweeps: searches whose ``arrested_from``/``arrested_to`` windows
+  follow one another (each starting where the last ended), in a long chain;
+- feed: feed deliveries are the subscriber's access (CONTRACT 6): more than
+  ``feed_people_per_day`` distinct people delivered in a day is a replay.
 
 Rule: memory grows with distinct records and cases per user, never with the
 number of entries (each record keeps only the first index that read it).
@@ -16,6 +27,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from pars.oversight import stats
@@ -23,6 +35,13 @@ from pars.oversight.config import OversightConfig
 from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chooser, who, worse
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def _next_day(day: str) -> str:
+    try:
+        return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+    except ValueError:
+        return day
 
 
 @dataclass
@@ -35,6 +54,30 @@ class _User:
     cases: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     case_evidence: dict[str, Evidence] = field(default_factory=dict)
     all_evidence: Evidence = field(default_factory=lambda: Evidence(50))
+    #: Distinct people chosen per day: the day being counted, its people, the finished days.
+    day: str = ""
+    day_people: set[str] = field(default_factory=set)
+    day_counts: list[int] = field(default_factory=list)
+    best_day: tuple[int, str] = (0, "")
+    day_evidence: Evidence = field(default_factory=lambda: Evidence(50))
+    best_day_evidence: list[int] = field(default_factory=list)
+    people: set[str] = field(default_factory=set)
+    #: Date windows of broad searches: (from, to, index).
+    windows: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Feed: distinct people delivered per day, the most in a day.
+    feed_day: str = ""
+    feed_people: set[str] = field(default_factory=set)
+    feed_best: tuple[int, str] = (0, "")
+    feed_evidence: Evidence = field(default_factory=lambda: Evidence(50))
+
+    def close_day(self) -> None:
+        if self.day:
+            n = len(self.day_people)
+            self.day_counts.append(n)
+            if n > self.best_day[0]:
+                self.best_day = (n, self.day)
+                self.best_day_evidence = self.day_evidence.indices()
+        self.day_people = set()
 
 
 def _read_ids(entry: Entry) -> list[str]:
@@ -76,15 +119,58 @@ class BulkAccess:
         self.facts = facts
         self.config = config
         self.users: dict[Subject, _User] = defaultdict(self._new)
+        #: Feed subscribers' deliveries, kept apart: a feed is nobody's choice of whom to see.
+        self.feeds: dict[Subject, _User] = defaultdict(self._new)
 
     def _new(self) -> _User:
         return _User(all_evidence=Evidence(self.config.max_evidence))
 
+    def _feed(self, index: int, entry: Entry) -> None:
+        user = entry.get("user")
+        if user is None or entry.get("decision") != "allow":
+            return
+        u = self.feeds[(str(entry["agreement_id"]), str(user))]
+        day = str(entry.get("time", ""))[:10]
+        if day != u.feed_day:
+            u.feed_day, u.feed_people = day, set()
+            u.feed_evidence = Evidence(self.config.max_evidence)
+        for aid in entry.get("arrest_ids") or ():
+            fact = self.facts.arrest(aid)
+            if fact is not None:
+                u.feed_people.add(fact.person_id)
+        u.feed_evidence.add(index)
+        if len(u.feed_people) > u.feed_best[0]:
+            u.feed_best = (len(u.feed_people), day)
+
+    def _people(self, index: int, u: _User, entry: Entry) -> None:
+        day = str(entry.get("time", ""))[:10]
+        if day != u.day:
+            u.close_day()
+            u.day = day
+            u.day_evidence = Evidence(self.config.max_evidence)
+        before = len(u.day_people)
+        for aid in entry.get("arrest_ids") or ():
+            fact = self.facts.arrest(aid)
+            if fact is not None:
+                u.day_people.add(fact.person_id)
+                u.people.add(fact.person_id)
+        if len(u.day_people) > before:
+            u.day_evidence.add(index, len(u.day_people) - before)
+        filters = entry.get("filters") or {}
+        start, end = filters.get("arrested_from"), filters.get("arrested_to")
+        if entry.get("action") == "search" and isinstance(start, str) and isinstance(end, str):
+            u.windows.append((start[:10], end[:10], index))
+
     def observe(self, index: int, entry: Entry) -> None:
+        if entry.get("action") == "feed":
+            self._feed(index, entry)
+            return
         subject = chooser(entry)
         if subject is None:
             return
         u = self.users[subject]
+        if entry.get("decision") == "allow":
+            self._people(index, u, entry)
         u.requests += 1
         u.all_evidence.add(index, 0.0)
         if entry.get("action") == "read":
@@ -104,13 +190,67 @@ class BulkAccess:
                 ev = u.case_evidence.setdefault(str(case), Evidence(self.config.max_evidence))
                 ev.add(index, len(people) - before)
 
+    def _rates(
+        self, subject: Subject, u: _User, days: dict[str, list[int]], stat: dict[str, Any]
+    ) -> str | None:
+        """People per day against all user-days and the agency's own; None if not unusual."""
+        c = self.config
+        most, day = u.best_day
+        stat["max_people_per_day"] = most
+        everyone = [n for counts in days.values() for n in counts]
+        own = days.get(subject[0], [])
+        z_all = stats.robust_z(most, everyone)
+        z_own = (
+            stats.robust_z(most, own)
+            if len({s for s in self.users if s[0] == subject[0]}) >= (c.volume_min_users)
+            else None
+        )
+        stat["people_per_day_z_all"], stat["people_per_day_z_agency"] = z_all, z_own
+        stat["median_people_per_day_all"] = stats.median(everyone) if everyone else None
+        if most < c.people_per_day_min:
+            return None
+        zs = [z for z in (z_all, z_own) if z is not None]
+        if zs and max(zs) < c.volume_z:
+            return None
+        return (
+            f"chose to see {most:,} distinct people on {day} against a median of "
+            f"{stats.median(everyone):,.0f} per user-day across all agreements"
+            + (f" (robust z-score {z_all:.1f})" if z_all is not None else "")
+        )
+
+    @staticmethod
+    def _chain(windows: list[tuple[str, str, int]]) -> list[int]:
+        """The longest chain of date windows each starting where the last ended (a sweep)."""
+        best: list[int] = []
+        run: list[int] = []
+        prev_end = ""
+        for start, end, index in sorted(set(windows)):
+            if run and prev_end <= start <= _next_day(prev_end) and end > prev_end:
+                run.append(index)
+            elif not run or start > prev_end:
+                run = [index]
+            else:
+                continue
+            prev_end = end
+            if len(run) > len(best):
+                best = list(run)
+        return best
+
     def findings(self) -> list[Finding]:
         c = self.config
         by_agreement: dict[str, list[int]] = defaultdict(list)
+        days: dict[str, list[int]] = defaultdict(list)
         for (agreement, _), u in self.users.items():
             by_agreement[agreement].append(u.requests)
+            u.close_day()
+            days[agreement] += u.day_counts
+        # Everyone's distinct people, all agreements: a busy analyst on a small store sees much
+        # of it, as do its colleagues; a scraper sees far more than they do.
+        seen_by_all = [len(u.people) for s, u in self.users.items() if s[1] is not None]
         out = []
-        for subject, u in sorted(self.users.items()):
+        for subject in sorted(set(self.users) | set(self.feeds)):
+            u = self.users[subject] if subject in self.users else self._new()
+            fed = self.feeds[subject] if subject in self.feeds else self._new()
             signs: list[str] = []
             stat: dict[str, Any] = {"test": "enumeration runs, robust z-score of volume, people per case"}
             evidence: list[int] = []
@@ -143,11 +283,54 @@ class BulkAccess:
                 evidence += u.case_evidence[case].indices()
                 severity = worse(severity, "high" if len(people) >= c.people_per_case_high else "medium")
 
+            rate = self._rates(subject, u, days, stat)
+            if rate is not None:
+                signs.append(rate)
+                evidence += u.best_day_evidence
+                severity = worse(severity, "high" if u.best_day[0] >= c.people_per_day_high else "medium")
+
+            base = self.facts.baselines.get(subject[0])
+            coverage = len(u.people) / base.persons if base and base.persons else 0.0
+            stat["people_seen"], stat["coverage"] = len(u.people), coverage
+            seen_z = stats.robust_z(len(u.people), seen_by_all)
+            stat["people_seen_z_all"] = seen_z
+            unusual = seen_z is None or seen_z >= c.volume_z
+            if len(u.people) >= c.coverage_min_people and coverage >= c.coverage_share and unusual:
+                in_scope = base.persons if base else 0
+                signs.append(
+                    f"saw {len(u.people):,} distinct people, {coverage:.0%} of the {in_scope:,} "
+                    "in the agreement's scope"
+                )
+                evidence += u.best_day_evidence
+                severity = worse(severity, "high" if coverage >= c.coverage_share_high else "medium")
+
+            chain = self._chain(u.windows)
+            stat["longest_date_sweep"] = len(chain)
+            if len(chain) >= c.enumeration_min_run:
+                signs.append(
+                    f"searched {len(chain):,} date windows in sequence, each starting where the last ended"
+                )
+                evidence += chain[: c.max_evidence]
+                severity = worse(severity, "high" if len(chain) >= c.enumeration_high_run else "medium")
+
+            stat["feed_max_people_per_day"] = fed.feed_best[0]
+            if fed.feed_best[0] > c.feed_people_per_day:
+                signs.append(
+                    f"was delivered {fed.feed_best[0]:,} distinct people by the feed on {fed.feed_best[1]} "
+                    f"(more than {c.feed_people_per_day:,} a day: a replay, not new arrests)"
+                )
+                evidence += fed.feed_evidence.indices()
+                severity = worse(severity, "high")
+
             if not signs:
                 continue
             seen: set[int] = set()
             ordered = [i for i in evidence if not (i in seen or seen.add(i))]  # type: ignore[func-returns-value]
-            summary = f"{who(subject, self.facts.partners.get(subject[0]))} " + "; ".join(signs) + "."
+            summary = (
+                f"{who(subject, self.facts.partners.get(subject[0]))} "
+                + "; ".join(signs)
+                + ". Seen in every access it chose (searches and reads) and every feed delivery."
+            )
             out.append(
                 Finding(self.kind, subject[0], subject[1], severity, summary, stat, ordered[: c.max_evidence])
             )

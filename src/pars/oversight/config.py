@@ -14,8 +14,9 @@ Severity, per kind (each a setting below):
 - forbidden_filter, protected_role_probe, out_of_term_access, purpose_mismatch:
   counts of requests; found from ``*_min``, medium from ``*_medium``, high from
   ``*_high``.
-- bulk_access: medium for any sign; high from ``enumeration_high_run``,
-  ``volume_z_high`` or ``people_per_case_high``.
+- bulk_access: medium for any sign; high from ``enumeration_high_run`` (reads or
+  date windows), ``volume_z_high``, ``people_per_case_high``, ``people_per_day_high``,
+  ``coverage_share_high``, and for any feed replay.
 - vague_justification: medium; high from ``vague_share_high`` of reasons vague or
   one reason covering ``reuse_people_high`` people.
 
@@ -43,39 +44,78 @@ PURPOSE_NAMES: dict[str, str] = {
     "LIC": "licensing",
 }
 
-#: Phrases that state a purpose, per purpose code (matched on lower-cased text,
-#: as whole words or phrases). A justification stating a purpose whose code the
-#: agreement does not list is a ``purpose_mismatch``.
+#: Phrases that state a purpose on their own, per purpose code (English and Spanish),
+#: matched on normalised text (``pars.oversight.reasons``) as whole words; a trailing
+#: ``*`` matches any ending. A reason stating a purpose whose code the agreement does
+#: not list is a ``purpose_mismatch``. See docs/oversight-lexicon.md.
 PURPOSE_PHRASES: dict[str, tuple[str, ...]] = {
     "IMM": (
-        "immigration",
-        "deport",
-        "deported",
-        "deporting",
-        "deportation",
-        "deportable",
-        "removal proceedings",
-        "removal order",
-        "removable",
-        "ice detainer",
-        "detainer",
-        "illegal alien",
-        "illegal immigrant",
-        "alien",
-        "visa overstay",
-        "overstay",
-        "undocumented",
-        "green card",
-        "ero",
-        "i-247",
-        "immigration status",
-        "out of status",
-        "entered without inspection",
+        # English: civil immigration enforcement and its vocabulary
+        "immigration status", "immigration check*", "immigration enforcement", "immigration hold*",
+        "immigration detainer*", "immigration violation*", "immigration review", "immigration purpose*",
+        "immigration case", "immigration proceeding*", "immigration court", "immigration judge",
+        "immigration lead", "immigration matter", "immigration consequence*", "immigration removal",
+        "deport", "deports", "deported", "deporting", "deportation*", "deportable", "deportee*",
+        "removab*", "removal proceeding*", "removal order*", "order of removal",
+        "removal hearing*", "removal case", "removal review",
+        "notice to appear", "ice detainer*", "dhs detainer*", "ice hold*", "ice referral",
+        "ice custody", "ice request*", "ice lead", "ice ero", "ero", "enforcement and removal*",
+        "i 247*", "i 200", "i 205", "i 213", "alien file", "illegal alien*",
+        "illegal immigrant*", "illegal immigration", "criminal alien*", "removable alien*",
+        "visa overstay*", "overstay*", "overstayed", "out of status", "lawful status",
+        "legal status", "unlawful presence", "unlawfully present", "entered without inspection",
+        "ewi", "expedited removal", "voluntary departure", "inadmissib*", "alienage",
+        "citizenship status", "green card status", "status verification",
+        # Spanish
+        "inmigracion ilegal", "estatus migratorio", "estado migratorio", "situacion migratoria",
+        "condicion migratoria", "calidad migratoria", "control migratorio", "verificacion migratoria",
+        "orden de expulsion", "expulsion del pais", "proceso de expulsion",
+        "visa vencida", "sobreestancia", "estancia ilegal", "permanencia ilegal",
+        "extranjero ilegal", "extranjeros ilegales", "ilegal en el pais", "sin estatus legal",
+        "retencion de ice", "orden de retencion", "deportar*", "deportacion*", "deportad*",
     ),
     "EMP": ("employment", "background check", "pre-employment", "hiring", "job applicant"),
     "CIV": ("child support", "custody dispute", "eviction", "debt collection", "civil suit", "divorce"),
     "LIC": ("license application", "licensing", "permit application"),
+}  # fmt: skip
+
+#: Regular expressions (on normalised, lower-case text) that state a purpose on their
+#: own: statute references and file numbers.
+PURPOSE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "IMM": (
+        # INA 287(g) (also as 8 U.S.C. 1357(g)) and the INA's removal sections
+        r"(?<!\w)287[\W_]*\(?[\W_]*g(?!\w)",
+        r"(?<!\w)ina[\W_]*(?:§+|sec\w*)?[\W_]*(?:212|235|236|237|238|240|241|287)(?!\d)",
+        # 8 U.S.C. §§ 1182, 1225, 1226, 1227, 1229, 1229a, 1231, 1357 (not 1324-1328: crimes)
+        r"(?<!\w)8[\W_]*u[\W_]*s[\W_]*c[\W_]*(?:§+|sec\w*|section\w*)?[\W_]*"
+        r"(?:1182|1225|1226|1227|1229a?|1231|1357)(?!\d)",
+        r"(?:§+|sec\w*|section\w*)[\W_]*(?:1225|1226|1227|1229a|1231|1357)(?!\d)",
+        # A-numbers: A followed by 8 or 9 digits (A123456789, A# 123-456-789, a-12345678),
+        # not an arrest id (A-2018-000123)
+        r"(?<![\w-])a[\s#:.-]{0,3}(?!\d{4}-\d{6})\d{2,3}[\s.-]?\d{3}[\s.-]?\d{3}(?![\w-])",
+    ),
 }
+
+#: Words that state a purpose unless the reason also names a crime (``CRIMINAL_CUES``).
+PURPOSE_WEAK: dict[str, tuple[str, ...]] = {
+    "IMM": (
+        "immigration", "immigrant*", "undocumented", "alien", "aliens", "non citizen*",
+        "noncitizen*", "foreign national*", "green card", "detainer*", "status check*",
+        "inmigracion", "inmigrante*", "migratori*", "indocumentad*", "sin papeles",
+        "no ciudadano*", "extranjero", "migra", "expulsion",
+    ),
+}  # fmt: skip
+
+#: A crime named beside a weak word makes the reason a criminal investigation that
+#: mentions immigration (visa fraud, smuggling, a victim's nationality), not a purpose.
+CRIMINAL_CUES: tuple[str, ...] = (
+    "fraud*", "smuggl*", "traffick*", "forg*", "counterfeit*", "scam*", "extort*", "victim*",
+    "witness*", "complainant*", "notario*", "robbery", "assault*", "homicide", "murder*",
+    "burglar*", "theft", "stolen", "stabb*", "dui", "narcotic*", "firearm*", "shooting", "rape", "kidnap*",
+    "identity theft", "1324", "1328", "1546", "warrant", "interstate", "extradition",
+    "fraude*", "estafa*", "contraband*", "trafico", "trata", "victima*", "testigo*",
+    "denunciante*", "robo", "asalto", "homicidio", "secuestro*",
+)  # fmt: skip
 
 #: Justifications that say nothing: compared after lower-casing and stripping
 #: punctuation and digits.
@@ -121,6 +161,9 @@ class OversightConfig:
     min_ratio: float = 1.5
     #: Fewer distinct people than this: too few to test.
     min_people: int = 10
+    #: Sliding windows (days) in which each user's aimed access is tested too, each window
+    #: stepping half its length; every window joins the same Benjamini–Hochberg family.
+    window_days: tuple[int, ...] = (30, 90)
     #: Confidence of the ratio's interval.
     confidence: float = 0.95
     #: Power for the "smallest skew we could have detected" statement.
@@ -171,6 +214,21 @@ class OversightConfig:
     #: Distinct people under one case number.
     people_per_case: int = 60
     people_per_case_high: int = 200
+    #: Distinct people a user chose to see in one day (UTC): a finding needs at least this
+    #: many and a robust z-score of ``volume_z`` against all user-days (all agreements)
+    #: and, with ``volume_min_users`` users, against its own agreement's.
+    people_per_day_min: int = 150
+    people_per_day_high: int = 1000
+    #: Share of the people in the agreement's scope one user has seen (any sweep), from
+    #: ``coverage_min_people`` people (on a small store a busy analyst sees much of it).
+    coverage_share: float = 0.2
+    #: ... high severity from this share.
+    coverage_share_high: float = 0.4
+    #: Fewest distinct people seen before coverage counts.
+    coverage_min_people: int = 500
+    #: Distinct people the feed delivers a subscriber in one day: beyond this it is a
+    #: replay of history, not the city's new and changed arrests (a big city books ~150 a day).
+    feed_people_per_day: int = 1000
 
     # --- vague_justification ---
     #: Fewer tokens than this (after normalising) is a missing reason.
@@ -200,8 +258,14 @@ class OversightConfig:
     mismatch_high: int = 20
     #: Purpose code -> the name a report shows (``PURPOSE_NAMES``).
     purpose_names: dict[str, str] = field(default_factory=lambda: dict(PURPOSE_NAMES))
-    #: Phrases that state each purpose (``PURPOSE_PHRASES``).
+    #: Phrases that state each purpose on their own (``PURPOSE_PHRASES``; docs/oversight-lexicon.md).
     purpose_phrases: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_PHRASES))
+    #: Regular expressions that state each purpose on their own: statutes, A-numbers (``PURPOSE_PATTERNS``).
+    purpose_patterns: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_PATTERNS))
+    #: Words that state a purpose unless a crime is named too (``PURPOSE_WEAK``).
+    purpose_weak: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(PURPOSE_WEAK))
+    #: Words naming a crime, which make a weak word a mention, not a purpose (``CRIMINAL_CUES``).
+    criminal_cues: tuple[str, ...] = CRIMINAL_CUES
     #: Reasons that say nothing (``BOILERPLATE``), for vague_justification.
     boilerplate: tuple[str, ...] = BOILERPLATE
 
@@ -213,10 +277,12 @@ class OversightConfig:
         if unknown:
             raise InvalidInput(f"{unknown[0]}: not an oversight setting")
         values = dict(data)
-        if "purpose_phrases" in values:
-            values["purpose_phrases"] = {str(k): tuple(v) for k, v in values["purpose_phrases"].items()}
-        if "boilerplate" in values:
-            values["boilerplate"] = tuple(values["boilerplate"])
+        for key in ("purpose_phrases", "purpose_patterns", "purpose_weak"):
+            if key in values:
+                values[key] = {str(k): tuple(v) for k, v in values[key].items()}
+        for key in ("boilerplate", "criminal_cues", "window_days"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
     def band(self, count: float, medium: float, high: float) -> str:

@@ -6,8 +6,11 @@ flagged from a minimum number of such requests; the agency as a whole is flagged
 only when its total crosses the minimum while no single user does (misuse spread
 thin across accounts), so no conduct is reported twice.
 
-Rule: count only what the entry's own ``decision`` and ``rule`` say; never infer
-a denial the gate did not make.
+A request counts for every kind it shows: a denial's ``violations`` (every clause
+it broke, see ``decide``) are read, not only the ``rule`` that decided it.
+
+Rule: count only what the entry's own ``decision``, ``rule`` and ``violations``
+say; never infer a denial the gate did not make.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pars.oversight.config import OversightConfig
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, subjects, who
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, subjects, violations, who
 
 FORBIDDEN_PREFIXES = (
     "search.forbid_filters.",
@@ -25,6 +28,8 @@ FORBIDDEN_PREFIXES = (
     "warrant_required.",
 )
 TYPO_PREFIXES = ("filters.unknown.", "sort.unknown.")
+#: As ``violations`` lists an unknown name (without the name).
+TYPO_RULES = frozenset({"filters.unknown", "sort.unknown"})
 TERM_RULES = frozenset({"term.start", "term.end", "approvals"})
 
 
@@ -157,13 +162,18 @@ class ForbiddenFilter(CountDetector):
     what = "that filtered or sorted on a field the agreement forbids, hides or reserves for warrants"
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
-        rule = entry.get("rule") or ""
-        if entry.get("decision") == "deny" and rule.startswith(FORBIDDEN_PREFIXES + TYPO_PREFIXES):
-            return rule, 1.0
+        # A forbidden filter counts whatever else was wrong (a typo beside it, the term, ...).
+        broken = violations(entry)
+        for rule in broken:
+            if rule.startswith(FORBIDDEN_PREFIXES):
+                return rule, 1.0
+        for rule in broken:
+            if rule.startswith(TYPO_PREFIXES) or rule in TYPO_RULES:
+                return rule, 1.0
         return None
 
     def minor(self, label: str) -> bool:
-        return label.startswith(TYPO_PREFIXES)
+        return label.startswith(TYPO_PREFIXES) or label in TYPO_RULES
 
     def thresholds(self) -> tuple[int, int, int]:
         c = self.config
@@ -184,9 +194,9 @@ class OutOfTermAccess(CountDetector):
     what = "outside the agreement's term or before its approval"
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
-        rule = entry.get("rule")
-        if entry.get("decision") == "deny" and rule in TERM_RULES:
-            return str(rule), 2.0 if rule == "term.end" else 1.0
+        for rule in violations(entry):
+            if rule in TERM_RULES:
+                return rule, 2.0 if rule == "term.end" else 1.0
         return None
 
     def thresholds(self) -> tuple[int, int, int]:

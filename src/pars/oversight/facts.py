@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, select
 from pars.agreements.history import AgreementHistory
 from pars.agreements.service import load_history
 from pars.audit import keyed_hash
-from pars.clock import to_utc_naive
+from pars.clock import city_day_start, to_utc_naive
 from pars.errors import NotFound
 from pars.oversight.model import ArrestFact, Baseline, RecordFacts
 from pars.store.db import Store, chunks
@@ -84,8 +84,8 @@ def _scope_condition(history: AgreementHistory, start: datetime | None, end: dat
                 graded.c.arrest_id == arrests.c.arrest_id, graded.c.grade.in_(sorted(scope.grades))
             )
         )
-    if scope.since is not None:
-        conds.append(arrests.c.arrested_utc >= datetime(scope.since.year, scope.since.month, scope.since.day))
+    if scope.since is not None:  # a day in the city's time zone, as the gate reads it
+        conds.append(arrests.c.arrested_utc >= city_day_start(scope.since))
     if start is not None:
         conds.append(arrests.c.arrested_utc >= to_utc_naive(start))
     if end is not None:
@@ -124,6 +124,10 @@ def _party_hashes(conn: Connection, hmac_key: bytes, facts: RecordFacts) -> None
     facts.protected_persons = frozenset(protected_ids)
     facts.protected_names, facts.arrestee_names = frozenset(names[True]), frozenset(names[False])
     facts.protected_dobs, facts.arrestee_dobs = frozenset(dobs[True]), frozenset(dobs[False])
+    facts.protected_last_names = frozenset(last for last, _ in names[True])
+    facts.arrestee_last_names = frozenset(last for last, _ in names[False])
+    facts.protected_first_names = frozenset(first for _, first in names[True])
+    facts.arrestee_first_names = frozenset(first for _, first in names[False])
 
 
 def add_arrests(conn: Connection, facts: RecordFacts, arrest_ids: Iterable[str]) -> None:

@@ -6,9 +6,15 @@ when one reason text (near-duplicates merged by token Jaccard similarity) or one
 case number is reused across many distinct, unrelated people.
 
 purpose_mismatch flags reasons that state a purpose the agreement does not
-permit: phrases per purpose code (``config.purpose_phrases``) matched as whole
-words (token n-grams), against the purposes of the agreement version each entry names; and
-requests the gate denied with rule ``purposes`` (a purpose code not permitted).
+permit: the lexicon of ``pars.oversight.reasons`` (phrases, statute patterns and
+weak words per purpose code, from ``OversightConfig``) read on the reason after
+normalising it against disguise (NFKC, format characters, case, Unicode
+confusables, accents), against the purposes of the agreement version each entry
+names; and requests the gate denied under ``purposes`` (a purpose code not
+permitted), whatever else they broke.
+
+Both detectors read reasons normalised: a boilerplate reason in fullwidth or
+Cyrillic letters is still boilerplate.
 
 Rule: judge a reason only against the version the entry was decided under;
 when that version is unknown, say nothing about it.
@@ -24,18 +30,29 @@ from typing import Any
 
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import CountDetector
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chooser, who, worse
+from pars.oversight.model import (
+    Entry,
+    Evidence,
+    Finding,
+    RecordFacts,
+    Subject,
+    chooser,
+    violations,
+    who,
+    worse,
+)
+from pars.oversight.reasons import Lexicon, normalise
 
 _WORD = re.compile(r"[a-z0-9]+")
 
 
 @lru_cache(maxsize=4096)
 def tokens(text: str | None) -> tuple[str, ...]:
-    """Lower-cased words and numbers, punctuation dropped.
+    """Words and numbers of the normalised text (``reasons.normalise``), punctuation dropped.
 
     Cached: three detectors read each entry's reason, and a log repeats reasons.
     """
-    return tuple(_WORD.findall((text or "").lower()))
+    return tuple(_WORD.findall(normalise(text)))
 
 
 @lru_cache(maxsize=4096)
@@ -192,41 +209,13 @@ class VagueJustification:
         return out
 
 
-PhraseIndex = dict[tuple[str, ...], frozenset[str]]
-
-
-def phrase_index(phrases: dict[str, tuple[str, ...]]) -> PhraseIndex:
-    """Each phrase as its tuple of tokens -> the purpose codes it states."""
-    index: dict[tuple[str, ...], set[str]] = {}
-    for code, listed in phrases.items():
-        for phrase in listed:
-            key = tokens(phrase)
-            if key:
-                index.setdefault(key, set()).add(code)
-    return {k: frozenset(v) for k, v in index.items()}
-
-
-def stated_purposes(text: str | None, index: PhraseIndex, longest: int | None = None) -> set[str]:
-    """Purpose codes whose phrases appear in ``text`` as whole words (token n-grams).
-
-    ``longest``: the most words in a phrase of ``index`` (worked out if not given).
-    """
-    said = tokens(text)
-    if longest is None:
-        longest = max((len(k) for k in index), default=0)
-    found: set[str] = set()
-    for n in range(1, longest + 1):
-        for i in range(len(said) - n + 1):
-            codes = index.get(said[i : i + n])
-            if codes:
-                found |= codes
-    return found
-
-
 class PurposeMismatch(CountDetector):
     kind = "purpose_mismatch"
     what = "whose stated reason is a purpose the agreement does not permit"
-    test = "count of requests whose reason states a purpose not permitted (phrase lists per purpose)"
+    test = (
+        "count of requests whose reason states a purpose not permitted "
+        "(lexicon per purpose, on text normalised against disguise)"
+    )
     tail = (
         "Allowed requests count too: the gate checks the purpose code, not the reason written; "
         "every request is in the audit log at the indices listed."
@@ -234,8 +223,7 @@ class PurposeMismatch(CountDetector):
 
     def __init__(self, facts: RecordFacts, config: OversightConfig) -> None:
         super().__init__(facts, config)
-        self._phrases = phrase_index(config.purpose_phrases)
-        self._longest = max((len(k) for k in self._phrases), default=0)
+        self.lexicon = Lexicon.from_config(config)
         self.permitted_seen: dict[str, set[str]] = defaultdict(set)
         # A log repeats its reasons (a case is looked up many times under one): scan each text once.
         self._stated: dict[str | None, frozenset[str]] = {}
@@ -246,7 +234,7 @@ class PurposeMismatch(CountDetector):
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
         agreement = str(entry["agreement_id"])
-        if entry.get("decision") == "deny" and entry.get("rule") == "purposes":
+        if "purposes" in violations(entry):
             return f"denied: purpose code {entry.get('purpose')!r} not permitted", 1.0
         permitted = self.facts.permitted(agreement, entry.get("agreement_version"))
         if permitted is None:
@@ -257,7 +245,7 @@ class PurposeMismatch(CountDetector):
         if stated is None:
             if len(self._stated) > 100_000:
                 self._stated.clear()  # bounded memory on logs of ever-new reasons
-            stated = self._stated[text] = frozenset(stated_purposes(text, self._phrases, self._longest))
+            stated = self._stated[text] = frozenset(self.lexicon.purposes(text))
         wrong = sorted(stated - permitted)
         if not wrong:
             return None

@@ -103,6 +103,11 @@ class RecordFacts:
     arrestee_names: frozenset[tuple[str, str]] = frozenset()
     protected_dobs: frozenset[str] = frozenset()
     arrestee_dobs: frozenset[str] = frozenset()
+    #: The same for one name alone: a search by surname (or first name) only.
+    protected_last_names: frozenset[str] = frozenset()
+    arrestee_last_names: frozenset[str] = frozenset()
+    protected_first_names: frozenset[str] = frozenset()
+    arrestee_first_names: frozenset[str] = frozenset()
     #: (agreement_id, version as logged) -> permitted purpose codes.
     purposes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     partners: dict[str, str] = field(default_factory=dict)
@@ -151,6 +156,21 @@ def subjects(entry: Entry) -> tuple[Subject, ...]:
     if user is None:
         return ((agreement, None),)
     return (agreement, str(user)), (agreement, None)
+
+
+def violations(entry: Entry) -> tuple[str, ...]:
+    """Every clause a denied entry broke: its ``violations`` list, or its ``rule`` alone
+    (entries written before the list existed, and allows)."""
+    if entry.get("decision") != "deny":
+        return ()
+    listed = entry.get("violations")
+    rule = entry.get("rule")
+    if isinstance(listed, list) and listed:
+        out = [str(v) for v in listed]
+        if isinstance(rule, str) and rule not in out:
+            out.insert(0, rule)  # the deciding rule with its name, as logged
+        return tuple(out)
+    return (str(rule),) if rule else ()
 
 
 def chosen(entry: Entry) -> bool:

@@ -35,6 +35,9 @@ MAX_USERS = 30
 MAX_RULES = 15
 
 _RC: dict[str, Any] = {
+    # User names, rules and agreement ids are drawn as written: never as mathtext
+    # (a name like "a$b$c" or "x_$^{1}$" would otherwise be typeset, "\frac" fail).
+    "text.parse_math": False,
     "svg.fonttype": "none",
     "font.size": 9,
     "axes.spines.top": False,
@@ -90,14 +93,17 @@ def requests_plot(item: dict[str, Any], name: str) -> str:
     fig = _figure(3.2)
     with _rc():
         ax = fig.subplots()
-        for i, (user, counts) in enumerate(lines):
-            ax.plot(weeks, counts, label=user, color=PALETTE[i % len(PALETTE)],
-                    linestyle=STYLES[i % len(STYLES)], marker="o" if len(weeks) < 30 else None,
-                    markersize=3, linewidth=1.4)  # fmt: skip
+        handles = []
+        for i, (_, counts) in enumerate(lines):
+            handles += ax.plot(weeks, counts, color=PALETTE[i % len(PALETTE)],
+                               linestyle=STYLES[i % len(STYLES)], marker="o" if len(weeks) < 30 else None,
+                               markersize=3, linewidth=1.4)  # fmt: skip
         ax.set_ylabel("requests per week")
         ax.set_xlabel("week starting (UTC)")
         ax.set_ylim(bottom=0)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        # Labels passed explicitly: a name starting with "_" is not taken for "no legend".
+        ax.legend(handles, [user for user, _ in lines], fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0), frameon=False)  # fmt: skip
         fig.autofmt_xdate()
     top = ", ".join(f"{u} {sum(c):,}" for u, c in by_user[:5])
     desc = (

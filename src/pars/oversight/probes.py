@@ -4,9 +4,13 @@ Three signs, each one audit entry:
 - a denial whose rule is ``roles`` or names ``parties`` (asking for party fields);
 - a read or search by an id (``arrest_id``/``person_id`` filter) that is a victim's
   or witness's person id and found nothing (404 or no results);
-- a search whose keyed-hashed last and first name (or, with no name, dob) match a
-  victim or witness and match no arrestee: the partner was looking for the person
-  as a victim or witness, since as an arrestee they do not exist.
+- a search whose keyed-hashed last and first name, or one name alone (a surname
+  search), or with no name the dob, match a victim or witness and match no
+  arrestee: the partner was looking for the person as a victim or witness, since
+  as an arrestee they do not exist (CONTRACT 6: a search by any name of a victim
+  or witness is an attempt to reach them).
+
+A denial counts by any of its ``violations``, not only its deciding rule.
 
 The name hashes are recomputed by ``facts.py`` with the log's HMAC key, exactly as
 the gate logged the search; no name is ever un-hashed.
@@ -20,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from pars.oversight.counted import CountDetector
-from pars.oversight.model import Entry
+from pars.oversight.model import Entry, violations
 
 
 def _values(value: Any) -> list[str]:
@@ -45,9 +49,9 @@ class ProtectedRoleProbe(CountDetector):
         return c.probe_min, c.probe_medium, c.probe_high
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
-        rule = str(entry.get("rule") or "")
-        if entry.get("decision") == "deny" and (rule == "roles" or "parties" in rule):
-            return f"denied: {rule}", 2.0
+        for rule in violations(entry):
+            if rule == "roles" or "parties" in rule:
+                return f"denied: {rule}", 2.0
         filters = entry.get("filters") or {}
         found_nothing = entry.get("status") == 404 or (
             entry.get("decision") == "allow" and not entry.get("arrest_ids")
@@ -65,6 +69,13 @@ class ProtectedRoleProbe(CountDetector):
             if pairs & self.facts.protected_names and not pairs & self.facts.arrestee_names:
                 return "search by a victim's or witness's name", 3.0
             return None
+        f = self.facts
+        for alone, protected, arrestees in (
+            (set(lasts), f.protected_last_names, f.arrestee_last_names),
+            (set(firsts), f.protected_first_names, f.arrestee_first_names),
+        ):
+            if alone and alone & protected and not alone & arrestees:
+                return "search by a victim's or witness's name alone", 2.0
         dobs = set(_values(filters.get("dob")))
         if dobs & self.facts.protected_dobs and not dobs & self.facts.arrestee_dobs:
             return "search by a victim's or witness's date of birth", 1.0

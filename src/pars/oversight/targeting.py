@@ -9,14 +9,39 @@ Non-criminal targeting also counts searches that named a person and matched no
 arrest at all (fishing for people never arrested), by Fisher's exact test of the
 user's empty-search share against the rest of its agency.
 
+Evasion (issue 12) is met three ways:
+
+- aimed access tested alone: what a user aimed at (searches by name, dob, ssn,
+  address or id, and reads of records they picked) is tested apart from the whole,
+  so broad district or date-window sweeps, which return the scope's own mix,
+  cannot dilute a skew in whom they sought. Each subject is tested on the whole
+  and, when it also swept broadly, on its aimed part; every test joins one
+  Benjamini–Hochberg family, and a finding says which view showed it;
+- users pooled: per agreement, users are ordered by how far their aimed share
+  exceeds the scope's (one-sided z), and the top 2, 3, ... users are pooled; the
+  smallest binomial p over these groups, times the number of groups (Bonferroni:
+  valid whatever the order), is the agency's scan test. Splitting the work over
+  accounts, each below ``min_people``, puts them together again; honest users
+  joining the agency do not dilute it, since the scan picks the skewed group;
+- time: each user's aimed access is also tested in sliding windows of
+  ``window_days`` (30 and 90 days, each stepping half its length, on a grid fixed
+  from 2000-01-01), every window one more test in the same BH family, so a burst
+  inside a long period stands out; a flagged user's finding states where its
+  conduct changed most (the change point maximising the two-share binomial
+  likelihood ratio over the people it aimed at, in the order first seen);
+- no per-user minimum to stay under: ``min_people`` only spares a lone user a test
+  it has no power for; small users are still tested in the pooled scan.
+
 Rule: expunged and unknown records are excluded from numerator and denominator
 alike and only counted; a finding never names one.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from pars.oversight import stats
@@ -39,6 +64,37 @@ from pars.records.fields import PERSONAL_FILTERS
 BINOMIAL = "exact binomial test, one-sided (greater), against the share in scope"
 FISHER = "Fisher's exact test, one-sided (greater), against the rest of the agency"
 _PERSON_FILTERS = frozenset(PERSONAL_FILTERS) | {"person_id"}
+#: Filters that aim at a person or a record (not ``location``: a place is a sweep).
+AIMED_FILTERS = frozenset({"last_name", "first_name", "dob", "ssn", "address", "person_id", "arrest_id"})
+WHOLE, AIMED, POOLED, WINDOW = "all access", "aimed access", "pooled users", "window"
+VIEW_WORDS = {
+    WHOLE: "all records it chose to see",
+    AIMED: "targeted searches and reads (broad searches excluded)",
+    POOLED: "targeted searches and reads of the agreement's most skewed users, pooled",
+    WINDOW: "targeted searches and reads within one window of time",
+}
+#: Days are counted from this day, so window grids agree between reports.
+_EPOCH = date(2000, 1, 1).toordinal()
+
+
+def windows_of(day: int, days: int) -> range:
+    """The windows of ``days`` days (stepping ``days // 2``) that hold day number ``day``."""
+    step = max(1, days // 2)
+    return range((day - days) // step + 1, day // step + 1)
+
+
+def window_span(days: int, j: int) -> tuple[str, str]:
+    """First and last day of window ``j`` of ``days`` days, ISO dates."""
+    step = max(1, days // 2)
+    first = date.fromordinal(_EPOCH + j * step)
+    return first.isoformat(), (first + timedelta(days=days - 1)).isoformat()
+
+
+def aimed(entry: Entry) -> bool:
+    """A read of a picked record, or a search that names a person or a record."""
+    if entry.get("action") == "read":
+        return True
+    return bool(AIMED_FILTERS & set(entry.get("filters") or {}))
 
 
 @dataclass
@@ -59,6 +115,12 @@ class _Test:
     k: int
     p0: float
     p: float
+    view: str = WHOLE
+    users: tuple[str, ...] = ()
+    #: Candidate groups the p-value was adjusted over (the pooled scan).
+    groups: int = 1
+    #: (days, window number) for a window test.
+    window: tuple[int, int] | None = None
 
 
 class _ShareDetector:
@@ -72,6 +134,14 @@ class _ShareDetector:
         self.facts = facts
         self.config = config
         self.tallies: dict[Subject, _Tally] = defaultdict(self._new_tally)
+        #: The aimed part of each user's access (searches naming a person, reads).
+        self.aimed: dict[Subject, _Tally] = defaultdict(self._new_tally)
+        self.broad: set[Subject] = set()
+        #: A user's aimed access per sliding window: (subject, days, window number) -> tally.
+        self.windows: dict[tuple[Subject, int, int], _Tally] = {}
+        self._days: dict[str, int] = {}
+        #: Per user, each aimed unit in the order first seen: (index, has the trait), for the change point.
+        self.sequence: dict[Subject, list[tuple[int, bool]]] = defaultdict(list)
 
     def _new_tally(self) -> _Tally:
         cap = self.config.max_evidence
@@ -103,39 +173,162 @@ class _ShareDetector:
             units.add(unit)
             if self._has(fact):
                 hits.add(unit)
+        is_aimed = aimed(entry)
+        if is_aimed and entry.get("user") is not None and units:
+            self._windows(index, entry, units, hits)
         for subject in subjects(entry):
-            t = self.tallies[subject]
-            if excluded:
-                t.excluded.update(excluded)
-            t.units |= units
-            if hits:
-                t.hits |= hits
-                t.evidence.add(index, len(hits))
+            views = (self.tallies[subject], self.aimed[subject]) if is_aimed else (self.tallies[subject],)
+            if not is_aimed:
+                self.broad.add(subject)
+            for t in views:
+                if excluded:
+                    t.excluded.update(excluded)
+                t.units |= units
+                if hits:
+                    t.hits |= hits
+                    t.evidence.add(index, len(hits))
         self._observe_search(index, entry)
+
+    def _windows(self, index: int, entry: Entry, units: set[str], hits: set[str]) -> None:
+        subject: Subject = (str(entry["agreement_id"]), str(entry["user"]))
+        known = self.aimed[subject].units
+        seq = self.sequence[subject]
+        for unit in units - known:
+            seq.append((index, unit in hits))
+        time = str(entry.get("time", ""))[:10]
+        day = self._days.get(time)
+        if day is None:
+            try:
+                day = self._days[time] = date.fromisoformat(time).toordinal() - _EPOCH
+            except ValueError:
+                return
+        for days in self.config.window_days:
+            for j in windows_of(day, days):
+                t = self.windows.get((subject, days, j))
+                if t is None:
+                    t = self.windows[(subject, days, j)] = self._new_tally()
+                t.units |= units
+                if hits:
+                    t.hits |= hits
+                    t.evidence.add(index, len(hits))
 
     def _observe_search(self, index: int, entry: Entry) -> None:
         """Hook for non-criminal targeting's empty searches."""
 
+    def _p0(self, agreement: str) -> float | None:
+        base = self.facts.baselines.get(agreement)
+        if base is None:
+            return None
+        _, p0 = self._baseline(base)
+        return p0 if 0.0 < p0 < 1.0 else None
+
     def _tests(self) -> list[_Test]:
         tests = []
         for subject, t in sorted(self.tallies.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
-            base = self.facts.baselines.get(subject[0])
-            if base is None:
+            p0 = self._p0(subject[0])
+            if p0 is None:
                 continue
-            _, p0 = self._baseline(base)
-            n = len(t.units)
-            if n < self.config.min_people or not 0.0 < p0 < 1.0:
+            views = [(WHOLE, t)]
+            if subject in self.broad and subject in self.aimed:
+                views.append((AIMED, self.aimed[subject]))
+            for view, tally in views:
+                n, k = len(tally.units), len(tally.hits)
+                if n >= self.config.min_people:
+                    tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0), view))
+        tests += self._pooled()
+        for (subject, days, j), t in sorted(
+            self.windows.items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or "", kv[0][1], kv[0][2])
+        ):
+            p0 = self._p0(subject[0])
+            n, k = len(t.units), len(t.hits)
+            if p0 is None or n < self.config.min_people:
                 continue
-            k = len(t.hits)
-            tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0)))
+            # A window holding all the user's aimed access says nothing the aimed view does not.
+            if n == len(self.aimed[subject].units):
+                continue
+            tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0), WINDOW, window=(days, j)))
         return tests
+
+    def _pooled(self) -> list[_Test]:
+        """Per agreement, the scan over pooled groups of its most skewed users (aimed access)."""
+        by_agreement: dict[str, list[tuple[float, str, int, int]]] = defaultdict(list)
+        for (agreement, user), t in self.aimed.items():
+            p0 = self._p0(agreement)
+            if user is None or p0 is None or not t.units:
+                continue
+            n, k = len(t.units), len(t.hits)
+            z = (k - n * p0) / (n * p0 * (1.0 - p0)) ** 0.5
+            by_agreement[agreement].append((z, user, n, k))
+        out = []
+        for agreement, rows in sorted(by_agreement.items()):
+            if len(rows) < 2:
+                continue
+            p0 = self._p0(agreement)
+            assert p0 is not None
+            rows.sort(key=lambda r: (-r[0], r[1]))
+            best: tuple[float, int, int, int] | None = None
+            n = k = 0
+            for m, (_, _, nu, ku) in enumerate(rows, 1):
+                n, k = n + nu, k + ku
+                if m >= 2:
+                    p = stats.binomial_test(k, n, p0)
+                    if best is None or p < best[0]:
+                        best = (p, m, n, k)
+            assert best is not None
+            p, m, n, k = best
+            groups = len(rows) - 1
+            users = tuple(sorted(r[1] for r in rows[:m]))
+            out.append(_Test((agreement, None), n, k, p0, min(1.0, p * groups), POOLED, users, groups))
+        return out
+
+    def _tally(self, test: _Test) -> _Tally:
+        if test.view == WHOLE:
+            return self.tallies[test.subject]
+        if test.view == WINDOW and test.window is not None:
+            return self.windows[(test.subject, *test.window)]
+        if test.view == AIMED:
+            return self.aimed[test.subject]
+        pooled = self._new_tally()
+        for user in test.users:
+            t = self.aimed[(test.subject[0], user)]
+            pooled.excluded |= t.excluded
+            for i in t.evidence.indices():
+                pooled.evidence.add(i)
+        return pooled
 
     def _statistic(self, test: _Test, q: float, tested: int) -> dict[str, Any]:
         base = self.facts.baselines[test.subject[0]]
         ratio = stats.share_ratio(test.k, test.n, test.p0, self.config.confidence)
-        t = self.tallies[test.subject]
+        t = self._tally(test)
+        extra: dict[str, Any] = {}
+        if test.view == POOLED:
+            extra = {
+                "users": list(test.users),
+                "groups_scanned": test.groups,
+                "per_user": {
+                    u: {
+                        "n": len(self.aimed[(test.subject[0], u)].units),
+                        "k": len(self.aimed[(test.subject[0], u)].hits),
+                    }
+                    for u in test.users
+                },
+            }
+        seen_as = VIEW_WORDS[test.view]
+        if test.window is not None:
+            first, last = window_span(*test.window)
+            extra["window"] = {"days": test.window[0], "from": first, "to": last}
+            seen_as = f"targeted searches and reads from {first} to {last} (a {test.window[0]}-day window)"
+        if test.subject[1] is not None:
+            change = self._change_point(test.subject)
+            if change is not None:
+                extra["change_point"] = change
         return {
-            "test": BINOMIAL,
+            "view": test.view,
+            "seen_as": seen_as,
+            **extra,
+            "test": BINOMIAL
+            if test.view != POOLED
+            else f"{BINOMIAL}; Bonferroni over {test.groups} pooled groups",
             "n": test.n,
             "k": test.k,
             "share": test.k / test.n,
@@ -153,12 +346,15 @@ class _ShareDetector:
         }
 
     def _flagged(self) -> dict[Subject, dict[str, Any]]:
+        """Each subject's most significant flagged view (a subject appears once per kind)."""
         tests = self._tests()
         qs = stats.benjamini_hochberg([t.p for t in tests])
-        out = {}
-        for test, q in zip(tests, qs, strict=True):
+        out: dict[Subject, dict[str, Any]] = {}
+        for test, q in sorted(zip(tests, qs, strict=True), key=lambda tq: tq[0].p):
+            if test.subject in out or q > self.config.alpha:
+                continue
             stat = self._statistic(test, q, len(tests))
-            if q <= self.config.alpha and stat["ratio"] >= self.config.min_ratio:
+            if stat["ratio"] >= self.config.min_ratio:
                 out[test.subject] = stat
         return out
 
@@ -166,7 +362,26 @@ class _ShareDetector:
         lo, hi = s["ratio_ci"]
         excluded = s["excluded_expunged"]
         tail = f" {excluded} expunged record(s) were left out of the count." if excluded else ""
-        return (
+        seen = f"Seen in {s['seen_as']}: {s['share']:.0%} against {s['baseline_share']:.0%} in scope. "
+        change = s.get("change_point")
+        if change is not None and change["share_after"] > change["share_before"]:
+            seen += (
+                f"Its conduct changed at audit entry {change['index']}: {change['share_before']:.0%} of the "
+                f"{change['people_before']:,} people it aimed at before, {change['share_after']:.0%} of the "
+                f"{change['people_after']:,} after. "
+            )
+        if s["view"] == POOLED:
+            users = ", ".join(s["users"])
+            return seen + (
+                f"{who(subject, self.facts.partners.get(subject[0]))}: its users {users} together aimed at "
+                f"{s['n']:,} distinct {self.unit}; {s['k']:,} of them ({s['share']:.1%}) {self.trait}, "
+                f"against {s['baseline_share']:.1%} of the {s['baseline_n']:,} in the agreement's scope: "
+                f"{s['ratio']:.1f} times as often ({s['confidence']:.0%} interval {lo:.1f} to {hi:.1f}). "
+                f"Pooling its users from the most skewed down, this group stands out by chance "
+                f"{p_words(s['p_value'])} (exact binomial test, p = {s['p_value']:.2g} after Bonferroni over "
+                f"{s['groups_scanned']} groups; q = {s['q_value']:.2g}).{tail}"
+            )
+        return seen + (
             f"{who(subject, self.facts.partners.get(subject[0]))} was shown {s['n']:,} distinct "
             f"{self.unit} in the period; {s['k']:,} of them ({s['share']:.1%}) {self.trait}, against "
             f"{s['baseline_share']:.1%} of the {s['baseline_n']:,} {self.unit} in the agreement's scope: "
@@ -180,7 +395,7 @@ class _ShareDetector:
     def findings(self) -> list[Finding]:
         out = []
         for subject, stat in self._flagged().items():
-            t = self.tallies[subject]
+            t = self._tally_for(subject, stat)
             severity = self.config.band(stat["ratio"], self.config.ratio_medium, self.config.ratio_high)
             out.append(
                 Finding(
@@ -194,6 +409,48 @@ class _ShareDetector:
                 )
             )
         return out
+
+    def _change_point(self, subject: Subject) -> dict[str, Any] | None:
+        """Where the user's aimed share changed most (the split maximising the binomial likelihood
+        ratio of two shares against one), in one pass over its people in the order first seen."""
+        seq = self.sequence.get(subject) or []
+        n = len(seq)
+        total = sum(h for _, h in seq)
+        if n < 2 * self.config.min_people or total in (0, n):
+            return None
+
+        def ll(k: int, m: int) -> float:
+            return sum(x * math.log(x / m) for x in (k, m - k) if x)
+
+        best, at, before = 0.0, 0, 0
+        k = 0
+        for i, (_, h) in enumerate(seq[:-1], 1):
+            k += h
+            if i < self.config.min_people or n - i < self.config.min_people:
+                continue
+            gain = ll(k, i) + ll(total - k, n - i) - ll(total, n)
+            if gain > best:
+                best, at, before = gain, i, k
+        if at == 0:
+            return None
+        return {
+            "index": seq[at][0],
+            "share_before": before / at,
+            "share_after": (total - before) / (n - at),
+            "people_before": at,
+            "people_after": n - at,
+            "log_likelihood_ratio": best,
+        }
+
+    def _tally_for(self, subject: Subject, stat: dict[str, Any]) -> _Tally:
+        view = stat["view"]
+        if view == WINDOW:
+            w = stat["window"]
+            first = date.fromisoformat(w["from"]).toordinal() - _EPOCH
+            return self.windows[(subject, w["days"], first // max(1, w["days"] // 2))]
+        if view == POOLED:
+            return self._tally(_Test(subject, 0, 0, 0.0, 1.0, POOLED, tuple(stat["users"])))
+        return self.aimed[subject] if view == AIMED else self.tallies[subject]
 
     def power(self) -> list[dict[str, Any]]:
         """Per agreement: the smallest ratio the test would have detected (agency and median user)."""

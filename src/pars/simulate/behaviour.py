@@ -20,6 +20,8 @@ from pars.simulate.world import Bystander, Target, World
 
 Behaviour = Literal[
     "analyst",
+    # An honest analyst who also runs broad district and date-window searches (pattern work).
+    "broad_analyst",
     "origin_targeting",
     "non_criminal",
     "protected_probe",
@@ -27,6 +29,14 @@ Behaviour = Literal[
     "bulk",
     "vague",
     "purpose_mismatch",
+    # Evasions by a partner who knows the detectors (issue 12):
+    "dilution",
+    "split",
+    "slow",
+    "scrape_search",
+    "disguised_reasons",
+    "misspelt_forbidden",
+    "surname_probe",
 ]
 BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
 
@@ -56,6 +66,17 @@ OTHER_PURPOSES = (
     "Tenant screening requested by a housing authority.",
     "Civil lawsuit discovery: looking for prior arrests.",
     "Security clearance re-investigation interview prep.",
+)
+#: Immigration purposes disguised against a phrase list (issue 12's "Reasons in disguise").
+DISGUISED = (
+    "ｉｍｍｉｇｒａｔｉｏｎ",
+    "Immіgration status check",  # Cyrillic і
+    "Im\u200bmigration review",
+    "deportación",
+    "non-citizen, review priors",
+    "287(g) screening: removability",
+    "visa-overstayer, confirm identity",
+    "8 U.S.C. § 1227 review",
 )
 FORBIDDEN_TRIES: tuple[dict[str, Any], ...] = (
     {"country_of_origin": "MX"},
@@ -131,6 +152,52 @@ def asks_for(p: Persona, world: World, now: datetime, rng: random.Random) -> lis
             body = {"purpose": p.purpose, "case_number": case, "justification": _legit(rng, now)}
             asks.append(Ask("read", body, arrest_id=aid))
         return asks
+    if b == "broad_analyst" and rng.random() < 0.3:
+        day = to_utc_naive(now) - timedelta(days=rng.randrange(2, 120))
+        filters = {
+            "district": str(rng.randrange(1, 25)),
+            "arrested_from": day.date().isoformat(),
+            "arrested_to": (day + timedelta(days=rng.choice((3, 7, 14)))).date().isoformat(),
+        }
+        return [_search(p, filters, case, _legit(rng, now), rng.random() < 0.3)]
+    if b in ("dilution", "split", "slow"):
+        # Aimed at people born abroad with charges minor or dropped, under honest-looking reasons;
+        # a diluter pads the log with broad district and date-window searches; a slow campaign
+        # (few sittings a week) and split accounts differ only in how often they sit down.
+        if b == "dilution" and rng.random() < 0.45:
+            day = to_utc_naive(now) - timedelta(days=rng.randrange(2, 300))
+            filters = {
+                "district": str(rng.randrange(1, 25)),
+                "arrested_from": day.date().isoformat(),
+                "arrested_to": (day + timedelta(days=7)).date().isoformat(),
+            }
+            return [_search(p, filters, case, _legit(rng, now), False)]
+        pool = [t for t in _recent(world, now, 365) if t.foreign_born and t.minor_or_dropped]
+        target = rng.choice(pool) if pool else rng.choice(recent)
+        return [_search(p, _name_search(target), case, _legit(rng, now), rng.random() < 0.5)]
+    if b == "scrape_search":
+        # Consecutive 3-day windows from the start of the records, each with its own case and reason.
+        if p._cursor == 0:
+            p._cursor = 1
+        first = min(t.arrested_utc for t in world.targets)
+        asks = []
+        for _ in range(40):
+            start = first + timedelta(days=3 * (p._cursor - 1))
+            p._cursor += 1
+            filters = {
+                "arrested_from": start.date().isoformat(),
+                "arrested_to": (start + timedelta(days=3)).date().isoformat(),
+            }
+            asks.append(_search(p, filters, p.case_number(rng, now), _legit(rng, now), False))
+        return asks
+    if b == "disguised_reasons" and rng.random() < 0.6:
+        return [_search(p, _name_search(rng.choice(recent)), case, rng.choice(DISGUISED), True)]
+    if b == "misspelt_forbidden" and rng.random() < 0.3:
+        filters = {"lname": rng.choice(recent).last_name, "country_of_origin": rng.choice(("MX", "DO", "GT"))}
+        return [_search(p, filters, case, _legit(rng, now), False)]
+    if b == "surname_probe" and world.bystanders and rng.random() < 0.5:
+        victim = rng.choice(world.bystanders)
+        return [_search(p, {"last_name": victim.last_name}, case, _legit(rng, now), False)]
     if b == "origin_targeting":
         pool = [t for t in _recent(world, now, 365) if t.foreign_born and t.minor_or_dropped]
         if rng.random() < 0.05:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, RowMapping, Select, and_, func, select
 from sqlalchemy.sql.elements import UnaryExpression
 
-from pars.clock import parse_instant, to_utc_naive
+from pars.clock import city_day_start, parse_instant, to_utc_naive
 from pars.errors import InvalidInput
 from pars.records.fields import PERSON_FIELDS, REGISTRY, Filter
 from pars.records.normalize import address_key, name_key, ssn_key
@@ -25,7 +25,10 @@ from pars.store.schema import arraignments, arrests, charges, charging, custody,
 
 @dataclass(frozen=True)
 class Scope:
-    """Arrests an agreement may see at all: any charge in ``grades``, arrested ``since``."""
+    """Arrests an agreement may see at all: any charge in ``grades``, arrested from the day ``since``.
+
+    ``since`` is a day in the city's time zone (``pars.clock.city_day_start``).
+    """
 
     grades: frozenset[str] | None = None
     since: date | None = None
@@ -237,8 +240,8 @@ def search_statement(query: SearchQuery) -> Select[tuple[str]]:
     scope = query.scope
     if scope.grades is not None:
         conds.append(_charges_where(charges.c.grade.in_(sorted(scope.grades))))
-    if scope.since is not None:
-        conds.append(arrests.c.arrested_utc >= datetime(scope.since.year, scope.since.month, scope.since.day))
+    if scope.since is not None:  # a day in the city's time zone (CONTRACT section 3)
+        conds.append(arrests.c.arrested_utc >= city_day_start(scope.since))
     stmt = (
         select(arrests.c.arrest_id)
         .select_from(

@@ -17,22 +17,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection, select
 
-from pars.audit.publish import WitnessConfig, published_size
+from pars.audit.publish import WitnessConfig, published_bundle, published_tile
 from pars.audit.publish import latest_published as _latest_published
-from pars.audit.tilepath import (
-    HASH_SIZE,
-    TILE_WIDTH,
-    Tile,
-    TilePathError,
-    encode_bundle,
-    parse_tile_path,
-    tile_width,
-)
+from pars.audit.tilepath import Tile, TilePathError, parse_tile_path
 from pars.errors import NotFound
 from pars.gate import Gate, Principal
-from pars.store.schema.audit import audit_leaves, audit_tiles
 from pars.web.deps import Services, principal, services
 
 router = APIRouter(prefix="/log", tags=["public log"])
@@ -70,12 +60,6 @@ def _tile(path: str, *, entries: bool) -> Tile:
     return tile
 
 
-def _check_published(conn: Connection, tile: Tile, config: WitnessConfig) -> None:
-    size = published_size(conn, config)
-    if tile.width > tile_width(tile.level, tile.index, size):
-        raise NotFound(f"tile {tile.path} is beyond the published log (size {size})")
-
-
 def _headers(tile: Tile) -> dict[str, str]:
     return {"cache-control": PARTIAL_CACHE if tile.is_partial else IMMUTABLE}
 
@@ -89,18 +73,10 @@ def entry_bundle(
 ) -> Response:
     Gate.require_role(who, "oversight")
     tile = _tile("entries/" + path, entries=True)
-    start = tile.index * TILE_WIDTH
     with svc.store.read() as conn:
-        _check_published(conn, tile, config)
-        rows = conn.execute(
-            select(audit_leaves.c.idx, audit_leaves.c.entry)
-            .where(audit_leaves.c.idx >= start, audit_leaves.c.idx < start + tile.width)
-            .order_by(audit_leaves.c.idx)
-        ).all()
-    if [int(r.idx) for r in rows] != list(range(start, start + tile.width)):
-        raise NotFound(f"entry bundle {tile.path} is not in storage; run pars audit verify")
+        bundle = published_bundle(conn, tile, config)
     # Private data for one role: never in a shared cache (the hardening layer's no-store).
-    return Response(encode_bundle(bytes(r.entry) for r in rows), media_type=TILE_TYPE)
+    return Response(bundle, media_type=TILE_TYPE)
 
 
 @router.get("/tile/{path:path}", response_class=Response)
@@ -109,13 +85,5 @@ def hash_tile(
 ) -> Response:
     tile = _tile(path, entries=False)
     with svc.store.read() as conn:
-        _check_published(conn, tile, config)
-        blob = conn.execute(
-            select(audit_tiles.c.hashes).where(
-                audit_tiles.c.level == tile.level, audit_tiles.c.idx == tile.index
-            )
-        ).scalar()
-    want = tile.width * HASH_SIZE
-    if blob is None or len(blob) < want:
-        raise NotFound(f"tile {tile.path} is not in storage; run pars audit verify")
-    return Response(bytes(blob)[:want], media_type=TILE_TYPE, headers=_headers(tile))
+        blob = published_tile(conn, tile, config)
+    return Response(blob, media_type=TILE_TYPE, headers=_headers(tile))

@@ -101,11 +101,14 @@ party_keys = Table(
     Column("added_by", String(100), nullable=False),
 )
 
+#: A warrant is on file for one agreement's requests (CONTRACT section 7). Rows from
+#: before 0010_warrants have agreement_id "" and unlock nothing: no agreement has that id.
 warrants = Table(
     "warrants",
     metadata,
     Column("reference", String(200), primary_key=True),
     Column("arrest_id", String(64), primary_key=True, index=True),
+    Column("agreement_id", String(64), primary_key=True, server_default=""),
     Column("issued_by", String(200), nullable=False),
     Column("expires_at", String(40), nullable=True),
     Column("expires_utc", DateTime, nullable=True),
