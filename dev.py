@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Run PARS from a fresh checkout with nothing but Python 3.11+.
 
-    python3 dev.py demo [ARGS...]   # `pars demo` on the embedded SQLite store
-    python3 dev.py test [ARGS...]   # ruff, mypy --strict, then the whole pytest suite
-    python3 dev.py pars ARGS...     # any other `pars` command
+    python3 dev.py demo [ARGS...]         # `pars demo` on the embedded SQLite store
+    python3 dev.py test [ARGS...]         # ruff, mypy --strict, import rules, then the whole pytest suite
+    python3 dev.py test --fast [ARGS...]  # pytest only (quick iterations; CI runs the full `test`)
+    python3 dev.py mutation [MODULE...]   # mutmut on the pure cores; prints the kill rate per module
+    python3 dev.py pars ARGS...           # any other `pars` command
 
 The first run creates ``.venv`` and installs the pinned dependencies into it; later
 runs reinstall only when ``pyproject.toml`` changed.
@@ -45,11 +47,17 @@ def ensure_venv() -> None:
 
 
 def run_tests(args: list[str]) -> int:
-    steps: list[list[str | Path]] = [
-        [BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py"],
-        [BIN / "mypy"],
-        [BIN / "python", "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", *args],
-    ]
+    pytest: list[str | Path] = [BIN / "python", "-m", "pytest", "-n", "2", "-p", "no:cacheprovider"]
+    if args[:1] == ["--fast"]:
+        steps: list[list[str | Path]] = [[*pytest, *args[1:]]]
+    else:
+        steps = [
+            [BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py", "scripts"],
+            [BIN / "mypy"],
+            # The architecture's import contracts (pyproject.toml [tool.importlinter]).
+            [BIN / "lint-imports"],
+            [*pytest, *args],
+        ]
     for step in steps:
         print(
             "dev.py: $",
@@ -71,11 +79,13 @@ def main(argv: list[str]) -> int:
     what, rest = argv[0], argv[1:]
     if what == "test":
         return run_tests(rest)
+    if what == "mutation":
+        return _run(BIN / "python", ROOT / "scripts" / "mutation.py", *rest)
     if what == "demo":
         return _run(BIN / "pars", "demo", *rest)
     if what == "pars":
         return _run(BIN / "pars", *rest)
-    print(f"dev.py: unknown command {what!r}; use demo, test or pars", file=sys.stderr)
+    print(f"dev.py: unknown command {what!r}; use demo, test, mutation or pars", file=sys.stderr)
     return 2
 
 

@@ -77,7 +77,7 @@ def many(count: int, start: int = 1) -> list[str]:
     out: list[str] = []
     n = start
     while len(out) < count:
-        ssn = f"9{n % 100:02d}-{(n // 100) % 100:02d}-{n % 10000:04d}"
+        ssn = f"9{n % 100:02d}-{1 + (n // 100) % 49:02d}-{1 + n % 9999:04d}"  # 9xx, group 01-49
         out.append(json.dumps(arrest(n, person=person(f"Name{n % 5000}", "Pat", dob="1980-01-01", ssn=ssn))))
         out.append(json.dumps(follow("charging", n, f"c-{n}", decision="approved")))
         out.append(

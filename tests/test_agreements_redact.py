@@ -27,7 +27,7 @@ RECORD: dict[str, Any] = {
         "dob": "1990-02-03",
         "sex": "F",
         "race": "W",
-        "ssn": "123-45-6789",
+        "ssn": "923-45-6789",
         "country_of_origin": "US",
         "address": "12 N 5th St",
     },

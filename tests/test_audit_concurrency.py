@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from pars.audit import AuditLog, init_log, verify_log
 from pars.store.db import Store
 from pars.store.schema.audit import audit_checkpoints, audit_leaves
+from tests.processes import started
 
 WORKERS = 4
 APPENDS = 15
@@ -48,11 +49,11 @@ def test_concurrent_appends_from_processes_verify(store_url: str, tmp_path: Path
     store = Store(store_url)
     init_log(store, keydir)
     env = {**os.environ, "PYTHONWARNINGS": "error", "PARS_CHECKPOINT_INTERVAL": interval}
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, store_url, keydir, f"w{n}", str(APPENDS)], env=env)
-        for n in range(WORKERS)
-    ]
-    assert [p.wait(timeout=240) for p in procs] == [0] * WORKERS
+    with contextlib.ExitStack() as stack:
+        cmds = [[sys.executable, "-c", WORKER, store_url, keydir, f"w{n}", str(APPENDS)]
+                for n in range(WORKERS)]  # fmt: skip
+        procs = [stack.enter_context(started(cmd, env=env)) for cmd in cmds]
+        assert [p.wait(timeout=240) for p in procs] == [0] * WORKERS
 
     expected = WORKERS * sum(1 + i % 3 for i in range(APPENDS))
     with store.read() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import stat
 from datetime import UTC, datetime, timedelta, timezone
@@ -83,7 +84,7 @@ def test_personal_filter_values_are_keyed_hashes_never_clear() -> None:
 
 def test_keyed_hash_matches_normalised_names_so_oversight_can_match_victims() -> None:
     assert keyed_hash("last_name", "O'Brien ", KEY) == keyed_hash("last_name", "obrien", KEY)
-    assert keyed_hash("ssn", "123456789", KEY) == keyed_hash("ssn", "123-45-6789", KEY)
+    assert keyed_hash("ssn", "923456789", KEY) == keyed_hash("ssn", "923-45-6789", KEY)
     assert keyed_hash("last_name", "Doe", KEY) != keyed_hash("first_name", "Doe", KEY)
     assert keyed_hash("last_name", "Doe", KEY) != keyed_hash("last_name", "Doe", b"x" * 32)
 
@@ -140,8 +141,15 @@ def test_other_offsets_are_written_in_utc_and_admin_detail_is_kept() -> None:
 
 
 def test_receipt_leaf_hash_is_sha256_of_zero_and_the_canonical_entry() -> None:
-    e = _entry()
-    assert leaf_hash(e.canonical) == leaf_hash(rfc8785.dumps(json.loads(e.canonical)))
+    """CONTRACT section 4: leaf_hash_hex = SHA-256(0x00 ‖ RFC 8785 bytes of the entry),
+    both computed here without ``pars.audit`` or the rfc8785 library."""
+    e = _entry(justification="Zoë's case, 1/2 done")
+    # RFC 8785 for an entry of strings, integers and ASCII keys: keys sorted, no
+    # whitespace, UTF-8 as is, only '"', '\\' and control characters escaped.
+    expected = json.dumps(e.document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    assert e.canonical == expected
+    assert leaf_hash(e.canonical) == hashlib.sha256(b"\x00" + expected).digest()
+    assert leaf_hash(b"") == bytes.fromhex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
 
 
 # --- checkpoints ---------------------------------------------------------------

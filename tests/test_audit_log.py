@@ -234,7 +234,7 @@ def test_record_takes_an_entry_object_such_as_an_admin_event(store: Store, log: 
     with store.write() as conn:
         appended = log.record(conn, doc)
     assert appended.leaves[0].entry.document["detail"] == {"as": "courts"}
-    bad = {**doc, "filters": {"ssn": "123-45-6789"}}
+    bad = {**doc, "filters": {"ssn": "923-45-6789"}}
     with pytest.raises(InvalidInput, match=r"filters\.ssn"), store.write() as conn:
         log.record(conn, bad)
 

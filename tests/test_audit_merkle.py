@@ -3,6 +3,7 @@ and malformed input gives False instead of an exception."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from pars.audit.merkle import (
     EMPTY_ROOT,
     consistency_proof,
     consistency_ranges,
+    fill,
     inclusion_proof,
     inclusion_ranges,
     node_hash,
@@ -170,3 +172,82 @@ def test_a_tiles_levels_give_every_prefix_root(width: int, start: int, data: st.
     assert upper.root_with(left_pieces(nodes, cut)) == root_hash(leaves[: before + cut])
     if width == 256:
         assert nodes[8] == [root_hash(leaves[before:])]
+
+
+# --- written from the RFC and hashlib alone (mutation testing found these unpinned) ---------
+
+
+def _h(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def test_leaf_and_node_hashes_are_the_rfc_6962_prefixes() -> None:
+    assert leaf_hash(b"") == bytes.fromhex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+    assert leaf_hash(b"abc") == _h(b"\x00abc")
+    a, b = _h(b"a"), _h(b"b")
+    assert node_hash(a, b) == _h(b"\x01" + a + b)
+    assert root_hash([leaf_hash(b"x"), leaf_hash(b"y"), leaf_hash(b"z")]) == _h(
+        b"\x01" + _h(b"\x01" + _h(b"\x00x") + _h(b"\x00y")) + _h(b"\x00z")
+    )
+
+
+def test_errors_name_what_was_wrong() -> None:
+    with pytest.raises(TypeError, match=r"^leaf_hash takes bytes, not str$"):
+        leaf_hash("text")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^leaf_hashes must be a list of 32-byte hashes$"):
+        root_hash("nope")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^index 5 is not below size 5$"):
+        inclusion_ranges(5, 5)
+    with pytest.raises(ValueError, match=r"^no consistency proof from size 0 to size 4$"):
+        consistency_ranges(0, 4)
+
+
+def test_proofs_from_memory_honour_the_size_asked_for() -> None:
+    leaves = _leaves(13)
+    assert inclusion_proof(leaves, 2, 7) == inclusion_proof(leaves[:7], 2)
+    assert inclusion_proof(leaves, 2, 7) != inclusion_proof(leaves, 2)
+    assert consistency_proof(leaves, 3, 7) == consistency_proof(leaves[:7], 3)
+    assert consistency_proof(leaves, 3, 7) != consistency_proof(leaves, 3)
+
+
+def test_the_largest_tree_verifies_and_one_past_uint64_does_not() -> None:
+    """Index 0 of a tree of 2^64 - 1 leaves: 64 right-hand siblings, folded left to right
+    (RFC 9162 section 2.1.3.2 by hand). A size of 2^64 is not a uint64 and must fail."""
+    leaf = leaf_hash(b"first")
+    proof = [_h(bytes([i])) for i in range(64)]
+    root = leaf
+    for p in proof:
+        root = _h(b"\x01" + root + p)
+    assert verify_inclusion(leaf, 0, (1 << 64) - 1, proof, root) is True
+    assert verify_inclusion(leaf, 0, 1 << 64, proof, root) is False
+
+
+def test_fill_builds_proofs_from_stored_subtree_hashes() -> None:
+    """The log's proofs come from stored perfect-subtree hashes through ``fill``; asked
+    node by node, it gives exactly the proofs computed from all the leaves."""
+    leaves = _leaves(21)
+
+    def stored(node: tuple[int, int]) -> bytes:
+        height, index = node
+        return root_hash(leaves[index << height : (index + 1) << height])
+
+    for size in (1, 2, 5, 8, 13, 21):
+        for index in range(size):
+            assert fill(inclusion_ranges(index, size), stored) == inclusion_proof(leaves, index, size)
+        for old in range(1, size):
+            assert fill(consistency_ranges(old, size), stored) == consistency_proof(leaves, old, size)
+
+
+def test_a_valid_proof_with_nodes_appended_is_refused() -> None:
+    """After the path is used up (fn == sn == 0) any further node makes the proof invalid."""
+    leaves = _leaves(5)
+    root = root_hash(leaves)
+    extra = _h(b"extra")
+    for index in range(5):
+        proof = inclusion_proof(leaves, index)
+        assert verify_inclusion(leaves[index], index, 5, proof, root) is True
+        assert verify_inclusion(leaves[index], index, 5, [*proof, extra], root) is False
+    old_root = root_hash(leaves[:3])
+    proof = consistency_proof(leaves, 3)
+    assert verify_consistency(3, 5, old_root, root, proof) is True
+    assert verify_consistency(3, 5, old_root, root, [*proof, extra]) is False

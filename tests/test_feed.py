@@ -17,8 +17,13 @@ import httpx
 import pytest
 import uvicorn
 
+from pars.agreements.request import Request
+from pars.audit import AuditLog
+from pars.gate import FeedStep, next_delivery
 from pars.store.db import Store
-from tests.test_gate_fixtures import NOW, SSN, World, graded, make_world, verify_receipt
+from tests.test_gate_fixtures import NOW, SSN, World, agreement, graded, make_world, verify_receipt, world
+
+__all__ = ["world"]
 
 FEED = {"purpose": "C", "case_number": "FBI-9"}
 
@@ -268,3 +273,116 @@ def test_an_idle_stream_sends_keepalive_comments(live: Live, monkeypatch: pytest
     with pytest.raises(queue.Empty):
         sub.next(timeout=0.1)  # comments are not events
     sub.close()
+
+
+# --- the feed through the gate (no HTTP): floor, rate limit, group commit -------------------
+
+
+def _open(w: World, who: str, last_event_id: int | None = None) -> tuple[Any, int]:
+    p = w.gate.authenticate(w.tokens[who])
+    opened = w.gate.open_feed(p, FEED, last_event_id=last_event_id)
+    assert opened.status == 200 and opened.cursor is not None, opened.body
+    return p, opened.cursor
+
+
+def _delivered(w: World, p: Any, cursor: int) -> tuple[list[str], FeedStep]:
+    """Every arrest the stream delivers after ``cursor`` until it has nothing new."""
+    got: list[str] = []
+    while True:
+        step = next_delivery(w.gate, p, Request.feed(FEED), cursor)
+        if step.kind == "data":
+            got += [r["arrest_id"] for r in step.body["results"]]
+        if step.kind in ("idle", "closed"):
+            return got, step
+        cursor = step.cursor
+
+
+def test_last_event_id_never_resumes_before_the_subscribers_first_delivery(world: World) -> None:
+    """`Last-Event-ID: 0` used to replay every arrest ever booked; now a stream starts no
+    earlier than where this (agreement, user) first subscribed, whatever it sends."""
+    world.ingest(graded(50, "F1"), graded(51, "F2"))  # booked before sa1 ever subscribed
+    p, first = _open(world, "fbi", last_event_id=0)
+    assert _delivered(world, p, first)[0] == []  # nothing from the past
+    world.ingest(graded(52, "F1"))
+    assert _delivered(world, p, first)[0] == ["A-2018-000052"]
+    # Reconnecting from the very start resumes at the first open, not before it.
+    _, again = _open(world, "fbi", last_event_id=0)
+    assert again == first
+    assert _delivered(world, p, again)[0] == ["A-2018-000052"]
+    # A resume past the newest event is held to it; no Last-Event-ID starts at the newest.
+    _, future = _open(world, "fbi", last_event_id=10**12)
+    _, fresh = _open(world, "fbi")
+    assert future == fresh > first
+    # Another user of the same agreement has its own floor: its first open, now.
+    world.token("fbi2", "partner", "sa2", "fbi-2017")
+    p2, other = _open(world, "fbi2", last_event_id=0)
+    assert other == fresh and _delivered(world, p2, other)[0] == []
+
+
+def test_feed_deliveries_are_logged_and_count_toward_the_rate_limit(world: World) -> None:
+    """Each delivery is one entry and one request of the rate limit; over it, the stream
+    closes with a logged 429 and searches in the same window are refused too."""
+    limited = {"require": [], "rate_limit": {"requests": 3, "per": "day"}}
+    world.apply(agreement("fbi-2017", id="fbi-rl", search=limited))  # serves from now on
+    world.token("rl", "partner", "sa9", "fbi-rl")
+    p, cursor = _open(world, "rl")  # request 1
+    before = size_of(world)
+    for n in (60, 61):  # requests 2 and 3
+        world.ingest(graded(n, "F1"))
+        step = next_delivery(world.gate, p, Request.feed(FEED), cursor)
+        assert step.kind == "data", step
+        entry = step.body["receipt"]["entry"]
+        assert (entry["action"], entry["arrest_ids"], entry["user"]) == ("feed", [f"A-2018-0000{n}"], "sa9")
+        cursor = step.cursor
+    world.ingest(graded(62, "F1"))
+    closed = next_delivery(world.gate, p, Request.feed(FEED), cursor)
+    assert closed.kind == "closed"
+    assert closed.body["error"]["rule"] == "search.rate_limit"
+    assert closed.body["receipt"]["entry"]["status"] == 429
+    assert "A-2018-000062" not in json.dumps(closed.body)
+    assert size_of(world) == before + 3  # two deliveries and the refusal, one entry each
+    search = world.gate.search(p, {"purpose": "C", "case_number": "c"})
+    assert search.status == 429
+
+
+def test_a_feed_delivery_shares_the_group_commit_with_searches(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feed has no append of its own: a delivery queued behind a batch goes out in the
+    next batch's one append, beside the searches queued with it."""
+    p, cursor = _open(world, "fbi")
+    world.ingest(graded(70, "F1"))
+    calls: list[list[str]] = []
+    real = AuditLog.append
+
+    def held(self: AuditLog, conn: Any, entries: Any) -> Any:
+        calls.append([e.document["action"] for e in entries])
+        if len(calls) == 1:
+            deadline = time.monotonic() + 20
+            while len(world.gate.commits._pending) < 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return real(self, conn, entries)
+
+    monkeypatch.setattr(AuditLog, "append", held)
+    body = {"purpose": "C", "case_number": "c"}
+    steps: list[FeedStep] = []
+    first = threading.Thread(target=lambda: world.gate.search(p, body))
+    first.start()
+    while not calls:
+        time.sleep(0.005)
+    others = [threading.Thread(target=lambda: world.gate.search(p, body)) for _ in range(2)]
+    deliver = lambda: steps.append(next_delivery(world.gate, p, Request.feed(FEED), cursor))  # noqa: E731
+    others.append(threading.Thread(target=deliver))
+    for t in others:
+        t.start()
+    for t in [first, *others]:
+        t.join()
+    assert calls[0] == ["search"] and sorted(calls[1]) == ["feed", "search", "search"], calls
+    assert steps[0].kind == "data" and steps[0].body["receipt"]["entry"]["action"] == "feed"
+
+
+def size_of(w: World) -> int:
+    from pars.audit import log_size
+
+    with w.store.read() as conn:
+        return log_size(conn)

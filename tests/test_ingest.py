@@ -234,7 +234,7 @@ def test_person_identity(store: Store) -> None:
         arrest(4, person=person(" smith ", "AL", dob="1985-05-05")),  # same name + dob
         arrest(5, person=person("Doe", "Jan", dob="1991-01-01", ssn="923-45-6789")),  # conflict
         arrest(6, person=person("Doe", "Jan", dob="1991-01-01", ssn="923-45-6789")),  # follows the conflict
-        arrest(7, person=person("Smith", "Al", dob="1985-05-05", ssn="955-55-5555")),  # SSN attaches
+        arrest(7, person=person("Smith", "Al", dob="1985-05-05", ssn="955-35-5555")),  # SSN attaches
         arrest(8, person=person("Lee", "Kim")),  # no dob, no SSN: always new
         arrest(9, person=person("Lee", "Kim")),
     ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pars.store.ingest import ingest_lines
 from pars.store.queries import load_records
 from pars.store.schema import arrests, events
 from tests.factories import arrest, follow, many
+from tests.processes import group_gone, kill_group, started
 
 PARS = str(Path(sys.executable).with_name("pars"))
 
@@ -100,26 +100,21 @@ def test_kill_9_mid_file_loses_nothing_reported_and_a_rerun_finishes(store_url: 
     f = tmp_path / "big.jsonl"
     f.write_text("\n".join(data) + "\n")
     env = {**os.environ, "PARS_DATABASE_URL": store_url}
-    proc = subprocess.Popen(
-        [PARS, "ingest", "--json", "--batch-size", "500", str(f)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    reported: list[str] = []
-    deadline = time.monotonic() + 120
-    while len(reported) < 3000 and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        line = line.strip().rstrip(",")
-        if line.startswith('{"line"'):
-            reported.append(json.loads(line)["event_id"])
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
+    cmd = [PARS, "ingest", "--json", "--batch-size", "500", str(f)]
+    with started(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        reported: list[str] = []
+        deadline = time.monotonic() + 120
+        while len(reported) < 3000 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            line = line.strip().rstrip(",")
+            if line.startswith('{"line"'):
+                reported.append(json.loads(line)["event_id"])
+        kill_group(proc)  # the command and its ingest workers at once, as a crash would
+        proc.wait()
+    assert group_gone(proc), "a worker of the killed `pars ingest` outlived it"
     assert len(reported) >= 3000, "the ingest finished before it could be killed"
 
     store = Store(store_url)

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from pars.agreements.document import parse_document
 from pars.audit import get_entry, leaf_hash, log_size, verify_log
 from pars.audit.entry import MAX_ENTRY_BYTES
-from pars.audit.texts import apply_retention, erase_entry, opened, opens, with_texts
+from pars.audit.text_store import apply_retention, erase_entry
+from pars.audit.texts import opened, opens, with_texts
 from pars.errors import ConfigError, InvalidInput
 from pars.oversight import OversightConfig, build_report
 from pars.oversight.html import render_html

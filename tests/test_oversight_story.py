@@ -124,6 +124,9 @@ def test_the_partner_who_targets_people_born_abroad_is_named_with_proof(
         root = root_at(conn, size)
         for f in r["findings"]:
             for i in f["evidence"]:
+                doc = get_entry(conn, i).document()
+                assert doc["agreement_id"] == f["agreement_id"], (f["kind"], i)
+                if f["user"] is not None:
+                    assert doc["user"] == f["user"], (f["kind"], i)
                 entry = get_entry(conn, i)
-                assert entry.document()["user"] == (f["user"] or entry.document()["user"])
                 assert verify_inclusion(entry.leaf_hash, i, size, inclusion_proof(conn, i, size), root)

@@ -93,3 +93,39 @@ def test_bad_filters_are_named(populated: Store) -> None:
         ids(populated, sort=["-ssn"])
     with pytest.raises(InvalidInput, match=r"filters\.last_name: must be a string"):
         ids(populated, filters={"last_name": {"$ne": ""}})
+
+
+def test_every_filter_and_sort_decide_allows_the_store_can_run(populated: Store) -> None:
+    """decide() and the store read one registry: under an agreement that shows every
+    field to every role, each filter and sort key decide() allows runs here, and each
+    one it denies as unsearchable/unsortable the store would refuse too."""
+    from datetime import UTC, datetime
+
+    from pars.agreements.decide import AgreementVersion, decide
+    from pars.agreements.document import parse_document
+    from pars.agreements.request import Request
+    from pars.records.fields import FILTERS, REGISTRY
+
+    doc = parse_document({
+        "id": "all", "partner": "X", "purposes": ["C"], "roles": ["arrestee", "victim", "witness"],
+        "term": {"start": "2017-01-01T00:00:00+00:00", "end": "2019-01-01T00:00:00+00:00"},
+        "fields": {"allow": ["*"]}, "search": {"require": []},
+    })  # fmt: skip
+    version = AgreementVersion("all", 1, doc.version_hash(), doc, approved=True)
+    now = datetime(2018, 6, 1, tzinfo=UTC)
+    served = refused = 0
+    with populated.read() as conn:
+        for name in FILTERS:
+            value = "2018-01-01" if REGISTRY[name].normaliser in ("from", "to") else "F1"
+            for body in ({"filters": {name: value}}, {"sort": [name]}, {"sort": [f"-{name}"]}):
+                d = decide(version, Request.search({"purpose": "C", **body}), now)
+                query = SearchQuery(filters=body.get("filters", {}), sort=body.get("sort", ()))
+                if d.allowed:
+                    search(conn, query)  # raises InvalidInput if the store cannot serve it
+                    served += 1
+                else:
+                    assert d.rule.startswith(("filters.unsearchable.", "sort.unsortable.")), d.rule
+                    with pytest.raises(InvalidInput):
+                        search(conn, query)
+                    refused += 1
+    assert served == 19 + 2 * 6 and refused == 3 * len(FILTERS) - served

@@ -552,3 +552,29 @@ def test_atf_masks_and_roles(world: World) -> None:
         "atf", {"purpose": "C", "case_number": "T", "justification": "j", "filters": {"race": "W"}}
     )
     assert denied.json()["error"]["rule"] == "search.forbid_filters.race"
+
+
+def test_one_error_body_on_every_surface(world: World) -> None:
+    """Partner, custodian, unknown-route and console errors share ``{"error": {"code",
+    "message", "rule"}}`` and take their code from the one status map."""
+    from starlette.requests import Request
+
+    from pars.console.render import problem
+    from pars.console.session import NotAllowed, SignedOut
+    from pars.gate.errors import CODE_BY_STATUS
+
+    bodies = [
+        (401, world.client.post("/v1/search", json={}).json()),
+        (403, world.search("ice", {**ICE_SEARCH, "filters": {"country_of_origin": "MX"}}).json()),
+        (404, world.client.get("/v1/nowhere", headers=world.auth("ice")).json()),
+        (405, world.client.get("/v1/search", headers=world.auth("ice")).json()),
+        (422, world.search("ice", {"purpose": 7}).json()),
+    ]
+    scope = {"type": "http", "method": "GET", "path": "/console/api/x", "headers": [], "query_string": b""}
+    for exc, status in ((SignedOut("sign in first"), 401), (NotAllowed("oversight only"), 403)):
+        resp = problem(Request(scope), exc)
+        assert resp.status_code == status
+        bodies.append((status, json.loads(bytes(resp.body))))
+    for status, body in bodies:
+        assert set(body["error"]) == {"code", "message", "rule"}, (status, body)
+        assert body["error"]["code"] == CODE_BY_STATUS[status], (status, body)

@@ -46,7 +46,7 @@ from pars.audit.evidence import write_bundle
 from pars.audit.extends import kept_checkpoint
 from pars.audit.publish import latest_published, status, witness_config
 from pars.audit.publisher import Publisher
-from pars.audit.texts import stream_with_texts
+from pars.audit.text_store import stream_with_texts
 from pars.clock import FixedClock, parse_instant
 from pars.demo_witnesses import LocalWitness, configured, cut_tail, local_witnesses, wait_ready
 from pars.gate import Gate, Principal, admin_event_recorder, issue_token

@@ -6,18 +6,24 @@ One ``@id("clause")`` per clause, with the clause ids decide() reports, so a
 denial can be matched to the policy that forbade it. This module only writes
 text and dicts; it never imports ``cedarpy`` (a test-only dependency).
 
+The filter clauses are written from the agreement document and the filter
+registry, never from decide()'s compiled table, so the differential test checks
+decide() against the contract rather than against itself.
+
 Rule: every clause decide() checks has a policy here, and nothing else does; the
 differential property test in ``tests/test_agreements_cedar.py`` holds both to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pars.agreements.decide import AgreementVersion
+from pars.agreements.document import AgreementDocument
 from pars.agreements.request import Request
-from pars.records.fields import FILTERS
+from pars.records.fields import FILTERS, GROUPS, SEARCHABLE_FILTERS, SORTABLE, expand_all
 
 _ACTIONS = ("search", "read", "feed")
 _LOOKUPS = '[Action::"search", Action::"read"]'
@@ -41,7 +47,6 @@ def _epoch(t: datetime) -> int:
 def to_cedar(version: AgreementVersion) -> str:
     """Cedar policies equivalent, allow for deny, to decide() under ``version``."""
     doc = version.document
-    c = version.rules
     out: list[str] = []
 
     def policy(rule: str, effect: str, scope: str, cond: str = "") -> None:
@@ -82,24 +87,58 @@ def to_cedar(version: AgreementVersion) -> str:
         policy(
             "search.rate_limit",
             "forbid",
-            lookups,
+            everyone,  # feed opens and deliveries count too
             f"\nwhen {{ context.requests_in_window >= {n} }}",
         )
     known = _set(sorted(FILTERS))
     policy("filters.unknown", "forbid", lookups, f"\nunless {{ {known}.containsAll(context.filters) }}")
     policy("sort.unknown", "forbid", lookups, f"\nunless {{ {known}.containsAll(context.sort) }}")
-    by_rule: dict[str, list[str]] = {}
-    for name, rule in c.filter_denials.items():
-        by_rule.setdefault(rule, []).append(name)
-    for rule, names in sorted(by_rule.items()):
-        s = _set(sorted(names))
+    _filter_policies(doc, policy, lookups)
+    return "\n".join(out)
+
+
+def _filter_policies(doc: AgreementDocument, policy: Callable[..., None], lookups: str) -> None:
+    """CONTRACT section 3's filter rule, written from the document's own keys.
+
+    Deliberately NOT from decide()'s compiled table (``version.rules``): this is
+    the second implementation the differential test holds decide() against. A
+    filter or sort key reads a record path (the registry maps its name); it is
+    allowed only if that path is in ``fields.allow``, not masked, not of a party
+    role the agreement leaves out, not in a ``warrant_required`` group (a search
+    spans records without the warrant), and its name (or another name reading the
+    same path) is not in ``forbid_filters``; and only if the store can serve it.
+    """
+    reads = "context.paths"
+    allowed = sorted(expand_all(doc.fields.allow))
+    policy("fields.hidden_filter", "forbid", lookups, f"\nunless {{ {_set(allowed)}.containsAll({reads}) }}")
+    if doc.fields.mask:
+        masked = _set(sorted(doc.fields.mask))
+        policy("fields.hidden_filter", "forbid", lookups, f"\nwhen {{ {masked}.containsAny({reads}) }}")
+    role_hidden: set[str] = set()
+    if "arrestee" not in doc.roles:  # the arrest's own person, and the id that names them
+        role_hidden |= {"person_id", *(f"person.{f}" for f in GROUPS["person"])}
+    if not {"victim", "witness"} & set(doc.roles):
+        role_hidden |= {f"parties.{f}" for f in GROUPS["parties"]}
+    if role_hidden:
+        hidden = _set(sorted(role_hidden))
+        policy("fields.hidden_filter", "forbid", lookups, f"\nwhen {{ {hidden}.containsAny({reads}) }}")
+    for group in sorted(set(doc.warrant_required)):
+        paths = _set([f"{group}.{f}" for f in GROUPS[group]])
+        policy(f"warrant_required.{group}", "forbid", lookups, f"\nwhen {{ {paths}.containsAny({reads}) }}")
+    if doc.search.forbid_filters:
+        names = _set(sorted(doc.search.forbid_filters))
+        paths = _set(sorted({FILTERS[n] for n in doc.search.forbid_filters}))
         policy(
-            rule,
+            "search.forbid_filters",
             "forbid",
             lookups,
-            f"\nwhen {{ context.filters.containsAny({s}) || context.sort.containsAny({s}) }}",
+            f"\nwhen {{ {names}.containsAny(context.filters) || {names}.containsAny(context.sort)"
+            f" || {paths}.containsAny({reads}) }}",
         )
-    return "\n".join(out)
+    searchable, sortable = _set(sorted(SEARCHABLE_FILTERS)), _set(sorted(SORTABLE))
+    served = f"\nunless {{ {searchable}.containsAll(context.filters) }}"
+    policy("filters.unsearchable", "forbid", lookups, served)
+    policy("sort.unsortable", "forbid", lookups, f"\nunless {{ {sortable}.containsAll(context.sort) }}")
 
 
 def cedar_request(
@@ -123,6 +162,8 @@ def cedar_request(
             "has_justification": request.justification is not None,
             "filters": filters,
             "sort": sort,
+            # The record paths those names read (the registry), whatever the agreement says.
+            "paths": sorted({FILTERS[n] for n in [*filters, *sort] if n in FILTERS}),
             "requests_in_window": requests_in_window,
         },
     }

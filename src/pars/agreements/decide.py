@@ -7,7 +7,8 @@ Clauses are checked in a fixed order and the first that denies names the
 decision (deny beats allow; an allow is named ``allow``):
 
   term.start, term.end (a termination moves term.end), approvals, feed.enabled,
-  purposes, search.require.case_number, search.require.justification,
+  purposes (then, for the feed, search.rate_limit), search.require.case_number,
+  search.require.justification,
   search.rate_limit, then each filter and sort key in request order:
   filters.unknown.<name> / sort.unknown.<name> (names are exact: no case folding,
   no dotted paths, no wildcards), search.forbid_filters.<name> (an alias of a
@@ -15,7 +16,9 @@ decision (deny beats allow; an allow is named ``allow``):
   warrant_required.<group> (a field shown only on warranted records: a search
   spans records without the warrant), fields.hidden_filter.<path> (any other
   field not shown unmasked on every record: withheld, masked, or of a role the
-  agreement does not list). A read filters by ``arrest_id``; a feed has neither
+  agreement does not list), then filters.unsearchable.<name> / sort.unsortable.<name>
+  (a name the agreement allows but the store cannot serve: the registry in
+  ``pars.records.fields``). A read filters by ``arrest_id``; a feed has neither
   filters nor search requirements.
 
 Every violation is listed too (``Decision.violations``, in the same order; the
@@ -44,7 +47,7 @@ from typing import Literal
 from pars.agreements.document import AgreementDocument
 from pars.agreements.plan import FieldPlan, VersionRules, build_rules
 from pars.agreements.request import Request
-from pars.records.fields import FILTERS
+from pars.records.fields import FILTERS, SEARCHABLE_FILTERS, SORTABLE
 
 RULE_ALLOW = "allow"
 RULE_SCOPE = "scope"
@@ -246,8 +249,8 @@ def violations(
             out.append("search.require.case_number")
         if c.require_justification and request.justification is None:
             out.append("search.require.justification")
-        if c.rate_limit is not None and requests_in_window >= c.rate_limit:
-            out.append("search.rate_limit")
+    if c.rate_limit is not None and requests_in_window >= c.rate_limit:
+        out.append("search.rate_limit")  # feed opens and deliveries count too
     names: list[tuple[str, str]] = []
     if action == "read":
         names.append(("filters", "arrest_id"))
@@ -258,6 +261,8 @@ def violations(
         rule = c.filter_denials.get(name)
         if rule is None and name not in _KNOWN:
             rule = f"{kind}.unknown"
+        elif rule is None and name not in (SEARCHABLE_FILTERS if kind == "filters" else SORTABLE):
+            rule = "filters.unsearchable" if kind == "filters" else "sort.unsortable"
         if rule is not None and rule not in out:
             out.append(rule)
     return tuple(out)
@@ -278,6 +283,8 @@ def _first(version: AgreementVersion, request: Request, now: datetime, requests_
             return c.deny["feed.enabled"]
         if request.purpose not in c.purposes:
             return c.deny["purposes"]
+        if c.rate_limit is not None and requests_in_window >= c.rate_limit:
+            return c.deny["search.rate_limit"]  # feed opens and deliveries count as requests
         return Decision(True, RULE_ALLOW, c.id, c.version_hash, plan=c.feed_plan)
     if request.purpose not in c.purposes:
         return c.deny["purposes"]
@@ -307,6 +314,8 @@ def _first(version: AgreementVersion, request: Request, now: datetime, requests_
             return c.deny[rule]
         if name not in _KNOWN:
             return _unknown(c, "filters", name)
+        if name not in SEARCHABLE_FILTERS:
+            return c._deny(f"filters.unsearchable.{name}", f"the store cannot search by {name!r}")
     for key in request.sort:
         name = key[1:] if key[:1] == "-" else key
         rule = denials.get(name)
@@ -314,6 +323,8 @@ def _first(version: AgreementVersion, request: Request, now: datetime, requests_
             return c.deny[rule]
         if name not in _KNOWN:
             return _unknown(c, "sort", name)
+        if name not in SORTABLE:
+            return c._deny(f"sort.unsortable.{name}", f"the store cannot sort by {name!r}")
     limit = request.limit
     if c.max_results is not None and (limit is None or limit > c.max_results):
         limit = c.max_results

@@ -12,13 +12,13 @@ reports what *would* change.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, decide
+from pars.agreements.decide import AgreementVersion, decide
+from pars.agreements.ratelimit import Windows
 from pars.agreements.request import Request
 from pars.clock import parse_instant
 from pars.errors import InvalidInput
@@ -135,22 +135,21 @@ def replay(
     draft = replace(draft, approved=True)
     report = ReplayReport(draft.agreement_id, draft.hash)
     rl = draft.document.search.rate_limit
-    window = timedelta(seconds=PERIOD_SECONDS[rl.per]) if rl else None
-    recent: deque[datetime] = deque()
+    # The gate's own counting rules (pars.agreements.ratelimit): per (agreement, user),
+    # and a request the limit refused does not count. Every replayed request is taken
+    # as made under the draft, so the agreement is the draft's.
+    windows = Windows(rl.per) if rl else None
     first, last = draft.document.term.start, draft.ends_at
     for item in log:
         if item.agency != draft.partner and item.agreement_id != draft.agreement_id:
             continue
         if (start is not None and item.time < start) or (end is not None and item.time > end):
             continue
-        count = 0
-        if window is not None and item.request.action != "feed":
-            while recent and recent[0] <= item.time - window:
-                recent.popleft()
-            count = len(recent)
-            recent.append(item.time)
+        count = windows.in_window(draft.agreement_id, item.user, item.time) if windows else 0
         now = min(max(item.time, first), last) if ignore_term else item.time
         after = decide(draft, item.request, now, requests_in_window=count)
+        if windows is not None:
+            windows.record(draft.agreement_id, item.user, item.time, after.rule)
         report.replayed += 1
         if after.decision != item.decision:
             report.changed += 1

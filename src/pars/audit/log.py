@@ -47,7 +47,8 @@ from pars.audit.merkle import EMPTY_ROOT, fill, range_nodes
 from pars.audit.merkle import consistency_ranges as _consistency_ranges
 from pars.audit.merkle import inclusion_ranges as _inclusion_ranges
 from pars.audit.note import Checkpoint, sign_checkpoint
-from pars.audit.texts import texts_json, write_texts
+from pars.audit.text_store import write_texts
+from pars.audit.texts import texts_json
 from pars.clock import SYSTEM_CLOCK, Clock, to_utc_naive, utc_text
 from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
 from pars.store.db import Store

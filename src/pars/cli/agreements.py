@@ -379,7 +379,7 @@ def audit_entries(log: Path | None, store: Store, partner: str) -> Iterator[tupl
         yield from _fixture_entries(log)
         return
     # Checked entry bytes in one snapshot, up to the newest published checkpoint.
-    from pars.audit.texts import stream_with_texts
+    from pars.audit.text_store import stream_with_texts
 
     with open_log(store) as view:
         # As typed: a committed filter or sort name is decided again under its own name.

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pars.audit.note import CheckpointError
-from pars.cli.common import console, err_console, fail, print_json
+from pars.cli.common import console, err_console, fail, print_json, styled
 
 if TYPE_CHECKING:
     from pars.audit.extends import Kept
@@ -149,8 +149,9 @@ def _verify(store: Store, vkey: str, as_json: bool, kept: list[Kept]) -> None:
         if not as_json:
             p = result.problem
             err_console.print(
-                f"[bold red]log does not verify[/] at index {p.index} ({p.kind}): {p.message}",
+                f"[bold red]log does not verify[/] {styled(f'at index {p.index} ({p.kind}): {p.message}')}",
                 highlight=False,
+                markup=True,
                 soft_wrap=True,
             )
         raise typer.Exit(1)
@@ -237,7 +238,8 @@ def consistency(
 def entry(index: Annotated[int, typer.Argument(min=0, max=MAX_INDEX, help="0-based leaf index.")]) -> None:
     """Print one stored entry as JSON: {index, entry, texts} (texts: what its commitments open)."""
     from pars.audit import get_entry
-    from pars.audit.texts import load_texts, texts_json
+    from pars.audit.text_store import load_texts
+    from pars.audit.texts import texts_json
 
     with _opened() as store, store.read() as conn:
         stored = get_entry(conn, index)
@@ -256,7 +258,7 @@ def erase(
     import getpass
 
     from pars.audit import AuditLog
-    from pars.audit.texts import erase_entry
+    from pars.audit.text_store import erase_entry
 
     _bounded("--reason", reason)
     with _opened() as store:
@@ -289,7 +291,8 @@ def retention(
     import getpass
 
     from pars.audit import AuditLog
-    from pars.audit.texts import apply_retention, retention_days
+    from pars.audit.text_store import apply_retention
+    from pars.audit.texts import retention_days
 
     keep = days if days is not None else retention_days()
     with _opened() as store:
@@ -455,9 +458,10 @@ def publish(as_json: JsonFlag = False) -> None:
     else:
         for o in result.outcomes:
             line = f"{o.witness}: {o.status}" + (f" ({o.message})" if o.message else "")
-            (err_console if o.status == "refused" else console).print(
-                f"[bold red]ALARM[/] {line}" if o.status == "refused" else line, highlight=False
-            )
+            if o.status == "refused":
+                err_console.print(f"[bold red]ALARM[/] {styled(line)}", highlight=False, markup=True)
+            else:
+                console.print(line, highlight=False)
         console.print(
             f"newest checkpoint: {result.checkpoint_size or 0}; published: {result.published_size or 0}",
             highlight=False,
@@ -483,11 +487,8 @@ def status(as_json: JsonFlag = False) -> None:
         print_json(data)
     else:
         for alarm in data["alarms"]:
-            err_console.print(
-                f"[bold white on red] ALARM [/] witness {alarm['witness']} refuses since {alarm['since']}: "
-                f"{alarm['reason']}",
-                highlight=False,
-            )
+            why = f"witness {alarm['witness']} refuses since {alarm['since']}: {alarm['reason']}"
+            err_console.print(f"[bold white on red] ALARM [/] {styled(why)}", highlight=False, markup=True)
         console.print(
             f"log size {data['size']}; newest stored checkpoint {data['checkpoint_size']}; "
             f"published {data['published_size']}"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pars.clock import parse_instant
 from pars.errors import InvalidInput, ParsError
@@ -18,8 +19,16 @@ if TYPE_CHECKING:
     from pars.clock import Clock
     from pars.store import Store
 
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Markup off: messages carry user and domain text (``[a-z0-9-]+`` in an error about an
+# agreement id) that Rich would otherwise read as style tags and swallow. The few
+# styled lines pass ``markup=True`` and ``styled()`` their data.
+console = Console(soft_wrap=True, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+def styled(text: object) -> str:
+    """``text`` escaped for a line printed with ``markup=True``."""
+    return escape(str(text))
 
 
 def option_instant(option: str, text: str | None) -> datetime | None:
@@ -38,7 +47,7 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[bold red]error:[/] {styled(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 
@@ -47,7 +56,7 @@ def run(app: typer.Typer) -> None:
     try:
         app()
     except ParsError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {styled(exc)}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
 
 

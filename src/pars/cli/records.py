@@ -17,7 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from pars.cli.common import console, err_console, fail, ready_store
+from pars.cli.common import console, err_console, fail, ready_store, styled
 
 if TYPE_CHECKING:
     from pars.store.ingest import LineResult, Totals
@@ -133,11 +133,11 @@ def ingest(
                             where = f"{r.source}:{r.line}" if r.source else f"line {r.line}"
                             label = r.event_id or "?"
                             if r.status == "rejected":
-                                console.print(
-                                    f"[red]rejected[/] {where} ({label}): {r.reason}", highlight=False
-                                )
+                                line = styled(f"{where} ({label}): {r.reason}")
+                                console.print(f"[red]rejected[/] {line}", highlight=False, markup=True)
                             for w in r.warnings or ():
-                                console.print(f"[yellow]warning[/] {where} ({label}): {w}", highlight=False)
+                                line = styled(f"{where} ({label}): {w}")
+                                console.print(f"[yellow]warning[/] {line}", highlight=False, markup=True)
                             shown += 1
 
                 part = ingest_lines(

@@ -18,6 +18,7 @@ from typing import Annotated, BinaryIO
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pars.cli.common import err_console
 
@@ -101,7 +102,7 @@ def _summary(counts: Counter[str], seconds: float, out: Path | None) -> None:
     table.add_column("events", justify="right")
     for kind in ("arrest", "charging", "arraignment", "release", "disposition", "expungement"):
         table.add_row(kind, f"{counts[kind]:,}")
-    table.add_row("[bold]total[/]", f"[bold]{total:,}[/]")
+    table.add_row(Text("total", style="bold"), Text(f"{total:,}", style="bold"))
     err_console.print(table)
     rate = total / seconds if seconds > 0 else 0.0
     where = f" to {out}" if out is not None else ""

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit.reader import LogMismatch
 from pars.console.session import BadForm, NotAllowed, SignedOut, Viewer
+from pars.gate.errors import code_for, error_body
 
 ENV = Environment(
     loader=PackageLoader("pars.console", "templates"),
@@ -64,13 +65,13 @@ def problem(request: Request, exc: Exception) -> Response:
     api = request.url.path.startswith("/console/api/")
     if isinstance(exc, SignedOut):
         if api:
-            return JSONResponse({"error": {"code": "unauthorized", "message": str(exc)}}, status_code=401)
+            return JSONResponse(error_body(code_for(401), str(exc)), status_code=401)
         return RedirectResponse("/console/signin", status_code=303)
     tampered = isinstance(exc, LogMismatch)
     status = 403 if isinstance(exc, NotAllowed | BadForm) else 500 if tampered else 400
     if api:
-        code = "forbidden" if status == 403 else LogMismatch.code if tampered else "invalid"
-        return JSONResponse({"error": {"code": code, "message": str(exc)}}, status_code=status)
+        code = LogMismatch.code if tampered else code_for(status)
+        return JSONResponse(error_body(code, str(exc)), status_code=status)
     return page(
         request,
         "error.html",

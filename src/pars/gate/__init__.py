@@ -13,7 +13,7 @@ Rule: no record leaves without its audit entry appended in the same transaction.
 from pars.gate.admin import admin_event_recorder
 from pars.gate.core import DEFAULT_LIMIT, MAX_LIMIT, RULE_MALFORMED, RULE_NOT_FOUND, Gate, Outcome
 from pars.gate.errors import Forbidden, NotImplementedYet, TooLarge, Unauthorized, Unavailable, error_body
-from pars.gate.feed import FeedStep, next_delivery, start_cursor
+from pars.gate.feed import FeedStep, next_delivery
 from pars.gate.tokens import Principal, TokenInfo, authenticate, issue_token, list_tokens, revoke_token
 
 __all__ = [
@@ -38,5 +38,4 @@ __all__ = [
     "list_tokens",
     "next_delivery",
     "revoke_token",
-    "start_cursor",
 ]

@@ -1,6 +1,7 @@
 """Group commit: concurrent gate requests share one write transaction, one append, one commit.
 
-Each request is a job ``run(conn) -> (Outcome, AuditEntry)``. The first caller to
+Each request (a search, a read, a feed open or a feed delivery) is a job
+``run(conn) -> (Outcome, AuditEntry)``. The first caller to
 find no leader becomes the leader: it takes the waiting jobs (up to
 ``max_batch``, oldest first) and runs them one after another inside ONE write
 transaction, appends their entries in one ``AuditLog.append`` (one signed
@@ -49,7 +50,9 @@ _INFRA = (AuditWriteError, SQLAlchemyError, OSError, ConfigError)
 
 @dataclass(eq=False)
 class Job:
-    run: Callable[[Connection], tuple[Outcome, AuditEntry]]
+    #: The job's work in the batch's transaction: its answer and the entry that logs it
+    #: (``None`` only when nothing leaves: a feed step with nothing new in scope).
+    run: Callable[[Connection], tuple[Outcome, AuditEntry | None]]
     lock_key: int | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     finished: bool = False
@@ -153,10 +156,13 @@ class GroupCommit:
             # It serialises PostgreSQL leaders' work, the price of times that mean what they say.
             self.log.lock(conn)
             done = [job.run(conn) for job in batch]
-            appended = self.log.append(conn, [entry for _, entry in done])
+            entries = [entry for _, entry in done if entry is not None]
+            appended = self.log.append(conn, entries) if entries else None
+        receipts = iter(appended.receipts() if appended is not None else ())
         outcomes = []
-        for (outcome, _), receipt in zip(done, appended.receipts(), strict=True):
-            outcome.body["receipt"] = receipt
+        for outcome, entry in done:
+            if entry is not None:
+                outcome.body["receipt"] = next(receipts)
             outcomes.append(outcome)
         return outcomes
 

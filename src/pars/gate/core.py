@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, decide
+from pars.agreements.ratelimit import counts, window_start
 from pars.agreements.request import Request
 from pars.agreements.warrants import warranted_arrests
 from pars.audit import AuditEntry, AuditLog, build_entry
@@ -50,7 +51,8 @@ from pars.audit.entry import Decision as EntryDecision
 from pars.clock import Clock, to_utc_naive
 from pars.errors import InvalidInput, NotFound
 from pars.gate.batch import GroupCommit, Job
-from pars.gate.errors import Forbidden, Unauthorized, error_body
+from pars.gate.errors import Forbidden, Unauthorized, code_for, error_body
+from pars.gate.floors import open_cursor
 from pars.gate.tokens import Principal, authenticate
 from pars.gate.versions import VersionCache
 from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
@@ -64,7 +66,6 @@ MAX_LIMIT = 1000
 RULE_NOT_FOUND = "not_found"
 RULE_MALFORMED = "malformed"
 RULE_ROLE = "token.role"
-_CODES = {403: "forbidden", 404: "not_found", 422: "invalid", 429: "rate_limited"}
 _TEXT_KEYS = ("purpose", "case_number", "justification", "warrant")
 
 
@@ -77,6 +78,8 @@ class Outcome:
     decision: Decision | None = None
     request: Request | None = None
     version: AgreementVersion | None = None
+    #: Feed only: the event ``seq`` the stream continues after.
+    cursor: int | None = None
 
 
 @dataclass(slots=True)
@@ -189,8 +192,11 @@ class Gate:
         route: str = "GET /v1/feed",
         *,
         malformed: str | None = None,
+        last_event_id: int | None = None,
     ) -> Outcome:
-        """Subscribe to the feed: decided and logged like any request (action ``feed``)."""
+        """Subscribe to the feed: decided, counted and logged like any request (action
+        ``feed``); an allowed open's ``cursor`` is where its stream starts
+        (``pars.gate.floors``: never before the subscriber's own first delivery)."""
         draft = Draft("feed", route, _raw_text(params))
 
         def parse() -> Request:
@@ -198,19 +204,29 @@ class Gate:
                 raise InvalidInput(malformed)
             return Request.feed(params)
 
-        return self._serve(principal, draft, parse)
+        return self._serve(principal, draft, parse, last_event_id)
 
-    def _serve(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Outcome:
-        return self.commits.submit(self._job(principal, draft, parse))
+    def _serve(
+        self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
+    ) -> Outcome:
+        return self.commits.submit(self._job(principal, draft, parse, resume))
 
-    def _job(self, principal: Principal, draft: Draft, parse: Callable[[], Request]) -> Job:
-        key = None
-        if principal.role == "partner" and principal.agreement_id is not None:
-            key = _lock_key(principal.agreement_id, principal.user)
+    def _job(
+        self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
+    ) -> Job:
         # The clock is read when the job runs, inside its batch's transaction and under the
         # log's lock (see GroupCommit): the decision's time is the entry's recorded time,
         # and entry times never go backwards along the log.
-        return Job(lambda conn: self._decide_and_fetch(conn, principal, draft, parse, self.clock.now()), key)
+        def run(conn: Connection) -> tuple[Outcome, AuditEntry]:
+            return self._decide_and_fetch(conn, principal, draft, parse, self.clock.now(), resume)
+
+        return Job(run, self._lock(principal))
+
+    @staticmethod
+    def _lock(principal: Principal) -> int | None:
+        if principal.role == "partner" and principal.agreement_id is not None:
+            return _lock_key(principal.agreement_id, principal.user)
+        return None
 
     def _serve_job(self, principal: Principal, body: Mapping[str, Any]) -> Job:
         """A search as a job not yet submitted (tests of group commit)."""
@@ -224,6 +240,7 @@ class Gate:
         draft: Draft,
         parse: Callable[[], Request],
         now: datetime,
+        resume: int | None = None,
     ) -> tuple[Outcome, AuditEntry]:
         if principal.role != "partner" or principal.agreement_id is None:
             msg = "this route needs a partner token"
@@ -234,7 +251,8 @@ class Gate:
         except NotFound:
             return self._denied(draft, principal, None, now, 403, "agreement", "the agreement is not on file")
         # The batch holds this (agreement, user)'s advisory lock on PostgreSQL: the count is exact.
-        limited = version.document.search.rate_limit is not None and draft.action != "feed"
+        # Feed opens and deliveries count like searches and reads (CONTRACT section 4).
+        limited = version.document.search.rate_limit is not None
         try:
             req = parse()
         except InvalidInput as exc:
@@ -246,15 +264,16 @@ class Gate:
             draft.filters, draft.sort = loggable_filters(req.filters), list(req.sort)
         in_window = self._in_window(conn, version, principal, now) if limited else 0
         decision = decide(version, req, now, requests_in_window=in_window)
-        if limited and decision.rule != "search.rate_limit":
+        if limited and counts(decision.rule):
             self._count(conn, principal, now)
         if not decision.allowed:
             return self._denied(
                 draft, principal, version, now, decision.status, decision.rule, decision.detail, decision, req
             )
         if req.action == "feed":
+            cursor = open_cursor(conn, agreement_id, principal.user, now, resume)
             entry = self.entry_for(draft, principal, version, now, "allow", 200, decision.rule)
-            return Outcome(200, {"feed": "open"}, decision, req, version), entry
+            return Outcome(200, {"feed": "open"}, decision, req, version, cursor), entry
         plan = decision.plan
         assert plan is not None  # an allow always carries its plan
         limit = min(decision.limit or DEFAULT_LIMIT, MAX_LIMIT)
@@ -262,9 +281,10 @@ class Gate:
         draft.limit = limit if req.action == "search" else None
         query = SearchQuery(filters, req.sort, limit, store_scope(plan.scope))
         try:
-            views, entry = self.release(conn, draft, principal, version, now, decision, query, req.warrant)
+            ids = search(conn, query)
         except InvalidInput as exc:
             return self._denied(draft, principal, version, now, 422, RULE_MALFORMED, str(exc), decision, req)
+        views, entry = self._release(conn, draft, principal, version, now, decision, ids, req.warrant)
         if req.action == "read" and not views:
             # Out of scope and non-existent answer alike: nothing here may tell them apart.
             msg = f"no arrest {req.arrest_id!r}"
@@ -279,7 +299,7 @@ class Gate:
         )
         return Outcome(200, body, decision, req, version), entry
 
-    def release(
+    def _release(
         self,
         conn: Connection,
         draft: Draft,
@@ -287,17 +307,19 @@ class Gate:
         version: AgreementVersion,
         now: datetime,
         decision: Decision,
-        query: SearchQuery,
+        ids: Sequence[str],
         warrant: str | None,
     ) -> tuple[list[dict[str, Any]], AuditEntry]:
-        """Query with the plan, redact, and the allow entry naming exactly what would leave.
+        """Load the arrests the plan's query found, redact, and the allow entry naming
+        exactly what would leave.
 
-        Searches, reads and feed deliveries all release records here; the caller
-        appends the entry in the same transaction before anything is sent.
+        Private to the gate: searches, reads and feed deliveries all release records
+        here, and only from inside a ``GroupCommit`` job, which returns this entry
+        and so always has it appended, in the transaction that read the records,
+        before the job's answer is released.
         """
         plan = decision.plan
         assert plan is not None  # an allow always carries its plan
-        ids = search(conn, query)
         records = load_records(conn, ids)
         warranted = warranted_arrests(conn, warrant, ids, now, agreement_id=version.agreement_id)
         got, full, views = redact_all(ids, records, plan, warranted, self.log.keys.hmac_key)
@@ -332,7 +354,7 @@ class Gate:
         rl = version.document.search.rate_limit
         if rl is None:
             return 0
-        since = to_utc_naive(now - timedelta(seconds=PERIOD_SECONDS[rl.per]))
+        since = to_utc_naive(window_start(now, rl.per))
         q = select(func.count()).where(
             gate_requests.c.agreement_id == version.agreement_id,
             gate_requests.c.user == principal.user,
@@ -373,7 +395,7 @@ class Gate:
         # Every clause the request broke, when decide() is what denied it (CONTRACT 6).
         listed = decision.violations if decision is not None and decision.rule == rule else ()
         entry = self.entry_for(draft, principal, version, now, verdict, status, rule, violations=listed)
-        body = error_body(_CODES.get(status, "forbidden"), message or rule, rule)
+        body = error_body(code_for(status), message or rule, rule)
         return Outcome(status, body, decision, req, version), entry
 
     def entry_for(

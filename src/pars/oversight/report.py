@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from pars.agreements.service import agreement_ids
 from pars.audit import LogView, format_time, load_keys
 from pars.audit.reader import verified_view
-from pars.audit.texts import stream_with_texts
+from pars.audit.text_store import stream_with_texts
 from pars.errors import NotFound
 from pars.oversight.activity import Activity
 from pars.oversight.bulk import BulkAccess

@@ -8,6 +8,7 @@ exist. Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 PERSON_FIELDS: tuple[str, ...] = (
     "last_name",
@@ -42,62 +43,81 @@ _RECORD_FIELD_SET = frozenset(RECORD_FIELDS)
 #: Groups that hold a list of entries rather than one object.
 LIST_GROUPS = frozenset({"charges", "parties"})
 
-#: Filter (and sort) names of requests -> the record path they read.
-#: ``arrested_from``/``arrested_to`` are ranges over ``arrest.arrested_at``.
-FILTERS: dict[str, str] = {
-    "arrest_id": "arrest_id",
-    "person_id": "person_id",
-    **{name: f"person.{name}" for name in PERSON_FIELDS},
-    "agency": "arrest.agency",
-    "district": "arrest.district",
-    "arrest_type": "arrest.arrest_type",
-    "location": "arrest.location",
-    "arrested_at": "arrest.arrested_at",
-    "arrested_from": "arrest.arrested_at",
-    "arrested_to": "arrest.arrested_at",
-    "statute": "charges.statute",
-    "description": "charges.description",
-    "grade": "charges.grade",
-    "disposition": "charges.disposition",
-    "decision": "charging.decision",
-    "bail_type": "arraignment.bail_type",
-    "bail_amount": "arraignment.bail_amount",
-    "commissioner": "arraignment.commissioner",
-    "held_at": "arraignment.held_at",
-    "released_at": "custody.released_at",
-    "facility": "custody.facility",
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One filter (and sort) name of requests: what it reads and how the store serves it.
+
+    ``column`` is ``table.column`` in ``pars.store.schema`` that the store matches
+    (and orders by); ``normaliser`` how a value is turned into what that column
+    holds (``exact``, ``upper``, ``name``, ``ssn``, ``address``, ``prefix``: a
+    statute with its spaces removed matched as a prefix, ``from``/``to``: an
+    instant or a date bounding the range). ``personal``: its values identify a
+    person, so entries hold them only as keyed hashes. ``searchable``/``sortable``:
+    the store can filter/order by it; decide() denies any other use, so an allow
+    never turns into a query the store cannot run.
+    """
+
+    name: str
+    path: str
+    column: str | None = None
+    normaliser: str = "exact"
+    personal: bool = False
+    searchable: bool = False
+    sortable: bool = False
+
+
+def _f(name: str, path: str, column: str | None = None, normaliser: str = "exact", *flags: str) -> Filter:
+    return Filter(name, path, column, normaliser, "personal" in flags, "search" in flags, "sort" in flags)
+
+
+#: THE filter registry: decide(), the store's query, the Cedar export, the audit
+#: entry and oversight all read it. ``arrested_from``/``arrested_to`` are ranges
+#: over ``arrest.arrested_at``.
+REGISTRY: dict[str, Filter] = {
+    f.name: f
+    for f in (
+        _f("arrest_id", "arrest_id", "arrests.arrest_id", "exact", "search", "sort"),
+        _f("person_id", "person_id", "arrests.person_id", "exact", "search", "sort"),
+        _f("last_name", "person.last_name", "parties.last_key", "name", "personal", "search", "sort"),
+        _f("first_name", "person.first_name", "parties.first_key", "name", "personal", "search"),
+        _f("dob", "person.dob", "parties.dob", "exact", "personal", "search", "sort"),
+        _f("sex", "person.sex", "parties.sex", "upper", "search"),
+        _f("race", "person.race", "parties.race", "upper", "search"),
+        _f("ssn", "person.ssn", "parties.ssn", "ssn", "personal", "search"),
+        _f("country_of_origin", "person.country_of_origin", "parties.country_of_origin", "upper", "search"),
+        _f("address", "person.address", "parties.address", "address", "personal", "search"),
+        _f("agency", "arrest.agency", "arrests.agency", "exact", "search"),
+        _f("district", "arrest.district", "arrests.district", "exact", "search", "sort"),
+        _f("arrest_type", "arrest.arrest_type", "arrests.arrest_type", "exact", "search"),
+        _f("location", "arrest.location", None, "exact", "personal"),
+        _f("arrested_at", "arrest.arrested_at", "arrests.arrested_utc", "exact", "sort"),
+        _f("arrested_from", "arrest.arrested_at", "arrests.arrested_utc", "from", "search"),
+        _f("arrested_to", "arrest.arrested_at", "arrests.arrested_utc", "to", "search"),
+        _f("statute", "charges.statute", "charges.statute", "prefix", "search"),
+        _f("description", "charges.description"),
+        _f("grade", "charges.grade", "charges.grade", "exact", "search"),
+        _f("disposition", "charges.disposition", "charges.disposition", "exact", "search"),
+        _f("decision", "charging.decision", "charging.decision", "exact", "search"),
+        _f("bail_type", "arraignment.bail_type"),
+        _f("bail_amount", "arraignment.bail_amount"),
+        _f("commissioner", "arraignment.commissioner"),
+        _f("held_at", "arraignment.held_at"),
+        _f("released_at", "custody.released_at"),
+        _f("facility", "custody.facility"),
+    )
 }
 
+#: Filter (and sort) names of requests -> the record path they read.
+FILTERS: dict[str, str] = {name: f.path for name, f in REGISTRY.items()}
+
 #: Filter names whose values identify a person: logged only as keyed hashes.
-PERSONAL_FILTERS = frozenset({"last_name", "first_name", "dob", "ssn", "address", "location"})
+PERSONAL_FILTERS = frozenset(name for name, f in REGISTRY.items() if f.personal)
 
-#: The search engine answers these filters (the others are decided but not served).
-SEARCHABLE_FILTERS = frozenset(
-    {
-        "arrest_id",
-        "person_id",
-        "last_name",
-        "first_name",
-        "dob",
-        "ssn",
-        "sex",
-        "race",
-        "country_of_origin",
-        "address",
-        "agency",
-        "district",
-        "arrest_type",
-        "statute",
-        "grade",
-        "disposition",
-        "decision",
-        "arrested_from",
-        "arrested_to",
-    }
-)
+#: The store answers these filters; decide() denies the others (``filters.unsearchable``).
+SEARCHABLE_FILTERS = frozenset(name for name, f in REGISTRY.items() if f.searchable)
 
-#: Sort keys the search engine can order by.
-SORTABLE = frozenset({"arrested_at", "arrest_id", "person_id", "district", "last_name", "dob"})
+#: Sort keys the store can order by; decide() denies the others (``sort.unsortable``).
+SORTABLE = frozenset(name for name, f in REGISTRY.items() if f.sortable)
 
 
 class UnknownField(ValueError):

@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from pars.clock import WINDOW, city_day_start, parse_day, parse_instant, to_utc_naive
 from pars.errors import InvalidInput
-from pars.records.fields import PERSON_FIELDS, SEARCHABLE_FILTERS, SORTABLE
+from pars.records.fields import PERSON_FIELDS, REGISTRY, Filter
 from pars.records.normalize import address_key, name_key, ssn_key
 from pars.store.db import chunks
 from pars.store.schema import arraignments, arrests, charges, charging, custody, parties
@@ -167,51 +167,65 @@ def _charges_where(cond: ColumnElement[bool]) -> ColumnElement[bool]:
     return arrests.c.arrest_id.in_(select(charges.c.arrest_id).where(cond))
 
 
+_TABLES = {"arrests": arrests, "parties": parties, "charges": charges, "charging": charging}
+
+
+def _column(f: Filter) -> ColumnElement[Any]:
+    table, _, column = (f.column or "").partition(".")
+    if table not in _TABLES:
+        raise InvalidInput(f"filters.{f.name}: not a filter this store can search")
+    col: ColumnElement[Any] = _TABLES[table].c[column]
+    return col
+
+
+def _normalised(f: Filter, vals: list[str]) -> list[str]:
+    if f.normaliser == "name":
+        return [name_key(v) for v in vals]
+    if f.normaliser == "ssn":
+        return [ssn_key(v) or v for v in vals]
+    if f.normaliser == "address":
+        return [address_key(v) for v in vals]
+    if f.normaliser == "upper":
+        return [v.upper() for v in vals]
+    return vals
+
+
 def _filter_clause(name: str, value: Any) -> ColumnElement[bool]:
-    """One filter as SQL over arrests ``a`` joined to the arrestee party ``p``."""
-    if name in ("arrested_from", "arrested_to"):
+    """One filter, as the registry (``pars.records.fields.REGISTRY``) says, as SQL over
+    arrests joined to the arrestee party."""
+    f = REGISTRY.get(name)
+    if f is None or not f.searchable:
+        raise InvalidInput(f"filters.{name}: not a filter this store can search")
+    col = _column(f)
+    if f.normaliser in ("from", "to"):
         bound = _time_bound(name, value)
-        col = arrests.c.arrested_utc
-        return col >= bound if name == "arrested_from" else col <= bound
+        return col >= bound if f.normaliser == "from" else col <= bound
     vals = _values(name, value)
-    if name in ("arrest_id", "person_id", "agency", "district", "arrest_type"):
-        return arrests.c[name].in_(vals)
-    if name in ("last_name", "first_name"):
-        col = parties.c.last_key if name == "last_name" else parties.c.first_key
-        return col.in_([name_key(v) for v in vals])
-    if name == "ssn":
-        return parties.c.ssn.in_([ssn_key(v) or v for v in vals])
-    if name == "address":
-        return func.lower(parties.c.address).in_([address_key(v) for v in vals])
-    if name in ("dob", "sex", "race", "country_of_origin"):
-        return parties.c[name].in_([v.upper() if name != "dob" else v for v in vals])
-    # Uncorrelated semi-joins: computed once, not once per arrest (a correlated
-    # EXISTS on an indexed grade scanned every matching charge for every arrest).
-    if name == "statute":
-        pattern = vals[0].replace(" ", "") + "%"
-        return _charges_where(func.replace(charges.c.statute, " ", "").like(pattern))
-    if name in ("grade", "disposition"):
-        return _charges_where(charges.c[name].in_(vals))
-    if name == "decision":
-        return arrests.c.arrest_id.in_(select(charging.c.arrest_id).where(charging.c.decision.in_(vals)))
-    raise InvalidInput(f"filters.{name}: not a filter this store can search")
+    if f.normaliser == "address":
+        col = func.lower(col)
+    if f.normaliser == "prefix":
+        cond: ColumnElement[bool] = func.replace(col, " ", "").like(vals[0].replace(" ", "") + "%")
+    else:
+        cond = col.in_(_normalised(f, vals))
+    table = (f.column or "").partition(".")[0]
+    if table == "charges":
+        # Uncorrelated semi-joins: computed once, not once per arrest (a correlated
+        # EXISTS on an indexed grade scanned every matching charge for every arrest).
+        return _charges_where(cond)
+    if table == "charging":
+        return arrests.c.arrest_id.in_(select(charging.c.arrest_id).where(cond))
+    return cond
 
 
 def _order(sort: Iterable[str]) -> list[UnaryExpression[Any]]:
-    cols = {
-        "arrested_at": arrests.c.arrested_utc,
-        "arrest_id": arrests.c.arrest_id,
-        "person_id": arrests.c.person_id,
-        "district": arrests.c.district,
-        "last_name": parties.c.last_key,
-        "dob": parties.c.dob,
-    }
     out: list[UnaryExpression[Any]] = []
     for key in sort:
         name = key.removeprefix("-")
-        if name not in SORTABLE:
+        f = REGISTRY.get(name)
+        if f is None or not f.sortable:
             raise InvalidInput(f"sort: cannot sort by {name!r}")
-        out.append(cols[name].desc() if key.startswith("-") else cols[name].asc())
+        col = _column(f)
+        out.append(col.desc() if key.startswith("-") else col.asc())
     if not any(k.removeprefix("-") == "arrested_at" for k in sort):
         out.append(arrests.c.arrested_utc.desc())
     out.append(arrests.c.arrest_id.asc())
@@ -222,8 +236,6 @@ def search_statement(query: SearchQuery) -> Select[tuple[str]]:
     """The arrest ids a query matches, in order, at most ``limit``."""
     conds: list[ColumnElement[bool]] = []
     for name, value in query.filters.items():
-        if name not in SEARCHABLE_FILTERS:
-            raise InvalidInput(f"filters.{name}: not a filter this store can search")
         conds.append(_filter_clause(name, value))
     scope = query.scope
     if scope.grades is not None:

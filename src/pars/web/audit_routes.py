@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
 from pars.audit import consistency_proof, get_entry, inclusion_proof
-from pars.audit.texts import load_texts, texts_json
+from pars.audit.text_store import load_texts
+from pars.audit.texts import texts_json
 from pars.clock import parse_instant
 from pars.errors import InvalidInput, NotFound
 from pars.gate import Gate, Principal

@@ -17,10 +17,19 @@ from pars.agreements.approval_note import ApprovalRefused
 from pars.agreements.service import Conflict
 from pars.audit.reader import LogMismatch
 from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
-from pars.gate.errors import Forbidden, NotImplementedYet, TooLarge, Unauthorized, Unavailable, error_body
+from pars.gate.errors import (
+    Forbidden,
+    NotImplementedYet,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+    code_for,
+    error_body,
+)
 
 log = logging.getLogger("pars.web")
 
+#: THE map from a domain error to its HTTP status (the code comes from the error itself).
 STATUS: list[tuple[type[ParsError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
@@ -67,9 +76,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
     message = "no such route" if exc.status_code == 404 else str(exc.detail)
-    return error_response(exc.status_code, codes.get(exc.status_code, "error"), message)
+    return error_response(exc.status_code, code_for(exc.status_code), message)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

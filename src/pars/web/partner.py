@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from pars.agreements.request import Request as PartnerRequest
-from pars.gate import Principal, Unavailable, next_delivery, start_cursor
-from pars.gate.core import Outcome
+from pars.gate import Outcome, Principal, Unavailable, error_body, next_delivery
 from pars.gate.errors import TooLarge
 from pars.web.deps import MalformedBody, Services, json_body, principal, services
 from pars.web.schemas import SEARCH_BODY, feed_event
@@ -77,16 +76,19 @@ async def feed(
     svc: Services = Depends(services),
 ) -> Any:
     params = dict(request.query_params)
-    malformed = None
-    if last_event_id is not None and not (last_event_id.isascii() and last_event_id.isdigit()
-                                          and len(last_event_id) < 19):  # fmt: skip
-        malformed = "Last-Event-ID: must be the id (an event seq) of an event this feed sent"
-    opened = await run_in_threadpool(lambda: svc.gate.open_feed(who, params, malformed=malformed))
-    if opened.status != 200 or opened.request is None:
+    malformed, resume = None, None
+    if last_event_id is not None:
+        if last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) < 19:
+            resume = int(last_event_id)
+        else:
+            malformed = "Last-Event-ID: must be the id (an event seq) of an event this feed sent"
+    opened = await run_in_threadpool(
+        lambda: svc.gate.open_feed(who, params, malformed=malformed, last_event_id=resume)
+    )
+    if opened.status != 200 or opened.request is None or opened.cursor is None:
         return _answer(opened)
-    cursor = await run_in_threadpool(start_cursor, svc.gate, last_event_id)
     return StreamingResponse(
-        _stream(svc, who, opened.request, cursor, opened.body["receipt"]),
+        _stream(svc, who, opened.request, opened.cursor, opened.body["receipt"]),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
@@ -105,7 +107,7 @@ async def _stream(
         try:
             step = await run_in_threadpool(next_delivery, svc.gate, who, req, cursor)
         except Unavailable as exc:
-            yield feed_event("error", None, {"error": {"code": exc.code, "message": str(exc), "rule": None}})
+            yield feed_event("error", None, error_body(exc.code, str(exc)))
             return
         if step.kind == "closed":
             yield feed_event("closed", None, step.body)

@@ -9,7 +9,7 @@ the rate limit is counted exactly under concurrency.
 Rule: the token itself is never stored; only ``token_sha256`` is.
 """
 
-from sqlalchemy import Column, DateTime, Index, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, Table
 
 from pars.store.schema.base import BigId, metadata
 
@@ -33,4 +33,16 @@ gate_requests = Table(
     Column("user", String(200), nullable=False),
     Column("at_utc", DateTime, nullable=False),
     Index("ix_gate_requests_agreement_user_at", "agreement_id", "user", "at_utc"),
+)
+
+#: Where each subscriber's feed begins: the newest event ``seq`` when this
+#: (agreement, user) first opened the feed. ``Last-Event-ID`` never resumes from
+#: before it (CONTRACT section 4), so a new subscriber cannot replay the past.
+gate_feed_floors = Table(
+    "gate_feed_floors",
+    metadata,
+    Column("agreement_id", String(64), primary_key=True),
+    Column("user", String(200), primary_key=True),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("first_utc", DateTime, nullable=False),
 )

@@ -1,0 +1,206 @@
+"""The erasable store of free texts: written with their entry, read, erased, retained.
+
+The commitments and ``with_texts`` are pure, in ``pars.audit.texts``; this module is
+their adapter over the ``audit_texts``/``audit_text_arrests`` tables.
+
+Rule: a text is written in the transaction that appends its entry, and deleted, never
+updated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from pars.audit.texts import MIN_RETENTION_DAYS, Text, named_arrests, with_texts
+
+_TEXT_ROW = "INSERT INTO audit_texts (idx, key, text, salt, time_utc) VALUES (%s, %s, %s, %s, %s)"
+_ARREST_ROW = "INSERT INTO audit_text_arrests (arrest_id, idx) VALUES (%s, %s)"
+
+
+def write_texts(
+    conn: Any, leaves: Iterable[tuple[int, datetime, Mapping[str, Any], Mapping[str, Text]]]
+) -> None:
+    """Store the texts of appended entries (index, entry time as naive UTC, document, texts),
+    in the caller's transaction: the append's, so no entry is without its texts.
+
+    Straight to the driver, as the append itself writes (``pars.audit.log``): one
+    ``executemany`` per table, no statement building on the gate's hot path.
+    """
+    from pars.clock import utc_text
+
+    pg = conn.dialect.name == "postgresql"
+    rows: list[tuple[Any, ...]] = []
+    arrests: list[tuple[str, int]] = []
+    for index, at, doc, texts in leaves:
+        if not texts:
+            continue
+        stamp = at if pg else utc_text(at)  # SQLite keeps SQLAlchemy's text form of a DateTime
+        rows.extend((index, k, t.text, t.salt, stamp) for k, t in texts.items())
+        arrests.extend((a, index) for a in sorted(named_arrests(doc)))
+    if not rows:
+        return
+    import sqlite3
+
+    import psycopg
+
+    from pars.audit.log import AuditWriteError
+
+    raw = conn.connection.driver_connection
+    try:
+        for sql, params in ((_TEXT_ROW, rows), (_ARREST_ROW, arrests)):
+            if not params:
+                continue
+            if pg:
+                with raw.cursor() as cur:
+                    cur.executemany(sql, params)
+            else:
+                raw.executemany(sql.replace("%s", "?"), params)
+    except (psycopg.Error, sqlite3.Error) as exc:
+        raise AuditWriteError(f"the audit entry's texts could not be written: {exc}") from exc
+
+
+def load_texts(conn: Any, indices: Sequence[int]) -> dict[int, dict[str, Text]]:
+    """The stored texts of the entries at ``indices``, by index then key."""
+    from sqlalchemy import select
+
+    from pars.store.schema.audit import audit_texts
+
+    out: dict[int, dict[str, Text]] = {}
+    wanted = sorted(set(indices))
+    for lo in range(0, len(wanted), 1000):
+        chunk = wanted[lo : lo + 1000]
+        rows = conn.execute(
+            select(audit_texts.c.idx, audit_texts.c.key, audit_texts.c.text, audit_texts.c.salt).where(
+                audit_texts.c.idx.in_(chunk)
+            )
+        ).all()
+        for r in rows:
+            out.setdefault(int(r.idx), {})[str(r.key)] = Text(str(r.text), bytes(r.salt))
+    return out
+
+
+def erase_texts(conn: Any, indices: Iterable[int]) -> int:
+    """Delete the texts of the entries at ``indices``; how many texts went."""
+    from sqlalchemy import delete
+
+    from pars.store.schema.audit import audit_text_arrests, audit_texts
+
+    wanted = sorted(set(indices))
+    gone = 0
+    for lo in range(0, len(wanted), 1000):
+        chunk = wanted[lo : lo + 1000]
+        gone += int(conn.execute(delete(audit_texts).where(audit_texts.c.idx.in_(chunk))).rowcount or 0)
+        conn.execute(delete(audit_text_arrests).where(audit_text_arrests.c.idx.in_(chunk)))
+    return gone
+
+
+def erase_arrest_texts(conn: Any, arrest_id: str) -> int:
+    """Expungement: delete the texts of every entry that names ``arrest_id``."""
+    from sqlalchemy import select
+
+    from pars.store.schema.audit import audit_text_arrests
+
+    idx = list(
+        conn.scalars(select(audit_text_arrests.c.idx).where(audit_text_arrests.c.arrest_id == arrest_id))
+    )
+    return erase_texts(conn, idx)
+
+
+def erase_older(conn: Any, now: datetime, days: int) -> tuple[int, datetime]:
+    """Retention: delete every text of entries older than ``days`` before ``now``."""
+    from sqlalchemy import delete, select
+
+    from pars.clock import to_utc_naive
+    from pars.store.schema.audit import audit_text_arrests, audit_texts
+
+    if days < MIN_RETENTION_DAYS:
+        raise ValueError(f"retention: at least {MIN_RETENTION_DAYS} days")
+    before = to_utc_naive(now - timedelta(days=days))
+    old = select(audit_texts.c.idx).where(audit_texts.c.time_utc < before)
+    conn.execute(delete(audit_text_arrests).where(audit_text_arrests.c.idx.in_(old)))
+    gone = int(conn.execute(delete(audit_texts).where(audit_texts.c.time_utc < before)).rowcount or 0)
+    return gone, before
+
+
+def stream_with_texts(
+    conn: Any, entries: Iterator[tuple[int, dict[str, Any]]], page: int = 2000
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(index, entry)`` pairs with ``with_texts`` applied, the texts read on ``conn`` (the
+    reader's snapshot) a page at a time."""
+    while batch := list(islice(entries, page)):
+        need = [i for i, doc in batch if doc.get("v") == 2]
+        texts = load_texts(conn, need) if need else {}
+        for index, doc in batch:
+            yield index, with_texts(doc, texts.get(index, {}))
+
+
+# --- erasure (each one logged: an admin entry in the same transaction) ------------
+
+
+def erase_entry(store: Any, log: Any, index: int, reason: str, *, by: str) -> dict[str, Any]:
+    """``pars audit erase``: delete the texts of entry ``index``, logged as an admin entry
+    whose ``justification`` commits to ``reason``; returns what was done."""
+    from pars.audit.entry import build_entry
+    from pars.audit.log import get_entry
+    from pars.errors import InvalidInput
+
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("--reason: say why the texts are erased")
+    with store.write() as conn:
+        log.lock(conn)  # before the clock read: entry times never go backwards
+        get_entry(conn, index)  # NotFound for an index the log does not have
+        gone = erase_texts(conn, [index])
+        entry = build_entry(
+            hmac_key=log.keys.hmac_key,
+            time=log.clock.now(),
+            kind="admin",
+            action="erase_texts",
+            decision="allow",
+            status=200,
+            user=by,
+            route="cli",
+            justification=reason,
+            detail={"index": index, "texts": gone},
+        )
+        appended = log.append(conn, [entry])
+    return {"index": index, "erased": gone, "logged_at": appended.leaves[0].index}
+
+
+def apply_retention(store: Any, log: Any, days: int, *, by: str) -> dict[str, Any]:
+    """``pars audit retention``: erase the texts of entries older than ``days``, logged."""
+    from pars.audit.entry import build_entry, format_time
+
+    with store.write() as conn:
+        log.lock(conn)  # before the clock read: entry times never go backwards
+        now = log.clock.now()
+        gone, before = erase_older(conn, now, days)
+        entry = build_entry(
+            hmac_key=log.keys.hmac_key,
+            time=now,
+            kind="admin",
+            action="text_retention",
+            decision="allow",
+            status=200,
+            user=by,
+            route="cli",
+            detail={"days": days, "before": format_time(_aware(before)), "texts": gone},
+        )
+        appended = log.append(conn, [entry])
+    return {
+        "days": days,
+        "before": entry.document["detail"]["before"],
+        "erased": gone,
+        "logged_at": appended.leaves[0].index,
+    }
+
+
+def _aware(naive_utc: datetime) -> datetime:
+    from datetime import UTC
+
+    return naive_utc.replace(tzinfo=UTC)
+
+
