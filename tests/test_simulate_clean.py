@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from pars.agreements.document import parse_document
-from pars.agreements.service import apply_document, approve
+from pars.agreements.service import apply_document
 from pars.audit import AuditLog, init_log
 from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, issue_token
+from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.oversight.model import KINDS
 from pars.oversight.report import build_report
 from pars.simulate import Persona, load_world, simulate
@@ -31,6 +31,7 @@ from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
 from pars.synth import generate
+from tests.factories import approve_as, register_parties
 
 AGENCIES = 100
 
@@ -46,21 +47,30 @@ def _run(folder: Path, seed: int) -> tuple[dict[str, Any], list[Persona]]:
         log = AuditLog.open(key_dir, clock=clock)
         events = generate(arrests=1500, seed=seed, start=date(2017, 5, 1), days=150)
         ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(events, 1)), clock=clock)
+        record = admin_event_recorder(log)
+        register_parties(store, clock, record)
         raw = yaml.safe_load((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
         team: list[Persona] = []
         for a in range(AGENCIES):
             raw.update(id=f"agency-{a:03d}", partner=f"AG{a:03d}")
             doc = parse_document(raw)
-            apply_document(store, clock, doc, by="custodian")
+            apply_document(store, clock, doc, by="custodian", record_admin_event=record)
             for role in ("courts", "police"):
-                approve(store, clock, doc.id, role, by=role)
+                approve_as(store, clock, doc.id, role, record)
             for u in range(rng.choice((1, 1, 2, 3, 4))):
                 b = "broad_analyst" if rng.random() < 0.5 else "analyst"
                 team.append(Persona(f"u{a:03d}.{u}", doc.id, doc.partner, behaviour=b, per_day=1.0))  # type: ignore[arg-type]
         gate = Gate(store, log, clock)
         who = {}
         for p in team:
-            token, _ = issue_token(store, clock, role="partner", user=p.user, agreement_id=p.agreement_id)
+            token, _ = issue_token(
+                store,
+                clock,
+                role="partner",
+                user=p.user,
+                agreement_id=p.agreement_id,
+                record_admin_event=record,
+            )
             who[p.user] = gate.authenticate(token)
         with store.read() as conn:
             world = load_world(conn)
