@@ -28,11 +28,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pars.agreements.approval_note import SignerKey
 from pars.agreements.document import parse_document
-from pars.agreements.service import apply_document, approve
+from pars.agreements.parties import add_party_key
+from pars.agreements.service import apply_document, approval_note_for, approve
 from pars.audit import AuditLog, init_log
 from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, issue_token
+from pars.gate import Gate, admin_event_recorder, issue_token
 from pars.oversight.model import KINDS
 from pars.oversight.report import build_report
 from pars.simulate import Persona, load_world, simulate
@@ -72,9 +74,14 @@ def one_run(folder: Path, seed: int, arrests: int, months: int) -> dict[str, Any
         events = generate(arrests=arrests, seed=seed, start=date(2017, 6, 1), days=180 + 30 * months)
         ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(events, 1)), clock=clock)
         doc = parse_document((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
-        apply_document(store, clock, doc, by="custodian")
-        for role in ("courts", "police"):
-            approve(store, clock, doc.id, role, by=role)
+        rec = admin_event_recorder(log)
+        apply_document(store, clock, doc, by="custodian", record_admin_event=rec)
+        for role in ("courts", "police"):  # each party signs its approval with its own key
+            signer = SignerKey.generate(role)
+            add_party_key(store, clock, role, signer.verifier_key, by="bench", record_admin_event=rec)
+            with store.read() as conn:
+                note = approval_note_for(conn, doc.id, signer)
+            approve(store, clock, doc.id, note, by=role, record_admin_event=rec)
         gate = Gate(store, log, clock)
         team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
         team += [
@@ -84,7 +91,9 @@ def one_run(folder: Path, seed: int, arrests: int, months: int) -> dict[str, Any
         team += [Persona(u, doc.id, "ICE", behaviour="split", per_day=0.15) for u in SPLIT]
         who = {}
         for p in team:
-            token, _ = issue_token(store, clock, role="partner", user=p.user, agreement_id=doc.id)
+            token, _ = issue_token(
+                store, clock, role="partner", user=p.user, agreement_id=doc.id, record_admin_event=rec
+            )
             who[p.user] = gate.authenticate(token)
         with store.read() as conn:
             world = load_world(conn)
