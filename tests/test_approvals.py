@@ -32,7 +32,7 @@ def w(store: Store, tmp_path: Path) -> Any:
     world = make_world(store, tmp_path)
     raw = agreement("ice-2017", id="ice-2019", approvals={"required": 2, "of": ["courts", "police"]})
     world.apply(raw, approvers=())
-    world.apply({**raw, "notes": "amended"}, approvers=())  # version 2
+    world.apply({**raw, "title": raw["title"] + " (amended)"}, approvers=())  # version 2
     yield world
     world.client.close()
 
@@ -311,7 +311,7 @@ def _actions(w: World) -> dict[str, Callable[[], object]]:
         "apply": lambda: apply_document(
             w.store,
             w.clock,
-            parse_document(agreement("ice-2017", notes="amended")),
+            parse_document(agreement("ice-2017", title="amended")),
             by="clerk",
             record_admin_event=rec(w),
         ),
