@@ -322,7 +322,7 @@ def test_a_denied_read_replays_with_the_arrest_it_asked_for() -> None:
         status=404,
     )
     found = LoggedRequest.from_entry(7, read)
-    assert found is not None
+    assert isinstance(found, LoggedRequest)
     assert found.request.arrest_id == "A-2018-000042"
 
 

@@ -21,6 +21,9 @@ from datetime import datetime, timedelta
 from pars.agreements.decide import PERIOD_SECONDS
 
 RULE_RATE_LIMIT = "search.rate_limit"
+#: The rule of a request answered 422 (it could not be parsed, or the store refused its
+#: filters): it counts toward the limit like any other, and decide() never saw it.
+RULE_MALFORMED = "malformed"
 
 
 def window_start(now: datetime, per: str) -> datetime:
@@ -29,7 +32,8 @@ def window_start(now: datetime, per: str) -> datetime:
 
 
 def counts(rule: str | None) -> bool:
-    """Whether a request decided with ``rule`` counts toward its (agreement, user)'s limit."""
+    """Whether a request answered with ``rule`` counts toward its (agreement, user)'s limit:
+    every one (``RULE_MALFORMED`` included) but a refusal by the limit itself."""
     return rule != RULE_RATE_LIMIT
 
 

@@ -18,12 +18,25 @@ from datetime import datetime
 from typing import Any
 
 from pars.agreements.decide import AgreementVersion, decide
-from pars.agreements.ratelimit import Windows
+from pars.agreements.ratelimit import RULE_MALFORMED, Windows
 from pars.agreements.request import Request
 from pars.clock import parse_instant
 from pars.errors import InvalidInput
 
 _ACTIONS = frozenset({"search", "read", "feed"})
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    """A partner request the gate answered 422 (``RULE_MALFORMED``): never decided, so
+    replay does not decide it either, but it counts toward the rate limit as it did
+    at the gate (``pars.agreements.ratelimit.counts``)."""
+
+    index: int
+    time: datetime
+    agreement_id: str
+    agency: str
+    user: str
 
 
 @dataclass(frozen=True)
@@ -40,12 +53,23 @@ class LoggedRequest:
     rule: str | None
 
     @classmethod
-    def from_entry(cls, index: int, entry: Mapping[str, Any]) -> LoggedRequest | None:
-        """``None`` for entries that are not a well-formed partner request (admin, 422...)."""
+    def from_entry(cls, index: int, entry: Mapping[str, Any]) -> LoggedRequest | MalformedRequest | None:
+        """The partner request an entry records; a ``MalformedRequest`` for one the gate
+        answered 422; ``None`` for entries that are not partner requests (admin...)."""
         if entry.get("kind", "request") == "admin" or entry.get("action") not in _ACTIONS:
             return None
+        who = {
+            "agreement_id": str(entry.get("agreement_id") or ""),
+            "agency": str(entry.get("agency") or ""),
+            "user": str(entry.get("user") or ""),
+        }
         try:
             time = parse_instant(str(entry["time"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if entry.get("rule") == RULE_MALFORMED:
+            return MalformedRequest(index=index, time=time, **who)
+        try:
             body: dict[str, Any] = {
                 k: entry.get(k) for k in ("purpose", "case_number", "justification", "warrant")
             }
@@ -67,16 +91,16 @@ class LoggedRequest:
         return cls(
             index=index,
             time=time,
-            agreement_id=str(entry.get("agreement_id") or ""),
-            agency=str(entry.get("agency") or ""),
-            user=str(entry.get("user") or ""),
             request=request,
             decision=str(entry.get("decision") or ""),
             rule=entry.get("rule"),
+            **who,
         )
 
 
-def logged_requests(entries: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[LoggedRequest]:
+def logged_requests(
+    entries: Iterable[tuple[int, Mapping[str, Any]]],
+) -> Iterator[LoggedRequest | MalformedRequest]:
     """Audit entries ``(index, entry)`` -> the partner requests among them."""
     for index, entry in entries:
         found = LoggedRequest.from_entry(index, entry)
@@ -120,7 +144,7 @@ class ReplayReport:
 
 def replay(
     draft: AgreementVersion,
-    log: Iterable[LoggedRequest],
+    log: Iterable[LoggedRequest | MalformedRequest],
     *,
     start: datetime | None = None,
     end: datetime | None = None,
@@ -136,14 +160,19 @@ def replay(
     report = ReplayReport(draft.agreement_id, draft.hash)
     rl = draft.document.search.rate_limit
     # The gate's own counting rules (pars.agreements.ratelimit): per (agreement, user),
-    # and a request the limit refused does not count. Every replayed request is taken
-    # as made under the draft, so the agreement is the draft's.
+    # a malformed request counts, and a request the limit refused does not. Every
+    # replayed request is taken as made under the draft, so the agreement is the draft's.
     windows = Windows(rl.per) if rl else None
     first, last = draft.document.term.start, draft.ends_at
     for item in log:
         if item.agency != draft.partner and item.agreement_id != draft.agreement_id:
             continue
         if (start is not None and item.time < start) or (end is not None and item.time > end):
+            continue
+        if isinstance(item, MalformedRequest):
+            # A 422 under any version: not decided, not reported, but counted as the gate did.
+            if windows is not None:
+                windows.record(draft.agreement_id, item.user, item.time, RULE_MALFORMED)
             continue
         count = windows.in_window(draft.agreement_id, item.user, item.time) if windows else 0
         now = min(max(item.time, first), last) if ignore_term else item.time

@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from pars.agreements.decide import PERIOD_SECONDS, AgreementVersion, Decision, decide
-from pars.agreements.ratelimit import counts, window_start
+from pars.agreements.ratelimit import RULE_MALFORMED, counts, window_start
 from pars.agreements.request import Request
 from pars.agreements.warrants import warranted_arrests
 from pars.audit import AuditEntry, AuditLog, build_entry
@@ -64,7 +64,6 @@ from pars.store.schema.gate import gate_requests
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
 RULE_NOT_FOUND = "not_found"
-RULE_MALFORMED = "malformed"
 RULE_ROLE = "token.role"
 _TEXT_KEYS = ("purpose", "case_number", "justification", "warrant")
 
@@ -256,7 +255,7 @@ class Gate:
         try:
             req = parse()
         except InvalidInput as exc:
-            if limited:
+            if limited and counts(RULE_MALFORMED):
                 self._count(conn, principal, now)
             return self._denied(draft, principal, version, now, 422, RULE_MALFORMED, str(exc))
         draft.request_fields = {k: getattr(req, k) for k in _TEXT_KEYS}
