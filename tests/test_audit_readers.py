@@ -60,10 +60,11 @@ def agent7(store: Store) -> list[int]:
 def everything(store: Store, log: AuditLog) -> str:
     """What every reader says, as one text: a changed byte anywhere shows."""
     from pars.console.audit_views import explore, explore_newest, newest
+    from pars.services.logreads import AuditReads
 
     class Svc:  # the console's services, as far as its log views use them
         def __init__(self) -> None:
-            self.store, self.log = store, log
+            self.audit = AuditReads(store, log)
 
     svc: Any = Svc()
     window = {"since": datetime(2018, 1, 1, tzinfo=UTC), "until": datetime(2018, 8, 31, tzinfo=UTC)}
@@ -78,7 +79,12 @@ def everything(store: Store, log: AuditLog) -> str:
         "explore": explore(svc, filters, 0),
         "explore_newest": explore_newest(svc, filters, None),
         "live": newest(svc, "ice-2017"),
-        "iter": [e.index for e in iter_entries(store, kind="access", user="agent7", **window)],
+        "iter": [
+            e.index
+            for e in iter_entries(
+                store, kind="access", user="agent7", since=window["since"], until=window["until"]
+            )
+        ],
     }
     return json.dumps(out, sort_keys=True, default=str)
 

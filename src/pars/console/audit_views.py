@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,8 +24,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import LogView, inclusion_proof, latest_checkpoint, open_log
-from pars.audit.publish import status as publish_status
 from pars.clock import parse_instant
 from pars.console.render import page
 from pars.console.session import Viewer, services, viewer
@@ -61,28 +56,18 @@ def summary(index: int, doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _log(svc: Services) -> Iterator[LogView]:
-    """The log as the console reads it: checked bytes up to the newest stored checkpoint
-    (the console is live: it does not wait for witnesses to publish, and the head gets a
-    stored checkpoint here when it has none, as a publisher round would)."""
-    with svc.store.write() as conn:
-        svc.log.checkpoint_head(conn, force=True)
-    with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
-        yield view
+# The log as the console reads it (``Services.audit.live_entries``): checked bytes up to
+# the newest stored checkpoint (the console is live: it does not wait for witnesses to
+# publish, and the head gets a stored checkpoint first, as a publisher round would).
 
 
 def newest(svc: Services, agreement_id: str | None, limit: int = LIVE_ROWS) -> list[dict[str, Any]]:
-    with _log(svc) as view:
-        found = islice(view.entries(agreement_id=agreement_id or None, reverse=True), limit)
-        return [summary(index, doc) for index, doc in found]
+    found = svc.audit.live_entries(limit, agreement_id=agreement_id or None, reverse=True)
+    return [summary(index, doc) for index, doc in found]
 
 
 def _agreement_choices(svc: Services) -> list[str]:
-    from pars.agreements.service import agreement_ids
-
-    with svc.store.read() as conn:
-        return agreement_ids(conn)
+    return svc.agreements.ids()
 
 
 @router.get("/live")
@@ -126,8 +111,7 @@ def _when(text: str | None, name: str) -> datetime | None:
 
 def explore(svc: Services, filters: dict[str, Any], start: int) -> tuple[list[dict[str, Any]], int | None]:
     """A page of entries from index ``start`` up, oldest first, and where the next page starts."""
-    with _log(svc) as view:
-        found = list(islice(view.entries(start=start, **filters), PAGE_ROWS + 1))
+    found = svc.audit.live_entries(PAGE_ROWS + 1, start=start, **filters)
     rows = [summary(index, doc) for index, doc in found[:PAGE_ROWS]]
     return rows, (found[PAGE_ROWS][0] if len(found) > PAGE_ROWS else None)
 
@@ -138,8 +122,7 @@ def explore_newest(
     """A page of entries at or below index ``before`` (all if None), newest first (same filters as
     ``explore``), and where the next page starts."""
     stop = None if before is None else before + 1
-    with _log(svc) as view:
-        found = list(islice(view.entries(stop=stop, reverse=True, **filters), PAGE_ROWS + 1))
+    found = svc.audit.live_entries(PAGE_ROWS + 1, stop=stop, reverse=True, **filters)
     rows = [summary(index, doc) for index, doc in found[:PAGE_ROWS]]
     return rows, (found[PAGE_ROWS][0] if len(found) > PAGE_ROWS else None)
 
@@ -191,18 +174,13 @@ async def audit(
 
 def _publication(request: Request, svc: Services) -> dict[str, Any]:
     """The log's size against the published size, and each witness's cosigned size and lag."""
-    with svc.store.read() as conn:
-        return publish_status(conn, request.app.state.witnesses)
+    return svc.audit.publication(request.app.state.witnesses)
 
 
 def proof_of(svc: Services, index: int) -> dict[str, Any]:
     """The entry's stored bytes, its leaf hash and its inclusion proof against the latest checkpoint."""
-    with _log(svc) as view:
-        cp = view.checkpoint
-        if cp is None or index >= cp.size:
-            raise NotFound(f"entry {index} is not yet covered by a signed checkpoint; try again shortly")
-        found = view.entry(index)
-        proof = inclusion_proof(view.conn, index, cp.size)
+    checked = svc.audit.checked_entry(index)
+    cp, found, proof = checked.checkpoint, checked.entry, checked.proof
     return {
         "index": index,
         "size": cp.size,
@@ -211,7 +189,7 @@ def proof_of(svc: Services, index: int) -> dict[str, Any]:
         "proof_hex": [p.hex() for p in proof],
         "checkpoint": cp.note,
         "root_hex": cp.root_hex,
-        "verifier_key": svc.log.verifier_key,
+        "verifier_key": svc.audit.verifier_key,
         "document": found.document(),
     }
 

@@ -23,7 +23,6 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import latest_checkpoint, log_size, open_log
 from pars.console.audit_views import summary
 from pars.console.render import page
 from pars.console.session import Viewer, require, services, viewer
@@ -95,24 +94,16 @@ def _report(request: Request, svc: Services, *, fresh: bool = False, keep: bool 
     """The last report while it is recent and the log has not grown, else a new one; ``fresh``
     rebuilds whenever the log has grown; ``keep`` takes the last one if there is one (a finding's
     page: its number must mean what it meant in the list the reader came from)."""
-    from pars.oversight.html import render_html  # matplotlib: only when asked
-    from pars.oversight.report import build_report
-
     state = request.app.state
-    with svc.store.read() as conn:
-        size = log_size(conn)
+    size = svc.audit.size()
     with _lock:
         cached: Built | None = getattr(state, "console_report", None)
         if cached is not None and (
             keep or cached.size == size or (not fresh and time.monotonic() - cached.built_at < REPORT_TTL)
         ):
             return cached
-        with svc.store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
-            svc.log.checkpoint_head(conn, force=True)
-        report = build_report(
-            svc.store, hmac_key=svc.log.keys.hmac_key, now=svc.clock.now(), verifier_key=svc.log.verifier_key
-        )
-        body = restyle(render_html(svc.store, report))
+        report = svc.oversight.report()  # over the head put under a stored checkpoint first
+        body = restyle(svc.oversight.report_html(report))
         # One h1 per page (the console's "Oversight"): the report's title becomes a section heading.
         body = re.sub(r"<(/?)h1\b", r"<\1h2", body)
         # Evidence links open the console's entry page, where the browser checks the proof.
@@ -131,8 +122,7 @@ async def oversight(
     built = await run_in_threadpool(lambda: _report(request, svc, fresh=fresh))
     from pars.oversight.html import KIND_TITLES
 
-    with svc.store.read() as conn:
-        now_size = log_size(conn)
+    now_size = await run_in_threadpool(svc.audit.size)
 
     findings = [
         {"n": i + 1, "title": KIND_TITLES.get(f["kind"], f["kind"]), **f}
@@ -182,20 +172,15 @@ async def finding(
 
 def _evidence(svc: Services, indices: list[int]) -> list[dict[str, Any]]:
     """A row per cited entry (as the explorer shows it, plus the reason the partner gave)."""
-    out = []
-    with open_log(svc.store, svc.log.verifier_key, choose=latest_checkpoint) as view:
-        for i in indices[:MAX_EVIDENCE]:
-            doc = view.document(i)
-            out.append(
-                {**summary(i, doc), "justification": doc.get("justification"), "purpose": doc.get("purpose")}
-            )
-    return out
+    cited = indices[:MAX_EVIDENCE]
+    return [
+        {**summary(i, doc), "justification": doc.get("justification"), "purpose": doc.get("purpose")}
+        for i, doc in zip(cited, svc.audit.documents(cited), strict=True)
+    ]
 
 
 def _transparency(svc: Services) -> str:
-    from pars.oversight.transparency import build_transparency, render_transparency
-
-    return restyle(render_transparency(build_transparency(svc.store, now=svc.clock.now())))
+    return restyle(svc.oversight.transparency_html())
 
 
 @router.get("/transparency")

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from pars.agreements.service import agreement_ids, load_history, log_origin, terminate
 from pars.clock import parse_instant
 from pars.console.render import page
 from pars.console.session import (
@@ -36,7 +35,6 @@ from pars.console.session import (
     viewer,
 )
 from pars.errors import ParsError
-from pars.gate import admin_event_recorder
 from pars.web.deps import Services
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -119,9 +117,7 @@ async def signout(request: Request, v: Viewer = Depends(viewer)) -> Response:
 
 
 def _agreements(svc: Services) -> tuple[list[dict[str, Any]], str | None]:
-    now = svc.clock.now()
-    with svc.store.read() as conn:
-        return [load_history(conn, aid).describe(now) for aid in agreement_ids(conn)], log_origin(conn)
+    return svc.agreements.described(svc.clock.now())
 
 
 async def _agreements_page(
@@ -180,18 +176,10 @@ async def terminate_view(
             raise ValueError("reason: required (it is recorded in the audit log)")
     except ValueError as exc:
         return await _agreements_page(request, v, svc, error=str(exc), status=422, form=form)
-    recorder = admin_event_recorder(svc.log, route="console")
     try:
         done = await run_in_threadpool(
-            lambda: terminate(
-                svc.store,
-                svc.clock,
-                agreement_id,
-                at,
-                reason,
-                by=v.user,
-                force_past=form.get("force") == "on",
-                record_admin_event=recorder,
+            lambda: svc.agreements.terminate(
+                agreement_id, at, reason, by=v.user, force_past=form.get("force") == "on", route="console"
             )
         )
     except ParsError as exc:

@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit.reader import LogMismatch
 from pars.console.session import BadForm, NotAllowed, SignedOut, Viewer
@@ -37,13 +36,10 @@ NAV = [
 def witness_alarms(request: Request) -> list[str]:
     """Every witness refusal, for the red banner on every page (CONTRACT 9.2: a fork or a
     cut is shown, never only logged). If they cannot be read, that is said instead."""
-    from pars.audit.publish import alarms
-
-    try:
-        with request.app.state.pars.store.read() as conn:
-            return [str(a) for a in alarms(conn)]
-    except SQLAlchemyError:
+    found: list[str] | None = request.app.state.pars.audit.alarms()
+    if found is None:
         return ["the witnesses' state could not be read: run pars audit status"]
+    return found
 
 
 def page(

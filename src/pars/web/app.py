@@ -26,10 +26,9 @@ from pars.audit.publisher import start as start_publisher
 from pars.clock import SYSTEM_CLOCK, Clock
 from pars.console import install as install_console
 from pars.feed import Notifier, listen_postgres
-from pars.gate import Gate
-from pars.store.db import Store
+from pars.services import Store, open_services
 from pars.web import audit_routes, custodian, errors, log_routes, partner
-from pars.web.deps import Services, note_route
+from pars.web.deps import note_route
 from pars.web.hardening import Hardening
 
 #: Largest request body taken (bookings are sent in batches below this).
@@ -85,7 +84,7 @@ def create_app(
         lifespan=lifespan,
         dependencies=[Depends(note_route)],
     )
-    app.state.pars = Services(store, log, clock, Gate(store, log, clock), notifier, feed_poll)
+    app.state.pars = open_services(store, log, clock, notifier, feed_poll)
     app.state.witnesses = config  # /log/ serves what these witnesses published
     for router in (partner.router, custodian.router, audit_routes.router, log_routes.router):
         app.include_router(router)

@@ -13,13 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import PlainTextResponse
 
-from pars.audit import consistency_proof, get_entry, inclusion_proof
-from pars.audit.text_store import load_texts
-from pars.audit.texts import texts_json
 from pars.clock import parse_instant
 from pars.errors import InvalidInput, NotFound
 from pars.gate import Gate, Principal
-from pars.oversight.report import build_report
 from pars.web.deps import Services, principal, services
 
 router = APIRouter()
@@ -30,8 +26,7 @@ MAX_INDEX = 2**62
 @router.get("/v1/audit/checkpoint", response_class=PlainTextResponse, tags=["audit"])
 def checkpoint(who: Principal = Depends(principal), svc: Services = Depends(services)) -> PlainTextResponse:
     # The whole log's: checkpoints are stored at a cadence, so it may be signed now.
-    with svc.store.read() as conn:
-        cp = svc.log.head_checkpoint(conn)
+    cp = svc.audit.head_checkpoint()
     if cp is None:
         raise NotFound("the audit log has no checkpoint yet")
     return PlainTextResponse(cp.note)
@@ -39,7 +34,7 @@ def checkpoint(who: Principal = Depends(principal), svc: Services = Depends(serv
 
 @router.get("/v1/audit/key", response_class=PlainTextResponse, tags=["audit"])
 def key(who: Principal = Depends(principal), svc: Services = Depends(services)) -> PlainTextResponse:
-    return PlainTextResponse(svc.log.verifier_key)
+    return PlainTextResponse(svc.audit.verifier_key)
 
 
 @router.get("/v1/audit/proof/inclusion", tags=["audit"])
@@ -49,8 +44,7 @@ def inclusion(
     who: Principal = Depends(principal),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    with svc.store.read() as conn:
-        proof = inclusion_proof(conn, index, size)
+    proof = svc.audit.inclusion_proof(index, size)
     return {"index": index, "size": size, "proof_hex": [p.hex() for p in proof]}
 
 
@@ -61,8 +55,7 @@ def consistency(
     who: Principal = Depends(principal),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    with svc.store.read() as conn:
-        proof = consistency_proof(conn, old, new)
+    proof = svc.audit.consistency_proof(old, new)
     return {"old": old, "new": new, "proof_hex": [p.hex() for p in proof]}
 
 
@@ -73,13 +66,9 @@ def entry(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     Gate.require_role(who, "oversight", "partner")
-    with svc.store.read() as conn:
-        found = get_entry(conn, index)
-        doc = found.document()
-        _visible(who, doc, index)
-        texts = load_texts(conn, [found.index]).get(found.index, {})
+    found, doc, texts = svc.audit.entry_with_texts(index, lambda doc: _visible(who, doc, index))
     # CONTRACT section 5: the texts the entry's commitments open, while they exist.
-    return {"index": found.index, "entry": doc, "texts": texts_json(texts)}
+    return {"index": found, "entry": doc, "texts": texts}
 
 
 def _visible(who: Principal, doc: dict[str, Any], index: int) -> None:
@@ -97,12 +86,8 @@ def entry_proof(
 ) -> PlainTextResponse:
     """The entry's C2SP tlog-proof@v1 against the published checkpoint of ``size`` (default:
     the newest published), cosignatures included: checkable offline with the public keys."""
-    from pars.audit.evidence import entry_proof as proof_of
-    from pars.audit.scan import snapshot
-
     Gate.require_role(who, "oversight", "partner")
-    with snapshot(svc.store) as conn:
-        text, doc = proof_of(conn, index, svc.log.verifier_key, size=size)
+    text, doc = svc.audit.entry_proof(index, size)
     _visible(who, doc, index)
     return PlainTextResponse(text)
 
@@ -127,17 +112,7 @@ def report(
     """CONTRACT section 6: the log verified afresh, every agreement, the findings with evidence."""
     Gate.require_role(who, "oversight")
     start, end = _instant("from", from_), _instant("to", to)
-    with svc.store.write() as conn:  # the head under a stored checkpoint, as a publisher round does
-        svc.log.checkpoint_head(conn, force=True)
-    return build_report(
-        svc.store,
-        hmac_key=svc.log.keys.hmac_key,
-        verifier_key=svc.log.verifier_key,
-        now=svc.clock.now(),
-        agreement_id=agreement,
-        start=start,
-        end=end,
-    )
+    return svc.oversight.report(agreement_id=agreement, start=start, end=end)
 
 
 @router.get("/healthz", tags=["health"])

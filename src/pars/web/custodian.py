@@ -1,7 +1,7 @@
 """Custodian routes: bookings in, agreements applied, approved (by signed notes) and terminated.
 
 Every agreement change is recorded in the audit log in its own transaction
-(``pars.gate.admin_event_recorder``); a booking or termination wakes feed streams.
+(``Services.agreements``, with the route); a booking or termination wakes feed streams.
 
 Rule: custodian tokens only (403 otherwise); bodies are parsed strictly (422
 naming the field).
@@ -15,11 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from pars.agreements.service import apply_document, approve, terminate
 from pars.clock import parse_instant
 from pars.errors import InvalidInput
-from pars.gate import Gate, Principal, admin_event_recorder
-from pars.store.ingest import LineResult, Totals, ingest_lines
+from pars.gate import Gate, Principal
 from pars.web.deps import Services, json_body, principal, services, strict_object
 from pars.web.schemas import AGREEMENT_BODY, APPROVAL_BODY, BOOKINGS_BODY, TERMINATE_BODY
 
@@ -54,14 +52,7 @@ def _line(item: Any) -> str:
 
 
 def _ingest(svc: Services, raw: bytes) -> dict[str, Any]:
-    results: list[LineResult] = []
-    totals: Totals = ingest_lines(svc.store, _numbered(raw), on_batch=results.extend, clock=svc.clock)
-    return {
-        "accepted": totals.accepted,
-        "rejected": totals.rejected,
-        "duplicates": totals.duplicates,
-        "results": [r.to_json() for r in results],
-    }
+    return svc.bookings.ingest(_numbered(raw))
 
 
 @router.post("/v1/bookings", openapi_extra=BOOKINGS_BODY, summary="Take booking events")
@@ -91,9 +82,8 @@ async def put_agreement(
     doc = parse_document(text)
     if doc.id != agreement_id:
         raise InvalidInput(f"id: the document is {doc.id!r}, the path names {agreement_id!r}")
-    recorder = admin_event_recorder(svc.log, route="PUT /v1/agreements/{agreement_id}")
     applied = await run_in_threadpool(
-        lambda: apply_document(svc.store, svc.clock, doc, by=who.user, record_admin_event=recorder)
+        lambda: svc.agreements.apply(doc, by=who.user, route="PUT /v1/agreements/{agreement_id}")
     )
     return {
         "id": applied.agreement_id,
@@ -118,15 +108,9 @@ async def approve_agreement(
     party's registered key and names this log, agreement and version.
     """
     body = strict_object(await json_body(request), {"note": str}, ("note",))
-    recorder = admin_event_recorder(svc.log, route="POST /v1/agreements/{agreement_id}/approvals")
     done = await run_in_threadpool(
-        lambda: approve(
-            svc.store,
-            svc.clock,
-            agreement_id,
-            body["note"],
-            by=who.user,
-            record_admin_event=recorder,
+        lambda: svc.agreements.approve(
+            agreement_id, body["note"], by=who.user, route="POST /v1/agreements/{agreement_id}/approvals"
         )
     )
     svc.notifier.poke()
@@ -157,17 +141,14 @@ async def terminate_agreement(
         at = parse_instant(body["effective_at"])
     except ValueError as exc:
         raise InvalidInput(f"effective_at: {exc}") from None
-    recorder = admin_event_recorder(svc.log, route="POST /v1/agreements/{agreement_id}/terminate")
     done = await run_in_threadpool(
-        lambda: terminate(
-            svc.store,
-            svc.clock,
+        lambda: svc.agreements.terminate(
             agreement_id,
             at,
             body["reason"],
             by=who.user,
             force_past=bool(body.get("force_past", False)),
-            record_admin_event=recorder,
+            route="POST /v1/agreements/{agreement_id}/terminate",
         )
     )
     svc.notifier.poke()  # open streams re-decide now and close at the new end

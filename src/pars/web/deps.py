@@ -1,38 +1,27 @@
 """What every route shares: the app's services, the bearer token, the body reader.
 
 Rule: routes get records only from ``Services.gate``; this module hands out
-nothing else that can read them.
+nothing else that can read them, and no route gets a ``Store`` (``pars.services``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from pars.audit import AuditLog
 from pars.bounds import MAX_DEPTH, json_problem
-from pars.clock import Clock
 from pars.errors import InvalidInput
-from pars.feed import Notifier
-from pars.gate import Gate, Principal
-from pars.store.db import Store
+from pars.gate import Principal
+from pars.services import Services
 
 bearer = HTTPBearer(auto_error=False, description="A token from `pars tokens issue`.")
 
 
-@dataclass
-class Services:
-    store: Store
-    log: AuditLog
-    clock: Clock
-    gate: Gate
-    notifier: Notifier
-    feed_poll: float
+__all__ = ["MalformedBody", "Services", "json_body", "principal", "services", "strict_object"]
 
 
 def services(request: Request) -> Services:

@@ -18,8 +18,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from pars.audit.publish import WitnessConfig, published_bundle, published_tile
-from pars.audit.publish import latest_published as _latest_published
+from pars.audit.publish import WitnessConfig
 from pars.audit.tilepath import Tile, TilePathError, parse_tile_path
 from pars.errors import NotFound
 from pars.gate import Gate, Principal
@@ -43,8 +42,7 @@ def witnesses(request: Request) -> WitnessConfig:
 
 @router.get("/checkpoint", response_class=Response)
 def checkpoint(svc: Services = Depends(services), config: WitnessConfig = Depends(witnesses)) -> Response:
-    with svc.store.read() as conn:
-        cp = _latest_published(conn, config)
+    cp = svc.audit.latest_published(config)
     if cp is None:
         raise NotFound("no checkpoint is published yet")
     return Response(cp.note, media_type=CHECKPOINT_TYPE, headers={"cache-control": CHECKPOINT_CACHE})
@@ -73,8 +71,7 @@ def entry_bundle(
 ) -> Response:
     Gate.require_role(who, "oversight")
     tile = _tile("entries/" + path, entries=True)
-    with svc.store.read() as conn:
-        bundle = published_bundle(conn, tile, config)
+    bundle = svc.audit.published_bundle(tile, config)
     # Private data for one role: never in a shared cache (the hardening layer's no-store).
     return Response(bundle, media_type=TILE_TYPE)
 
@@ -84,6 +81,5 @@ def hash_tile(
     path: str, svc: Services = Depends(services), config: WitnessConfig = Depends(witnesses)
 ) -> Response:
     tile = _tile(path, entries=False)
-    with svc.store.read() as conn:
-        blob = published_tile(conn, tile, config)
+    blob = svc.audit.published_tile(tile, config)
     return Response(blob, media_type=TILE_TYPE, headers=_headers(tile))
