@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from pars.store.db import Store, normalize_url
@@ -29,7 +29,7 @@ def postgres_admin_url() -> str | None:
     return normalize_url(url) if url else None
 
 
-def _admin_engine(url: str):  # type: ignore[no-untyped-def]
+def _admin_engine(url: str) -> Engine:
     return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=1)
 
 

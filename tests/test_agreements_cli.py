@@ -38,7 +38,7 @@ def cli(store_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     runner = CliRunner()
 
     def invoke(*args: str, ok: bool = True) -> Any:
-        result = runner.invoke(app, list(args))
+        result: Any = runner.invoke(app, list(args))
         if isinstance(result.exception, ParsError):
             # What ``pars.cli.main`` does: the message on stderr, the error's exit code.
             result = Outcome(result.exception.exit_code, str(result.exception), "")

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select
 from pars.agreements.decide import decide
 from pars.agreements.request import Request
 from pars.agreements.service import (
+    Applied,
     DuplicateApproval,
     apply_document,
     load_history,
@@ -72,7 +73,7 @@ def ice(**changes: Any) -> dict[str, Any]:
     return raw
 
 
-def apply(store: Store, clock: FixedClock, raw: dict[str, Any], events: list[Any] | None = None):  # type: ignore[no-untyped-def]
+def apply(store: Store, clock: FixedClock, raw: dict[str, Any], events: list[Any] | None = None) -> Applied:
     from pars.agreements.document import parse_document
 
     return apply_document(
@@ -311,7 +312,9 @@ def test_warrants_registry(store: Store) -> None:
         add_arrest(conn, "A-1")
         add_arrest(conn, "A-2")
     expires = datetime(2018, 7, 1, 0, 0, 0, tzinfo=EDT)
-    filed = {"reference": "W-17", "issued_by": "Phila. CCP", "agreement_id": "ice-2017", "by": "clerk"}
+    filed: dict[str, Any] = {
+        "reference": "W-17", "issued_by": "Phila. CCP", "agreement_id": "ice-2017", "by": "clerk"
+    }
     w = add_warrant(store, clock, arrest_id="A-1", expires_at=expires, **filed)
     assert w.added and w.agreement_id == "ice-2017"
     again = add_warrant(store, clock, arrest_id="A-1", expires_at=expires, **filed)
@@ -373,7 +376,7 @@ def test_a_warrant_filed_before_agreements_were_named_unlocks_nothing(store: Sto
             found = warranted_arrests(conn, "W-OLD", ["A-1"], clock.now(), agreement_id=agreement)
             assert found == frozenset()
     # Filed again for an agreement, the same warrant covers that agreement's requests.
-    filed = {"reference": "W-OLD", "issued_by": "CCP", "agreement_id": "ice-2017", "by": "c"}
+    filed: dict[str, Any] = {"reference": "W-OLD", "issued_by": "CCP", "agreement_id": "ice-2017", "by": "c"}
     add_warrant(store, clock, arrest_id="A-1", **filed)
     with store.read() as conn:
         later = clock.now() + timedelta(seconds=1)

@@ -356,9 +356,9 @@ def test_each_admin_action_changes_nothing_when_the_log_refuses_its_entry(w: Wor
         conn.execute(text("DROP TRIGGER refuse_leaves" + ("" if w.store.is_sqlite else " ON audit_leaves")))
     # with the log writable again, each one goes through and is logged
     for name, act in actions.items():
-        before = snapshot(w)[0]
+        size = snapshot(w)[0]
         act()
-        assert snapshot(w)[0] > before, name
+        assert snapshot(w)[0] > size, name
     assert verify_log(w.store, w.log.verifier_key).ok
 
 

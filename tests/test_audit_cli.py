@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def env(store_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def filled(env: dict[str, str], store_url: str) -> Store:
+def filled(env: dict[str, str], store_url: str) -> Iterator[Store]:
     result = runner.invoke(app, ["init"], env=env)
     assert result.exit_code == 0, result.output
     store = Store(store_url)

@@ -134,7 +134,7 @@ def test_verifiers_return_false_on_malformed_input_never_raise() -> None:
     good = (leaves[2], 2, 5, proof, root)
     for pos, bads in enumerate([BAD, BAD_INT, BAD_INT, [*BAD, [b"x"], [1], "ab", [None]], BAD]):
         for bad in bads:
-            args = list(good)
+            args: list[Any] = list(good)
             args[pos] = bad
             assert verify_inclusion(*args) is False, (pos, bad)
     cproof = consistency_proof(leaves, 3)
@@ -142,9 +142,9 @@ def test_verifiers_return_false_on_malformed_input_never_raise() -> None:
     assert verify_consistency(*cgood)
     for pos, bads in enumerate([BAD_INT, BAD_INT, BAD, BAD, [*BAD, [b"x"], "ab", [None]]]):
         for bad in bads:
-            args = list(cgood)
-            args[pos] = bad
-            assert verify_consistency(*args) is False, (pos, bad)
+            cargs: list[Any] = list(cgood)
+            cargs[pos] = bad
+            assert verify_consistency(*cargs) is False, (pos, bad)
     assert verify_inclusion(leaves[2], 2, 5, [proof[0]] * 1000, root) is False
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
+import httpx
 import pytest
 from sqlalchemy import delete, insert, update
 
@@ -47,10 +49,11 @@ def open_log(keydir: str) -> AuditLog:
 
 
 @contextmanager
-def public_log(store: Store, log: AuditLog) -> Iterator[TestClient]:
+def public_log(store: Store, log: AuditLog) -> Iterator[httpx.Client]:
+    """The app in-process; ``monitor`` calls only ``get``, which ``TestClient`` has."""
     client = TestClient(create_app(store, log.clock, audit_log=log))
     try:
-        yield client
+        yield cast(httpx.Client, client)
     finally:
         client.close()
 

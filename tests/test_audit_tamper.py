@@ -177,7 +177,7 @@ def test_an_append_while_verifying_is_not_seen(
 ) -> None:
     # Between the caller's first read and the first chunk, the last partial tile grows;
     # every read of the run must still see the log as the caller did.
-    reading = verify.log_chunks
+    from pars.audit.scan import log_chunks as reading
 
     def append_first(*args: Any) -> Any:
         with store.write() as conn:

@@ -35,6 +35,7 @@ from pars.audit.cosignature import (
 )
 from pars.audit.merkle import consistency_proof
 from pars.audit.note import (
+    Verifier,
     VerifierKey,
     open_note,
     parse_signer_key,
@@ -136,7 +137,7 @@ def test_cosignatures(cp: dict[str, Any]) -> None:
     assert valid_cosignatures(cp["cosigned"], _witness_vkeys()) == expected
     assert require_quorum(cp["cosigned"], vkey, _witness_vkeys(), 2) == expected
     # The log's and both witnesses' keys together, through the one note verifier.
-    keys = [VerifierKey.parse(vkey), *(CosignerKey.parse(k) for k in _witness_vkeys())]
+    keys: list[Verifier] = [VerifierKey.parse(vkey), *(CosignerKey.parse(k) for k in _witness_vkeys())]
     assert len(open_note(cp["cosigned"], keys).verified) == 3
     # The log-signed note alone has no cosignature.
     with pytest.raises(CosignatureError):

@@ -8,6 +8,7 @@ import hashlib
 import re
 from datetime import timedelta
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -294,7 +295,7 @@ def session_id(w: World) -> str:
     return sid
 
 
-def stored_sessions(w: World) -> list[dict[str, object]]:
+def stored_sessions(w: World) -> list[dict[str, Any]]:
     with w.store.read() as conn:
         return [dict(r._mapping) for r in conn.execute(select(console_sessions))]
 

@@ -69,7 +69,7 @@ def _browser_or_skip() -> Any:
         from playwright.sync_api import sync_playwright
     except ImportError:
         reason = reason or "browser tests need Playwright for Python (pip install -e .[dev])"
-        sync_playwright = None
+        sync_playwright = None  # type: ignore[assignment]  # the reason below skips the test
     if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set, so the browser tests must run: {reason}")

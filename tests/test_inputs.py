@@ -38,7 +38,7 @@ def size(w: World) -> int:
 
 def leaf(w: World, index: int) -> bytes:
     with w.store.read() as conn:
-        return get_entry(w.store and conn, index).entry
+        return get_entry(conn, index).entry
 
 
 def raw_search(w: World, content: bytes, who: str = "ice") -> Any:
@@ -451,9 +451,10 @@ def test_a_request_within_its_bounds_is_recorded_whole() -> None:
     search could be logged cut short)."""
     import pars.agreements.request as request
     import pars.audit.entry as entry
+    import pars.audit.texts as texts
 
     assert (request.MAX_FILTERS, request.MAX_LIST) == (entry.MAX_FILTERS, entry.MAX_LIST)
-    assert request.MAX_TEXT_CHARS <= entry.MAX_TEXT
+    assert request.MAX_TEXT_CHARS <= texts.MAX_TEXT
 
 
 def test_pars_ingest_rejects_a_bad_date_and_keeps_the_batch(store_url: str, tmp_path: Path) -> None:

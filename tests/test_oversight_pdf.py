@@ -115,7 +115,7 @@ def test_write_reports_puts_every_format_in_one_folder(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pars.oversight import write_reports
+    from pars.oversight.publish import write_reports
 
     store, _, log, _ = city
     report = drive(city, misuse=True)

@@ -89,7 +89,8 @@ def published(store: Store, p: Publisher) -> int:
 
 
 def outcome(result: Any, name: str) -> str:
-    return next(o.status for o in result.outcomes if o.witness == name)
+    status: str = next(o.status for o in result.outcomes if o.witness == name)
+    return status
 
 
 def test_quorum_two_with_one_witness_down_stalls_then_catches_up(

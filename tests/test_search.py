@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -117,7 +118,10 @@ def test_every_filter_and_sort_decide_allows_the_store_can_run(populated: Store)
     with populated.read() as conn:
         for name in FILTERS:
             value = "2018-01-01" if REGISTRY[name].normaliser in ("from", "to") else "F1"
-            for body in ({"filters": {name: value}}, {"sort": [name]}, {"sort": [f"-{name}"]}):
+            bodies: list[dict[str, Any]] = [
+                {"filters": {name: value}}, {"sort": [name]}, {"sort": [f"-{name}"]}
+            ]
+            for body in bodies:
                 d = decide(version, Request.search({"purpose": "C", **body}), now)
                 query = SearchQuery(filters=body.get("filters", {}), sort=body.get("sort", ()))
                 if d.allowed:

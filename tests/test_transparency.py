@@ -136,7 +136,7 @@ def assert_protected(shown: list[list[Any]], additive: bool = True) -> None:
 def test_the_attack_recovers_the_issue_example_from_pairing_alone() -> None:
     # What pairing each line's lone withheld cell gave before: the row says the two
     # "<10" cells add up to 2, so with bounds 1..9 both are 1.
-    old = [["<10", "<10", 40, 42], [WITHHELD, WITHHELD, 30, 70], [21, 21, 70, 112]]
+    old: list[list[Any]] = [["<10", "<10", 40, 42], [WITHHELD, WITHHELD, 30, 70], [21, 21, 70, 112]]
     found = attack({"t": (old, True)}, strong=False)
     assert found[("t", 0, 0)] == (1, 1) and found[("t", 0, 1)] == (1, 1)
     with pytest.raises(DisclosureRisk, match=r"t\[0\]\[0\]"):
@@ -320,10 +320,10 @@ def test_the_public_report_counts_per_agency_purpose_and_month_and_names_nobody(
             cells = page.text_of(f"agency-{a}-{measure}").split()
             assert not any(c.isdigit() and 0 < int(c) < 10 for c in cells), cells
     assert "complementary suppression" in page.text_of("method")
-    for shown in (text, html):
-        assert not any(u in shown for u in USERS)
+    for published in (text, html):
+        assert not any(u in published for u in USERS)
         for fragment in ("Charles", "Garcia", "script", "<b>", "&lt;b", "1993", "IMM", "rogue-1"):
-            assert fragment not in shown, fragment
+            assert fragment not in published, fragment
 
 
 def test_the_report_refuses_tables_edited_to_give_a_count_away(log: tuple[Store, AuditLog]) -> None:
