@@ -3,8 +3,9 @@
     app = create_app(store)                       # keys from PARS_KEY_DIR, the system clock
     app = create_app(store, clock=FixedClock(t), key_dir=tmp)   # tests
 
-Partner routes call the gate and nothing else; custodian routes call the rooms'
-services with the audit recorder; audit routes read the log. Errors become the
+Routes and console pages get ``pars.services.Services``, never the store: partner
+routes call the gate and nothing else; custodian routes call the agreements and
+bookings services (audited); audit routes read the log through ``Services.audit``. Errors become the
 contract's body in ``web.errors``; every response passes ``web.hardening``.
 
 Rule: a 401 (no or bad token) is not logged: there is no agreement to attribute
