@@ -437,12 +437,21 @@ def publish(as_json: JsonFlag = False) -> None:
     """
     from pars.audit import AuditLog
     from pars.audit.publish import witness_config
-    from pars.audit.publisher import Publisher
+    from pars.audit.publisher import Leadership, Publisher
 
     config = witness_config()
     log = AuditLog.open()
     with _opened() as store:
-        result = Publisher(store, log, config, clock=log.clock).round()
+        # One publisher at a time: while a `pars serve` process publishes, this round would race it.
+        lead = Leadership(store)
+        try:
+            if not lead.held():
+                busy = "another process (pars serve) publishes this log; nothing sent"
+                print_json({"skipped": busy}) if as_json else console.print(busy, highlight=False)
+                return
+            result = Publisher(store, log, config, clock=log.clock).round()
+        finally:
+            lead.release()
     refused = [o for o in result.outcomes if o.status == "refused"]
     if as_json:
         print_json(

@@ -1,0 +1,415 @@
+"""Several ``pars serve`` processes over one PostgreSQL store: one log, one publisher.
+
+Four servers (separate processes on separate ports, as on separate machines behind a
+load balancer) share one database. Clients hammer all four with audited searches;
+then the log verifies, every receipt's inclusion proof checks against its own
+checkpoint, the indices are 0..n-1 once each, all four processes wrote entries, and
+receipts sharing a checkpoint (one group-commit batch: one append, one signature)
+come from one process and hold more than one entry. Rate limits hold across the
+processes, a termination and a revocation are seen by every process at its next
+request, a delivery booked through one process reaches a feed subscriber connected
+to another, exactly one process holds the publisher's lock and another takes it over
+when that one is killed, and ``pars serve --workers 2`` runs two worker processes
+(and refuses SQLite).
+
+PostgreSQL only (skipped without ``PARS_TEST_POSTGRES_URL``; CI sets it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+import rfc8785
+import yaml
+from typer.testing import CliRunner
+
+from pars.audit import get_entry, inclusion_proof, leaf_hash, log_size, verify_checkpoint, verify_inclusion
+from pars.audit.publisher import LEADER_APP, LEADER_KEY
+from pars.cli import app
+from pars.store.db import Store
+from pars.store.ingest import ingest_lines
+from tests.conftest import make_store_url
+from tests.factories import arrest
+from tests.processes import kill_group, started
+from tests.test_feed import Subscription
+from tests.test_gate_fixtures import FIXTURES, graded
+
+pytestmark = pytest.mark.slow
+
+runner = CliRunner()
+SERVE = [sys.executable, "-c", "from pars.cli import main; main()", "serve"]
+SEARCH = {"purpose": "C", "case_number": "c-1", "justification": "j", "filters": {"district": "24"}}
+#: The rate-limited agreement's allowance (requests per day, per user).
+LIMIT = 10
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    result = runner.invoke(app, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _agreement(env: dict[str, str], tmp: Path, name: str, agreement_id: str, **changes: Any) -> None:
+    doc = yaml.safe_load((FIXTURES / f"{name}.yaml").read_text())
+    now = datetime.now(UTC).replace(microsecond=0)
+    doc.update(id=agreement_id, term={"start": (now - timedelta(days=1)).isoformat(),
+                                      "end": (now + timedelta(days=30)).isoformat()})  # fmt: skip
+    doc.update(changes)
+    path = tmp / f"{agreement_id}.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in doc.items() if v is not None}))
+    _cli(env, "agreements", "apply", str(path))
+    for party in ("courts", "police"):
+        _cli(env, "agreements", "approve", agreement_id, "--as", party, "--key", str(tmp / "parties" / party))
+
+
+@dataclass
+class Server:
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+    stack: Any = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Cluster:
+    url: str
+    env: dict[str, str]
+    tmp: Path
+    tokens: dict[str, str]
+    servers: list[Server] = field(default_factory=list)
+
+    def start(self, port: int | None = None, *extra: str) -> Server:
+        """A ``pars serve`` process (stopped with the module, whatever happens)."""
+        port = port or _free_port()
+        log = self.tmp / f"serve-{port}-{len(self.servers)}.log"
+        out: IO[bytes] = open(log, "wb")  # noqa: SIM115 (closed with the process)
+        ctx = started([*SERVE, "--port", str(port), *extra], env={**os.environ, **self.env},
+                      stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp)  # fmt: skip
+        proc = ctx.__enter__()
+        out.close()
+        server = Server(port, proc, log, ctx)
+        self.servers.append(server)
+        return server
+
+    def stop(self, server: Server) -> None:
+        server.stack.__exit__(None, None, None)
+        self.servers.remove(server)
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def _ready(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.proc.poll() is None, server.log.read_text()
+        try:
+            if httpx.get(server.base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"pars serve on {server.port} did not start: {server.log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    tmp = tmp_path_factory.mktemp("workers")
+    urls = make_store_url("postgresql", request, tmp)  # skips without PARS_TEST_POSTGRES_URL
+    url = next(urls)
+    env = {"PARS_DATABASE_URL": url, "PARS_KEY_DIR": str(tmp / "keys"), "PARS_CHECKPOINT_INTERVAL": "0.5"}
+    c = Cluster(url, env, tmp, {})
+    try:
+        _cli(env, "init")
+        (tmp / "parties").mkdir()
+        for party in ("courts", "police"):
+            key = _cli(env, "parties", "keygen", party, "--out", str(tmp / "parties" / party)).strip()
+            _cli(env, "parties", "add", party, "--key", key)
+        _agreement(env, tmp, "ice-2017", "ice-2017", scope=None, search={"require": ["case_number"]})
+        limited = {"require": ["case_number"], "rate_limit": {"requests": LIMIT, "per": "day"}}
+        _agreement(env, tmp, "ice-2017", "ice-limited", scope=None, search=limited)
+        _agreement(env, tmp, "ice-2017", "ice-ending", scope=None, search={"require": ["case_number"]})
+        _agreement(env, tmp, "fbi-2017", "fbi-2017")
+        store = Store(url)
+        try:
+            assert ingest_lines(store, [(n, json.dumps(arrest(n))) for n in range(1, 6)]).accepted == 5
+        finally:
+            store.dispose()
+        for who, args in {
+            **{f"ice{k}": ["--agreement", "ice-2017", "--user", f"agent{k}"] for k in range(4)},
+            "limited": ["--agreement", "ice-limited", "--user", "agent8"],
+            "ending": ["--agreement", "ice-ending", "--user", "agent9"],
+            "revoked": ["--agreement", "ice-2017", "--user", "agent10"],
+            "fbi": ["--agreement", "fbi-2017", "--user", "sa1"],
+            "custodian": ["--role", "custodian", "--user", "clerk"],
+        }.items():
+            c.tokens[who] = _cli(env, "tokens", "issue", *args).strip()
+        for _ in range(4):
+            c.start()
+        for s in c.servers:
+            _ready(s)
+        yield c
+    finally:
+        for s in list(c.servers):
+            c.stop(s)
+        urls.close()  # type: ignore[attr-defined]  # drops the database
+
+
+def _hammer(cluster: Cluster, seconds: float, per_server: int) -> list[tuple[int, int, dict[str, Any]]]:
+    """``per_server`` clients on each server for ``seconds``: (port, status, body) of every answer."""
+    got: list[tuple[int, int, dict[str, Any]]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(server: Server, k: int) -> None:
+        # Users apart: their rate-count locks do not serialise the processes' batches; the log's lock must.
+        with httpx.Client(base_url=server.base, timeout=30, headers=cluster.auth(f"ice{k}")) as http:
+            while not stop.is_set():
+                r = http.post("/v1/search", json=SEARCH)
+                with lock:
+                    got.append((server.port, r.status_code, r.json()))
+
+    threads = [
+        threading.Thread(target=client, args=(s, k)) for s in cluster.servers for k in range(per_server)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    return got
+
+
+def test_four_processes_share_one_log(cluster: Cluster) -> None:
+    answers = _hammer(cluster, seconds=4, per_server=4)
+    assert answers and {status for _, status, _ in answers} == {200}, {s for _, s, _ in answers}
+    receipts = [(port, body["receipt"]) for port, _, body in answers]
+    # Entries from every process.
+    assert {port for port, _ in receipts} == {s.port for s in cluster.servers}
+
+    verify = runner.invoke(app, ["audit", "verify"], env=cluster.env)
+    assert verify.exit_code == 0, verify.output
+
+    key = _cli(cluster.env, "audit", "key").strip()
+    indices = [int(r["leaf_index"]) for _, r in receipts]
+    assert len(set(indices)) == len(indices)  # no index handed out twice
+    by_checkpoint: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    opened: dict[str, tuple[int, bytes]] = {}
+    store = Store(cluster.url)
+    try:
+        with store.read() as conn:
+            n = log_size(conn)
+            # The stored leaves are exactly 0..n-1: no gap, no duplicate.
+            got = [row[0] for row in conn.exec_driver_sql("SELECT idx FROM audit_leaves ORDER BY idx")]
+            assert got == list(range(n))
+            for port, r in receipts:
+                note = r["checkpoint"]
+                if note not in opened:
+                    _origin, size, root = verify_checkpoint(note, key)
+                    opened[note] = (size, root)
+                size, root = opened[note]
+                index = int(r["leaf_index"])
+                lh = leaf_hash(rfc8785.dumps(r["entry"]))
+                assert lh.hex() == r["leaf_hash_hex"]
+                assert get_entry(conn, index).leaf_hash == lh  # the log holds what the receipt says
+                assert verify_inclusion(lh, index, size, inclusion_proof(conn, index, size), root)
+                by_checkpoint[note].append((port, index))
+    finally:
+        store.dispose()
+    assert max(indices) < n
+    # One checkpoint per batch: its receipts came from one process (a batch is one
+    # process's transaction) and are the batch's last entries.
+    for note, members in by_checkpoint.items():
+        size = opened[note][0]
+        assert len({port for port, _ in members}) == 1, members
+        assert all(size - 32 <= index < size for _, index in members)
+    # Group commit: some batch carried more than one search.
+    assert max(len(m) for m in by_checkpoint.values()) > 1
+    # ... in more than one process.
+    grouped = {m[0][0] for m in by_checkpoint.values() if len(m) > 1}
+    assert len(grouped) >= 2, grouped
+
+
+def test_rate_limit_holds_across_processes(cluster: Cluster) -> None:
+    """A partner hitting every process gets its limit once, not once per process."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def client(server: Server) -> None:
+        with httpx.Client(base_url=server.base, timeout=30, headers=cluster.auth("limited")) as http:
+            for _ in range(6):
+                r = http.post("/v1/search", json=SEARCH)
+                with lock:
+                    statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in cluster.servers for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(statuses) == 6 * 2 * len(cluster.servers)
+    assert statuses.count(200) == LIMIT, sorted(statuses)
+    assert statuses.count(429) == len(statuses) - LIMIT
+
+
+def test_termination_and_revocation_reach_every_process_at_once(cluster: Cluster) -> None:
+    for s in cluster.servers:  # every process has served (and cached) the agreement
+        for who in ("ending", "revoked"):
+            assert (
+                httpx.post(s.base + "/v1/search", json=SEARCH, headers=cluster.auth(who)).status_code == 200
+            )
+    ended = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+    body = {"effective_at": ended.isoformat(), "reason": "order", "force_past": True}
+    first = cluster.servers[0]
+    t = httpx.post(
+        first.base + "/v1/agreements/ice-ending/terminate", json=body, headers=cluster.auth("custodian")
+    )
+    assert t.status_code == 200, t.text
+    listed = json.loads(_cli(cluster.env, "tokens", "list", "--json"))
+    token_id = next(r["token_id"] for r in listed if r["user"] == "agent10")
+    _cli(cluster.env, "tokens", "revoke", token_id)
+    for s in cluster.servers:  # at once: no cache to expire first
+        r = httpx.post(s.base + "/v1/search", json=SEARCH, headers=cluster.auth("ending"))
+        assert r.status_code == 403 and r.json()["error"]["rule"] == "term.end", (s.port, r.text)
+        assert "receipt" in r.json()  # refused, and logged
+        r = httpx.post(s.base + "/v1/search", json=SEARCH, headers=cluster.auth("revoked"))
+        assert r.status_code == 401, (s.port, r.text)
+
+
+def test_a_booking_through_one_process_reaches_a_subscriber_on_another(cluster: Cluster) -> None:
+    sub, booker = cluster.servers[0], cluster.servers[1]
+    stream = Subscription(sub.base + "/v1/feed", cluster.auth("fbi"))
+    try:
+        assert stream.status == 200
+        opened = stream.next(timeout=10)
+        assert opened is not None and opened["event"] == "open"
+        ev = graded(77, "F1")
+        headers = {**cluster.auth("custodian"), "Content-Type": "application/x-ndjson"}
+        r = httpx.post(booker.base + "/v1/bookings", content=json.dumps(ev) + "\n", headers=headers)
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+        got = stream.next(timeout=10)
+        assert got is not None and got["event"] == "arrests", got
+        assert [rec["arrest_id"] for rec in got["data"]["results"]] == ["A-2018-000077"]
+        assert got["data"]["receipt"]["entry"]["action"] == "feed"
+    finally:
+        stream.close()
+
+
+def _publishers(url: str) -> list[str]:
+    """``application_name`` of every session holding the publisher's lock in this database."""
+    store = Store(url)
+    try:
+        with store.read() as conn:
+            return [
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(hi)s AND l.objid = %(lo)s "
+                    "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())",
+                    {"hi": LEADER_KEY >> 32, "lo": LEADER_KEY & 0xFFFFFFFF},
+                )
+            ]
+    finally:
+        store.dispose()
+
+
+def _leader(cluster: Cluster, timeout: float = 10) -> Server:
+    deadline = time.monotonic() + timeout
+    while True:
+        names = _publishers(cluster.url)
+        pids = {s.proc.pid: s for s in cluster.servers}
+        if names:
+            assert len(names) == 1, names  # never two
+            app_name, pid = names[0].rsplit(" ", 1)
+            assert app_name == LEADER_APP and int(pid) in pids, (names, list(pids))
+            return pids[int(pid)]
+        assert time.monotonic() < deadline, "no process holds the publisher's lock"
+        time.sleep(0.1)
+
+
+def test_one_publisher_and_a_takeover_when_it_dies(cluster: Cluster) -> None:
+    leader = _leader(cluster)
+    assert "now publishes" in leader.log.read_text()
+    kill_group(leader.proc, signal.SIGKILL)  # a crash: no chance to hand over
+    leader.proc.wait(timeout=10)
+    cluster.stop(leader)
+    successor = _leader(cluster)
+    assert successor is not leader
+    # The new leader stores the head's checkpoint once the cadence allows.
+    r = httpx.post(successor.base + "/v1/search", json=SEARCH, headers=cluster.auth("ice0"))
+    assert r.status_code == 200
+    store = Store(cluster.url)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with store.read() as conn:
+                size = log_size(conn)
+                stored = conn.exec_driver_sql("SELECT max(size) FROM audit_checkpoints").scalar()
+            if stored == size:
+                break
+            assert time.monotonic() < deadline, (stored, size)
+            time.sleep(0.2)
+    finally:
+        store.dispose()
+    _ready(cluster.start(leader.port))  # the cluster whole again for any test after this one
+
+
+def _spawned(pid: int) -> list[int]:
+    """Worker processes (``multiprocessing`` spawns, not its resource tracker) of ``pid``."""
+    kids = [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    out = []
+    for kid in kids:
+        try:
+            if b"spawn_main" in Path(f"/proc/{kid}/cmdline").read_bytes():
+                out.append(kid)
+        except OSError:
+            continue  # gone meanwhile
+    return out
+
+
+def test_serve_workers_runs_worker_processes(cluster: Cluster) -> None:
+    server = cluster.start(None, "--workers", "2")
+    try:
+        _ready(server)
+        deadline = time.monotonic() + 30
+        while True:  # uvicorn's supervisor and its two workers
+            workers = _spawned(server.proc.pid)
+            if len(workers) == 2:
+                break
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.2)
+        with httpx.Client(base_url=server.base, headers=cluster.auth("ice0"), timeout=30) as http:
+            statuses = [http.post("/v1/search", json=SEARCH).status_code for _ in range(8)]
+        assert statuses == [200] * 8
+        assert len(_publishers(cluster.url)) == 1  # five processes now, still one publisher
+    finally:
+        cluster.stop(server)
+    verify = runner.invoke(app, ["audit", "verify"], env=cluster.env)
+    assert verify.exit_code == 0, verify.output
