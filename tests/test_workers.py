@@ -1,18 +1,19 @@
-"""Several ``pars serve`` processes over one PostgreSQL store: one log, one publisher.
+"""Several ``pars serve`` processes over one store: one log, one publisher.
 
 Four servers (separate processes on separate ports, as on separate machines behind a
-load balancer) share one database. Clients hammer all four with audited searches;
-then the log verifies, every receipt's inclusion proof checks against its own
-checkpoint, the indices are 0..n-1 once each, all four processes wrote entries, and
-receipts sharing a checkpoint (one group-commit batch: one append, one signature)
-come from one process and hold more than one entry. Rate limits hold across the
-processes, a termination and a revocation are seen by every process at its next
-request, a delivery booked through one process reaches a feed subscriber connected
-to another, exactly one process holds the publisher's lock and another takes it over
-when that one is killed, and ``pars serve --workers 2`` runs two worker processes
-(and refuses SQLite).
+load balancer) share one database, PostgreSQL and then SQLite (one machine, WAL).
+Clients, each its own user so no rate-count lock orders them, hammer all four with
+audited searches; then the log verifies, every receipt's inclusion proof checks against
+its own checkpoint, the indices are 0..n-1 once each, all four processes wrote entries,
+and receipts sharing a checkpoint (one group-commit batch: one append, one signature)
+come from one process, with batches of more than one entry in at least two processes.
+Rate limits hold across the processes, a termination and a revocation are seen by
+every process at its next request, a delivery booked through one process reaches a
+feed subscriber connected to another, exactly one process holds the publisher's lock
+and another takes it over when that one is killed, and ``pars serve --workers 2`` runs
+two worker processes (PostgreSQL).
 
-PostgreSQL only (skipped without ``PARS_TEST_POSTGRES_URL``; CI sets it).
+PostgreSQL cases skip without ``PARS_TEST_POSTGRES_URL`` (CI sets it).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pars.audit import get_entry, inclusion_proof, leaf_hash, log_size, verify_checkpoint, verify_inclusion
-from pars.audit.publisher import LEADER_APP, LEADER_KEY
+from pars.audit.publisher import LEADER_APP, LEADER_KEY, Leadership
 from pars.cli import app
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
@@ -48,8 +49,6 @@ from tests.factories import arrest
 from tests.processes import kill_group, started
 from tests.test_feed import Subscription
 from tests.test_gate_fixtures import FIXTURES, graded
-
-pytestmark = pytest.mark.slow
 
 runner = CliRunner()
 SERVE = [sys.executable, "-c", "from pars.cli import main; main()", "serve"]
@@ -137,10 +136,10 @@ def _ready(server: Server, timeout: float = 60) -> None:
     raise AssertionError(f"pars serve on {server.port} did not start: {server.log.read_text()}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("workers")
-    urls = make_store_url("postgresql", request, tmp)  # skips without PARS_TEST_POSTGRES_URL
+    urls = make_store_url(request.param, request, tmp)  # PostgreSQL: skips without PARS_TEST_POSTGRES_URL
     url = next(urls)
     env = {"PARS_DATABASE_URL": url, "PARS_KEY_DIR": str(tmp / "keys"), "PARS_CHECKPOINT_INTERVAL": "0.5"}
     c = Cluster(url, env, tmp, {})
@@ -206,6 +205,7 @@ def _hammer(cluster: Cluster, seconds: float, per_server: int) -> list[tuple[int
     return got
 
 
+@pytest.mark.slow
 def test_four_processes_share_one_log(cluster: Cluster) -> None:
     answers = _hammer(cluster, seconds=4, per_server=4)
     assert answers and {status for _, status, _ in answers} == {200}, {s for _, s, _ in answers}
@@ -256,6 +256,7 @@ def test_four_processes_share_one_log(cluster: Cluster) -> None:
     assert len(grouped) >= 2, grouped
 
 
+@pytest.mark.slow
 def test_rate_limit_holds_across_processes(cluster: Cluster) -> None:
     """A partner hitting every process gets its limit once, not once per process."""
     statuses: list[int] = []
@@ -278,6 +279,7 @@ def test_rate_limit_holds_across_processes(cluster: Cluster) -> None:
     assert statuses.count(429) == len(statuses) - LIMIT
 
 
+@pytest.mark.slow
 def test_termination_and_revocation_reach_every_process_at_once(cluster: Cluster) -> None:
     for s in cluster.servers:  # every process has served (and cached) the agreement
         for who in ("ending", "revoked"):
@@ -302,6 +304,7 @@ def test_termination_and_revocation_reach_every_process_at_once(cluster: Cluster
         assert r.status_code == 401, (s.port, r.text)
 
 
+@pytest.mark.slow
 def test_a_booking_through_one_process_reaches_a_subscriber_on_another(cluster: Cluster) -> None:
     sub, booker = cluster.servers[0], cluster.servers[1]
     stream = Subscription(sub.base + "/v1/feed", cluster.auth("fbi"))
@@ -321,12 +324,25 @@ def test_a_booking_through_one_process_reaches_a_subscriber_on_another(cluster: 
         stream.close()
 
 
-def _publishers(url: str) -> list[str]:
-    """``application_name`` of every session holding the publisher's lock in this database."""
+def _publishers(url: str) -> list[int]:
+    """Process ids holding the publisher's lock: on PostgreSQL the sessions holding it in this
+    database (their ``application_name`` names the process), on SQLite the ``flock`` holders of
+    ``<database>.publisher`` in /proc/locks."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///") + ".publisher")
+        if not path.exists():
+            return []
+        inode = path.stat().st_ino
+        holders = []
+        for line in Path("/proc/locks").read_text().splitlines():
+            f = line.split()
+            if "->" not in f and f[1] == "FLOCK" and int(f[5].rsplit(":", 1)[1]) == inode:
+                holders.append(int(f[4]))
+        return holders
     store = Store(url)
     try:
         with store.read() as conn:
-            return [
+            names = [
                 row[0]
                 for row in conn.exec_driver_sql(
                     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -338,22 +354,27 @@ def _publishers(url: str) -> list[str]:
             ]
     finally:
         store.dispose()
+    pids = []
+    for name in names:
+        app_name, pid = name.rsplit(" ", 1)
+        assert app_name == LEADER_APP, names
+        pids.append(int(pid))
+    return pids
 
 
 def _leader(cluster: Cluster, timeout: float = 10) -> Server:
     deadline = time.monotonic() + timeout
     while True:
-        names = _publishers(cluster.url)
+        holders = _publishers(cluster.url)
         pids = {s.proc.pid: s for s in cluster.servers}
-        if names:
-            assert len(names) == 1, names  # never two
-            app_name, pid = names[0].rsplit(" ", 1)
-            assert app_name == LEADER_APP and int(pid) in pids, (names, list(pids))
-            return pids[int(pid)]
+        if holders:
+            assert len(holders) == 1 and holders[0] in pids, (holders, list(pids))  # never two
+            return pids[holders[0]]
         assert time.monotonic() < deadline, "no process holds the publisher's lock"
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_one_publisher_and_a_takeover_when_it_dies(cluster: Cluster) -> None:
     leader = _leader(cluster)
     assert "now publishes" in leader.log.read_text()
@@ -394,7 +415,12 @@ def _spawned(pid: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_serve_workers_runs_worker_processes(cluster: Cluster) -> None:
+    if cluster.url.startswith("sqlite"):
+        pytest.skip(
+            "the same paths as four processes on SQLite (above); uvicorn's workers once, on PostgreSQL"
+        )
     server = cluster.start(None, "--workers", "2")
     try:
         _ready(server)
@@ -413,3 +439,35 @@ def test_serve_workers_runs_worker_processes(cluster: Cluster) -> None:
         cluster.stop(server)
     verify = runner.invoke(app, ["audit", "verify"], env=cluster.env)
     assert verify.exit_code == 0, verify.output
+
+
+def test_one_leadership_at_a_time(store: Store) -> None:
+    """The publisher's lock: one holder; free again when it is released (or its holder dies)."""
+    a, b = Leadership(store), Leadership(store)
+    try:
+        assert a.held() and a.held()  # held, and still held at the next round
+        assert not b.held() and not b.leading
+        a.release()
+        assert b.held() and not a.held()
+    finally:
+        a.release()
+        b.release()
+
+
+def test_a_lost_connection_loses_the_lead(store: Store) -> None:
+    if store.is_sqlite:
+        pytest.skip("a PostgreSQL session's lock; SQLite's flock goes only with the process")
+    a, b = Leadership(store), Leadership(store)
+    try:
+        assert a.held()
+        with store.read() as conn:  # the database drops a's session (a restart, a network cut)
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %(n)s",
+                {"n": f"{LEADER_APP} {os.getpid()}"},
+            )
+        assert b.held()  # the lock went with the session
+        assert not a.held()  # and a notices at its next round
+        assert not a.held()  # reconnected, but b leads
+    finally:
+        a.release()
+        b.release()
