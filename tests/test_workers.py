@@ -471,3 +471,17 @@ def test_a_lost_connection_loses_the_lead(store: Store) -> None:
     finally:
         a.release()
         b.release()
+
+
+def test_serve_refuses_another_log_key(store_url: str, tmp_path: Path) -> None:
+    """A process given a different key directory (a machine set up apart) stops before it listens."""
+    from pars.audit import create_keys
+
+    _cli({"PARS_DATABASE_URL": store_url, "PARS_KEY_DIR": str(tmp_path / "keys")}, "init")
+    create_keys(tmp_path / "other")
+    env = {"PARS_DATABASE_URL": store_url, "PARS_KEY_DIR": str(tmp_path / "other")}
+    cmd = [*SERVE, "--port", str(_free_port())]
+    with started(cmd, env={**os.environ, **env}, stderr=subprocess.PIPE, cwd=tmp_path) as proc:
+        _out, err = proc.communicate(timeout=60)  # a server that started would still be running: fails here
+    assert proc.returncode == 2  # a configuration error (pars.errors.ConfigError)
+    assert b"not this log's" in err and b"log-signing.key" in err, err

@@ -22,6 +22,8 @@ import typer
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from pars.store.db import Store
+
 #: Most worker processes one ``pars serve`` starts.
 MAX_WORKERS = 64
 #: What uvicorn imports in each worker (also the gunicorn target, see docs/deploy.md).
@@ -34,6 +36,31 @@ def _log_setup() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
+def _ready() -> Store:
+    """The initialised store, checked against the key directory: a process (on another
+    machine, say) given another signing key would answer 503 at its first append, so it
+    stops here instead, before it listens."""
+    from pars.audit.keys import load_keys
+    from pars.audit.log import read_head
+    from pars.cli.common import ready_store
+    from pars.errors import ConfigError
+
+    store = ready_store()
+    try:
+        keys = load_keys()
+        with store.read() as conn:
+            head = read_head(conn)
+        if head is not None and head.verifier_key != keys.verifier_key:
+            raise ConfigError(
+                f"PARS_KEY_DIR holds the key {keys.verifier_key}, not this log's ({head.verifier_key}): "
+                "every process serving one store needs the same log-signing.key and log-hmac.key"
+            )
+    except BaseException:
+        store.dispose()
+        raise
+    return store
+
+
 def asgi() -> FastAPI:
     """The app one worker serves: store from ``PARS_DATABASE_URL``, keys from ``PARS_KEY_DIR``,
     publishing on (only the process that holds the publisher's leadership publishes).
@@ -41,11 +68,10 @@ def asgi() -> FastAPI:
     ``uvicorn --factory pars.cli.serve:asgi`` and ``gunicorn -k uvicorn_worker.UvicornWorker
     'pars.cli.serve:asgi()'`` both call this once per worker process.
     """
-    from pars.cli.common import ready_store
     from pars.web.app import create_app
 
     _log_setup()
-    store = ready_store()
+    store = _ready()
     try:
         return create_app(store, publish=True)
     except BaseException:
@@ -79,11 +105,10 @@ def serve(
     """
     import uvicorn
 
-    from pars.cli.common import ready_store
     from pars.web.app import create_app
 
     _log_setup()
-    store = ready_store()
+    store = _ready()
     if workers == 1:
         app = create_app(store, publish=True)
         try:
