@@ -485,3 +485,17 @@ def test_serve_refuses_another_log_key(store_url: str, tmp_path: Path) -> None:
         _out, err = proc.communicate(timeout=60)  # a server that started would still be running: fails here
     assert proc.returncode == 2  # a configuration error (pars.errors.ConfigError)
     assert b"not this log's" in err and b"log-signing.key" in err, err
+
+
+def test_audit_publish_sends_nothing_while_a_server_publishes(store: Store, tmp_path: Path) -> None:
+    env = {"PARS_DATABASE_URL": store.url, "PARS_KEY_DIR": str(tmp_path / "keys"), "PARS_WITNESSES": ""}
+    _cli(env, "init")
+    server = Leadership(store)  # what a running pars serve holds
+    try:
+        assert server.held()
+        busy = runner.invoke(app, ["audit", "publish", "--json"], env=env)
+        assert busy.exit_code == 0 and "another process" in json.loads(busy.stdout)["skipped"]
+    finally:
+        server.release()
+    alone = runner.invoke(app, ["audit", "publish", "--json"], env=env)
+    assert alone.exit_code == 0 and "skipped" not in json.loads(alone.stdout), alone.output

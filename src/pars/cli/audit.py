@@ -432,7 +432,8 @@ def publish(as_json: JsonFlag = False) -> None:
 
     Witnesses come from PARS_WITNESSES (comma-separated VERIFIER_KEY=URL) and
     PARS_WITNESS_QUORUM (default: all). Stores a checkpoint at a quiet log's head
-    first. pars serve does this in the background; this is for cron or by hand.
+    first. pars serve does this in the background; this is for cron or by hand, and
+    sends nothing while another process (a pars serve) holds the publisher's lead.
     Exits 3 when a witness refuses (an alarm), 1 when the checkpoint is not published.
     """
     from pars.audit import AuditLog
