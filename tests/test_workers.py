@@ -462,7 +462,8 @@ def test_a_lost_connection_loses_the_lead(store: Store) -> None:
         assert a.held()
         with store.read() as conn:  # the database drops a's session (a restart, a network cut)
             conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %(n)s",
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "  # waits until it is gone
+                "WHERE application_name = %(n)s",
                 {"n": f"{LEADER_APP} {os.getpid()}"},
             )
         assert b.held()  # the lock went with the session

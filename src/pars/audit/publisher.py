@@ -413,6 +413,11 @@ class Leadership:
 
     def release(self) -> None:
         """Give up the lead (if held) so another process takes over at once."""
+        if self._leading and self._conn is not None:
+            # Unlock before closing: the server ends a closed session's backend (and frees
+            # its locks) a moment later, not by the time close() returns.
+            with contextlib.suppress(Exception):
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_KEY,))
         self._drop()
         self._leading = False
 
