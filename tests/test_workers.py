@@ -47,6 +47,7 @@ from pars.store.ingest import ingest_lines
 from tests.conftest import make_store_url
 from tests.factories import arrest
 from tests.processes import kill_group, started
+from tests.publish_support import ThreadWitness, WitnessKeys
 from tests.test_feed import Subscription
 from tests.test_gate_fixtures import FIXTURES, graded
 
@@ -143,8 +144,14 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     url = next(urls)
     env = {"PARS_DATABASE_URL": url, "PARS_KEY_DIR": str(tmp / "keys"), "PARS_CHECKPOINT_INTERVAL": "0.5"}
     c = Cluster(url, env, tmp, {})
+    witness = None
     try:
         _cli(env, "init")
+        # A real witness: whichever process publishes sends it the log's checkpoints.
+        witness = ThreadWitness(
+            WitnessKeys(tmp / "witness", "courts.example/w"), _cli(env, "audit", "key").strip()
+        )
+        env["PARS_WITNESSES"] = f"{witness.keys.vkey}={witness.start().url}"
         (tmp / "parties").mkdir()
         for party in ("courts", "police"):
             key = _cli(env, "parties", "keygen", party, "--out", str(tmp / "parties" / party)).strip()
@@ -176,6 +183,8 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     finally:
         for s in list(c.servers):
             c.stop(s)
+        if witness is not None:
+            witness.stop()
         urls.close()  # type: ignore[attr-defined]  # drops the database
 
 
@@ -374,31 +383,45 @@ def _leader(cluster: Cluster, timeout: float = 10) -> Server:
         time.sleep(0.1)
 
 
+def _published(cluster: Cluster) -> tuple[int, int | None, int | None, str | None]:
+    """(log size, newest published size, the witness's cosigned size, its refusal)."""
+    store = Store(cluster.url)
+    try:
+        with store.read() as conn:
+            size = log_size(conn)
+            published = conn.exec_driver_sql("SELECT max(size) FROM audit_published").scalar()
+            row = conn.exec_driver_sql("SELECT cosigned_size, refusal FROM audit_witnesses").first()
+    finally:
+        store.dispose()
+    return size, published, None if row is None else row[0], None if row is None else row[1]
+
+
+def _wait_published(cluster: Cluster, timeout: float = 20) -> int:
+    """Wait until the witness cosigned the log's head and it is published; returns that size."""
+    deadline = time.monotonic() + timeout
+    while True:
+        size, published, cosigned, refusal = _published(cluster)
+        assert refusal is None, refusal  # never a fork, a cut or a conflict it could not resolve
+        if published == size and cosigned == size:
+            return size
+        assert time.monotonic() < deadline, (size, published, cosigned)
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_one_publisher_and_a_takeover_when_it_dies(cluster: Cluster) -> None:
     leader = _leader(cluster)
     assert "now publishes" in leader.log.read_text()
+    before = _wait_published(cluster)
     kill_group(leader.proc, signal.SIGKILL)  # a crash: no chance to hand over
     leader.proc.wait(timeout=10)
     cluster.stop(leader)
     successor = _leader(cluster)
     assert successor is not leader
-    # The new leader stores the head's checkpoint once the cadence allows.
+    # The new leader stores the head's checkpoint and the witness cosigns it, from the new process.
     r = httpx.post(successor.base + "/v1/search", json=SEARCH, headers=cluster.auth("ice0"))
     assert r.status_code == 200
-    store = Store(cluster.url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with store.read() as conn:
-                size = log_size(conn)
-                stored = conn.exec_driver_sql("SELECT max(size) FROM audit_checkpoints").scalar()
-            if stored == size:
-                break
-            assert time.monotonic() < deadline, (stored, size)
-            time.sleep(0.2)
-    finally:
-        store.dispose()
+    assert _wait_published(cluster) > before
     _ready(cluster.start(leader.port))  # the cluster whole again for any test after this one
 
 
