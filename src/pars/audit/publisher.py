@@ -18,13 +18,25 @@ resolve, or a size beyond the log's newest checkpoint) is recorded as refusing: 
 alarm. One that is unreachable or answers otherwise gets ``last_error`` and is tried
 again later, with a back-off, in the thread.
 
+Exactly one process publishes, however many ``pars serve`` processes share the store,
+on one machine or several (``Leadership``): the thread runs rounds only while its
+process holds the publisher's lock, a PostgreSQL session advisory lock on a connection
+of its own (on SQLite, an exclusive ``flock`` on a file beside the database). A process
+that dies, or loses that connection, loses the lock with it, and the next process to
+try (every ``PUBLISH_POLL``) takes over. Witnesses therefore see one publisher, and
+even a publisher that has lost its lock without noticing yet could only send what the
+leader sends: the checkpoint of a size is the log key's deterministic Ed25519
+signature over (origin, size, root), the same bytes whoever signs it.
+
 Rule: nothing here is on a request's path. Appends and receipts never wait for a
 witness; a witness that is down only holds publishing back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select, update
+from sqlalchemy.engine import make_url
 
 from pars.audit.cosignature import CosignatureError, verify_cosignature
 from pars.audit.log import AuditLog, consistency_proof, latest_checkpoint
@@ -49,6 +62,12 @@ log_events = logging.getLogger("pars.publish")
 TIMEOUT = 5.0
 #: Longest back-off (seconds) for a witness that keeps failing, in the thread.
 MAX_BACKOFF = 60.0
+#: pg_try_advisory_lock key of the one publishing process: "PARSPUB" as a number
+#: (the log's writer lock is "PARSLOG").
+LEADER_KEY = 0x50_41_52_53_50_55_42
+#: ``application_name`` of the leadership connection (with the process id): who publishes
+#: is visible in ``pg_stat_activity`` joined with ``pg_locks``.
+LEADER_APP = "pars-publisher"
 
 
 Send = Callable[..., WitnessAnswer]
@@ -295,14 +314,112 @@ class Publisher:
 
     # --- the background thread -------------------------------------------------
 
-    def run(self, stop: threading.Event, interval: float) -> None:
-        """Run rounds every ``interval`` seconds until ``stop`` is set; never raises."""
-        while not stop.is_set():
-            try:
-                self.round(now_s=time.monotonic())
-            except Exception:  # the thread must outlive a bad round (store down, ...)
-                log_events.exception("publishing round failed; trying again")
-            stop.wait(max(interval, 0.05))
+    def run(self, stop: threading.Event, interval: float, leadership: Leadership | None = None) -> None:
+        """Run rounds every ``interval`` seconds until ``stop`` is set, while this process
+        holds the publisher's leadership (taken here when none is given); never raises."""
+        lead = Leadership(self.store) if leadership is None else leadership
+        try:
+            while not stop.is_set():
+                try:
+                    if lead.held():
+                        self.round(now_s=time.monotonic())
+                except Exception:  # the thread must outlive a bad round (store down, ...)
+                    log_events.exception("publishing round failed; trying again")
+                stop.wait(max(interval, 0.05))
+        finally:
+            lead.release()
+
+
+class Leadership:
+    """The one publishing process among all that share a store (see the module docstring).
+
+        lead = Leadership(store)
+        if lead.held(): ...          # takes the lock if free; False while another process holds it
+        lead.release()
+
+    PostgreSQL: a session advisory lock (``LEADER_KEY``) on a connection of its own, held
+    while that connection lives; ``held()`` checks the connection with a round trip each
+    call, so a lost connection (and so a lost lock) is noticed at the next round. SQLite:
+    ``flock`` on ``<database>.publisher`` (one machine, like SQLite itself); an in-memory
+    database has one process, which always leads.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn: Any = None
+        self._file: Any = None
+        self._leading = False
+
+    @property
+    def leading(self) -> bool:
+        """Whether the last ``held()`` found this process leading."""
+        return self._leading
+
+    def held(self) -> bool:
+        """Whether this process leads now: takes the lock when it is free."""
+        try:
+            now = self._pg() if not self.store.is_sqlite else self._sqlite()
+        except Exception as exc:  # the database is away: not leading until it is back
+            if self._leading:
+                log_events.warning("publisher: lost the lead (%s)", exc.__class__.__name__)
+            self._drop()
+            now = False
+        if now and not self._leading:
+            log_events.info("publisher: process %d now publishes", os.getpid())
+        self._leading = now
+        return now
+
+    def _pg(self) -> bool:
+        import psycopg
+
+        if self._conn is not None and self._leading:
+            self._conn.execute("SELECT 1")  # the session, and so the lock, is still ours
+            return True
+        if self._conn is None:
+            info = make_url(self.store.url).set(drivername="postgresql").render_as_string(hide_password=False)
+            self._conn = psycopg.connect(
+                info, autocommit=True, connect_timeout=10, application_name=f"{LEADER_APP} {os.getpid()}",
+                keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3,
+            )  # fmt: skip
+        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_KEY,)).fetchone()
+        return bool(row[0])
+
+    def _sqlite(self) -> bool:
+        import fcntl
+
+        if self._file is not None:
+            return True  # the flock lives as long as the open file
+        database = make_url(self.store.url).database
+        if not database or database == ":memory:":
+            return True
+        f = open(f"{database}.publisher", "a+b")  # noqa: SIM115 (held open while leading)
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            return False
+        self._file = f
+        return True
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        f, self._file = self._file, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()  # the session's advisory lock goes with it
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()  # and the flock with the file
+
+    def release(self) -> None:
+        """Give up the lead (if held) so another process takes over at once."""
+        if self._leading and self._conn is not None:
+            # Unlock before closing: the server ends a closed session's backend (and frees
+            # its locks) a moment later, not by the time close() returns.
+            with contextlib.suppress(Exception):
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (LEADER_KEY,))
+        self._drop()
+        self._leading = False
 
 
 def _lock_row(conn: Connection, w: Witness) -> Any:

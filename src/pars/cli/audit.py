@@ -432,17 +432,27 @@ def publish(as_json: JsonFlag = False) -> None:
 
     Witnesses come from PARS_WITNESSES (comma-separated VERIFIER_KEY=URL) and
     PARS_WITNESS_QUORUM (default: all). Stores a checkpoint at a quiet log's head
-    first. pars serve does this in the background; this is for cron or by hand.
+    first. pars serve does this in the background; this is for cron or by hand, and
+    sends nothing while another process (a pars serve) holds the publisher's lead.
     Exits 3 when a witness refuses (an alarm), 1 when the checkpoint is not published.
     """
     from pars.audit import AuditLog
     from pars.audit.publish import witness_config
-    from pars.audit.publisher import Publisher
+    from pars.audit.publisher import Leadership, Publisher
 
     config = witness_config()
     log = AuditLog.open()
     with _opened() as store:
-        result = Publisher(store, log, config, clock=log.clock).round()
+        # One publisher at a time: while a `pars serve` process publishes, this round would race it.
+        lead = Leadership(store)
+        try:
+            if not lead.held():
+                busy = "another process (pars serve) publishes this log; nothing sent"
+                print_json({"skipped": busy}) if as_json else console.print(busy, highlight=False)
+                return
+            result = Publisher(store, log, config, clock=log.clock).round()
+        finally:
+            lead.release()
     refused = [o for o in result.outcomes if o.status == "refused"]
     if as_json:
         print_json(
