@@ -20,9 +20,9 @@ from pars.agreements.document import parse_document
 from pars.agreements.service import apply_document
 from pars.audit import AuditLog, init_log
 from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, admin_event_recorder, issue_token
+from pars.gate import Gate, admin_event_recorder
 from pars.oversight.report import build_report
-from pars.simulate import Persona, load_world, simulate
+from pars.simulate import ANALYSTS, EXPECTED, SPLIT, detection_world, simulate
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
@@ -31,28 +31,6 @@ from tests.factories import approve_as, register_parties
 
 #: Each seed's three months through the gate take about a minute and a half of CPU: more on a busy machine.
 pytestmark = pytest.mark.timeout(900)
-
-EXPECTED = {
-    "origin_targeting": "origin_targeting",
-    "non_criminal": "non_criminal_targeting",
-    "protected_probe": "protected_role_probe",
-    "forbidden_filter": "forbidden_filter",
-    "bulk": "bulk_access",
-    "vague": "vague_justification",
-    "purpose_mismatch": "purpose_mismatch",
-    # Evasions (issue 12)
-    "dilution": "origin_targeting",
-    "slow": "origin_targeting",
-    "scrape_search": "bulk_access",
-    "disguised_reasons": "purpose_mismatch",
-    "misspelt_forbidden": "forbidden_filter",
-    "surname_probe": "protected_role_probe",
-}
-#: Sittings per working day (misusers: 3): a scraper sits rarely, a slow campaign a few times a week.
-PER_DAY = {"scrape_search": 0.3, "slow": 0.4}
-#: Four accounts each seeing a few people: found together, as the agency.
-SPLIT = [f"mis.split{i}" for i in range(4)]
-ANALYSTS = [f"ice.analyst{i}" for i in range(5)]
 
 
 def _run(folder: Path, seed: int) -> dict[str, Any]:
@@ -72,20 +50,7 @@ def _run(folder: Path, seed: int) -> dict[str, Any]:
         for role in ("courts", "police"):
             approve_as(store, clock, doc.id, role, rec)
         gate = Gate(store, log, clock)
-        team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
-        team += [
-            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=PER_DAY.get(b, 3))  # type: ignore[arg-type]
-            for b in EXPECTED
-        ]
-        team += [Persona(u, doc.id, "ICE", behaviour="split", per_day=0.15) for u in SPLIT]
-        who = {}
-        for p in team:
-            token, _ = issue_token(
-                store, clock, role="partner", user=p.user, agreement_id=doc.id, record_admin_event=rec
-            )
-            who[p.user] = gate.authenticate(token)
-        with store.read() as conn:
-            world = load_world(conn)
+        team, who, world = detection_world(store, gate, clock, rec, doc.id)
         start, end = parse_instant("2017-09-01T00:00:00-04:00"), parse_instant("2017-12-01T00:00:00-05:00")
         simulate(gate, who, team, world, start, end, clock, seed=seed)
         return build_report(store, hmac_key=log.keys.hmac_key, now=clock.now(), key_dir=key_dir)

@@ -8,10 +8,15 @@ Rule: simulated users reach records only through ``pars.gate``.
 
 from pars.simulate.behaviour import BEHAVIOURS, Ask, Behaviour, Persona, asks_for
 from pars.simulate.runner import SimulationStats, schedule, simulate
+from pars.simulate.team import ANALYSTS, EXPECTED, PER_DAY, SPLIT, detection_team, detection_world, enrol
 from pars.simulate.world import Bystander, Target, World, load_world
 
 __all__ = [
+    "ANALYSTS",
     "BEHAVIOURS",
+    "EXPECTED",
+    "PER_DAY",
+    "SPLIT",
     "Ask",
     "Behaviour",
     "Bystander",
@@ -20,6 +25,9 @@ __all__ = [
     "Target",
     "World",
     "asks_for",
+    "detection_team",
+    "detection_world",
+    "enrol",
     "load_world",
     "schedule",
     "simulate",
