@@ -164,6 +164,11 @@ class OversightConfig:
     #: Sliding windows (days) in which each user's aimed access is tested too, each window
     #: stepping half its length; every window joins the same Benjamini–Hochberg family.
     window_days: tuple[int, ...] = (30, 90)
+    #: Days of the log before a report's start (``--from``) that the sliding windows also read,
+    #: so a window ending in the period sees the activity before it (a slow campaign is found by
+    #: monthly reports too); None: the longest of ``window_days``. Findings come only from windows
+    #: holding a request of the period; nothing else reads the lookback.
+    lookback_days: int | None = None
     #: Confidence of the ratio's interval.
     confidence: float = 0.95
     #: Power for the "smallest skew we could have detected" statement.
@@ -284,6 +289,13 @@ class OversightConfig:
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+    @property
+    def lookback(self) -> int:
+        """Days read before a report's start for the sliding windows (``lookback_days``)."""
+        if self.lookback_days is not None:
+            return max(0, self.lookback_days)
+        return max(self.window_days, default=0)
 
     def band(self, count: float, medium: float, high: float) -> str:
         """low / medium / high for a count (or ratio) already past its minimum."""

@@ -206,6 +206,8 @@ def page(
         checkpoint=checkpoint,
         period_from=period.get("from"),
         period_to=period.get("to"),
+        lookback_from=period.get("lookback_from"),
+        lookback_days=period.get("lookback_days"),
         sections=agreement_sections(report),
         findings=finding_views(report, rows),
         proofs=[rows[i] for i in sorted(rows)],

@@ -27,8 +27,12 @@ Evasion (issue 12) is met three ways:
 - time: each user's aimed access is also tested in sliding windows of
   ``window_days`` (30 and 90 days, each stepping half its length, on a grid fixed
   from 2000-01-01), every window one more test in the same BH family, so a burst
-  inside a long period stands out; a flagged user's finding states where its
-  conduct changed most (the change point maximising the two-share binomial
+  inside a long period stands out. A report for [from, to) also reads a lookback
+  of the log before ``from`` (``OversightConfig.lookback``: the longest window) into
+  the windows alone (``observe_before``), so the windows that hold the period's
+  requests see the weeks before it too and a slow campaign is found by monthly
+  reports; a window is tested only if it holds a request of the period. A flagged
+  user's finding states where its conduct changed most (the change point maximising the two-share binomial
   likelihood ratio over the people it aimed at, in the order first seen);
 - per query: each person a user was shown is counted once, at the first query that
   showed it, against the base rate of that query's own filter: a search naming a
@@ -177,6 +181,10 @@ class _ShareDetector:
         self._days: dict[str, int] = {}
         #: Per user, each aimed unit in the order first seen: (index, has the trait), for the change point.
         self.sequence: dict[Subject, list[tuple[int, bool]]] = defaultdict(list)
+        #: Windows holding a request of the period (only these are tested), and those that also
+        #: hold the lookback's (read before the period, for the windows alone).
+        self.live: set[tuple[Subject, int, int]] = set()
+        self.reached: set[tuple[Subject, int, int]] = set()
         #: The per-query view of each subject.
         self.queried: dict[Subject, _Queried] = defaultdict(
             lambda: _Queried(evidence=Evidence(config.max_evidence))
@@ -231,6 +239,24 @@ class _ShareDetector:
             if found:
                 q.evidence.add(index, found - len(new) * rate)
 
+    def observe_before(self, index: int, entry: Entry) -> None:
+        """An entry of the lookback, before the report's period: it feeds the sliding windows only."""
+        if entry.get("decision") != "allow" or not chosen(entry) or not aimed(entry):
+            return
+        if entry.get("user") is None:
+            return
+        units: set[str] = set()
+        hits: set[str] = set()
+        for aid in entry.get("arrest_ids") or ():
+            fact = self.facts.arrest(aid)
+            if fact is not None:
+                unit = self._unit(aid, fact)
+                units.add(unit)
+                if self._has(fact):
+                    hits.add(unit)
+        if units:
+            self._windows(index, entry, units, hits, before=True)
+
     def observe(self, index: int, entry: Entry) -> None:
         # A feed delivers the agreement's scope unasked: it says nothing of whom a user seeks.
         if entry.get("decision") != "allow" or not chosen(entry):
@@ -265,12 +291,15 @@ class _ShareDetector:
                     t.evidence.add(index, len(hits))
         self._observe_search(index, entry)
 
-    def _windows(self, index: int, entry: Entry, units: set[str], hits: set[str]) -> None:
+    def _windows(
+        self, index: int, entry: Entry, units: set[str], hits: set[str], *, before: bool = False
+    ) -> None:
         subject: Subject = (str(entry["agreement_id"]), str(entry["user"]))
-        known = self.aimed[subject].units
-        seq = self.sequence[subject]
-        for unit in units - known:
-            seq.append((index, unit in hits))
+        if not before:
+            known = self.aimed[subject].units
+            seq = self.sequence[subject]
+            for unit in units - known:
+                seq.append((index, unit in hits))
         time = str(entry.get("time", ""))[:10]
         day = self._days.get(time)
         if day is None:
@@ -280,9 +309,11 @@ class _ShareDetector:
                 return
         for days in self.config.window_days:
             for j in windows_of(day, days):
-                t = self.windows.get((subject, days, j))
+                key = (subject, days, j)
+                (self.reached if before else self.live).add(key)
+                t = self.windows.get(key)
                 if t is None:
-                    t = self.windows[(subject, days, j)] = self._new_tally()
+                    t = self.windows[key] = self._new_tally()
                 t.units |= units
                 if hits:
                     t.hits |= hits
@@ -323,10 +354,11 @@ class _ShareDetector:
         ):
             p0 = self._p0(subject[0])
             n, k = len(t.units), len(t.hits)
-            if p0 is None or n < self.config.min_people:
+            if p0 is None or n < self.config.min_people or (subject, days, j) not in self.live:
                 continue
-            # A window holding all the user's aimed access says nothing the aimed view does not.
-            if n == len(self.aimed[subject].units):
+            # A window holding all the user's aimed access (and nothing from the lookback) says
+            # nothing the aimed view does not.
+            if n == len(self.aimed[subject].units) and (subject, days, j) not in self.reached:
                 continue
             tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0), WINDOW, window=(days, j)))
         return tests

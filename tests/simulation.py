@@ -1,0 +1,93 @@
+"""A synthetic city for the simulation tests: a store, a signed log, ICE's demo agreement
+approved on the record, and a gate, on a simulated clock.
+
+    with city(tmp_path, seed=11, arrests=2500, days=180) as c:
+        team, who, world = detection_world(c.store, c.gate, c.clock, c.record, c.doc.id)
+        simulate(c.gate, who, team, world, start, end, c.clock, seed=11)
+        report = c.report()
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pars.agreements.document import AgreementDocument, parse_document
+from pars.agreements.service import AdminEventRecorder, apply_document
+from pars.audit import AuditLog, init_log
+from pars.clock import FixedClock, parse_instant
+from pars.gate import Gate, admin_event_recorder
+from pars.oversight.report import build_report
+from pars.store.db import Store
+from pars.store.ingest import ingest_lines
+from pars.store.migrate import upgrade
+from pars.synth import generate
+from tests.factories import approve_as, register_parties
+
+
+@dataclass
+class City:
+    store: Store
+    log: AuditLog
+    clock: FixedClock
+    record: AdminEventRecorder
+    doc: AgreementDocument
+    gate: Gate
+    key_dir: str
+    #: The synthetic booking events not yet ingested (``ingest_first`` held the rest back).
+    held: list[dict[str, Any]]
+
+    def report(self, **kw: Any) -> dict[str, Any]:
+        return build_report(
+            self.store, hmac_key=self.log.keys.hmac_key, now=self.clock.now(), key_dir=self.key_dir, **kw
+        )
+
+    def ingest(self, events: list[dict[str, Any]], first: int) -> None:
+        """Ingest ``events`` as lines numbered from ``first`` (at the clock's now)."""
+        lines = ((first + n, json.dumps(e)) for n, e in enumerate(events))
+        ingest_lines(self.store, lines, clock=self.clock)
+
+
+@contextmanager
+def city(
+    folder: Path,
+    *,
+    seed: int,
+    arrests: int,
+    days: int,
+    start: date = date(2017, 6, 1),
+    agreement: Mapping[str, Any] | None = None,
+    ingest_first: Callable[[dict[str, Any]], bool] | None = None,
+) -> Iterator[City]:
+    """The city, its agreement (ICE's demo terms, ``agreement`` keys replacing theirs) approved by
+    the courts and the police; with ``ingest_first`` only the events it keeps are ingested now."""
+    store = Store(f"sqlite:///{folder / 'pars.db'}")
+    key_dir = str(folder / "keys")
+    clock = FixedClock(parse_instant("2017-08-25T09:00:00-04:00"))
+    try:
+        upgrade(store)
+        init_log(store, key_dir)
+        log = AuditLog.open(key_dir, clock=clock)
+        events = generate(arrests=arrests, seed=seed, start=start, days=days)
+        now = [e for e in events if ingest_first is None or ingest_first(e)]
+        held = [e for e in events if ingest_first is not None and not ingest_first(e)]
+        ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(now, 1)), clock=clock)
+        raw = yaml.safe_load((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
+        raw.update(agreement or {})
+        doc = parse_document(raw)
+        rec = admin_event_recorder(log)
+        register_parties(store, clock, rec)
+        apply_document(store, clock, doc, by="custodian", record_admin_event=rec)
+        for role in ("courts", "police"):
+            approve_as(store, clock, doc.id, role, rec)
+        yield City(store, log, clock, rec, doc, Gate(store, log, clock), key_dir, held)
+    finally:
+        store.dispose()
