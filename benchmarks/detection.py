@@ -18,58 +18,26 @@ positives over (user, kind) pairs. Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import date, timedelta
-from importlib import resources
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pars.agreements.approval_note import SignerKey
-from pars.agreements.document import parse_document
-from pars.agreements.parties import add_party_key
-from pars.agreements.service import apply_document, approval_note_for, approve
-from pars.audit import AuditLog, init_log
-from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, admin_event_recorder
+from pars.clock import parse_instant
 from pars.oversight.model import KINDS
-from pars.oversight.report import build_report
 from pars.simulate import ANALYSTS, EXPECTED, SPLIT, detection_world, simulate
-from pars.store.db import Store
-from pars.store.ingest import ingest_lines
-from pars.store.migrate import upgrade
-from pars.synth import generate
+from pars.simulate.city import city
 
 
 def one_run(folder: Path, seed: int, arrests: int, months: int) -> dict[str, Any]:
-    store = Store(f"sqlite:///{folder / 'pars.db'}")
-    key_dir = str(folder / "keys")
-    clock = FixedClock(parse_instant("2017-08-25T09:00:00-04:00"))
-    try:
-        upgrade(store)
-        init_log(store, key_dir)
-        log = AuditLog.open(key_dir, clock=clock)
-        events = generate(arrests=arrests, seed=seed, start=date(2017, 6, 1), days=180 + 30 * months)
-        ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(events, 1)), clock=clock)
-        doc = parse_document((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
-        rec = admin_event_recorder(log)
-        apply_document(store, clock, doc, by="custodian", record_admin_event=rec)
-        for role in ("courts", "police"):  # each party signs its approval with its own key
-            signer = SignerKey.generate(role)
-            add_party_key(store, clock, role, signer.verifier_key, by="bench", record_admin_event=rec)
-            with store.read() as conn:
-                note = approval_note_for(conn, doc.id, signer)
-            approve(store, clock, doc.id, note, by=role, record_admin_event=rec)
-        gate = Gate(store, log, clock)
-        team, who, world = detection_world(store, gate, clock, rec, doc.id)
+    with city(folder, seed=seed, arrests=arrests, days=180 + 30 * months) as c:
+        team, who, world = detection_world(c.store, c.gate, c.clock, c.record, c.doc.id)
         start = parse_instant("2017-09-01T00:00:00-04:00")
-        simulate(gate, who, team, world, start, start + timedelta(days=30 * months), clock, seed=seed)
-        return build_report(store, hmac_key=log.keys.hmac_key, now=clock.now(), key_dir=key_dir)
-    finally:
-        store.dispose()
+        simulate(c.gate, who, team, world, start, start + timedelta(days=30 * months), c.clock, seed=seed)
+        return c.report()
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from pars.clock import parse_instant
 from pars.simulate import ANALYSTS, EXPECTED, SPLIT, detection_world, simulate
-from tests.simulation import city
+from pars.simulate.city import city
 
 #: Each seed's three months through the gate take about a minute and a half of CPU: more on a busy machine.
 pytestmark = pytest.mark.timeout(900)

@@ -22,7 +22,7 @@ from pars.clock import parse_instant
 from pars.oversight.config import OversightConfig
 from pars.oversight.html import render_html
 from pars.simulate import PER_DAY, Persona, enrol, load_world, simulate
-from tests.simulation import city
+from pars.simulate.city import city
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -1,5 +1,5 @@
-"""A synthetic city for the simulation tests: a store, a signed log, ICE's demo agreement
-approved on the record, and a gate, on a simulated clock.
+"""A synthetic city to simulate in: a store, a signed log, ICE's demo agreement approved on
+the record, and a gate, on a simulated clock (the simulation tests and benchmarks/detection.py).
 
     with city(tmp_path, seed=11, arrests=2500, days=180) as c:
         team, who, world = detection_world(c.store, c.gate, c.clock, c.record, c.doc.id)
@@ -20,8 +20,10 @@ from typing import Any
 
 import yaml
 
+from pars.agreements.approval_note import SignerKey
 from pars.agreements.document import AgreementDocument, parse_document
-from pars.agreements.service import AdminEventRecorder, apply_document
+from pars.agreements.parties import add_party_key
+from pars.agreements.service import AdminEventRecorder, apply_document, approval_note_for, approve
 from pars.audit import AuditLog, init_log
 from pars.clock import FixedClock, parse_instant
 from pars.gate import Gate, admin_event_recorder
@@ -30,7 +32,6 @@ from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
 from pars.synth import generate
-from tests.factories import approve_as, register_parties
 
 
 @dataclass
@@ -68,7 +69,8 @@ def city(
     ingest_first: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Iterator[City]:
     """The city, its agreement (ICE's demo terms, ``agreement`` keys replacing theirs) approved by
-    the courts and the police; with ``ingest_first`` only the events it keeps are ingested now."""
+    the courts and the police (keys made for the run, registered on the record); with
+    ``ingest_first`` only the events it keeps are ingested now, the rest are ``held``."""
     store = Store(f"sqlite:///{folder / 'pars.db'}")
     key_dir = str(folder / "keys")
     clock = FixedClock(parse_instant("2017-08-25T09:00:00-04:00"))
@@ -84,10 +86,13 @@ def city(
         raw.update(agreement or {})
         doc = parse_document(raw)
         rec = admin_event_recorder(log)
-        register_parties(store, clock, rec)
         apply_document(store, clock, doc, by="custodian", record_admin_event=rec)
-        for role in ("courts", "police"):
-            approve_as(store, clock, doc.id, role, rec)
+        for role in ("courts", "police"):  # each party signs its approval with its own key
+            signer = SignerKey.generate(role)
+            add_party_key(store, clock, role, signer.verifier_key, by="clerk", record_admin_event=rec)
+            with store.read() as conn:
+                note = approval_note_for(conn, doc.id, signer)
+            approve(store, clock, doc.id, note, by=role, record_admin_event=rec)
         yield City(store, log, clock, rec, doc, Gate(store, log, clock), key_dir, held)
     finally:
         store.dispose()
