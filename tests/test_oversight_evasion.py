@@ -28,6 +28,8 @@ def test_a_forbidden_filter_behind_a_misspelling_counts() -> None:
     [f] = of(findings, "forbidden_filter")
     assert sorted(f.evidence) == hidden
     assert f.statistic["rules"] == {"search.forbid_filters.country_of_origin": 3}
+    assert f.summary.startswith("Seen in the gate's denials: every clause each denied request broke")
+    assert "misspelt field names alone left out" in f.statistic["seen_as"]
 
 
 def test_a_request_counts_for_every_kind_it_shows() -> None:
@@ -63,6 +65,9 @@ def test_victim_probes_by_surname_alone() -> None:
     [f] = of(findings, "protected_role_probe")
     assert sorted(f.evidence) == idx
     assert "name alone" in str(f.statistic["rules"])
+    assert "surname or first name alone" in f.summary and f.summary.startswith(
+        "Seen in denials for party roles"
+    )
 
 
 def _aimed(world: World, user: str, pool: list[str], n: int, share: float) -> list[int]:
@@ -138,6 +143,7 @@ def test_scraping_by_search_in_a_single_user_agency() -> None:
     s = f.statistic
     assert s["max_people_per_day"] > 1000 and s["longest_date_sweep"] == 300 and s["coverage"] > 0.4
     assert "date windows in sequence" in f.summary and "on 2018-03-05" in f.summary
+    assert f.summary.startswith("Seen in every access it chose (searches and reads, narrow and broad alike)")
     assert set(f.evidence) <= set(sweep)
     assert not [g for g in findings if g.user and g.user.startswith("analyst")]
 

@@ -57,3 +57,12 @@ def test_normal_analysts_are_not_flagged(report: dict[str, Any]) -> None:
     flagged = {(f["user"], f["kind"]) for f in report["findings"] if f["user"] in ANALYSTS}
     assert not flagged
     assert report["log"]["verified"] is True
+
+
+def test_every_finding_says_how_it_was_seen(report: dict[str, Any]) -> None:
+    kinds = set()
+    for f in report["findings"]:
+        kinds.add(f["kind"])
+        assert f["statistic"]["seen_as"], f["kind"]
+        assert f["summary"].startswith(("Seen in ", "Seen query by query")), (f["kind"], f["summary"])
+    assert len(kinds) >= 7, kinds

@@ -713,6 +713,7 @@ class NonCriminalTargeting(_ShareDetector):
         for subject, empty in self._empty_flags().items():
             t = self.tallies[subject]
             text = (
+                f"Seen in its searches naming a person, against the rest of the agency's: "
                 f"{who(subject)} ran {empty['searches']:,} searches naming a person, of which "
                 f"{empty['empty']:,} ({empty['share']:.0%}) matched no arrest at all, against "
                 f"{empty['rest_share']:.0%} for the rest of the agency: searches for people never "
@@ -722,7 +723,8 @@ class NonCriminalTargeting(_ShareDetector):
             f = by_subject.get(subject)
             if f is None:
                 severity = "medium" if empty["share"] >= self.config.empty_share_medium else "low"
-                stat: dict[str, Any] = {"test": FISHER, "empty_searches": empty}
+                seen_as = "searches naming a person that matched no arrest, against the rest of the agency's"
+                stat: dict[str, Any] = {"test": FISHER, "seen_as": seen_as, "empty_searches": empty}
                 by_subject[subject] = Finding(
                     self.kind, subject[0], subject[1], severity, text, stat, t.empty_evidence.indices()
                 )

@@ -13,7 +13,8 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from pars.audit import AuditLog, init_log
 from pars.clock import FixedClock, parse_instant
 from pars.gate import Gate, admin_event_recorder
 from pars.oversight.report import build_report
+from pars.simulate.runner import CITY_TZ
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
@@ -51,10 +53,24 @@ class City:
             self.store, hmac_key=self.log.keys.hmac_key, now=self.clock.now(), key_dir=self.key_dir, **kw
         )
 
-    def ingest(self, events: list[dict[str, Any]], first: int) -> None:
-        """Ingest ``events`` as lines numbered from ``first`` (at the clock's now)."""
-        lines = ((first + n, json.dumps(e)) for n, e in enumerate(events))
-        ingest_lines(self.store, lines, clock=self.clock)
+    def arrivals(self, start: datetime, end: datetime) -> list[tuple[datetime, Callable[[], None]]]:
+        """``simulate`` interludes: each day in [start, end) at 06:00 city time, the held events
+        that happened since are ingested (the city's bookings arriving as the days pass)."""
+        out: list[tuple[datetime, Callable[[], None]]] = []
+        day = start.astimezone(CITY_TZ).date()
+        while (at := datetime.combine(day, time(6, 0), CITY_TZ)) < end:
+            out.append((at, partial(self._arrive, at)))
+            day += timedelta(days=1)
+        return out
+
+    def _arrive(self, until: datetime) -> None:
+        n = 0
+        while n < len(self.held) and parse_instant(self.held[n]["at"]) < until:
+            n += 1
+        due = self.held[:n]
+        if due:
+            self.held = self.held[len(due) :]
+            ingest_lines(self.store, enumerate((json.dumps(e) for e in due), 1), clock=self.clock)
 
 
 @contextmanager
@@ -78,9 +94,10 @@ def city(
         upgrade(store)
         init_log(store, key_dir)
         log = AuditLog.open(key_dir, clock=clock)
-        events = generate(arrests=arrests, seed=seed, start=start, days=days)
+        events = list(generate(arrests=arrests, seed=seed, start=start, days=days))
         now = [e for e in events if ingest_first is None or ingest_first(e)]
         held = [e for e in events if ingest_first is not None and not ingest_first(e)]
+        held.sort(key=lambda e: parse_instant(e["at"]))  # stable: an arrest before what follows it
         ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(now, 1)), clock=clock)
         raw = yaml.safe_load((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
         raw.update(agreement or {})
