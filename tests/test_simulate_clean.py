@@ -87,6 +87,9 @@ def test_at_most_one_percent_of_pairs_are_false_positives(
     # Every subject oversight judges: each user and each agency, for each kind.
     pairs = (len(team) + AGENCIES) * len(KINDS)
     flagged = {(f["agreement_id"], f["user"], f["kind"]) for f in report["findings"]}
+    # The measured figure (docs/oversight-detectors.md quotes it): run with -s to see it.
+    rate = len(flagged) / pairs
+    print(f"clean agencies: {len(flagged)} of {pairs} (subject, kind) pairs flagged ({rate:.2%})")
     assert len(flagged) <= 0.01 * pairs, sorted(flagged)
     broad = [p for p in team if p.behaviour == "broad_analyst"]
     assert len(broad) >= 50  # honest broad searches are really mixed in

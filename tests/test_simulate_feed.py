@@ -19,28 +19,20 @@ import pytest
 
 from pars.clock import parse_instant
 from pars.oversight.config import OversightConfig
-from pars.simulate import Persona, enrol, load_world, simulate
+from pars.simulate import FEED_HONEST, FEED_TERMS, run_feed
 from pars.simulate.city import city
 
 pytestmark = pytest.mark.timeout(1200)
 
 START, END = parse_instant("2017-09-01T00:00:00-04:00"), parse_instant("2017-11-15T00:00:00-05:00")
-HONEST = ["ice.analyst0", "ice.analyst1", "ice.feed"]
 
 
 def _run(folder: Path, seed: int) -> tuple[dict[str, Any], dict[str, int]]:
     booked_before = lambda e: parse_instant(e["at"]) < START  # noqa: E731
-    feed = {"feed": {"enabled": True}}
-    with city(folder, seed=seed, arrests=4000, days=170, agreement=feed, ingest_first=booked_before) as c:
-        team = [Persona(u, c.doc.id, "ICE", per_day=2) for u in HONEST[:2]]
-        team.append(Persona("ice.feed", c.doc.id, "ICE", behaviour="feed_follow", per_day=2))
-        team.append(Persona("mis.feed_replay", c.doc.id, "ICE", behaviour="feed_replay", per_day=1))
-        who = enrol(c.store, c.gate, c.clock, c.record, team)
-        with c.store.read() as conn:
-            world = load_world(conn)
-        stats = simulate(
-            c.gate, who, team, world, START, END, c.clock, seed=seed, interludes=c.arrivals(START, END)
-        )
+    with city(
+        folder, seed=seed, arrests=4000, days=170, agreement=FEED_TERMS, ingest_first=booked_before
+    ) as c:
+        stats = run_feed(c, seed, START, END)
         assert not c.held or min(e["at"] for e in c.held) >= "2017-11-14"  # the bookings did arrive
         return c.report(), {u: sum(s.values()) for u, s in stats.by_user.items()}
 
@@ -64,7 +56,7 @@ def test_a_feed_replay_through_the_gate_is_bulk_access(fed: tuple[dict[str, Any]
 
 def test_a_subscriber_following_the_feed_is_not_flagged(fed: tuple[dict[str, Any], dict[str, int]]) -> None:
     report, _ = fed
-    assert not [(f["user"], f["kind"]) for f in report["findings"] if f["user"] in HONEST]
+    assert not [(f["user"], f["kind"]) for f in report["findings"] if f["user"] in FEED_HONEST]
     # It was delivered the city's new arrests, day by day.
     requests = {a["id"]: a for a in report["agreements"]}["ice-2017"]["requests"]
     assert requests > 100

@@ -3,6 +3,9 @@
     team, who, world = detection_world(store, gate, clock, record, agreement_id)
     simulate(gate, who, team, world, start, end, clock, seed=seed)
 
+``run_feed`` plays the feed world (``FEED_TERMS``: ICE's terms with the feed on) in a
+city whose bookings arrive day by day: an honest follower and a replay.
+
 ``tests/test_simulate.py`` and ``benchmarks/detection.py`` run this same team, so
 the figures the benchmark prints are those of the world the tests check.
 ``enrol`` issues each persona its partner token (logged as an admin event, as
@@ -14,12 +17,15 @@ Rule: every persona reaches records only through the gate, with its own token.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
 from pars.agreements.service import AdminEventRecorder
 from pars.clock import Clock
 from pars.gate import Gate, Principal, issue_token
 from pars.simulate.behaviour import Behaviour, Persona
+from pars.simulate.city import City
+from pars.simulate.runner import SimulationStats, simulate
 from pars.simulate.world import World, load_world
 from pars.store.db import Store
 
@@ -80,3 +86,29 @@ def detection_world(
     with store.read() as conn:
         world = load_world(conn)
     return team, who, world
+
+
+#: The feed world's honest users: two analysts and a subscriber following the feed.
+FEED_HONEST: tuple[str, ...] = ("ice.analyst0", "ice.analyst1", "ice.feed")
+#: ICE's terms with the feed enabled.
+FEED_TERMS: dict[str, Any] = {"feed": {"enabled": True}}
+
+
+def feed_team(agreement_id: str, agency: str = "ICE") -> list[Persona]:
+    """Two analysts, ``ice.feed`` following the feed, ``mis.feed_replay`` opening it at 0 each time."""
+    team = [Persona(u, agreement_id, agency, per_day=2) for u in FEED_HONEST[:2]]
+    team.append(Persona("ice.feed", agreement_id, agency, behaviour="feed_follow", per_day=2))
+    team.append(Persona("mis.feed_replay", agreement_id, agency, behaviour="feed_replay", per_day=1))
+    return team
+
+
+def run_feed(c: City, seed: int, start: datetime, end: datetime) -> SimulationStats:
+    """The feed team through ``c``'s gate in [start, end), the held bookings arriving day by day
+    (``c`` made with ``FEED_TERMS`` and the bookings from ``start`` on held)."""
+    team = feed_team(c.doc.id)
+    who = enrol(c.store, c.gate, c.clock, c.record, team)
+    with c.store.read() as conn:
+        world = load_world(conn)
+    return simulate(
+        c.gate, who, team, world, start, end, c.clock, seed=seed, interludes=c.arrivals(start, end)
+    )
