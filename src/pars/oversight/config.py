@@ -9,7 +9,9 @@ threshold is never silently ignored).
 Severity, per kind (each a setting below):
 
 - origin_targeting, non_criminal_targeting: found when q <= ``alpha`` and the ratio
-  to the scope's share >= ``min_ratio``; medium from ``ratio_medium``, high from
+  to the scope's share (per query: to the mean of each query's own base rate) >= ``min_ratio``,
+  in whichever view (whole, aimed, per query, pooled users, a sliding window; windows also
+  read ``lookback_days`` before a report's start); medium from ``ratio_medium``, high from
   ``ratio_high``. Empty searches alone: low, medium from ``empty_share_medium`` of them.
 - forbidden_filter, protected_role_probe, out_of_term_access, purpose_mismatch:
   counts of requests; found from ``*_min``, medium from ``*_medium``, high from

@@ -39,6 +39,10 @@ KIND_TITLES = {
 
 STAT_LABELS = {
     "test": "test",
+    "seen_as": "how it was seen",
+    "expected": "expected count, each query at its own filter's base rate (E)",
+    "variance": "variance of the count",
+    "z": "z = (k - E) / sqrt(variance)",
     "n": "distinct people or arrests seen (n)",
     "k": "of them with the trait (k)",
     "share": "share with the trait",
