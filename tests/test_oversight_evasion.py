@@ -12,6 +12,7 @@ import pytest
 
 from pars.audit import keyed_hash
 from pars.oversight import Finding
+from pars.oversight.html import stat_rows
 from pars.oversight.strata import Cell, Strata
 from tests.test_oversight_detectors import AGREEMENT, KEY, World, make_world, of, run
 
@@ -228,6 +229,9 @@ def test_a_sweep_that_selects_on_a_proxy_is_seen_query_by_query() -> None:
     assert 0.04 < s["baseline_share"] < 0.06 and s["expected"] == pytest.approx(s["n"] * s["baseline_share"])
     assert s["z"] > 5 and "Hoeffding" in s["test"]
     assert "Seen query by query" in f.summary and "against 5% expected" in f.summary
+    rows = dict(stat_rows(f.statistic))
+    assert rows["how it was seen"].startswith("each query against the base rate of its own filter")
+    assert "expected count, each query at its own filter's base rate (E)" in rows
     assert set(f.evidence) <= set(idx)
     assert not [g for g in findings if g.kind == "origin_targeting" and g.user not in ("agent7", None)]
 
