@@ -122,14 +122,8 @@ def test_unapproved_version_is_denied_by_approvals() -> None:
 
 @pytest.mark.parametrize(
     ("purpose", "rule"),
-    [
-        ("C", "allow"),
-        ("C ", "allow"),
-        ("J", "purposes"),
-        ("c", "purposes"),
-        ("CJ", "purposes"),
-        ("X", "purposes"),
-    ],
+    [("C", "allow"), ("C ", "allow"), ("J", "purposes"), ("c", "purposes"), ("CJ", "purposes"),
+     ("X", "purposes")],
 )
 def test_purpose_must_be_listed_exactly(purpose: str, rule: str) -> None:
     """Only surrounding blanks are forgiven (the request trims text); case and extra letters are not."""
