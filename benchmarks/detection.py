@@ -6,7 +6,11 @@ Per seed: a synthetic city (``pars.synth``), ICE's demo agreement, five ordinary
 analysts, one user per kind of misuse and per evasion (issue 12: dilution,
 scraping by search, disguised reasons, a forbidden filter behind a misspelling,
 victim probes by surname), and four split accounts, all driven through the gate
-(``pars.simulate``) on a simulated clock; then the oversight report.
+(``pars.simulate``) on a simulated clock; then the oversight report. And a second
+city per seed, its bookings arriving day by day, ICE's terms with the feed on: two
+analysts, a subscriber following the feed and one replaying it with
+``Last-Event-ID: 0`` at every sitting (``run_feed``), through the gate's feed path
+for ``--feed-days`` days; then its report.
 
 Printed per behaviour: the finding kind that should name it, recall (seeds where
 it was named with that kind), and precision of that kind over the run (findings
@@ -18,90 +22,49 @@ positives over (user, kind) pairs. Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import date, timedelta
-from importlib import resources
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pars.agreements.approval_note import SignerKey
-from pars.agreements.document import parse_document
-from pars.agreements.parties import add_party_key
-from pars.agreements.service import apply_document, approval_note_for, approve
-from pars.audit import AuditLog, init_log
-from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, admin_event_recorder, issue_token
+from pars.clock import parse_instant
 from pars.oversight.model import KINDS
-from pars.oversight.report import build_report
-from pars.simulate import Persona, load_world, simulate
-from pars.store.db import Store
-from pars.store.ingest import ingest_lines
-from pars.store.migrate import upgrade
-from pars.synth import generate
-
-EXPECTED = {
-    "origin_targeting": "origin_targeting",
-    "non_criminal": "non_criminal_targeting",
-    "protected_probe": "protected_role_probe",
-    "forbidden_filter": "forbidden_filter",
-    "bulk": "bulk_access",
-    "vague": "vague_justification",
-    "purpose_mismatch": "purpose_mismatch",
-    "dilution": "origin_targeting",
-    "slow": "origin_targeting",
-    "scrape_search": "bulk_access",
-    "disguised_reasons": "purpose_mismatch",
-    "misspelt_forbidden": "forbidden_filter",
-    "surname_probe": "protected_role_probe",
-}
-SPLIT = [f"mis.split{i}" for i in range(4)]
-PER_DAY = {"scrape_search": 0.3, "slow": 0.4}
-ANALYSTS = [f"ice.analyst{i}" for i in range(5)]
+from pars.simulate import (
+    ANALYSTS,
+    EXPECTED,
+    FEED_HONEST,
+    FEED_TERMS,
+    SPLIT,
+    detection_world,
+    run_feed,
+    simulate,
+)
+from pars.simulate.city import city
 
 
 def one_run(folder: Path, seed: int, arrests: int, months: int) -> dict[str, Any]:
-    store = Store(f"sqlite:///{folder / 'pars.db'}")
-    key_dir = str(folder / "keys")
-    clock = FixedClock(parse_instant("2017-08-25T09:00:00-04:00"))
-    try:
-        upgrade(store)
-        init_log(store, key_dir)
-        log = AuditLog.open(key_dir, clock=clock)
-        events = generate(arrests=arrests, seed=seed, start=date(2017, 6, 1), days=180 + 30 * months)
-        ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(events, 1)), clock=clock)
-        doc = parse_document((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
-        rec = admin_event_recorder(log)
-        apply_document(store, clock, doc, by="custodian", record_admin_event=rec)
-        for role in ("courts", "police"):  # each party signs its approval with its own key
-            signer = SignerKey.generate(role)
-            add_party_key(store, clock, role, signer.verifier_key, by="bench", record_admin_event=rec)
-            with store.read() as conn:
-                note = approval_note_for(conn, doc.id, signer)
-            approve(store, clock, doc.id, note, by=role, record_admin_event=rec)
-        gate = Gate(store, log, clock)
-        team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
-        team += [
-            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=PER_DAY.get(b, 3))  # type: ignore[arg-type]
-            for b in EXPECTED
-        ]
-        team += [Persona(u, doc.id, "ICE", behaviour="split", per_day=0.15) for u in SPLIT]
-        who = {}
-        for p in team:
-            token, _ = issue_token(
-                store, clock, role="partner", user=p.user, agreement_id=doc.id, record_admin_event=rec
-            )
-            who[p.user] = gate.authenticate(token)
-        with store.read() as conn:
-            world = load_world(conn)
+    with city(folder, seed=seed, arrests=arrests, days=180 + 30 * months) as c:
+        team, who, world = detection_world(c.store, c.gate, c.clock, c.record, c.doc.id)
         start = parse_instant("2017-09-01T00:00:00-04:00")
-        simulate(gate, who, team, world, start, start + timedelta(days=30 * months), clock, seed=seed)
-        return build_report(store, hmac_key=log.keys.hmac_key, now=clock.now(), key_dir=key_dir)
-    finally:
-        store.dispose()
+        simulate(c.gate, who, team, world, start, start + timedelta(days=30 * months), c.clock, seed=seed)
+        return c.report()
+
+
+def feed_run(folder: Path, seed: int, arrests: int, days: int) -> dict[str, Any]:
+    start = parse_instant("2017-09-01T00:00:00-04:00")
+    with city(
+        folder,
+        seed=seed,
+        arrests=arrests,
+        days=92 + days,
+        agreement=FEED_TERMS,
+        ingest_first=lambda e: parse_instant(e["at"]) < start,
+    ) as c:
+        run_feed(c, seed, start, start + timedelta(days=days))
+        return c.report()
 
 
 def main() -> None:
@@ -109,6 +72,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="11,29,47", help="comma-separated simulation seeds")
     ap.add_argument("--arrests", type=int, default=2500)
     ap.add_argument("--months", type=int, default=3)
+    ap.add_argument("--feed-arrests", type=int, default=4000, help="arrests in the feed city")
+    ap.add_argument("--feed-days", type=int, default=75, help="days the feed city is simulated")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     caught: dict[str, int] = defaultdict(int)
@@ -136,17 +101,27 @@ def main() -> None:
             named[f["kind"]] += 1
             right[f["kind"]] += f["user"] is None or f["user"].startswith("mis.")
         false_pairs += sum(1 for u, _ in found if u in ANALYSTS)
+        with tempfile.TemporaryDirectory() as tmp:
+            fed = feed_run(Path(tmp), seed, args.feed_arrests, args.feed_days)
+        found = {(f["user"], f["kind"]) for f in fed["findings"]}
+        caught["feed_replay"] += ("mis.feed_replay", "bulk_access") in found
+        for f in fed["findings"]:
+            if f["user"] is not None:
+                named[f["kind"]] += 1
+                right[f["kind"]] += f["user"].startswith("mis.")
+        false_pairs += sum(1 for u, _ in found if u in FEED_HONEST)
         print(
             f"seed {seed}: {len(report['findings'])} findings ({time.perf_counter() - t:.0f} s)",
             file=sys.stderr,
         )
     print(f"{'behaviour':20} {'kind':24} {'recall':>8} {'precision of kind':>18}")
-    for b, kind in [*EXPECTED.items(), ("split", "origin_targeting")]:
+    for b, kind in [*EXPECTED.items(), ("split", "origin_targeting"), ("feed_replay", "bulk_access")]:
         precision = right[kind] / named[kind] if named[kind] else float("nan")
         print(f"{b:20} {kind:24} {caught[b] / len(seeds):>8.2f} {precision:>18.2f}")
-    pairs = len(ANALYSTS) * len(KINDS) * len(seeds)
+    pairs = (len(ANALYSTS) + len(FEED_HONEST)) * len(KINDS) * len(seeds)
     print(
-        f"analysts' false positives: {false_pairs} of {pairs} (user, kind) pairs ({false_pairs / pairs:.2%})"
+        f"honest users' false positives (analysts and the feed follower): {false_pairs} of {pairs} "
+        f"(user, kind) pairs ({false_pairs / pairs:.2%})"
     )
 
 

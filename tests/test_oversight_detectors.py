@@ -230,7 +230,8 @@ def test_expunged_records_are_counted_not_shown() -> None:
     gone = world.foreign[:5]
     world.facts.expunged = frozenset(gone)
     for aid in gone:
-        world.add(user="agent7", arrest_ids=[aid], justification="Theft investigation, case 1: x y")
+        world.add(user="agent7", arrest_ids=[aid], justification="Theft investigation, case 1: x y",
+                  filters={"last_name": "Someone", "first_name": "Pat"})  # fmt: skip
     [f] = of(run(world), "origin_targeting")
     assert f.statistic["excluded_expunged"] == 5
     assert not any(world.entries[i]["arrest_ids"][0] in gone for i in f.evidence)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from pars.audit import keyed_hash
 from pars.oversight import Finding
-from tests.test_oversight_detectors import KEY, World, make_world, of, run
+from pars.oversight.html import stat_rows
+from pars.oversight.strata import Cell, Strata
+from tests.test_oversight_detectors import AGREEMENT, KEY, World, make_world, of, run
 
 
 def _deny(world: World, user: str, rule: str, violations: list[str]) -> int:
@@ -25,6 +29,8 @@ def test_a_forbidden_filter_behind_a_misspelling_counts() -> None:
     [f] = of(findings, "forbidden_filter")
     assert sorted(f.evidence) == hidden
     assert f.statistic["rules"] == {"search.forbid_filters.country_of_origin": 3}
+    assert f.summary.startswith("Seen in the gate's denials: every clause each denied request broke")
+    assert "misspelt field names alone left out" in f.statistic["seen_as"]
 
 
 def test_a_request_counts_for_every_kind_it_shows() -> None:
@@ -60,6 +66,9 @@ def test_victim_probes_by_surname_alone() -> None:
     [f] = of(findings, "protected_role_probe")
     assert sorted(f.evidence) == idx
     assert "name alone" in str(f.statistic["rules"])
+    assert "surname or first name alone" in f.summary and f.summary.startswith(
+        "Seen in denials for party roles"
+    )
 
 
 def _aimed(world: World, user: str, pool: list[str], n: int, share: float) -> list[int]:
@@ -135,6 +144,7 @@ def test_scraping_by_search_in_a_single_user_agency() -> None:
     s = f.statistic
     assert s["max_people_per_day"] > 1000 and s["longest_date_sweep"] == 300 and s["coverage"] > 0.4
     assert "date windows in sequence" in f.summary and "on 2018-03-05" in f.summary
+    assert f.summary.startswith("Seen in every access it chose (searches and reads, narrow and broad alike)")
     assert set(f.evidence) <= set(sweep)
     assert not [g for g in findings if g.user and g.user.startswith("analyst")]
 
@@ -176,3 +186,60 @@ def test_a_burst_inside_a_long_period_is_found_in_its_window() -> None:
     change = s["change_point"]
     assert change["share_after"] > 0.5 > change["share_before"]
     assert 10 <= change["people_after"] <= 60
+
+
+def _strata(world: World, rates: dict[str, float], days: int = 400) -> None:
+    """Each district's people in scope per day, at its own foreign-born rate (20 people a day)."""
+    first = date(2017, 6, 1).toordinal()
+    cells: dict[tuple[str | None, int], Cell] = {}
+    for district, rate in rates.items():
+        for d in range(days):
+            foreign = round(20 * rate) if d % 2 else int(20 * rate)
+            cells[(district, first + d)] = Cell(20, foreign, 20, 5)
+    world.facts.strata[AGREEMENT] = Strata(cells)
+
+
+def _sweeps(world: World, user: str, district: str, share: float, n: int, extra: dict[str, str]) -> list[int]:
+    """District sweeps over two weeks, each returning 4 people, ``share`` of them born abroad."""
+    home = [a for a in world.ids if a not in set(world.foreign)]
+    out = []
+    for k in range(n):
+        case, text = world.new_case()
+        got = [world.rng.choice(world.foreign if world.rng.random() < share else home) for _ in range(4)]
+        start = date(2017, 9, 1) + timedelta(days=3 * k)
+        filters = {"district": district, "arrested_from": start.isoformat(),
+                   "arrested_to": (start + timedelta(days=14)).isoformat(), **extra}  # fmt: skip
+        out.append(
+            world.add(user=user, case_number=case, justification=text, arrest_ids=got, filters=filters)
+        )
+    return out
+
+
+def test_a_sweep_that_selects_on_a_proxy_is_seen_query_by_query() -> None:
+    world = make_world(49)
+    _strata(world, {"9": 0.05, "3": 0.6, "1": 0.2})
+    # District 9 holds few people born abroad; agent7's sweeps there, narrowed by a filter that
+    # stands in for origin, return a quarter of them: barely above the scope's 20%, so the whole
+    # of its access against the scope shows nothing; against district 9's own 5% it does.
+    idx = _sweeps(world, "agent7", "9", 0.25, 60, {"race": "W"})
+    findings = run(world)
+    [f] = of(findings, "origin_targeting")
+    s = f.statistic
+    assert s["view"] == "per query" and s["share"] < 0.3
+    assert 0.04 < s["baseline_share"] < 0.06 and s["expected"] == pytest.approx(s["n"] * s["baseline_share"])
+    assert s["z"] > 5 and "Hoeffding" in s["test"]
+    assert "Seen query by query" in f.summary and "against 5% expected" in f.summary
+    rows = dict(stat_rows(f.statistic))
+    assert rows["how it was seen"].startswith("each query against the base rate of its own filter")
+    assert "expected count, each query at its own filter's base rate (E)" in rows
+    assert set(f.evidence) <= set(idx)
+    assert not [g for g in findings if g.kind == "origin_targeting" and g.user not in ("agent7", None)]
+
+
+def test_an_honest_sweep_of_a_district_where_many_were_born_abroad_is_not_flagged() -> None:
+    world = make_world(50)
+    _strata(world, {"9": 0.05, "3": 0.6, "1": 0.2})
+    # District 3's own mix: 60% born abroad, three times the scope's share.
+    _sweeps(world, "agent7", "3", 0.6, 60, {})
+    findings = run(world)
+    assert not of(findings, "origin_targeting"), [f.summary for f in of(findings, "origin_targeting")]

@@ -18,6 +18,7 @@ from pars.errors import InvalidInput
 from pars.gate import admin_event_recorder
 from pars.oversight import OversightConfig, load_facts
 from pars.oversight.reasons import Lexicon
+from pars.oversight.strata import Cell
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from tests.factories import arrest, follow, lines, person
@@ -113,6 +114,13 @@ def test_the_baseline_follows_the_period(filled: Store) -> None:
     )
     assert facts.baselines["ice-2017"].arrests == 0
     assert "no-such-agreement" not in facts.baselines
+    # The per-query view's strata reach every date in scope, whatever the period.
+    strata = facts.strata["ice-2017"]
+    feb1 = datetime(2018, 2, 1).toordinal()
+    assert strata.counts((None, None, None)) == Cell(5, 1, 5, 2)
+    assert strata.counts((("24",), feb1, feb1)) == Cell(5, 1, 5, 2)
+    assert strata.counts((("24",), feb1 + 1, None)) == Cell(0, 0, 0, 0)
+    assert strata.counts((("7",), None, None)) == Cell(0, 0, 0, 0)
 
 
 def test_victims_are_recognised_by_keyed_hashes_only(filled: Store) -> None:

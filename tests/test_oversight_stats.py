@@ -88,3 +88,27 @@ def test_power_gives_the_smallest_detectable_ratio() -> None:
     big = stats.min_detectable_ratio(10_000, 0.2)
     assert big is not None and big < r
     assert stats.min_detectable_ratio(1, 0.5, 0.01) is None
+
+
+def _poisson_binomial_sf(k: int, ps: list[float]) -> float:
+    """P(S >= k) for a sum of independent Bernoulli(p_i), by the exact convolution."""
+    dist = [1.0]
+    for p in ps:
+        nxt = [0.0] * (len(dist) + 1)
+        for j, mass in enumerate(dist):
+            nxt[j] += mass * (1 - p)
+            nxt[j + 1] += mass * p
+        dist = nxt
+    return sum(dist[k:])
+
+
+@given(st.lists(st.floats(0.01, 0.99), min_size=5, max_size=60), st.integers(1, 60))
+def test_the_per_query_tail_is_bounded_by_the_binomial_of_the_same_mean(ps: list[float], extra: int) -> None:
+    # Hoeffding (1956): from the mean plus one, the Poisson-binomial tail is at most the binomial's
+    # with the same mean; the per-query view's p-value relies on it.
+    n, mean = len(ps), sum(ps)
+    k = min(n, math.ceil(mean + 1) + extra % max(1, n - math.ceil(mean + 1) + 1))
+    if k < mean + 1:
+        return
+    exact = _poisson_binomial_sf(k, ps)
+    assert exact <= stats.binomial_test(k, n, mean / n) * (1 + 1e-9) + 1e-12

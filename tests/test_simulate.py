@@ -8,89 +8,25 @@ report over the log they left.
 
 from __future__ import annotations
 
-import json
-from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pars.agreements.document import parse_document
-from pars.agreements.service import apply_document
-from pars.audit import AuditLog, init_log
-from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, admin_event_recorder, issue_token
-from pars.oversight.report import build_report
-from pars.simulate import Persona, load_world, simulate
-from pars.store.db import Store
-from pars.store.ingest import ingest_lines
-from pars.store.migrate import upgrade
-from pars.synth import generate
-from tests.factories import approve_as, register_parties
+from pars.clock import parse_instant
+from pars.simulate import ANALYSTS, EXPECTED, SPLIT, detection_world, simulate
+from pars.simulate.city import city
 
 #: Each seed's three months through the gate take about a minute and a half of CPU: more on a busy machine.
 pytestmark = pytest.mark.timeout(900)
 
-EXPECTED = {
-    "origin_targeting": "origin_targeting",
-    "non_criminal": "non_criminal_targeting",
-    "protected_probe": "protected_role_probe",
-    "forbidden_filter": "forbidden_filter",
-    "bulk": "bulk_access",
-    "vague": "vague_justification",
-    "purpose_mismatch": "purpose_mismatch",
-    # Evasions (issue 12)
-    "dilution": "origin_targeting",
-    "slow": "origin_targeting",
-    "scrape_search": "bulk_access",
-    "disguised_reasons": "purpose_mismatch",
-    "misspelt_forbidden": "forbidden_filter",
-    "surname_probe": "protected_role_probe",
-}
-#: Sittings per working day (misusers: 3): a scraper sits rarely, a slow campaign a few times a week.
-PER_DAY = {"scrape_search": 0.3, "slow": 0.4}
-#: Four accounts each seeing a few people: found together, as the agency.
-SPLIT = [f"mis.split{i}" for i in range(4)]
-ANALYSTS = [f"ice.analyst{i}" for i in range(5)]
-
 
 def _run(folder: Path, seed: int) -> dict[str, Any]:
-    store = Store(f"sqlite:///{folder / 'pars.db'}")
-    key_dir = str(folder / "keys")
-    clock = FixedClock(parse_instant("2017-08-25T09:00:00-04:00"))
-    try:
-        upgrade(store)
-        init_log(store, key_dir)
-        log = AuditLog.open(key_dir, clock=clock)
-        events = generate(arrests=2500, seed=seed, start=date(2017, 6, 1), days=180)
-        ingest_lines(store, ((n, json.dumps(e)) for n, e in enumerate(events, 1)), clock=clock)
-        doc = parse_document((resources.files("pars.demo_data") / "ice-2017.yaml").read_text())
-        rec = admin_event_recorder(log)
-        register_parties(store, clock, rec)
-        apply_document(store, clock, doc, by="custodian", record_admin_event=rec)
-        for role in ("courts", "police"):
-            approve_as(store, clock, doc.id, role, rec)
-        gate = Gate(store, log, clock)
-        team = [Persona(u, doc.id, "ICE", per_day=2) for u in ANALYSTS]
-        team += [
-            Persona(f"mis.{b}", doc.id, "ICE", behaviour=b, per_day=PER_DAY.get(b, 3))  # type: ignore[arg-type]
-            for b in EXPECTED
-        ]
-        team += [Persona(u, doc.id, "ICE", behaviour="split", per_day=0.15) for u in SPLIT]
-        who = {}
-        for p in team:
-            token, _ = issue_token(
-                store, clock, role="partner", user=p.user, agreement_id=doc.id, record_admin_event=rec
-            )
-            who[p.user] = gate.authenticate(token)
-        with store.read() as conn:
-            world = load_world(conn)
+    with city(folder, seed=seed, arrests=2500, days=180) as c:
+        team, who, world = detection_world(c.store, c.gate, c.clock, c.record, c.doc.id)
         start, end = parse_instant("2017-09-01T00:00:00-04:00"), parse_instant("2017-12-01T00:00:00-05:00")
-        simulate(gate, who, team, world, start, end, clock, seed=seed)
-        return build_report(store, hmac_key=log.keys.hmac_key, now=clock.now(), key_dir=key_dir)
-    finally:
-        store.dispose()
+        simulate(c.gate, who, team, world, start, end, c.clock, seed=seed)
+        return c.report()
 
 
 @pytest.fixture(scope="module", params=[11, 29], ids=lambda s: f"seed{s}")
@@ -121,3 +57,12 @@ def test_normal_analysts_are_not_flagged(report: dict[str, Any]) -> None:
     flagged = {(f["user"], f["kind"]) for f in report["findings"] if f["user"] in ANALYSTS}
     assert not flagged
     assert report["log"]["verified"] is True
+
+
+def test_every_finding_says_how_it_was_seen(report: dict[str, Any]) -> None:
+    kinds = set()
+    for f in report["findings"]:
+        kinds.add(f["kind"])
+        assert f["statistic"]["seen_as"], f["kind"]
+        assert f["summary"].startswith(("Seen in ", "Seen query by query")), (f["kind"], f["summary"])
+    assert len(kinds) >= 7, kinds

@@ -23,10 +23,10 @@ from pars.agreements.document import parse_document
 from pars.agreements.service import apply_document
 from pars.audit import AuditLog, init_log
 from pars.clock import FixedClock, parse_instant
-from pars.gate import Gate, admin_event_recorder, issue_token
+from pars.gate import Gate, admin_event_recorder
 from pars.oversight.model import KINDS
 from pars.oversight.report import build_report
-from pars.simulate import Persona, load_world, simulate
+from pars.simulate import Persona, enrol, load_world, simulate
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.store.migrate import upgrade
@@ -61,17 +61,7 @@ def _run(folder: Path, seed: int) -> tuple[dict[str, Any], list[Persona]]:
                 b = "broad_analyst" if rng.random() < 0.5 else "analyst"
                 team.append(Persona(f"u{a:03d}.{u}", doc.id, doc.partner, behaviour=b, per_day=1.0))  # type: ignore[arg-type]
         gate = Gate(store, log, clock)
-        who = {}
-        for p in team:
-            token, _ = issue_token(
-                store,
-                clock,
-                role="partner",
-                user=p.user,
-                agreement_id=p.agreement_id,
-                record_admin_event=record,
-            )
-            who[p.user] = gate.authenticate(token)
+        who = enrol(store, gate, clock, record, team)
         with store.read() as conn:
             world = load_world(conn)
         start, end = parse_instant("2017-09-01T00:00:00-04:00"), parse_instant("2017-10-01T00:00:00-04:00")
@@ -97,6 +87,9 @@ def test_at_most_one_percent_of_pairs_are_false_positives(
     # Every subject oversight judges: each user and each agency, for each kind.
     pairs = (len(team) + AGENCIES) * len(KINDS)
     flagged = {(f["agreement_id"], f["user"], f["kind"]) for f in report["findings"]}
+    # The measured figure (docs/oversight-detectors.md quotes it): run with -s to see it.
+    rate = len(flagged) / pairs
+    print(f"clean agencies: {len(flagged)} of {pairs} (subject, kind) pairs flagged ({rate:.2%})")
     assert len(flagged) <= 0.01 * pairs, sorted(flagged)
     broad = [p for p in team if p.behaviour == "broad_analyst"]
     assert len(broad) >= 50  # honest broad searches are really mixed in

@@ -35,6 +35,10 @@ from pars.oversight.config import OversightConfig
 from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chooser, who, worse
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
+BULK_SEEN = (
+    "every access it chose (searches and reads, narrow and broad alike) and every feed delivery it was "
+    "sent, as distinct people per day, per case and in all against every user of every agreement"
+)
 
 
 def _next_day(day: str) -> str:
@@ -326,10 +330,11 @@ class BulkAccess:
                 continue
             seen: set[int] = set()
             ordered = [i for i in evidence if not (i in seen or seen.add(i))]  # type: ignore[func-returns-value]
+            stat["seen_as"] = BULK_SEEN
             summary = (
-                f"{who(subject, self.facts.partners.get(subject[0]))} "
+                f"Seen in {BULK_SEEN}. {who(subject, self.facts.partners.get(subject[0]))} "
                 + "; ".join(signs)
-                + ". Seen in every access it chose (searches and reads) and every feed delivery."
+                + "."
             )
             out.append(
                 Finding(self.kind, subject[0], subject[1], severity, summary, stat, ordered[: c.max_evidence])

@@ -9,7 +9,9 @@ threshold is never silently ignored).
 Severity, per kind (each a setting below):
 
 - origin_targeting, non_criminal_targeting: found when q <= ``alpha`` and the ratio
-  to the scope's share >= ``min_ratio``; medium from ``ratio_medium``, high from
+  to the scope's share (per query: to the mean of each query's own base rate) >= ``min_ratio``,
+  in whichever view (whole, aimed, per query, pooled users, a sliding window; windows also
+  read ``lookback_days`` before a report's start); medium from ``ratio_medium``, high from
   ``ratio_high``. Empty searches alone: low, medium from ``empty_share_medium`` of them.
 - forbidden_filter, protected_role_probe, out_of_term_access, purpose_mismatch:
   counts of requests; found from ``*_min``, medium from ``*_medium``, high from
@@ -164,6 +166,11 @@ class OversightConfig:
     #: Sliding windows (days) in which each user's aimed access is tested too, each window
     #: stepping half its length; every window joins the same Benjamini–Hochberg family.
     window_days: tuple[int, ...] = (30, 90)
+    #: Days of the log before a report's start (``--from``) that the sliding windows also read,
+    #: so a window ending in the period sees the activity before it (a slow campaign is found by
+    #: monthly reports too); None: the longest of ``window_days``. Findings come only from windows
+    #: holding a request of the period; nothing else reads the lookback.
+    lookback_days: int | None = None
     #: Confidence of the ratio's interval.
     confidence: float = 0.95
     #: Power for the "smallest skew we could have detected" statement.
@@ -284,6 +291,13 @@ class OversightConfig:
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+    @property
+    def lookback(self) -> int:
+        """Days read before a report's start for the sliding windows (``lookback_days``)."""
+        if self.lookback_days is not None:
+            return max(0, self.lookback_days)
+        return max(self.window_days, default=0)
 
     def band(self, count: float, medium: float, high: float) -> str:
         """low / medium / high for a count (or ratio) already past its minimum."""

@@ -49,6 +49,8 @@ class CountDetector:
     kind = ""
     what = ""
     test = "count of denied requests"
+    #: How the conduct was seen, for the finding's "Seen in ..." sentence.
+    seen = "the gate's denials: every clause each denied request broke"
     tail = (
         "The gate denied each one and named the clause; every attempt is in the audit log "
         "at the indices listed."
@@ -100,6 +102,10 @@ class CountDetector:
     def detail(self, subject: Subject, t: Tally) -> dict[str, Any]:
         return {}
 
+    def seen_as(self, subject: Subject, with_minor: bool) -> str:
+        """How the conduct was seen, in words (the finding's first sentence)."""
+        return self.seen
+
     def _compared(self, subject: Subject, t: Tally, minimum: int) -> str:
         """The same conduct by the rest of the agreement's users, in words."""
         agreement, user = subject
@@ -131,11 +137,12 @@ class CountDetector:
             if with_minor:
                 evidence = (evidence + t.minor_evidence.indices())[: self.config.max_evidence]
             listed = ", ".join(f"{rule} ×{c}" for rule, c in list(rules.items())[:5])
+            seen = self.seen_as(subject, with_minor)
             summary = (
-                f"{who(subject, self.facts.partners.get(subject[0]))} made {n:,} request(s) {self.what} "
-                f"({listed}). {self._compared(subject, t, minimum)} {self.tail}"
+                f"Seen in {seen}. {who(subject, self.facts.partners.get(subject[0]))} made {n:,} request(s) "
+                f"{self.what} ({listed}). {self._compared(subject, t, minimum)} {self.tail}"
             )
-            stat = {"test": self.test, "count": n, "rules": rules, **self.detail(subject, t)}
+            stat = {"test": self.test, "seen_as": seen, "count": n, "rules": rules, **self.detail(subject, t)}
             out.append(
                 Finding(
                     self.kind,
@@ -160,6 +167,19 @@ class ForbiddenFilter(CountDetector):
 
     kind = "forbidden_filter"
     what = "that filtered or sorted on a field the agreement forbids, hides or reserves for warrants"
+    seen = (
+        "the gate's denials: every clause each denied request broke (its violations, so a forbidden "
+        "filter behind a misspelt one counts), not only the clause that decided it"
+    )
+
+    def seen_as(self, subject: Subject, with_minor: bool) -> str:
+        c = self.config
+        if with_minor:
+            return (
+                f"{self.seen}; unknown field names counted too, being {c.typo_min} or more and at least "
+                f"{c.typo_share:.0%} of the user's requests"
+            )
+        return f"{self.seen}; misspelt field names alone left out"
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
         # A forbidden filter counts whatever else was wrong (a typo beside it, the term, ...).
@@ -192,6 +212,7 @@ class OutOfTermAccess(CountDetector):
 
     kind = "out_of_term_access"
     what = "outside the agreement's term or before its approval"
+    seen = "the gate's denials by the agreement's term (start, end or termination) or missing approvals"
 
     def match(self, entry: Entry) -> tuple[str, float] | None:
         for rule in violations(entry):

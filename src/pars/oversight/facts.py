@@ -6,6 +6,9 @@ were arrested in the period, its permitted purposes per version, its partner.
 For every victim and witness: person id and keyed hashes of name and dob, with
 the same hashes for arrestees, so probes can be recognised without un-hashing.
 
+For each agreement too: ``Strata``, its scope's arrests per district and day over
+every date (the per-query view's base rate of a sweep's own window or district).
+
 Rule: expunged arrests are read from ``expungements`` by id only; nothing else
 about them is ever looked up, and ``RecordFacts`` answers for them as unknown.
 """
@@ -24,6 +27,7 @@ from pars.audit import keyed_hash
 from pars.clock import city_day_start, to_utc_naive
 from pars.errors import NotFound
 from pars.oversight.model import ArrestFact, Baseline, RecordFacts
+from pars.oversight.strata import ZERO, Cell, Strata
 from pars.store.db import Store, chunks
 from pars.store.schema.records import arrests, charges, charging, expungements, parties
 
@@ -105,6 +109,27 @@ def baseline(facts: dict[str, ArrestFact]) -> Baseline:
     )
 
 
+def load_strata(conn: Connection, history: AgreementHistory) -> Strata:
+    """The arrests in the agreement's scope (every date) per district and UTC day."""
+    where = _scope_condition(history, None, None)
+    facts = arrest_facts(conn, where)
+    people: dict[tuple[str | None, int], set[str]] = {}
+    cells: dict[tuple[str | None, int], Cell] = {}
+    q = select(arrests.c.arrest_id, arrests.c.district, arrests.c.arrested_utc).where(where)
+    for r in conn.execute(q):
+        fact = facts.get(r.arrest_id)
+        if fact is None or r.arrested_utc is None:
+            continue
+        key = (None if r.district is None else str(r.district), r.arrested_utc.date().toordinal())
+        seen = people.setdefault(key, set())
+        new = fact.person_id not in seen
+        seen.add(fact.person_id)
+        cells[key] = cells.get(key, ZERO) + Cell(
+            int(new), int(new and fact.foreign_born), 1, int(fact.non_criminal)
+        )
+    return Strata(cells)
+
+
 def _party_hashes(conn: Connection, hmac_key: bytes, facts: RecordFacts) -> None:
     protected_ids: set[str] = set()
     names: dict[bool, set[tuple[str, str]]] = {True: set(), False: set()}
@@ -160,6 +185,7 @@ def load_facts(
 ) -> RecordFacts:
     """Everything the detectors may ask, read in one snapshot-free pass per table."""
     facts = RecordFacts()
+    strata: dict[Any, Strata] = {}
     with store.read() as conn:
         add_arrests(conn, facts, arrest_ids)
         for agreement in sorted(set(agreement_ids)):
@@ -173,5 +199,11 @@ def load_facts(
                 facts.purposes[(agreement, v.hash)] = permitted
                 facts.purposes[(agreement, str(v.number))] = permitted
             facts.baselines[agreement] = baseline(arrest_facts(conn, _scope_condition(history, start, end)))
+            # Agreements of one scope share their strata (read once).
+            scope = history.latest.document.scope
+            shared = (scope.grades and tuple(sorted(scope.grades)), scope.since)
+            if shared not in strata:
+                strata[shared] = load_strata(conn, history)
+            facts.strata[agreement] = strata[shared]
         _party_hashes(conn, hmac_key, facts)
     return facts

@@ -39,6 +39,10 @@ KIND_TITLES = {
 
 STAT_LABELS = {
     "test": "test",
+    "seen_as": "how it was seen",
+    "expected": "expected count, each query at its own filter's base rate (E)",
+    "variance": "variance of the count",
+    "z": "z = (k - E) / sqrt(variance)",
     "n": "distinct people or arrests seen (n)",
     "k": "of them with the trait (k)",
     "share": "share with the trait",
@@ -206,6 +210,8 @@ def page(
         checkpoint=checkpoint,
         period_from=period.get("from"),
         period_to=period.get("to"),
+        lookback_from=period.get("lookback_from"),
+        lookback_days=period.get("lookback_days"),
         sections=agreement_sections(report),
         findings=finding_views(report, rows),
         proofs=[rows[i] for i in sorted(rows)],

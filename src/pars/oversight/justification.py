@@ -205,7 +205,16 @@ class VagueJustification:
                 if i not in seen:
                     seen.add(i)
                     ordered.append(i)
-            summary = f"{who(subject, self.facts.partners.get(subject[0]))} " + "; ".join(signs) + "."
+            seen_as = (
+                "the reasons and case numbers of every request it chose (searches and reads), near-identical "
+                "reasons merged"
+            )
+            stat["seen_as"] = seen_as
+            summary = (
+                f"Seen in {seen_as}. {who(subject, self.facts.partners.get(subject[0]))} "
+                + "; ".join(signs)
+                + "."
+            )
             out.append(
                 Finding(self.kind, subject[0], subject[1], severity, summary, stat, ordered[: c.max_evidence])
             )
@@ -218,6 +227,10 @@ class PurposeMismatch(CountDetector):
     test = (
         "count of requests whose reason states a purpose not permitted "
         "(lexicon per purpose, on text normalised against disguise)"
+    )
+    seen = (
+        "the reasons written, allowed requests and denied alike: each normalised (NFKC, case folding, "
+        "format characters removed, confusables mapped) and read against the purpose lexicon"
     )
     tail = (
         "Allowed requests count too: the gate checks the purpose code, not the reason written; "

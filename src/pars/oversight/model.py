@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pars.oversight.strata import Strata
+
 KINDS: tuple[str, ...] = (
     "forbidden_filter",
     "origin_targeting",
@@ -111,6 +113,8 @@ class RecordFacts:
     #: (agreement_id, version as logged) -> permitted purpose codes.
     purposes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     partners: dict[str, str] = field(default_factory=dict)
+    #: Per agreement: its scope's arrests per district and day (``pars.oversight.strata``).
+    strata: dict[str, Strata] = field(default_factory=dict)
 
     def arrest(self, arrest_id: str) -> ArrestFact | None:
         """The arrest's facts; None if expunged or unknown (never say which)."""

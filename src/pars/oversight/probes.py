@@ -39,6 +39,10 @@ class ProtectedRoleProbe(CountDetector):
     kind = "protected_role_probe"
     what = "that sought victims or witnesses, whom the agreement does not let it see"
     test = "count of requests denied for party roles or finding only a victim or witness"
+    seen = (
+        "denials for party roles, and in searches and reads that found no arrestee but matched a victim's "
+        "or witness's id, name, surname or first name alone, or date of birth (compared as keyed hashes)"
+    )
     tail = (
         "A search that also matched an arrestee is not counted; every attempt is in the audit "
         "log at the indices listed."

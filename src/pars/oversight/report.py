@@ -20,7 +20,7 @@ import gc
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, Protocol
 
@@ -47,6 +47,12 @@ PAGE = 2000
 
 class Observer(Protocol):
     def observe(self, index: int, entry: Entry) -> None: ...
+
+
+class LookbackObserver(Protocol):
+    """An observer that also reads the lookback: entries before the period (sliding windows)."""
+
+    def observe_before(self, index: int, entry: Entry) -> None: ...
 
 
 def detectors(facts: RecordFacts, config: OversightConfig) -> list[Detector]:
@@ -134,13 +140,19 @@ def find(
     facts: RecordFacts,
     config: OversightConfig,
     also: Sequence[Observer] = (),
+    period_start: str | None = None,
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
     """Run every detector over one stream: (findings sorted for reading, power statements).
 
     ``also``: more observers fed the same entries (the report's ``Activity``).
+    ``period_start``: entries timed before it (``format_time``) are the lookback: only the
+    detectors with ``observe_before`` (the sliding windows) read them.
     """
     found = detectors(facts, config)
     observers: list[Observer] = [*found, *also]
+    before: list[LookbackObserver] = [
+        d for d in found if isinstance(d, OriginTargeting | NonCriminalTargeting)
+    ]
     # The detectors build millions of long-lived sets and counters and no cycles; the
     # cyclic collector would re-walk them all again and again (time grew faster than
     # the log). Everything is freed by reference counting; collect once at the end.
@@ -148,9 +160,14 @@ def find(
     gc.disable()
     try:
         for index, entry in entries:
-            if is_access(entry):
-                for d in observers:
-                    d.observe(index, entry)
+            if not is_access(entry):
+                continue
+            if period_start is not None and str(entry.get("time", "")) < period_start:
+                for b in before:
+                    b.observe_before(index, entry)
+                continue
+            for d in observers:
+                d.observe(index, entry)
     finally:
         if was_enabled:
             gc.enable()
@@ -222,8 +239,11 @@ def _report(
     facts = load_facts(store, arrest_ids=(), agreement_ids=listed, hmac_key=hmac_key, start=start, end=end)
     summaries = _Summaries(listed)
     activity = Activity(facts, config)
-    entries = _with_facts(_stream(view, agreement_id, start, end), store, facts)
-    findings, power = find(entries, facts, config, also=[summaries, activity])
+    # The lookback: the sliding windows also read the days before the period (config.lookback).
+    reach = None if start is None or config.lookback == 0 else start - timedelta(days=config.lookback)
+    entries = _with_facts(_stream(view, agreement_id, reach or start, end), store, facts)
+    since = None if reach is None or start is None else format_time(start)
+    findings, power = find(entries, facts, config, also=[summaries, activity], period_start=since)
     agreements = [
         {
             "id": aid,
@@ -251,6 +271,9 @@ def _report(
             "period": {
                 "from": None if start is None else start.isoformat(),
                 "to": None if end is None else end.isoformat(),
+                # Read for the sliding windows only, up to the same signed checkpoint.
+                "lookback_from": None if reach is None else reach.isoformat(),
+                "lookback_days": None if reach is None else config.lookback,
             },
             "agreements": agreements,
             "findings": _dated(view, findings),

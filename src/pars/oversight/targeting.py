@@ -14,9 +14,10 @@ Evasion (issue 12) is met three ways:
 - aimed access tested alone: what a user aimed at (searches by name, dob, ssn,
   address or id, and reads of records they picked) is tested apart from the whole,
   so broad district or date-window sweeps, which return the scope's own mix,
-  cannot dilute a skew in whom they sought. Each subject is tested on the whole
-  and, when it also swept broadly, on its aimed part; every test joins one
-  Benjamini–Hochberg family, and a finding says which view showed it;
+  cannot dilute a skew in whom they sought. A subject that never swept is tested
+  on the whole of its access; one that also swept broadly on its aimed part and,
+  for the whole, query by query (below); every test joins one Benjamini–Hochberg
+  family, and a finding says which view showed it;
 - users pooled: per agreement, users are ordered by how far their aimed share
   exceeds the scope's (one-sided z), and the top 2, 3, ... users are pooled; the
   smallest binomial p over these groups, times the number of groups (Bonferroni:
@@ -26,9 +27,27 @@ Evasion (issue 12) is met three ways:
 - time: each user's aimed access is also tested in sliding windows of
   ``window_days`` (30 and 90 days, each stepping half its length, on a grid fixed
   from 2000-01-01), every window one more test in the same BH family, so a burst
-  inside a long period stands out; a flagged user's finding states where its
-  conduct changed most (the change point maximising the two-share binomial
+  inside a long period stands out. A report for [from, to) also reads a lookback
+  of the log before ``from`` (``OversightConfig.lookback``: the longest window) into
+  the windows alone (``observe_before``), so the windows that hold the period's
+  requests see the weeks before it too and a slow campaign is found by monthly
+  reports; a window is tested only if it holds a request of the period. A flagged
+  user's finding states where its conduct changed most (the change point maximising the two-share binomial
   likelihood ratio over the people it aimed at, in the order first seen);
+- per query: each person a user was shown is counted once, at the first query that
+  showed it, against the base rate of that query's own filter: a search naming a
+  person or a read against the agreement's scope in the period, a date-window or
+  district sweep against the people in scope arrested in that window or district
+  (``pars.oversight.strata``, every date, cached per filter). The observed count k
+  of n people, each with its own expected rate p_i, is a sum of independent
+  Bernoulli trials (Poisson-binomial); its tail beyond the mean is bounded by the
+  binomial with the same mean (Hoeffding 1956, Theorem 4: P(S >= k) <= P(B >= k) for
+  k >= sum p_i + 1), so the exact binomial test at the mean share is a valid,
+  conservative p-value. It is tested for every subject that also swept broadly, in
+  the same Benjamini–Hochberg family; the finding states k - E, the variance and z.
+  A sweep that selects on a proxy (a race, a statute) returns more foreign-born
+  people than its window holds, which the whole view dilutes and the aimed view
+  never sees;
 - no per-user minimum to stay under: ``min_people`` only spares a lone user a test
   it has no power for; small users are still tested in the pooled scan.
 
@@ -59,6 +78,7 @@ from pars.oversight.model import (
     subjects,
     who,
 )
+from pars.oversight.strata import Cell, stratum_key
 from pars.records.fields import PERSONAL_FILTERS
 
 BINOMIAL = "exact binomial test, one-sided (greater), against the share in scope"
@@ -66,8 +86,15 @@ FISHER = "Fisher's exact test, one-sided (greater), against the rest of the agen
 _PERSON_FILTERS = frozenset(PERSONAL_FILTERS) | {"person_id"}
 #: Filters that aim at a person or a record (not ``location``: a place is a sweep).
 AIMED_FILTERS = frozenset({"last_name", "first_name", "dob", "ssn", "address", "person_id", "arrest_id"})
+QUERY_TEST = (
+    "exact binomial test, one-sided (greater), at the mean of each query's own base rate "
+    "(a conservative bound on the Poisson-binomial tail, Hoeffding 1956)"
+)
 WHOLE, AIMED, POOLED, WINDOW = "all access", "aimed access", "pooled users", "window"
+QUERY = "per query"
 VIEW_WORDS = {
+    QUERY: "each query against the base rate of its own filter (targeted searches and reads against the "
+    "scope, date-window and district sweeps against the people in scope arrested in that window or district)",
     WHOLE: "all records it chose to see",
     AIMED: "targeted searches and reads (broad searches excluded)",
     POOLED: "targeted searches and reads of the agreement's most skewed users, pooled",
@@ -108,6 +135,18 @@ class _Tally:
     empty_evidence: Evidence = field(default_factory=lambda: Evidence(50))
 
 
+@dataclass
+class _Queried:
+    """The per-query view of one subject: people counted once, each at its own query's base rate."""
+
+    n: int = 0
+    k: int = 0
+    #: Sum of the expected rates and of their Bernoulli variances.
+    expected: float = 0.0
+    variance: float = 0.0
+    evidence: Evidence = field(default_factory=lambda: Evidence(50))
+
+
 @dataclass(frozen=True)
 class _Test:
     subject: Subject
@@ -142,6 +181,14 @@ class _ShareDetector:
         self._days: dict[str, int] = {}
         #: Per user, each aimed unit in the order first seen: (index, has the trait), for the change point.
         self.sequence: dict[Subject, list[tuple[int, bool]]] = defaultdict(list)
+        #: Windows holding a request of the period (only these are tested), and those that also
+        #: hold the lookback's (read before the period, for the windows alone).
+        self.live: set[tuple[Subject, int, int]] = set()
+        self.reached: set[tuple[Subject, int, int]] = set()
+        #: The per-query view of each subject.
+        self.queried: dict[Subject, _Queried] = defaultdict(
+            lambda: _Queried(evidence=Evidence(config.max_evidence))
+        )
 
     def _new_tally(self) -> _Tally:
         cap = self.config.max_evidence
@@ -156,6 +203,59 @@ class _ShareDetector:
 
     def _baseline(self, b: Baseline) -> tuple[int, float]:
         raise NotImplementedError
+
+    def _cell(self, c: Cell) -> tuple[int, int]:
+        """(units, units with the trait) of a stratum's counts."""
+        raise NotImplementedError
+
+    def _query_rate(self, entry: Entry, is_aimed: bool) -> float | None:
+        """The base rate of this query's own filter (None: no base rate to compare with)."""
+        agreement = str(entry["agreement_id"])
+        p0 = self._p0(agreement)
+        if is_aimed:
+            return p0
+        strata = self.facts.strata.get(agreement)
+        key = stratum_key(entry.get("filters") or {})
+        if strata is None or key is None:
+            return p0
+        n, k = self._cell(strata.counts(key))
+        # A stratum with no one in scope (a value logged only as its commitment): the scope's rate.
+        return k / n if n else p0
+
+    def _per_query(self, index: int, entry: Entry, units: set[str], hits: set[str], is_aimed: bool) -> None:
+        rate = self._query_rate(entry, is_aimed)
+        if rate is None:
+            return
+        for subject in subjects(entry):
+            new = units - self.tallies[subject].units
+            if not new:
+                continue
+            q = self.queried[subject]
+            found = len(new & hits)
+            q.n += len(new)
+            q.k += found
+            q.expected += len(new) * rate
+            q.variance += len(new) * rate * (1.0 - rate)
+            if found:
+                q.evidence.add(index, found - len(new) * rate)
+
+    def observe_before(self, index: int, entry: Entry) -> None:
+        """An entry of the lookback, before the report's period: it feeds the sliding windows only."""
+        if entry.get("decision") != "allow" or not chosen(entry) or not aimed(entry):
+            return
+        if entry.get("user") is None:
+            return
+        units: set[str] = set()
+        hits: set[str] = set()
+        for aid in entry.get("arrest_ids") or ():
+            fact = self.facts.arrest(aid)
+            if fact is not None:
+                unit = self._unit(aid, fact)
+                units.add(unit)
+                if self._has(fact):
+                    hits.add(unit)
+        if units:
+            self._windows(index, entry, units, hits, before=True)
 
     def observe(self, index: int, entry: Entry) -> None:
         # A feed delivers the agreement's scope unasked: it says nothing of whom a user seeks.
@@ -176,6 +276,8 @@ class _ShareDetector:
         is_aimed = aimed(entry)
         if is_aimed and entry.get("user") is not None and units:
             self._windows(index, entry, units, hits)
+        if units:
+            self._per_query(index, entry, units, hits, is_aimed)
         for subject in subjects(entry):
             views = (self.tallies[subject], self.aimed[subject]) if is_aimed else (self.tallies[subject],)
             if not is_aimed:
@@ -189,12 +291,15 @@ class _ShareDetector:
                     t.evidence.add(index, len(hits))
         self._observe_search(index, entry)
 
-    def _windows(self, index: int, entry: Entry, units: set[str], hits: set[str]) -> None:
+    def _windows(
+        self, index: int, entry: Entry, units: set[str], hits: set[str], *, before: bool = False
+    ) -> None:
         subject: Subject = (str(entry["agreement_id"]), str(entry["user"]))
-        known = self.aimed[subject].units
-        seq = self.sequence[subject]
-        for unit in units - known:
-            seq.append((index, unit in hits))
+        if not before:
+            known = self.aimed[subject].units
+            seq = self.sequence[subject]
+            for unit in units - known:
+                seq.append((index, unit in hits))
         time = str(entry.get("time", ""))[:10]
         day = self._days.get(time)
         if day is None:
@@ -204,9 +309,11 @@ class _ShareDetector:
                 return
         for days in self.config.window_days:
             for j in windows_of(day, days):
-                t = self.windows.get((subject, days, j))
+                key = (subject, days, j)
+                (self.reached if before else self.live).add(key)
+                t = self.windows.get(key)
                 if t is None:
-                    t = self.windows[(subject, days, j)] = self._new_tally()
+                    t = self.windows[key] = self._new_tally()
                 t.units |= units
                 if hits:
                     t.hits |= hits
@@ -228,23 +335,30 @@ class _ShareDetector:
             p0 = self._p0(subject[0])
             if p0 is None:
                 continue
-            views = [(WHOLE, t)]
-            if subject in self.broad and subject in self.aimed:
-                views.append((AIMED, self.aimed[subject]))
+            # A subject that swept broadly: its whole access is measured query by query (a sweep
+            # returns its own window's and district's mix, not the scope's), its aimed part alone.
+            views = [(AIMED, self.aimed[subject])] if subject in self.broad else [(WHOLE, t)]
             for view, tally in views:
                 n, k = len(tally.units), len(tally.hits)
                 if n >= self.config.min_people:
                     tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0), view))
+            q = self.queried.get(subject)
+            if subject in self.broad and q is not None and q.n >= self.config.min_people:
+                mean = q.expected / q.n
+                # Hoeffding's bound holds from the mean plus one: below it there is no skew to test.
+                p = stats.binomial_test(q.k, q.n, mean) if q.k >= q.expected + 1.0 and 0 < mean < 1 else 1.0
+                tests.append(_Test(subject, q.n, q.k, mean, p, QUERY))
         tests += self._pooled()
         for (subject, days, j), t in sorted(
             self.windows.items(), key=lambda kv: (kv[0][0][0], kv[0][0][1] or "", kv[0][1], kv[0][2])
         ):
             p0 = self._p0(subject[0])
             n, k = len(t.units), len(t.hits)
-            if p0 is None or n < self.config.min_people:
+            if p0 is None or n < self.config.min_people or (subject, days, j) not in self.live:
                 continue
-            # A window holding all the user's aimed access says nothing the aimed view does not.
-            if n == len(self.aimed[subject].units):
+            # A window holding all the user's aimed access (and nothing from the lookback) says
+            # nothing the aimed view does not.
+            if n == len(self.aimed[subject].units) and (subject, days, j) not in self.reached:
                 continue
             tests.append(_Test(subject, n, k, p0, stats.binomial_test(k, n, p0), WINDOW, window=(days, j)))
         return tests
@@ -288,6 +402,11 @@ class _ShareDetector:
             return self.windows[(test.subject, *test.window)]
         if test.view == AIMED:
             return self.aimed[test.subject]
+        if test.view == QUERY:
+            t = self._new_tally()
+            t.excluded = self.tallies[test.subject].excluded
+            t.evidence = self.queried[test.subject].evidence
+            return t
         pooled = self._new_tally()
         for user in test.users:
             t = self.aimed[(test.subject[0], user)]
@@ -318,6 +437,11 @@ class _ShareDetector:
             first, last = window_span(*test.window)
             extra["window"] = {"days": test.window[0], "from": first, "to": last}
             seen_as = f"targeted searches and reads from {first} to {last} (a {test.window[0]}-day window)"
+        if test.view == QUERY:
+            per = self.queried[test.subject]
+            extra["expected"] = per.expected
+            extra["variance"] = per.variance
+            extra["z"] = (per.k - per.expected) / per.variance**0.5 if per.variance > 0 else None
         if test.subject[1] is not None:
             change = self._change_point(test.subject)
             if change is not None:
@@ -326,7 +450,9 @@ class _ShareDetector:
             "view": test.view,
             "seen_as": seen_as,
             **extra,
-            "test": BINOMIAL
+            "test": QUERY_TEST
+            if test.view == QUERY
+            else BINOMIAL
             if test.view != POOLED
             else f"{BINOMIAL}; Bonferroni over {test.groups} pooled groups",
             "n": test.n,
@@ -363,6 +489,14 @@ class _ShareDetector:
         excluded = s["excluded_expunged"]
         tail = f" {excluded} expunged record(s) were left out of the count." if excluded else ""
         seen = f"Seen in {s['seen_as']}: {s['share']:.0%} against {s['baseline_share']:.0%} in scope. "
+        if s["view"] == QUERY:
+            z = "" if s["z"] is None else f", z = {s['z']:.1f}"
+            seen = (
+                f"Seen query by query, each query against the base rate of its own filter (targeted "
+                f"searches against the scope's {self._p0(subject[0]) or 0.0:.0%}, sweeps against the window "
+                f"or district they asked for): {s['share']:.0%} against {s['baseline_share']:.0%} expected "
+                f"({s['k']:,} of {s['n']:,} against {s['expected']:.1f} expected{z}). "
+            )
         change = s.get("change_point")
         if change is not None and change["share_after"] > change["share_before"]:
             seen += (
@@ -450,6 +584,8 @@ class _ShareDetector:
             return self.windows[(subject, w["days"], first // max(1, w["days"] // 2))]
         if view == POOLED:
             return self._tally(_Test(subject, 0, 0, 0.0, 1.0, POOLED, tuple(stat["users"])))
+        if view == QUERY:
+            return self._tally(_Test(subject, 0, 0, 0.0, 1.0, QUERY))
         return self.aimed[subject] if view == AIMED else self.tallies[subject]
 
     def power(self) -> list[dict[str, Any]]:
@@ -506,6 +642,9 @@ class OriginTargeting(_ShareDetector):
     def _baseline(self, b: Baseline) -> tuple[int, float]:
         return b.persons, b.foreign_born_share
 
+    def _cell(self, c: Cell) -> tuple[int, int]:
+        return c.persons, c.foreign_born
+
 
 class NonCriminalTargeting(_ShareDetector):
     kind = "non_criminal_targeting"
@@ -520,6 +659,9 @@ class NonCriminalTargeting(_ShareDetector):
 
     def _baseline(self, b: Baseline) -> tuple[int, float]:
         return b.arrests, b.non_criminal_share
+
+    def _cell(self, c: Cell) -> tuple[int, int]:
+        return c.arrests, c.non_criminal
 
     def _observe_search(self, index: int, entry: Entry) -> None:
         filters = entry.get("filters") or {}
@@ -571,6 +713,7 @@ class NonCriminalTargeting(_ShareDetector):
         for subject, empty in self._empty_flags().items():
             t = self.tallies[subject]
             text = (
+                f"Seen in its searches naming a person, against the rest of the agency's: "
                 f"{who(subject)} ran {empty['searches']:,} searches naming a person, of which "
                 f"{empty['empty']:,} ({empty['share']:.0%}) matched no arrest at all, against "
                 f"{empty['rest_share']:.0%} for the rest of the agency: searches for people never "
@@ -580,7 +723,8 @@ class NonCriminalTargeting(_ShareDetector):
             f = by_subject.get(subject)
             if f is None:
                 severity = "medium" if empty["share"] >= self.config.empty_share_medium else "low"
-                stat: dict[str, Any] = {"test": FISHER, "empty_searches": empty}
+                seen_as = "searches naming a person that matched no arrest, against the rest of the agency's"
+                stat: dict[str, Any] = {"test": FISHER, "seen_as": seen_as, "empty_searches": empty}
                 by_subject[subject] = Finding(
                     self.kind, subject[0], subject[1], severity, text, stat, t.empty_evidence.indices()
                 )

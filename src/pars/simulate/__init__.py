@@ -8,10 +8,29 @@ Rule: simulated users reach records only through ``pars.gate``.
 
 from pars.simulate.behaviour import BEHAVIOURS, Ask, Behaviour, Persona, asks_for
 from pars.simulate.runner import SimulationStats, schedule, simulate
+from pars.simulate.team import (
+    ANALYSTS,
+    EXPECTED,
+    FEED_HONEST,
+    FEED_TERMS,
+    PER_DAY,
+    SPLIT,
+    detection_team,
+    detection_world,
+    enrol,
+    feed_team,
+    run_feed,
+)
 from pars.simulate.world import Bystander, Target, World, load_world
 
 __all__ = [
+    "ANALYSTS",
     "BEHAVIOURS",
+    "EXPECTED",
+    "FEED_HONEST",
+    "FEED_TERMS",
+    "PER_DAY",
+    "SPLIT",
     "Ask",
     "Behaviour",
     "Bystander",
@@ -20,7 +39,12 @@ __all__ = [
     "Target",
     "World",
     "asks_for",
+    "detection_team",
+    "detection_world",
+    "enrol",
+    "feed_team",
     "load_world",
+    "run_feed",
     "schedule",
     "simulate",
 ]

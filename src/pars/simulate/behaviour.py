@@ -37,6 +37,10 @@ Behaviour = Literal[
     "disguised_reasons",
     "misspelt_forbidden",
     "surname_probe",
+    # Feed subscribers (pars.gate.feed): one follows the feed from where it left off; one opens it
+    # with Last-Event-ID: 0 every time, pulling all it can again (the replay of issue 12).
+    "feed_follow",
+    "feed_replay",
 ]
 BEHAVIOURS: tuple[str, ...] = get_args(Behaviour)
 
@@ -90,10 +94,12 @@ FORBIDDEN_TRIES: tuple[dict[str, Any], ...] = (
 class Ask:
     """One request a user makes; ``then_read`` reads the first arrest found, as analysts do."""
 
-    kind: Literal["search", "read"]
+    kind: Literal["search", "read", "feed"]
     body: dict[str, Any]
     arrest_id: str | None = None
     then_read: bool = False
+    #: A feed open's ``Last-Event-ID`` (None: start at the newest event).
+    last_event_id: int | None = None
 
 
 @dataclass
@@ -141,6 +147,11 @@ def asks_for(p: Persona, world: World, now: datetime, rng: random.Random) -> lis
         return []
     case = p.case_number(rng, now)
     b = p.behaviour
+    if b in ("feed_follow", "feed_replay"):
+        # A follower resumes where its last stream stopped (``_cursor``, kept by the runner).
+        body = {"purpose": p.purpose, "case_number": case, "justification": _legit(rng, now)}
+        resume = 0 if b == "feed_replay" else (p._cursor or None)
+        return [Ask("feed", body, last_event_id=resume)]
     if b == "bulk":
         if p._cursor == 0:
             p._cursor = min(t.number for t in recent)

@@ -21,7 +21,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pars.clock import FixedClock
-from pars.gate import Gate, Outcome, Principal
+from pars.gate import Gate, Outcome, Principal, next_delivery
 from pars.simulate.behaviour import Ask, Persona, asks_for
 from pars.simulate.world import World
 
@@ -70,7 +70,29 @@ def schedule(
     return slots
 
 
-def _do(gate: Gate, who: Principal, ask: Ask) -> Outcome:
+#: Most deliveries one feed sitting drains before it hangs up.
+MAX_DELIVERIES = 1000
+
+
+def _feed(gate: Gate, who: Principal, ask: Ask, persona: Persona) -> Outcome:
+    """Open the feed (``GET /v1/feed`` with ``Last-Event-ID``) and drain it as the web route's
+    stream does, delivery by delivery through the gate's group commit; keep the last cursor."""
+    opened = gate.open_feed(who, ask.body, last_event_id=ask.last_event_id)
+    if opened.status != 200 or opened.request is None or opened.cursor is None:
+        return opened
+    cursor = opened.cursor
+    for _ in range(MAX_DELIVERIES):
+        step = next_delivery(gate, who, opened.request, cursor)
+        if step.kind not in ("data", "skip"):
+            break
+        cursor = step.cursor
+    persona._cursor = cursor
+    return opened
+
+
+def _do(gate: Gate, who: Principal, ask: Ask, persona: Persona) -> Outcome:
+    if ask.kind == "feed":
+        return _feed(gate, who, ask, persona)
     if ask.kind == "read":
         params = {k: v for k, v in ask.body.items() if k != "filters"}
         return gate.read(who, ask.arrest_id or "", params)
@@ -113,13 +135,13 @@ def simulate(
         who = principals[persona.user]
         clock.set(max(at, clock.now()))
         for ask in asks_for(persona, world, clock.now(), rng):
-            outcome = _do(gate, who, ask)
+            outcome = _do(gate, who, ask, persona)
             stats.count(persona.user, outcome)
             found = outcome.body.get("results") if outcome.status == 200 else None
             if ask.then_read and found and isinstance(found[0].get("arrest_id"), str):
                 clock.advance(timedelta(seconds=rng.randrange(20, 300)))
                 read = Ask("read", ask.body, arrest_id=found[0]["arrest_id"])
-                stats.count(persona.user, _do(gate, who, read))
+                stats.count(persona.user, _do(gate, who, read, persona))
             clock.advance(timedelta(seconds=rng.randrange(5, 90)))
         if progress is not None and n % 50 == 0:
             progress(n, len(slots))
