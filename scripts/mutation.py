@@ -43,7 +43,7 @@ CORES: dict[str, list[str]] = {
     "pars.agreements.request": ["tests/test_agreements_decide.py"],
     "pars.oversight.stats": ["tests/test_oversight_stats.py"],
     "pars.oversight.suppression": ["tests/test_transparency.py"],
-    "pars.records.identity": ["tests/test_ingest.py"],
+    "pars.records.identity": ["tests/test_records_identity.py"],
 }
 
 
