@@ -38,7 +38,11 @@ CORES: dict[str, list[str]] = {
     "pars.audit.note": ["tests/test_audit_entry.py"],
     "pars.audit.entry": ["tests/test_audit_entry.py"],
     "pars.agreements.decide": ["tests/test_agreements_decide.py", "tests/test_agreements_cedar.py"],
-    "pars.agreements.plan": ["tests/test_agreements_decide.py", "tests/test_agreements_redact.py"],
+    "pars.agreements.plan": [
+        "tests/test_agreements_plan.py",
+        "tests/test_agreements_decide.py",
+        "tests/test_agreements_redact.py",
+    ],
     "pars.agreements.redact": ["tests/test_agreements_redact.py"],
     "pars.agreements.request": ["tests/test_agreements_decide.py"],
     "pars.oversight.stats": ["tests/test_oversight_stats.py"],
