@@ -101,4 +101,3 @@ def test_feed_grades_narrow_the_scope_never_widen_it() -> None:
     own = rules(feed={"enabled": True, "grades": ["F2", "F3"]})
     assert own.feed_plan.scope.grades == frozenset({"F2", "F3"})
     assert own.search_plan.scope.grades is None
-
