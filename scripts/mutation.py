@@ -44,7 +44,7 @@ CORES: dict[str, list[str]] = {
         "tests/test_agreements_redact.py",
     ],
     "pars.agreements.redact": ["tests/test_agreements_redact.py"],
-    "pars.agreements.request": ["tests/test_agreements_decide.py"],
+    "pars.agreements.request": ["tests/test_agreements_request.py", "tests/test_agreements_decide.py"],
     "pars.oversight.stats": ["tests/test_oversight_stats.py"],
     "pars.oversight.suppression": ["tests/test_transparency.py"],
     "pars.records.identity": ["tests/test_records_identity.py"],
