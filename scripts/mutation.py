@@ -45,6 +45,9 @@ CORES: dict[str, list[str]] = {
     ],
     "pars.agreements.redact": ["tests/test_agreements_redact.py"],
     "pars.agreements.request": ["tests/test_agreements_request.py", "tests/test_agreements_decide.py"],
+    # The gate core: its pure view helpers and the feed floor rule (SQLite in the run).
+    "pars.gate.view": ["tests/test_gate_view.py"],
+    "pars.gate.floors": ["tests/test_gate_floors.py"],
     "pars.oversight.stats": ["tests/test_oversight_stats.py"],
     "pars.oversight.suppression": ["tests/test_transparency.py"],
     "pars.records.identity": ["tests/test_records_identity.py"],
