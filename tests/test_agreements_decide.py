@@ -504,3 +504,33 @@ def test_an_unknown_name_is_logged_safe_and_bounded() -> None:
     # Characters outside [A-Za-z0-9_.*+-] become '?', and at most 64 are kept.
     assert run(search(filters={"ssn\x00 é": "x"})).rule == "filters.unknown.ssn???"
     assert run(search(sort=["n" * 80])).rule == "sort.unknown." + "n" * 64
+
+
+def test_what_the_store_cannot_serve_is_explained() -> None:
+    assert run(search(filters={"bail_amount": "1"})).detail == "the store cannot search by 'bail_amount'"
+    assert run(search(sort=["agency"])).detail == "the store cannot sort by 'agency'"
+
+
+def test_a_read_allow_carries_its_version_plan_one_record_and_the_warrant() -> None:
+    v = version()
+    d = run(Request.read("A-1", body(warrant="W-7")), v=v)
+    assert d == Decision(
+        True, "allow", "ice-2017", v.hash, plan=run(search(), v=v).plan, limit=1, warrant="W-7"
+    )
+
+
+def test_a_feed_allow_carries_its_version_and_the_feed_plan_and_counts_toward_the_limit() -> None:
+    raw = feed_raw()
+    raw["search"]["rate_limit"] = {"requests": 3, "per": "hour"}
+    v = version(raw)
+    d = run(Request.feed({"purpose": "C"}), v=v, requests_in_window=2)
+    assert (d.allowed, d.agreement_id, d.agreement_version) == (True, "ice-2017", v.hash)
+    assert d.plan is not None and d.plan.scope.grades == frozenset({"F1"})
+    over = run(Request.feed({"purpose": "C"}), v=v, requests_in_window=3)
+    assert (over.rule, over.status, over.violations) == ("search.rate_limit", 429, ("search.rate_limit",))
+
+
+def test_decide_without_a_count_is_the_first_request_of_the_window() -> None:
+    raw = ice_raw()
+    raw["search"]["rate_limit"] = {"requests": 1, "per": "day"}
+    assert decide(version(raw), search(), INSIDE).allowed
