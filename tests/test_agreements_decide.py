@@ -534,3 +534,14 @@ def test_decide_without_a_count_is_the_first_request_of_the_window() -> None:
     raw = ice_raw()
     raw["search"]["rate_limit"] = {"requests": 1, "per": "day"}
     assert decide(version(raw), search(), INSIDE).allowed
+
+
+def test_a_denial_names_its_version_status_and_clause_text() -> None:
+    v = version()
+    d = run(search(filters={"country_of_origin": "MX"}), v=v)
+    assert (d.allowed, d.agreement_id, d.agreement_version, d.status) == (False, "ice-2017", v.hash, 403)
+    assert d.detail == "filtering or sorting by 'country_of_origin' is not allowed"
+    unknown = run(search(filters={"lname": "x"}), v=v)
+    assert (unknown.agreement_id, unknown.agreement_version, unknown.status) == ("ice-2017", v.hash, 403)
+    over = run(search(), v=v, requests_in_window=500)
+    assert (over.status, over.detail) == (429, "over the rate limit of 500 requests per day")
