@@ -37,13 +37,21 @@ CORES: dict[str, list[str]] = {
     "pars.audit.tiles": ["tests/test_audit_merkle.py"],
     "pars.audit.note": ["tests/test_audit_entry.py"],
     "pars.audit.entry": ["tests/test_audit_entry.py"],
-    "pars.agreements.decide": ["tests/test_agreements_decide.py", "tests/test_agreements_cedar.py"],
-    "pars.agreements.plan": ["tests/test_agreements_decide.py", "tests/test_agreements_redact.py"],
+    # Not test_agreements_cedar.py: its 250-example differential test costs ~15 s a mutant.
+    "pars.agreements.decide": ["tests/test_agreements_decide.py"],
+    "pars.agreements.plan": [
+        "tests/test_agreements_plan.py",
+        "tests/test_agreements_decide.py",
+        "tests/test_agreements_redact.py",
+    ],
     "pars.agreements.redact": ["tests/test_agreements_redact.py"],
-    "pars.agreements.request": ["tests/test_agreements_decide.py"],
+    "pars.agreements.request": ["tests/test_agreements_request.py", "tests/test_agreements_decide.py"],
+    # The gate core: its pure view helpers and the feed floor rule (SQLite in the run).
+    "pars.gate.view": ["tests/test_gate_view.py"],
+    "pars.gate.floors": ["tests/test_gate_floors.py"],
     "pars.oversight.stats": ["tests/test_oversight_stats.py"],
     "pars.oversight.suppression": ["tests/test_transparency.py"],
-    "pars.records.identity": ["tests/test_ingest.py"],
+    "pars.records.identity": ["tests/test_records_identity.py"],
 }
 
 

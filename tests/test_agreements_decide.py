@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pars.agreements.decide import AgreementVersion, Decision, decide
+from pars.agreements.decide import AgreementVersion, Decision, decide, violations
 from pars.agreements.document import parse_document
 from pars.agreements.request import Request
 from pars.errors import InvalidInput
@@ -122,8 +122,14 @@ def test_unapproved_version_is_denied_by_approvals() -> None:
 
 @pytest.mark.parametrize(
     ("purpose", "rule"),
-    [("C", "allow"), ("C ", "allow"), ("J", "purposes"), ("c", "purposes"), ("CJ", "purposes"),
-     ("X", "purposes")],
+    [
+        ("C", "allow"),
+        ("C ", "allow"),
+        ("J", "purposes"),
+        ("c", "purposes"),
+        ("CJ", "purposes"),
+        ("X", "purposes"),
+    ],
 )
 def test_purpose_must_be_listed_exactly(purpose: str, rule: str) -> None:
     """Only surrounding blanks are forgiven (the request trims text); case and extra letters are not."""
@@ -420,3 +426,122 @@ def test_an_allow_has_no_violations_and_each_single_denial_lists_its_rule() -> N
     assert over.rule == "search.rate_limit" and over.violations == ("search.rate_limit",)
     feed = run(Request.feed({"purpose": "J"}), START - timedelta(seconds=1))
     assert feed.violations == ("term.start", "feed.enabled", "purposes")
+
+
+def test_violations_agree_with_the_deciding_clause_at_every_boundary() -> None:
+    """violations() is worked out apart from the deciding path: it must draw the same
+    lines (term to the second, the rate limit's count, sort directions)."""
+    wrong = {"purpose": "X"}
+    assert run(search(**wrong), START).violations == ("purposes",)  # the first second is served
+    assert run(search(**wrong), END + timedelta(microseconds=999_999)).violations == ("purposes",)
+    assert run(search(**wrong), END + timedelta(seconds=1)).violations == ("term.end", "purposes")
+    assert run(search(**wrong), requests_in_window=499).violations == ("purposes",)
+    assert run(search(**wrong), requests_in_window=500).violations == ("purposes", "search.rate_limit")
+    assert run(search(justification=None, **wrong)).violations == ("purposes", "search.require.justification")
+    # Allowed names add nothing; a sort key's direction is not part of its name.
+    allowed = search(filters={"last_name": "Doe"}, sort=["-arrested_at", "district"], **wrong)
+    assert run(allowed).violations == ("purposes",)
+    for key in ("race", "-race"):
+        assert run(search(sort=[key], **wrong)).violations == ("purposes", "fields.hidden_filter.person.race")
+    # A read filters by arrest_id.
+    raw = ice_raw()
+    raw["fields"]["allow"].remove("arrest_id")
+    read = Request.read("A-1", body(purpose="X"))
+    assert run(read, v=version(raw)).violations == ("purposes", "fields.hidden_filter.arrest_id")
+    assert run(read).violations == ("purposes",)
+
+
+def test_violations_name_what_the_store_cannot_serve_by_kind() -> None:
+    """Allowed by the agreement but not served by the store: listed as its kind, like an
+    unknown name (the deciding rule keeps the name)."""
+    d = run(search(filters={"bail_amount": "1"}))
+    assert (d.rule, d.violations) == ("filters.unsearchable.bail_amount", ("filters.unsearchable",))
+    d = run(search(sort=["-agency"]))
+    assert (d.rule, d.violations) == ("sort.unsortable.agency", ("sort.unsortable",))
+    # arrested_at sorts but does not filter (its ranges do); district does both.
+    d = run(search(filters={"arrested_at": "2018-01-01", "district": "24"}, sort=["arrested_at", "district"]))
+    assert d.violations == ("filters.unsearchable",)
+
+
+def test_violations_with_the_default_count_are_under_any_rate_limit() -> None:
+    raw = ice_raw()
+    raw["search"]["rate_limit"] = {"requests": 1, "per": "day"}
+    v = version(raw)
+    assert violations(v, search(), INSIDE) == ()
+    assert violations(v, search(), INSIDE, requests_in_window=1) == ("search.rate_limit",)
+
+
+def test_denials_explain_themselves() -> None:
+    v = version()
+    assert (
+        run(search(), START - timedelta(seconds=1)).detail == "the term starts at 2017-09-01T00:00:00-04:00"
+    )
+    assert (
+        run(search(), END + timedelta(seconds=1)).detail
+        == "the agreement's term ended at 2018-08-31T23:59:59-04:00"
+    )
+    # A termination after the term's end is no termination: the term ended.
+    late = version(terminated_at=END + timedelta(days=5))
+    assert run(search(), END + timedelta(seconds=1), late).detail == (
+        "the agreement's term ended at 2018-08-31T23:59:59-04:00"
+    )
+    at_end = version(terminated_at=END)
+    assert run(search(), END + timedelta(seconds=1), at_end).detail.startswith("the agreement's term ended")
+    assert run(search(), v=version(approved=False)).detail == (
+        "version 1 lacks the approvals its agreement requires (2 of courts, district_attorney, police)"
+    )
+    assert run(Request.feed({"purpose": "C"}), v=v).detail == "the feed is not enabled"
+    raw = ice_raw()
+    raw["purposes"] = ["J", "C"]
+    assert run(search(purpose="X"), v=version(raw)).detail == "the purpose must be one of C, J"
+    assert run(search(case_number=None)).detail == "a case number is required"
+    assert run(search(justification=None)).detail == "a justification is required"
+
+
+def test_an_unknown_name_is_logged_safe_and_bounded() -> None:
+    d = run(search(filters={"lname": "x"}))
+    assert (d.rule, d.detail) == ("filters.unknown.lname", "'lname' is not a filter or sort name")
+    # Characters outside [A-Za-z0-9_.*+-] become '?', and at most 64 are kept.
+    assert run(search(filters={"ssn\x00 é": "x"})).rule == "filters.unknown.ssn???"
+    assert run(search(sort=["n" * 80])).rule == "sort.unknown." + "n" * 64
+
+
+def test_what_the_store_cannot_serve_is_explained() -> None:
+    assert run(search(filters={"bail_amount": "1"})).detail == "the store cannot search by 'bail_amount'"
+    assert run(search(sort=["agency"])).detail == "the store cannot sort by 'agency'"
+
+
+def test_a_read_allow_carries_its_version_plan_one_record_and_the_warrant() -> None:
+    v = version()
+    d = run(Request.read("A-1", body(warrant="W-7")), v=v)
+    assert d == Decision(
+        True, "allow", "ice-2017", v.hash, plan=run(search(), v=v).plan, limit=1, warrant="W-7"
+    )
+
+
+def test_a_feed_allow_carries_its_version_and_the_feed_plan_and_counts_toward_the_limit() -> None:
+    raw = feed_raw()
+    raw["search"]["rate_limit"] = {"requests": 3, "per": "hour"}
+    v = version(raw)
+    d = run(Request.feed({"purpose": "C"}), v=v, requests_in_window=2)
+    assert (d.allowed, d.agreement_id, d.agreement_version) == (True, "ice-2017", v.hash)
+    assert d.plan is not None and d.plan.scope.grades == frozenset({"F1"})
+    over = run(Request.feed({"purpose": "C"}), v=v, requests_in_window=3)
+    assert (over.rule, over.status, over.violations) == ("search.rate_limit", 429, ("search.rate_limit",))
+
+
+def test_decide_without_a_count_is_the_first_request_of_the_window() -> None:
+    raw = ice_raw()
+    raw["search"]["rate_limit"] = {"requests": 1, "per": "day"}
+    assert decide(version(raw), search(), INSIDE).allowed
+
+
+def test_a_denial_names_its_version_status_and_clause_text() -> None:
+    v = version()
+    d = run(search(filters={"country_of_origin": "MX"}), v=v)
+    assert (d.allowed, d.agreement_id, d.agreement_version, d.status) == (False, "ice-2017", v.hash, 403)
+    assert d.detail == "filtering or sorting by 'country_of_origin' is not allowed"
+    unknown = run(search(filters={"lname": "x"}), v=v)
+    assert (unknown.agreement_id, unknown.agreement_version, unknown.status) == ("ice-2017", v.hash, 403)
+    over = run(search(), v=v, requests_in_window=500)
+    assert (over.status, over.detail) == (429, "over the rate limit of 500 requests per day")

@@ -91,9 +91,10 @@ class IdentityIndex:
             if len(matches) == 1:
                 return Resolution(matches[0].person_id)
             if len(matches) > 1:
+                # Named before the new person joins ``matches`` (the same list).
+                ids = ", ".join(m.person_id for m in matches[:3])
                 person = KnownPerson(new_id, self.kind, None, name_key, dob)
                 self.add(person)
-                ids = ", ".join(m.person_id for m in matches[:3])
                 return Resolution(
                     new_id,
                     new=person,
