@@ -490,7 +490,9 @@ def test_the_gate_releases_records_only_through_its_private_path() -> None:
          "revoke_token"]
     )  # fmt: skip
     public = {name for name in dir(pars.gate.Gate) if not name.startswith("_")}
-    assert public == {"authenticate", "entry_for", "open_feed", "read", "require_role", "search"}
+    assert public == {
+        "authenticate", "entry_for", "identify", "known", "open_feed", "read", "require_role", "search"
+    }  # fmt: skip
 
 
 def test_a_denial_logs_every_violation_without_the_typed_name(world: World) -> None:

@@ -53,13 +53,15 @@ from pars.errors import InvalidInput, NotFound
 from pars.gate.batch import GroupCommit, Job
 from pars.gate.errors import Forbidden, Unauthorized, code_for, error_body
 from pars.gate.floors import open_cursor
-from pars.gate.tokens import Principal, authenticate
+from pars.gate.tokens import Principal, authenticate, still_live, token_digest
 from pars.gate.versions import VersionCache
 from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
 from pars.store.db import Store
 from pars.store.queries import SearchQuery, load_records, search
 from pars.store.schema.gate import gate_requests
 
+#: Tokens whose principal ``Gate.identify`` remembers (the cache is emptied when full).
+_MAX_IDENTITIES = 4096
 #: Results when neither the request nor the agreement sets a limit, and the hard cap.
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -144,6 +146,10 @@ class Gate:
         # rather than in SQLite's busy handler, which sleeps in coarse steps.
         self.writer: AbstractContextManager[object] = threading.Lock() if store.is_sqlite else nullcontext()
         self.commits = GroupCommit(store, log, self.writer, max_leaders=1 if store.is_sqlite else leaders)
+        # Token digest -> the principal it named when first authenticated. A token's id,
+        # role, user and agreement never change; only whether it is live does, and
+        # every partner request checks that in its own transaction (``still_live``).
+        self._identities: dict[str, Principal] = {}
 
     # --- who is asking -------------------------------------------------------
 
@@ -152,6 +158,27 @@ class Gate:
             principal = authenticate(conn, token)
         if principal is None:
             raise Unauthorized("a valid bearer token is required")
+        return principal
+
+    def known(self, token: str | None) -> Principal | None:
+        """``identify``'s answer when it needs no database (a token seen before), else None."""
+        return self._identities.get(token_digest(token)) if token else None
+
+    def identify(self, token: str | None) -> Principal:
+        """Who a partner route's bearer token names, without a transaction of its own
+        once the token has been seen: the request's job checks, in the request's own
+        transaction, that the token is still live and names the same principal
+        (a revoked token gets the same 401, unlogged). Unknown tokens go through
+        ``authenticate``."""
+        digest = token_digest(token) if token else None
+        known = self._identities.get(digest) if digest is not None else None
+        if known is not None:
+            return known
+        principal = self.authenticate(token)
+        if digest is not None:
+            if len(self._identities) >= _MAX_IDENTITIES:
+                self._identities.clear()
+            self._identities[digest] = principal
         return principal
 
     @staticmethod
@@ -209,7 +236,10 @@ class Gate:
     def _serve(
         self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
     ) -> Outcome:
-        return self.commits.submit(self._job(principal, draft, parse, resume))
+        outcome = self.commits.submit(self._job(principal, draft, parse, resume))
+        if outcome.status == 401 and "receipt" not in outcome.body:
+            raise Unauthorized("a valid bearer token is required")  # revoked: nothing logged
+        return outcome
 
     def _job(
         self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
@@ -217,7 +247,9 @@ class Gate:
         # The clock is read when the job runs, inside its batch's transaction and under the
         # log's lock (see GroupCommit): the decision's time is the entry's recorded time,
         # and entry times never go backwards along the log.
-        def run(conn: Connection) -> tuple[Outcome, AuditEntry]:
+        def run(conn: Connection) -> tuple[Outcome, AuditEntry | None]:
+            if not still_live(conn, principal):  # revoked since it was authenticated: a 401
+                return Outcome(401, error_body("unauthorized", "a valid bearer token is required")), None
             return self._decide_and_fetch(conn, principal, draft, parse, self.clock.now(), resume)
 
         return Job(run, self._lock(principal))

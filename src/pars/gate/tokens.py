@@ -180,6 +180,24 @@ def token_live(conn: Connection, token_id: str) -> bool:
     return live_principal(conn, token_id) is not None
 
 
+_STILL_LIVE = 'SELECT role, "user", agreement_id FROM gate_tokens WHERE token_id = ? AND revoked_utc IS NULL'
+
+
+def still_live(conn: Connection, principal: Principal) -> bool:
+    """Whether ``principal``'s token is live now and still names exactly this principal,
+    read in ``conn``'s transaction on the driver (one primary-key probe, no statement
+    building: it runs for every partner request, in the request's own transaction)."""
+    sqlite = conn.dialect.name == "sqlite"
+    raw: Any = conn.connection.driver_connection
+    cur = raw.cursor()
+    try:
+        cur.execute(_STILL_LIVE if sqlite else _STILL_LIVE.replace("?", "%s"), (principal.token_id,))
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    return row is not None and tuple(row) == (principal.role, principal.user, principal.agreement_id)
+
+
 def revoke_token(
     store: Store,
     clock: Clock,
