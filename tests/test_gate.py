@@ -491,7 +491,8 @@ def test_the_gate_releases_records_only_through_its_private_path() -> None:
     )  # fmt: skip
     public = {name for name in dir(pars.gate.Gate) if not name.startswith("_")}
     assert public == {
-        "authenticate", "entry_for", "identify", "known", "open_feed", "read", "require_role", "search"
+        "authenticate", "entry_for", "identify", "known", "open_feed", "read", "read_async", "require_role",
+        "search", "search_async",
     }  # fmt: skip
 
 

@@ -231,7 +231,11 @@ def test_500_is_the_error_body_without_a_trace(
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("secret internals")
 
+    async def boom_async(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("secret internals")
+
     monkeypatch.setattr(w.gate, "search", boom)
+    monkeypatch.setattr(w.gate, "search_async", boom_async)  # what the route awaits
     r = client.post("/v1/search", json=ICE_SEARCH, headers=w.auth("ice"))
     assert r.status_code == 500
     assert r.json() == {

@@ -126,6 +126,13 @@ def loggable_filters(raw: object) -> dict[str, object]:
     return out
 
 
+def _answered(outcome: Outcome) -> Outcome:
+    """The job's outcome, or ``Unauthorized`` for a token found dead in the job (not logged)."""
+    if outcome.status == 401 and "receipt" not in outcome.body:
+        raise Unauthorized("a valid bearer token is required")
+    return outcome
+
+
 def _lock_key(agreement_id: str, user: str) -> int:
     digest = hashlib.sha256(f"pars-gate\x00{agreement_id}\x00{user}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -192,6 +199,15 @@ class Gate:
         self, principal: Principal, body: Any, route: str = "POST /v1/search", *, malformed: str | None = None
     ) -> Outcome:
         """``POST /v1/search``; ``malformed`` names why the body could not even be read."""
+        return _answered(self.commits.submit(self._search_job(principal, body, route, malformed)))
+
+    async def search_async(
+        self, principal: Principal, body: Any, route: str = "POST /v1/search", *, malformed: str | None = None
+    ) -> Outcome:
+        """``search`` from an event loop: the same job in the same batches, awaited."""
+        return _answered(await self.commits.submit_async(self._search_job(principal, body, route, malformed)))
+
+    def _search_job(self, principal: Principal, body: Any, route: str, malformed: str | None) -> Job:
         raw = body if isinstance(body, Mapping) else {}
         draft = Draft("search", route, _raw_text(raw))
         draft.filters = loggable_filters(raw.get("filters"))
@@ -203,14 +219,23 @@ class Gate:
                 raise InvalidInput("body: must be a JSON object")
             return Request.search(body)
 
-        return self._serve(principal, draft, parse)
+        return self._job(principal, draft, parse)
 
     def read(
         self, principal: Principal, arrest_id: str, params: Mapping[str, Any], route: str = ""
     ) -> Outcome:
+        return _answered(self.commits.submit(self._read_job(principal, arrest_id, params, route)))
+
+    async def read_async(
+        self, principal: Principal, arrest_id: str, params: Mapping[str, Any], route: str = ""
+    ) -> Outcome:
+        """``read`` from an event loop: the same job in the same batches, awaited."""
+        return _answered(await self.commits.submit_async(self._read_job(principal, arrest_id, params, route)))
+
+    def _read_job(self, principal: Principal, arrest_id: str, params: Mapping[str, Any], route: str) -> Job:
         draft = Draft("read", route or "GET /v1/arrests/{arrest_id}", _raw_text(params))
         draft.filters = {"arrest_id": arrest_id}
-        return self._serve(principal, draft, lambda: Request.read(arrest_id, params))
+        return self._job(principal, draft, lambda: Request.read(arrest_id, params))
 
     def open_feed(
         self,
@@ -236,10 +261,7 @@ class Gate:
     def _serve(
         self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
     ) -> Outcome:
-        outcome = self.commits.submit(self._job(principal, draft, parse, resume))
-        if outcome.status == 401 and "receipt" not in outcome.body:
-            raise Unauthorized("a valid bearer token is required")  # revoked: nothing logged
-        return outcome
+        return _answered(self.commits.submit(self._job(principal, draft, parse, resume)))
 
     def _job(
         self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
