@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, ScalarSelect, Table, bindparam, func, select
+from sqlalchemy import Connection
 
 from pars.agreements.decide import AgreementVersion
 from pars.agreements.history import AgreementHistory
@@ -54,14 +55,19 @@ class VersionCache:
         return version
 
 
-def _count_rows(table: Table) -> ScalarSelect[int]:
-    return select(func.count()).where(table.c.agreement_id == bindparam("aid")).scalar_subquery()
-
-
-# Built once: a statement built per request cost a third of the lookup.
-_COUNTS = select(*(_count_rows(t) for t in (agreement_versions, agreement_approvals, agreement_terminations)))
+# One indexed count per table, on the driver: built and compiled by SQLAlchemy per
+# request this look-up cost a tenth of an audited search.
+_TABLES = (agreement_versions, agreement_approvals, agreement_terminations)
+_COUNTS = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t.name} WHERE agreement_id = ?)" for t in _TABLES)  # noqa: S608
 
 
 def _counts(conn: Connection, agreement_id: str) -> tuple[int, int, int]:
-    row = conn.execute(_COUNTS, {"aid": agreement_id}).one()
+    sqlite = conn.dialect.name == "sqlite"
+    raw: Any = conn.connection.driver_connection
+    cur = raw.cursor()
+    try:
+        cur.execute(_COUNTS if sqlite else _COUNTS.replace("?", "%s"), (agreement_id,) * 3)
+        row = cur.fetchone()
+    finally:
+        cur.close()
     return int(row[0]), int(row[1]), int(row[2])
