@@ -69,8 +69,9 @@ class Job:
     lead: bool = False
     outcome: Outcome | None = None
     error: BaseException | None = None
-    #: Set for a job submitted from an event loop: called (on the leader's thread) when done.
-    settle: Callable[[], None] | None = None
+    #: Set for a job submitted from an event loop: the loop and the future it awaits.
+    loop: asyncio.AbstractEventLoop | None = None
+    done: asyncio.Future[None] | None = None
 
 
 class GroupCommit:
@@ -120,12 +121,7 @@ class GroupCommit:
         (the outcome only after its transaction committed), without a thread per job."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-
-        def settle() -> None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-                loop.call_soon_threadsafe(_resolve, done)
-
-        job.settle = settle
+        job.loop, job.done = loop, done
         with self._mutex:
             self._pending.append(job)
             start = self._leaders < self.max_leaders
@@ -170,7 +166,7 @@ class GroupCommit:
         # or to a pool thread when that job waits on an event loop (no thread to call).
         for job in self._pending:
             if not job.lead:
-                if job.settle is not None:
+                if job.loop is not None:
                     self._start_leader()
                     return
                 job.lead = True
@@ -195,10 +191,12 @@ class GroupCommit:
             else:
                 job.error = exc
             self._finish(job)
+            _settle([job])
             return
         for job, outcome in zip(batch, results, strict=True):
             job.outcome = outcome
             self._finish(job)
+        _settle(batch)  # one wake-up of each waiting loop per batch, not one per job
 
     def _transaction(self, batch: list[Job]) -> list[Outcome]:
         with self.writer, self.store.write() as conn:
@@ -228,10 +226,20 @@ class GroupCommit:
     def _finish(job: Job) -> None:
         job.finished = True
         job.wake.set()
-        if job.settle is not None:
-            job.settle()
 
 
-def _resolve(done: asyncio.Future[None]) -> None:
-    if not done.done():  # a cancelled waiter's job still ran and was logged
-        done.set_result(None)
+def _settle(jobs: list[Job]) -> None:
+    """Wake the event loops awaiting any of ``jobs`` (all finished), once per loop."""
+    waiting: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for job in jobs:
+        if job.loop is not None and job.done is not None:
+            waiting.setdefault(job.loop, []).append(job.done)
+    for loop, futures in waiting.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, futures)
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for done in futures:
+        if not done.done():  # a cancelled waiter's job still ran and was logged
+            done.set_result(None)
