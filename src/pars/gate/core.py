@@ -54,7 +54,7 @@ from pars.gate.batch import GroupCommit, Job
 from pars.gate.errors import Forbidden, Unauthorized, code_for, error_body
 from pars.gate.floors import open_cursor
 from pars.gate.tokens import Principal, authenticate, still_live, token_digest
-from pars.gate.versions import VersionCache
+from pars.gate.versions import COUNT_COLUMNS, VersionCache
 from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
 from pars.store.db import Store
 from pars.store.queries import SearchQuery, load_records, search
@@ -270,9 +270,12 @@ class Gate:
         # log's lock (see GroupCommit): the decision's time is the entry's recorded time,
         # and entry times never go backwards along the log.
         def run(conn: Connection) -> tuple[Outcome, AuditEntry | None]:
-            if not still_live(conn, principal):  # revoked since it was authenticated: a 401
+            # The token's liveness and the agreement history's counts in one statement.
+            live, counts = still_live(conn, principal, COUNT_COLUMNS, (principal.agreement_id or "",) * 3)
+            if not live:  # revoked since it was authenticated: a 401, nothing logged
                 return Outcome(401, error_body("unauthorized", "a valid bearer token is required")), None
-            return self._decide_and_fetch(conn, principal, draft, parse, self.clock.now(), resume)
+            history = (int(counts[0]), int(counts[1]), int(counts[2]))
+            return self._decide_and_fetch(conn, principal, draft, parse, self.clock.now(), resume, history)
 
         return Job(run, self._lock(principal))
 
@@ -295,13 +298,14 @@ class Gate:
         parse: Callable[[], Request],
         now: datetime,
         resume: int | None = None,
+        history: tuple[int, int, int] | None = None,
     ) -> tuple[Outcome, AuditEntry]:
         if principal.role != "partner" or principal.agreement_id is None:
             msg = "this route needs a partner token"
             return self._denied(draft, principal, None, now, 403, RULE_ROLE, msg)
         agreement_id = principal.agreement_id
         try:
-            version = self.versions.serving(conn, agreement_id, now)
+            version = self.versions.serving(conn, agreement_id, now, history)
         except NotFound:
             return self._denied(draft, principal, None, now, 403, "agreement", "the agreement is not on file")
         # The batch holds this (agreement, user)'s advisory lock on PostgreSQL: the count is exact.

@@ -32,9 +32,14 @@ class VersionCache:
         self._histories: dict[tuple[str, int, int, int], AgreementHistory] = {}
         self._versions: dict[tuple[object, ...], AgreementVersion] = {}
 
-    def serving(self, conn: Connection, agreement_id: str, now: datetime) -> AgreementVersion:
-        """What ``pars.agreements.service.serving_version`` answers, without re-parsing."""
-        key = (agreement_id, *_counts(conn, agreement_id))
+    def serving(
+        self, conn: Connection, agreement_id: str, now: datetime, counts: tuple[int, int, int] | None = None
+    ) -> AgreementVersion:
+        """What ``pars.agreements.service.serving_version`` answers, without re-parsing.
+
+        ``counts``: the history's row counts (``COUNT_COLUMNS``) when the caller already
+        read them in this transaction, in the same statement as something else."""
+        key = (agreement_id, *(counts if counts is not None else _counts(conn, agreement_id)))
         with self._lock:
             history = self._histories.get(key)
         if history is None:
@@ -58,7 +63,9 @@ class VersionCache:
 # One indexed count per table, on the driver: built and compiled by SQLAlchemy per
 # request this look-up cost a tenth of an audited search.
 _TABLES = (agreement_versions, agreement_approvals, agreement_terminations)
-_COUNTS = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t.name} WHERE agreement_id = ?)" for t in _TABLES)  # noqa: S608
+#: The three counts as scalar subqueries, each taking the agreement id (``?`` marks).
+COUNT_COLUMNS = ", ".join(f"(SELECT count(*) FROM {t.name} WHERE agreement_id = ?)" for t in _TABLES)  # noqa: S608
+_COUNTS = "SELECT " + COUNT_COLUMNS
 
 
 def _counts(conn: Connection, agreement_id: str) -> tuple[int, int, int]:
