@@ -35,23 +35,29 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-from common import DEFAULT_PG, backend_store  # benchmarks/common.py (scripts run from this folder)
-from sqlalchemy import select
+# Run as a script, this folder is first on sys.path, and its http.py would shadow the
+# standard library's http package (httpx needs it): move the folder to the end.
+_HERE = Path(__file__).resolve().parent
+if __name__ == "__main__":
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
 
-from pars.agreements.approval_note import SignerKey
-from pars.agreements.parties import add_party_key
-from pars.agreements.service import apply_document, approval_note_for, approve
-from pars.audit import AuditLog, init_log, load_keys
-from pars.clock import SYSTEM_CLOCK
-from pars.gate import Gate, admin_event_recorder, issue_token
-from pars.gate.view import store_scope
-from pars.store.db import Store
-from pars.store.ingest import ingest_lines
-from pars.store.migrate import upgrade
-from pars.store.queries import SearchQuery, load_records, search
-from pars.store.schema import arrests, parties
-from pars.synth import generate
+import httpx  # noqa: E402
+from common import DEFAULT_PG, backend_store  # noqa: E402 - benchmarks/common.py
+from sqlalchemy import select  # noqa: E402
+
+from pars.agreements.approval_note import SignerKey  # noqa: E402
+from pars.agreements.parties import add_party_key  # noqa: E402
+from pars.agreements.service import apply_document, approval_note_for, approve  # noqa: E402
+from pars.audit import AuditLog, init_log, load_keys  # noqa: E402
+from pars.clock import SYSTEM_CLOCK  # noqa: E402
+from pars.gate import Gate, admin_event_recorder, issue_token  # noqa: E402
+from pars.gate.view import store_scope  # noqa: E402
+from pars.store.db import Store  # noqa: E402
+from pars.store.ingest import ingest_lines  # noqa: E402
+from pars.store.migrate import upgrade  # noqa: E402
+from pars.store.queries import SearchQuery, load_records, search  # noqa: E402
+from pars.store.schema import arrests, parties  # noqa: E402
+from pars.synth import generate  # noqa: E402
 
 CONCURRENCY = 16
 
