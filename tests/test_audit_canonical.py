@@ -26,7 +26,7 @@ def test_every_code_point_is_escaped_as_rfc8785_does() -> None:
     """All 1,112,064 scalar values, in strings and (below U+D800) as keys, on the fast path."""
     for start in range(0, 0x110000, 4096):
         chars = [chr(cp) for cp in range(start, start + 4096) if not 0xD800 <= cp <= 0xDFFF]
-        strings = [f"a{c}\\\"" for c in chars]
+        strings = [f'a{c}\\"' for c in chars]
         value: Any = {s: s for s in strings} if start < 0xD800 else strings
         assert _plain(value)
         assert canonical_json(value) == rfc8785.dumps(value), hex(start)
