@@ -1,7 +1,10 @@
 """HTTP benchmark driven by wrk (a C load generator), side by side in one run.
 
 Run: ``.venv/bin/python benchmarks/http.py [--arrests N] [--seconds S] [--connections C]
-[--backends sqlite,postgresql]``
+[--backends sqlite,postgresql] [--pg-url postgresql://postgres@127.0.0.1:5432/test]``
+
+PostgreSQL: the run creates its own database on the ``--pg-url`` server (default
+``PARS_BENCH_POSTGRES_URL``, else the local test server) and drops it afterwards.
 
 For each backend, against one ``pars serve`` process (and one bare Starlette app
 on the same uvicorn settings, for reference), wrk measures with the same
@@ -224,9 +227,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--people", type=int, default=500, help="distinct people the searches rotate over")
     p.add_argument("--backends", default="sqlite,postgresql")
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG),
+        help="PostgreSQL server (admin URL): the run creates its own database there and drops it",
+    )
     args = p.parse_args()
     wrk = ensure_wrk()
-    pg = os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG)
+    pg = args.pg_url
     print(
         f"http benchmark (wrk): {args.arrests:,} arrests, {args.connections} connections, "
         f"{args.threads} wrk threads, {args.seconds} s per figure, loopback"
@@ -257,8 +265,13 @@ def main() -> None:
             ok = verify(world)
             print(
                 f"{name:<11}log grew by {grown:,} entries for {answered:,} partner requests wrk counted; "
-                f"pars audit verify: {'ok' if ok else 'FAILED'}"
+                f"pars audit verify: {'ok' if ok else 'FAILED'}; load average {_load()}"
             )
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (the machine may be shared: say so)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pars.audit.texts import opened, with_texts
 from pars.errors import InvalidInput, NotFound
 from pars.gate import (
     Principal,
+    Unauthorized,
     Unavailable,
     admin_event_recorder,
     issue_token,
@@ -26,7 +27,7 @@ from pars.gate import (
 )
 from pars.gate.tokens import authenticate, live_principal, token_digest
 from pars.store.schema.gate import gate_requests, gate_tokens
-from tests.test_gate_fixtures import ICE_END, ICE_SEARCH, NOW, World, agreement, world
+from tests.test_gate_fixtures import ICE_END, ICE_READ, ICE_SEARCH, NOW, World, agreement, world
 
 __all__ = ["world"]
 
@@ -375,6 +376,46 @@ def test_group_commit_isolates_a_failing_request(world: World) -> None:
     assert verify_log(world.store, world.log.verifier_key).ok
 
 
+def test_requests_awaited_on_an_event_loop_are_batched_logged_and_receipted(world: World) -> None:
+    """``search_async``/``read_async`` (the HTTP routes' path): every request its own entry
+    and receipt, a failing one fails alone, and a revoked token is a 401 that logs nothing."""
+    import asyncio
+
+    from pars.gate.batch import Job
+
+    ice = principal(world, "ice")
+    gate = world.gate
+    before = size(world)
+
+    async def burst() -> list[Any]:
+        def bad_run(conn: Any) -> Any:
+            raise RuntimeError("a bug in one request")
+
+        calls: list[Any] = [gate.search_async(ice, ICE_SEARCH) for _ in range(12)]
+        calls.insert(5, gate.commits.submit_async(Job(bad_run)))
+        calls.append(gate.read_async(ice, "A-2018-000003", ICE_READ))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(burst())
+    assert isinstance(results.pop(5), RuntimeError)
+    assert all(r.status == 200 for r in results), [getattr(r, "status", r) for r in results]
+    indices = sorted(r.body["receipt"]["leaf_index"] for r in results)
+    assert indices == list(range(before, before + 13))  # one entry each, none for the failed job
+    assert verify_log(world.store, world.log.verifier_key).ok
+
+    # A token revoked after it was identified: refused in the request's own transaction.
+    token = world.tokens["ice"]
+    who = gate.identify(token)
+    assert gate.known(token) == who
+    revoke_token(world.store, world.clock, who.token_id, record_admin_event=admin_event_recorder(world.log))
+    logged = size(world)
+    with pytest.raises(Unauthorized):
+        asyncio.run(gate.search_async(who, ICE_SEARCH))
+    with pytest.raises(Unauthorized):
+        gate.search(who, ICE_SEARCH)
+    assert size(world) == logged
+
+
 def test_concurrent_requests_share_commits(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Requests that arrive while a batch is being written share the next batch's append.
 
@@ -490,7 +531,10 @@ def test_the_gate_releases_records_only_through_its_private_path() -> None:
          "revoke_token"]
     )  # fmt: skip
     public = {name for name in dir(pars.gate.Gate) if not name.startswith("_")}
-    assert public == {"authenticate", "entry_for", "open_feed", "read", "require_role", "search"}
+    assert public == {
+        "authenticate", "entry_for", "identify", "known", "open_feed", "read", "read_async", "require_role",
+        "search", "search_async",
+    }  # fmt: skip
 
 
 def test_a_denial_logs_every_violation_without_the_typed_name(world: World) -> None:

@@ -103,6 +103,26 @@ def test_401_without_or_with_a_bad_token_is_not_logged(world: World) -> None:
     assert size(world) == before
 
 
+def test_a_token_revoked_after_it_was_seen_gets_401_unlogged(world: World) -> None:
+    """Partner routes remember a token's principal (``Gate.identify``), so the gate checks
+    in each request's own transaction that the token is still live."""
+    from pars.gate import admin_event_recorder, list_tokens, revoke_token
+
+    assert world.search("ice", ICE_SEARCH).status_code == 200  # seen, and remembered
+    assert world.read("ice", "A-2018-000003", **ICE_READ).status_code == 200
+    token_id = next(i.token_id for i in list_tokens(world.store) if i.user == "agent7")
+    revoke_token(world.store, world.clock, token_id, record_admin_event=admin_event_recorder(world.log))
+    before = size(world)
+    for r in (
+        world.search("ice", ICE_SEARCH),
+        world.read("ice", "A-2018-000003", **ICE_READ),
+        world.client.get("/v1/feed", params=ICE_READ, headers=world.auth("ice")),
+    ):
+        assert_error(r, 401, logged=False)
+        assert r.headers["www-authenticate"] == "Bearer"
+    assert size(world) == before
+
+
 def test_403_names_the_rule_and_carries_a_receipt(world: World) -> None:
     r = world.search("ice", {**ICE_SEARCH, "purpose": "J"})
     body = assert_error(r, 403, logged=True)
@@ -211,7 +231,11 @@ def test_500_is_the_error_body_without_a_trace(
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("secret internals")
 
+    async def boom_async(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("secret internals")
+
     monkeypatch.setattr(w.gate, "search", boom)
+    monkeypatch.setattr(w.gate, "search_async", boom_async)  # what the route awaits
     r = client.post("/v1/search", json=ICE_SEARCH, headers=w.auth("ice"))
     assert r.status_code == 500
     assert r.json() == {

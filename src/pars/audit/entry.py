@@ -45,6 +45,7 @@ from typing import Any, Literal
 
 import rfc8785
 
+from pars.audit.canonical import canonical_json
 from pars.audit.texts import COMMIT_PREFIX, MAX_TEXT, Text, committed_at
 from pars.clock import parse_instant
 from pars.errors import InvalidInput
@@ -275,7 +276,7 @@ class AuditEntry:
                 raise InvalidInput("time: not an ISO 8601 time with an offset") from None
         _validate(doc)
         try:
-            canonical = rfc8785.dumps(doc)
+            canonical = canonical_json(doc)  # rfc8785.dumps's bytes, fast for entries
         except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
             raise InvalidInput(f"entry: not canonical JSON ({exc})") from None
         if len(canonical) > MAX_ENTRY_BYTES:

@@ -53,13 +53,15 @@ from pars.errors import InvalidInput, NotFound
 from pars.gate.batch import GroupCommit, Job
 from pars.gate.errors import Forbidden, Unauthorized, code_for, error_body
 from pars.gate.floors import open_cursor
-from pars.gate.tokens import Principal, authenticate
-from pars.gate.versions import VersionCache
+from pars.gate.tokens import Principal, authenticate, still_live, token_digest
+from pars.gate.versions import COUNT_COLUMNS, VersionCache
 from pars.gate.view import redact_all, returned_paths, seen_people, store_scope
 from pars.store.db import Store
 from pars.store.queries import SearchQuery, load_records, search
 from pars.store.schema.gate import gate_requests
 
+#: Tokens whose principal ``Gate.identify`` remembers (the cache is emptied when full).
+_MAX_IDENTITIES = 4096
 #: Results when neither the request nor the agreement sets a limit, and the hard cap.
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
@@ -123,6 +125,13 @@ def loggable_filters(raw: object) -> dict[str, object]:
     return out
 
 
+def _answered(outcome: Outcome) -> Outcome:
+    """The job's outcome, or ``Unauthorized`` for a token found dead in the job (not logged)."""
+    if outcome.status == 401 and "receipt" not in outcome.body:
+        raise Unauthorized("a valid bearer token is required")
+    return outcome
+
+
 def _lock_key(agreement_id: str, user: str) -> int:
     digest = hashlib.sha256(f"pars-gate\x00{agreement_id}\x00{user}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -143,6 +152,10 @@ class Gate:
         # rather than in SQLite's busy handler, which sleeps in coarse steps.
         self.writer: AbstractContextManager[object] = threading.Lock() if store.is_sqlite else nullcontext()
         self.commits = GroupCommit(store, log, self.writer, max_leaders=1 if store.is_sqlite else leaders)
+        # Token digest -> the principal it named when first authenticated. A token's id,
+        # role, user and agreement never change; only whether it is live does, and
+        # every partner request checks that in its own transaction (``still_live``).
+        self._identities: dict[str, Principal] = {}
 
     # --- who is asking -------------------------------------------------------
 
@@ -151,6 +164,27 @@ class Gate:
             principal = authenticate(conn, token)
         if principal is None:
             raise Unauthorized("a valid bearer token is required")
+        return principal
+
+    def known(self, token: str | None) -> Principal | None:
+        """``identify``'s answer when it needs no database (a token seen before), else None."""
+        return self._identities.get(token_digest(token)) if token else None
+
+    def identify(self, token: str | None) -> Principal:
+        """Who a partner route's bearer token names, without a transaction of its own
+        once the token has been seen: the request's job checks, in the request's own
+        transaction, that the token is still live and names the same principal
+        (a revoked token gets the same 401, unlogged). Unknown tokens go through
+        ``authenticate``."""
+        digest = token_digest(token) if token else None
+        known = self._identities.get(digest) if digest is not None else None
+        if known is not None:
+            return known
+        principal = self.authenticate(token)
+        if digest is not None:
+            if len(self._identities) >= _MAX_IDENTITIES:
+                self._identities.clear()
+            self._identities[digest] = principal
         return principal
 
     @staticmethod
@@ -164,6 +198,15 @@ class Gate:
         self, principal: Principal, body: Any, route: str = "POST /v1/search", *, malformed: str | None = None
     ) -> Outcome:
         """``POST /v1/search``; ``malformed`` names why the body could not even be read."""
+        return _answered(self.commits.submit(self._search_job(principal, body, route, malformed)))
+
+    async def search_async(
+        self, principal: Principal, body: Any, route: str = "POST /v1/search", *, malformed: str | None = None
+    ) -> Outcome:
+        """``search`` from an event loop: the same job in the same batches, awaited."""
+        return _answered(await self.commits.submit_async(self._search_job(principal, body, route, malformed)))
+
+    def _search_job(self, principal: Principal, body: Any, route: str, malformed: str | None) -> Job:
         raw = body if isinstance(body, Mapping) else {}
         draft = Draft("search", route, _raw_text(raw))
         draft.filters = loggable_filters(raw.get("filters"))
@@ -175,14 +218,23 @@ class Gate:
                 raise InvalidInput("body: must be a JSON object")
             return Request.search(body)
 
-        return self._serve(principal, draft, parse)
+        return self._job(principal, draft, parse)
 
     def read(
         self, principal: Principal, arrest_id: str, params: Mapping[str, Any], route: str = ""
     ) -> Outcome:
+        return _answered(self.commits.submit(self._read_job(principal, arrest_id, params, route)))
+
+    async def read_async(
+        self, principal: Principal, arrest_id: str, params: Mapping[str, Any], route: str = ""
+    ) -> Outcome:
+        """``read`` from an event loop: the same job in the same batches, awaited."""
+        return _answered(await self.commits.submit_async(self._read_job(principal, arrest_id, params, route)))
+
+    def _read_job(self, principal: Principal, arrest_id: str, params: Mapping[str, Any], route: str) -> Job:
         draft = Draft("read", route or "GET /v1/arrests/{arrest_id}", _raw_text(params))
         draft.filters = {"arrest_id": arrest_id}
-        return self._serve(principal, draft, lambda: Request.read(arrest_id, params))
+        return self._job(principal, draft, lambda: Request.read(arrest_id, params))
 
     def open_feed(
         self,
@@ -208,7 +260,7 @@ class Gate:
     def _serve(
         self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
     ) -> Outcome:
-        return self.commits.submit(self._job(principal, draft, parse, resume))
+        return _answered(self.commits.submit(self._job(principal, draft, parse, resume)))
 
     def _job(
         self, principal: Principal, draft: Draft, parse: Callable[[], Request], resume: int | None = None
@@ -216,8 +268,13 @@ class Gate:
         # The clock is read when the job runs, inside its batch's transaction and under the
         # log's lock (see GroupCommit): the decision's time is the entry's recorded time,
         # and entry times never go backwards along the log.
-        def run(conn: Connection) -> tuple[Outcome, AuditEntry]:
-            return self._decide_and_fetch(conn, principal, draft, parse, self.clock.now(), resume)
+        def run(conn: Connection) -> tuple[Outcome, AuditEntry | None]:
+            # The token's liveness and the agreement history's counts in one statement.
+            live, counts = still_live(conn, principal, COUNT_COLUMNS, (principal.agreement_id or "",) * 3)
+            if not live:  # revoked since it was authenticated: a 401, nothing logged
+                return Outcome(401, error_body("unauthorized", "a valid bearer token is required")), None
+            history = (int(counts[0]), int(counts[1]), int(counts[2]))
+            return self._decide_and_fetch(conn, principal, draft, parse, self.clock.now(), resume, history)
 
         return Job(run, self._lock(principal))
 
@@ -240,13 +297,14 @@ class Gate:
         parse: Callable[[], Request],
         now: datetime,
         resume: int | None = None,
+        history: tuple[int, int, int] | None = None,
     ) -> tuple[Outcome, AuditEntry]:
         if principal.role != "partner" or principal.agreement_id is None:
             msg = "this route needs a partner token"
             return self._denied(draft, principal, None, now, 403, RULE_ROLE, msg)
         agreement_id = principal.agreement_id
         try:
-            version = self.versions.serving(conn, agreement_id, now)
+            version = self.versions.serving(conn, agreement_id, now, history)
         except NotFound:
             return self._denied(draft, principal, None, now, 403, "agreement", "the agreement is not on file")
         # The batch holds this (agreement, user)'s advisory lock on PostgreSQL: the count is exact.

@@ -180,6 +180,32 @@ def token_live(conn: Connection, token_id: str) -> bool:
     return live_principal(conn, token_id) is not None
 
 
+def still_live(
+    conn: Connection, principal: Principal, also: str = "", also_params: tuple[Any, ...] = ()
+) -> tuple[bool, tuple[Any, ...]]:
+    """Whether ``principal``'s token is live now and still names exactly this principal,
+    read in ``conn``'s transaction on the driver (one primary-key probe, no statement
+    building: it runs for every partner request, in the request's own transaction).
+
+    ``also``: more columns (scalar subqueries with ``?`` marks, values ``also_params``)
+    read in the same statement, so the same round trip; their values come second.
+    """
+    extra = f", {also}" if also else ""
+    sql = (
+        f'SELECT t.role, t."user", t.agreement_id{extra} FROM (SELECT 1 AS one) AS x '  # noqa: S608
+        "LEFT JOIN gate_tokens t ON t.token_id = ? AND t.revoked_utc IS NULL"
+    )
+    sqlite = conn.dialect.name == "sqlite"
+    raw: Any = conn.connection.driver_connection
+    cur = raw.cursor()
+    try:
+        cur.execute(sql if sqlite else sql.replace("?", "%s"), (*also_params, principal.token_id))
+        row = tuple(cur.fetchone())
+    finally:
+        cur.close()
+    return row[:3] == (principal.role, principal.user, principal.agreement_id), row[3:]
+
+
 def revoke_token(
     store: Store,
     clock: Clock,

@@ -24,12 +24,14 @@ bearer = HTTPBearer(auto_error=False, description="A token from `pars tokens iss
 __all__ = ["MalformedBody", "Services", "json_body", "principal", "services", "strict_object"]
 
 
-def services(request: Request) -> Services:
+# The two dependencies every request runs are ``async``: FastAPI runs a plain ``def``
+# dependency in the thread pool, a hop per request for a dictionary look-up.
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.pars
     return svc
 
 
-def note_route(request: Request) -> None:
+async def note_route(request: Request) -> None:
     """Tell the access log which route template answered (never the path's values)."""
     info, route = request.scope.get("pars"), request.scope.get("route")
     if isinstance(info, dict) and route is not None:
@@ -43,10 +45,30 @@ async def principal(
 ) -> Principal:
     """The caller, from ``Authorization: Bearer``; 401 (not logged) without a live token."""
     who = await run_in_threadpool(svc.gate.authenticate, creds.credentials if creds else None)
+    _note_principal(request, who)
+    return who
+
+
+async def partner_principal(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(bearer),
+    svc: Services = Depends(services),
+) -> Principal:
+    """The caller of a partner route (``Gate.identify``): a token seen before costs no
+    transaction here, because the gate checks in the request's own transaction that
+    it is still live (401, not logged, if not); 401 without a token it knows."""
+    token = creds.credentials if creds else None
+    who = svc.gate.known(token)
+    if who is None:
+        who = await run_in_threadpool(svc.gate.identify, token)
+    _note_principal(request, who)
+    return who
+
+
+def _note_principal(request: Request, who: Principal) -> None:
     info = request.scope.get("pars")
     if isinstance(info, dict):
         info["principal"] = who
-    return who
 
 
 class MalformedBody:

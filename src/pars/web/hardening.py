@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import orjson
+
 from pars.gate.errors import TooLarge, error_body
 
 Scope = MutableMapping[str, Any]
@@ -79,20 +81,18 @@ class Hardening:
                 return
             await self.app(scope, self._limited(receive), send_hardened)
         finally:
-            principal = info.get("principal")
-            access_log.info(
-                json.dumps(
-                    {
-                        "method": scope.get("method"),
-                        "route": info.get("route") or "unmatched",
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
-                        "role": getattr(principal, "role", None),
-                        "agreement": getattr(principal, "agreement_id", None),
-                        "user": getattr(principal, "user", None),
-                    }
-                )
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                principal = info.get("principal")
+                line = {
+                    "method": scope.get("method"),
+                    "route": info.get("route") or "unmatched",
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "role": getattr(principal, "role", None),
+                    "agreement": getattr(principal, "agreement_id", None),
+                    "user": getattr(principal, "user", None),
+                }
+                access_log.info(orjson.dumps(line).decode())
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0
