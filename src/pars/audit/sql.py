@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, bindparam, func, literal_column, select, update
+from sqlalchemy import BigInteger, Integer, Table, bindparam, func, literal_column, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.dml import Insert
 
@@ -60,6 +60,26 @@ class Statements:
     text: str
     #: (arrest_id, idx)
     text_arrest: str
+    #: The writer's own tip (PostgreSQL only, else None): the statements of an append
+    #: that assumes the head is still where this writer left it. ``tip_head`` moves the
+    #: head, (size, root, updated_utc, w_size, w_root, w_key), only from that very
+    #: (size, root, verifier key), RETURNING its size (no row: another head). Each
+    #: other statement takes its usual parameters and then (g_size, g_root), the new
+    #: head, and writes nothing unless the head is there now: a stale tip writes nothing.
+    tip: TipStatements | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TipStatements:
+    head: str
+    leaf: str
+    tile_insert: str
+    tile_update: str
+    text: str
+    text_arrest: str
+    #: (size, root, note, time_utc, g_size, g_root, since, now) RETURNING size: stored
+    #: only when the newest stored checkpoint is not in (since, now] (the cadence).
+    checkpoint: str
 
 
 def _compile(stmt: Any, dialect: Dialect, order: tuple[str, ...]) -> str:
@@ -115,6 +135,7 @@ def statements(dialect_name: str) -> Statements:
         .values(size=bindparam("size"), root=bindparam("root"), updated_utc=bindparam("updated_utc"))
     )
     leaf_cols = ("idx", "entry", "leaf_hash", "time_utc", "kind", "agreement_id", "user")
+    tip = _tip_statements(d, leaf_cols) if pg else None
     return Statements(
         lock=_compile(lock, d, ("key",)) if pg else None,
         head=_compile(head_q, d, ()),
@@ -126,4 +147,55 @@ def statements(dialect_name: str) -> Statements:
         head_update=_compile(head_update, d, ("size", "root", "updated_utc")),
         text=_compile(audit_texts.insert(), d, ("idx", "key", "text", "salt", "time_utc")),
         text_arrest=_compile(audit_text_arrests.insert(), d, ("arrest_id", "idx")),
+        tip=tip,
+    )
+
+
+def _tip_statements(d: Dialect, leaf_cols: tuple[str, ...]) -> TipStatements:
+    cp, head, tiles = audit_checkpoints, audit_head, audit_tiles
+    guard = (
+        select(head.c.id)
+        .where(head.c.id == _ONE, head.c.size == bindparam("g_size"), head.c.root == bindparam("g_root"))
+        .exists()
+    )
+    g = ("g_size", "g_root")
+
+    def insert(table: Table, cols: tuple[str, ...], *extra: Any) -> Any:
+        values = select(*(bindparam(c, type_=table.c[c].type) for c in cols)).where(guard, *extra)
+        return table.insert().from_select(list(cols), values)
+
+    moved = (
+        update(head)
+        .where(
+            head.c.id == _ONE,
+            head.c.size == bindparam("w_size"),
+            head.c.root == bindparam("w_root"),
+            head.c.verifier_key == bindparam("w_key"),
+        )
+        .values(size=bindparam("size"), root=bindparam("root"), updated_utc=bindparam("updated_utc"))
+        .returning(head.c.size)
+    )
+    tile_update = (
+        update(tiles)
+        .where(tiles.c.level == bindparam("w_level"), tiles.c.idx == bindparam("w_idx"), guard)
+        .values(hashes=bindparam("hashes"))
+    )
+    newest = select(func.max(cp.c.size)).scalar_subquery()
+    recent = (
+        select(cp.c.size)
+        .where(cp.c.size == newest, cp.c.time_utc > bindparam("since", type_=cp.c.time_utc.type))
+        .where(cp.c.time_utc <= bindparam("now", type_=cp.c.time_utc.type))
+        .exists()
+    )
+    cp_cols = ("size", "root", "note", "time_utc")
+    checkpoint = insert(cp, cp_cols, ~recent).returning(cp.c.size)
+    text_cols = ("idx", "key", "text", "salt", "time_utc")
+    return TipStatements(
+        head=_compile(moved, d, ("size", "root", "updated_utc", "w_size", "w_root", "w_key")),
+        leaf=_compile(insert(audit_leaves, leaf_cols), d, (*leaf_cols, *g)),
+        tile_insert=_compile(insert(tiles, ("level", "idx", "hashes")), d, ("level", "idx", "hashes", *g)),
+        tile_update=_compile(tile_update, d, ("hashes", "w_level", "w_idx", *g)),
+        text=_compile(insert(audit_texts, text_cols), d, (*text_cols, *g)),
+        text_arrest=_compile(insert(audit_text_arrests, ("arrest_id", "idx")), d, ("arrest_id", "idx", *g)),
+        checkpoint=_compile(checkpoint, d, (*cp_cols, *g, "since", "now")),
     )

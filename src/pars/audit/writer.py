@@ -208,14 +208,44 @@ def _driver_write(
 ) -> None:
     """Leaves, tiles, texts, the checkpoint (unless ``note`` is None) and the head (on
     PostgreSQL in one round trip)."""
-    inserts, updates = frontier.dirty_tiles()
     sqlite = conn.dialect.name == "sqlite"
     sql = statements(conn.dialect.name)
+    at: Any = utc_text(now) if sqlite else now
+    leaves, inserts, updates, texts, arrests = _row_params(appended, frontier, sqlite=sqlite)
+    # The free texts beside the leaves, in this transaction: no entry without its texts.
+    writes: list[tuple[str, list[Any]]] = [
+        (sql.leaf, leaves),
+        (sql.tile_insert, inserts),
+        (sql.tile_update, updates),
+        (sql.text, texts),
+        (sql.text_arrest, arrests),
+        (sql.checkpoint, [(size, root, note, at)] if note is not None else []),
+        (sql.head_update, [(size, root, at)]),
+    ]
+    raw = _driver(conn)
+    try:
+        if sqlite:
+            for text_, params in writes:
+                if params:
+                    raw.executemany(text_, params)
+        else:
+            with raw.pipeline(), raw.cursor() as cur:
+                for text_, params in writes:
+                    if params:
+                        cur.executemany(text_, params)
+    except _DRIVER_ERRORS as exc:
+        raise AuditWriteError(f"the audit log could not be written: {exc}") from exc
+
+
+def _row_params(
+    appended: list[AppendedLeaf], frontier: tiles.Frontier, *, sqlite: bool
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[Any], list[Any]]:
+    """The rows an append writes, as driver parameters: leaves, tile inserts, tile
+    updates, texts and the arrests they name."""
 
     def stamp(value: datetime) -> Any:  # SQLite keeps SQLAlchemy's text form of a DateTime
         return utc_text(value) if sqlite else value
 
-    at = stamp(now)
     leaves = []
     entries = []
     for leaf in appended:
@@ -224,29 +254,51 @@ def _driver_write(
         leaves.append((leaf.index, e.canonical, leaf.leaf_hash, stamp(naive), e.kind, e.agreement_id, e.user))
         if e.texts:
             entries.append((leaf.index, naive, e.document, e.texts))
-    statements_: list[tuple[str, list[tuple[Any, ...]]]] = [(sql.leaf, leaves)]
-    if inserts:
-        statements_.append((sql.tile_insert, list(inserts)))
-    if updates:
-        statements_.append((sql.tile_update, [(blob, lv, ix) for lv, ix, blob in updates]))
-    if entries:
-        # The free texts beside the leaves, in this transaction: no entry without its texts.
-        texts, arrests = text_rows(entries, sqlite=sqlite)
-        statements_.append((sql.text, texts))
-        if arrests:
-            statements_.append((sql.text_arrest, list(arrests)))
-    if note is not None:
-        statements_.append((sql.checkpoint, [(size, root, note, at)]))
-    statements_.append((sql.head_update, [(size, root, at)]))
+    inserts, updates = frontier.dirty_tiles()
+    texts, arrests = text_rows(entries, sqlite=sqlite) if entries else ([], [])
+    return leaves, list(inserts), [(blob, lv, ix) for lv, ix, blob in updates], texts, list(arrests)
+
+
+def _tip_write(
+    conn: Connection,
+    tip: tuple[int, bytes, str],
+    appended: list[AppendedLeaf],
+    frontier: tiles.Frontier,
+    root: bytes,
+    note: str,
+    now: datetime,
+    interval: timedelta,
+) -> bool | None:
+    """PostgreSQL, in one round trip: the lock, then the whole append, written only if the
+    head is still at ``tip`` (size, root, verifier key). None: it was not (nothing written,
+    the lock held); else whether the checkpoint was stored (at the cadence, judged by the
+    database on the newest stored checkpoint's time)."""
+    sql = statements(conn.dialect.name)
+    assert sql.lock is not None
+    assert sql.tip is not None
+    t = sql.tip
+    size = frontier.size
+    g = (size, root)
+    leaves, inserts, updates, texts, arrests = _row_params(appended, frontier, sqlite=False)
     raw = _driver(conn)
     try:
-        if sqlite:
-            for text_, params in statements_:
-                raw.executemany(text_, params)
-        else:
-            with raw.pipeline(), raw.cursor() as cur:
-                for text_, params in statements_:
-                    cur.executemany(text_, params)
+        with raw.cursor() as cur, raw.cursor() as moved, raw.cursor() as stored:
+            with raw.pipeline():
+                cur.execute(sql.lock, (LOCK_KEY,))
+                moved.execute(t.head, (size, root, now, *tip))
+                for text_, params in (
+                    (t.leaf, leaves),
+                    (t.tile_insert, inserts),
+                    (t.tile_update, updates),
+                    (t.text, texts),
+                    (t.text_arrest, arrests),
+                ):
+                    if params:
+                        cur.executemany(text_, [(*p, *g) for p in params])
+                stored.execute(t.checkpoint, (size, root, note, now, *g, now - interval, now))
+            if moved.fetchone() is None:
+                return None
+            return stored.fetchone() is not None
     except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log could not be written: {exc}") from exc
 
@@ -284,6 +336,8 @@ class AuditLog:
         # stored, and the next append need not read and re-split it. A transaction
         # that rolled back, or another writer's append, changes the head: reload.
         self._edge: tuple[int, bytes, dict[int, list[bytes]]] | None = None
+        # With ``_edge``: that head's origin, verifier key and newest entry time.
+        self._tip: tuple[str, str, datetime] | None = None
 
     @classmethod
     def open(
@@ -335,15 +389,16 @@ class AuditLog:
         """Append ``entries`` in the caller's write transaction and sign the new size."""
         if not entries:
             raise InvalidInput("entries: nothing to append")
+        done = self._append_on_tip(conn, entries)
+        if done is not None:
+            return done
         head = _driver_lock_and_head(conn) or self.ensure_head(conn)  # under the lock either way
         self._check_key(head)
         _check_times(head, entries)
         n = head.size
         cached = self._edge
-        if cached is not None and cached[0] == n and cached[1] == head.root:
-            edge = cached[2]
-        else:
-            edge = self._load_edge(conn, n)
+        mine = cached is not None and cached[0] == n and cached[1] == head.root
+        edge = cached[2] if cached is not None and mine else self._load_edge(conn, n)
         frontier = tiles.Frontier(n, edge)
         leaves = [AppendedLeaf(i, frontier.push(e.canonical), e) for i, e in enumerate(entries, start=n)]
         size = frontier.size
@@ -353,7 +408,39 @@ class AuditLog:
         store_cp = self._due(head, now)
         _driver_write(conn, leaves, frontier, size, root, cp.note if store_cp else None, now)
         self._edge = (size, root, frontier.edge())
+        # The next append may assume this head (one round trip) only if this one found the
+        # head where this writer had left it: beside other writers, the guess would miss.
+        self._tip = (head.origin, head.verifier_key, entries[-1].time) if mine else None
         return Appended(leaves, cp, store_cp)
+
+    def _append_on_tip(self, conn: Connection, entries: Sequence[AuditEntry]) -> Appended | None:
+        """PostgreSQL: the append in one round trip, on the head this writer left (its edge,
+        origin, key and newest entry time known, none read). None when there is no such
+        tip, an entry is older than the tip's newest, or the head has moved since (another
+        writer appended, or the transaction that wrote the tip rolled back): nothing was
+        written, and ``append`` reads the head under the lock as usual."""
+        cached, known = self._edge, self._tip
+        if cached is None or known is None or conn.dialect.name != "postgresql":
+            return None
+        n, old_root, edge = cached
+        origin, key, newest = known
+        times = [e.time for e in entries]
+        if times[0] < newest or times != sorted(times):
+            return None  # judged (and refused) against the stored head
+        frontier = tiles.Frontier(n, edge)
+        leaves = [AppendedLeaf(i, frontier.push(e.canonical), e) for i, e in enumerate(entries, start=n)]
+        size, root = frontier.size, frontier.root()
+        now = to_utc_naive(self.clock.now())
+        cp = sign_checkpoint(origin, size, root, self.keys.name, self.keys.signing_key)
+        stored = _tip_write(
+            conn, (n, old_root, key), leaves, frontier, root, cp.note, now, self.checkpoint_interval
+        )
+        if stored is None:
+            self._edge = self._tip = None
+            return None
+        self._edge = (size, root, frontier.edge())
+        self._tip = (origin, key, entries[-1].time)
+        return Appended(leaves, cp, stored)
 
     def head_checkpoint_due(self, conn: Connection) -> bool:
         """Would ``checkpoint_head`` store one now? Read-only (no lock): a cheap first look."""
