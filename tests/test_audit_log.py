@@ -28,6 +28,7 @@ from pars.audit import (
     root_at,
     root_hash,
     stored_checkpoint,
+    tiles,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
@@ -259,6 +260,11 @@ def test_the_edge_a_writer_keeps_is_the_stored_edge_across_tile_boundaries(
         assert log._edge is not None and log._edge[0] == size
         with store.read() as conn:
             assert log._edge[2] == AuditLog._load_edge(conn, size)
+        # The frontier the next append resumes is the one the stored edge gives.
+        assert log._frontier is not None
+        resumed, fresh = log._frontier.resumed(), tiles.Frontier(size, log._edge[2])
+        assert (resumed.size, resumed.stack, resumed.loaded) == (fresh.size, fresh.stack, fresh.loaded)
+        assert {k: v for k, v in resumed.bufs.items() if v} == {k: v for k, v in fresh.bufs.items() if v}
     assert verify_log(store, log.verifier_key).ok
 
 
@@ -300,9 +306,14 @@ def test_writers_appending_in_turn_and_a_rolled_back_append_leave_one_log(
         size += 2
         assert appended.checkpoint.size == size
         done.append((size, appended.checkpoint.root))
-    with pytest.raises(RuntimeError), store.write() as conn:
-        log.append(conn, make_entries(log, 1, size))
-        raise RuntimeError("rolled back")
+
+    def rolled_back() -> None:
+        with store.write() as conn:
+            log.append(conn, make_entries(log, 1, size))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
     append(store, log, make_entries(log, 1, size))
     append(store, log, make_entries(log, 1, size + 1))
     size += 2

@@ -336,6 +336,9 @@ class AuditLog:
         # stored, and the next append need not read and re-split it. A transaction
         # that rolled back, or another writer's append, changes the head: reload.
         self._edge: tuple[int, bytes, dict[int, list[bytes]]] | None = None
+        # The frontier that edge came from: the next append resumes it (no subtree rehashed).
+        self._frontier: tiles.Frontier | None = None
+        self._vkey: tuple[LogKeys, str] | None = None
         # With ``_edge``: that head's origin, verifier key and newest entry time.
         self._tip: tuple[str, str, datetime] | None = None
 
@@ -358,7 +361,21 @@ class AuditLog:
 
     @property
     def verifier_key(self) -> str:
-        return self.keys.verifier_key
+        keys, known = self.keys, self._vkey
+        if known is None or known[0] is not keys:  # derived once per key, not per append
+            known = self._vkey = (keys, keys.verifier_key)
+        return known[1]
+
+    def _resume(self, size: int, edge: dict[int, list[bytes]]) -> tiles.Frontier:
+        """A frontier at ``size`` over ``edge``: the last append's, when it is that one."""
+        last = self._frontier
+        if last is not None and self._edge is not None and self._edge[2] is edge and last.size == size:
+            return last.resumed()
+        return tiles.Frontier(size, edge)
+
+    def _keep(self, size: int, root: bytes, frontier: tiles.Frontier) -> None:
+        self._edge = (size, root, frontier.edge())
+        self._frontier = frontier
 
     def _check_key(self, head: Head) -> None:
         if head.verifier_key != self.verifier_key:
@@ -399,7 +416,7 @@ class AuditLog:
         cached = self._edge
         mine = cached is not None and cached[0] == n and cached[1] == head.root
         edge = cached[2] if cached is not None and mine else self._load_edge(conn, n)
-        frontier = tiles.Frontier(n, edge)
+        frontier = self._resume(n, edge)
         leaves = [AppendedLeaf(i, frontier.push(e.canonical), e) for i, e in enumerate(entries, start=n)]
         size = frontier.size
         root = frontier.root()
@@ -407,7 +424,7 @@ class AuditLog:
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
         store_cp = self._due(head, now)
         _driver_write(conn, leaves, frontier, size, root, cp.note if store_cp else None, now)
-        self._edge = (size, root, frontier.edge())
+        self._keep(size, root, frontier)
         # The next append may assume this head (one round trip) only if this one found the
         # head where this writer had left it: beside other writers, the guess would miss.
         self._tip = (head.origin, head.verifier_key, entries[-1].time) if mine else None
@@ -427,7 +444,7 @@ class AuditLog:
         times = [e.time for e in entries]
         if times[0] < newest or times != sorted(times):
             return None  # judged (and refused) against the stored head
-        frontier = tiles.Frontier(n, edge)
+        frontier = self._resume(n, edge)
         leaves = [AppendedLeaf(i, frontier.push(e.canonical), e) for i, e in enumerate(entries, start=n)]
         size, root = frontier.size, frontier.root()
         now = to_utc_naive(self.clock.now())
@@ -436,9 +453,9 @@ class AuditLog:
             conn, (n, old_root, key), leaves, frontier, root, cp.note, now, self.checkpoint_interval
         )
         if stored is None:
-            self._edge = self._tip = None
+            self._edge = self._tip = self._frontier = None
             return None
-        self._edge = (size, root, frontier.edge())
+        self._keep(size, root, frontier)
         self._tip = (origin, key, entries[-1].time)
         return Appended(leaves, cp, stored)
 
