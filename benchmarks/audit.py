@@ -24,6 +24,14 @@ and commit (about 700 bytes, through the same ``Store.write()``) on the same dat
 
 and ``verify_log`` on each resulting log against raw SHA-256 over its leaves.
 
+At the goal's scale (10^6 entries appended in batches of 1 to 32)::
+
+    benchmarks/audit.py --batches 1,8,32 --fill 1000000 --modes cadence
+
+``--fill N`` first appends N entries to each log in batches of those sizes in rotation
+(each its own transaction, committed without fsync to build the log in minutes; the
+timed appends after it are durable), ``--modes`` picks "every" and/or "cadence".
+
 PostgreSQL comes from ``PARS_BENCH_POSTGRES_URL`` (default
 postgresql://postgres@127.0.0.1:5432/test); the script creates and drops its own
 database there. Not a test: it prints figures, it does not assert.
