@@ -24,6 +24,14 @@ and commit (about 700 bytes, through the same ``Store.write()``) on the same dat
 
 and ``verify_log`` on each resulting log against raw SHA-256 over its leaves.
 
+At the goal's scale (10^6 entries appended in batches of 1 to 32)::
+
+    benchmarks/audit.py --batches 1,8,32 --fill 1000000 --modes cadence
+
+``--fill N`` first appends N entries to each log in batches of those sizes in rotation
+(each its own transaction, committed without fsync to build the log in minutes; the
+timed appends after it are durable), ``--modes`` picks "every" and/or "cadence".
+
 PostgreSQL comes from ``PARS_BENCH_POSTGRES_URL`` (default
 postgresql://postgres@127.0.0.1:5432/test); the script creates and drops its own
 database there. Not a test: it prints figures, it does not assert.
@@ -32,6 +40,7 @@ database there. Not a test: it prints figures, it does not assert.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import random
@@ -45,6 +54,7 @@ from pathlib import Path
 
 import orjson
 from common import DEFAULT_PG, backend_store  # benchmarks/common.py (scripts run from this folder)
+from sqlalchemy import event
 
 from pars.audit import (
     AuditEntry,
@@ -203,39 +213,80 @@ def verify_ratio(store: Store, log: AuditLog, tmpl: list[AuditEntry], n: int) ->
     verifying = time.perf_counter() - t
     assert result.ok, result.problem
     assert result.size == n
-    leaves = [entry_bytes(tmpl, i) for i in range(n)]
+    raw = 0.0
+    for lo in range(0, n, 65_536):  # in slices: a million leaves would hold 700 MB
+        leaves = [entry_bytes(tmpl, i) for i in range(lo, min(lo + 65_536, n))]
+        t = time.perf_counter()
+        for b in leaves:
+            hashlib.sha256(b"\x00" + b).digest()
+        raw += time.perf_counter() - t
+    return verifying / raw, result.checkpoints_checked
+
+
+INTERVALS = {"every": 0.0, "cadence": None}
+
+
+def fill(store: Store, log: AuditLog, tmpl: list[AuditEntry], n: int, sizes: list[int]) -> float:
+    """Append ``n`` entries in batches of ``sizes`` in rotation, each its own transaction
+    (the log a long-running gate leaves); returns the seconds taken.
+
+    Not durable, to build a 10^6-entry log in minutes on a busy machine: PostgreSQL
+    commits with ``synchronous_commit = off``, SQLite with ``synchronous = OFF``. The
+    log is the same (the cadence follows the clock, so it stores fewer checkpoints
+    per entry than a durable fill would); the timed appends after it are durable.
+    """
+    if store.is_sqlite:  # a store of its own, whose connections never sync
+        store = Store(store.url)
+        event.listen(store.engine, "connect", lambda dbapi, _rec: dbapi.execute("PRAGMA synchronous = OFF"))
     t = time.perf_counter()
-    for b in leaves:
-        hashlib.sha256(b"\x00" + b).digest()
-    return verifying / (time.perf_counter() - t), result.checkpoints_checked
+    done, k = 0, 0
+    while done < n:
+        size = min(sizes[k % len(sizes)], n - done)
+        chunk = next(batches(tmpl, done, size, size))
+        with store.write() as conn:
+            if not store.is_sqlite:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            log.append(conn, chunk)
+        done, k = done + size, k + 1
+        if done % 100_000 < size:
+            print(f"  filled {done:,}", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - t
+    if store.is_sqlite:
+        store.dispose()
+    return seconds
 
 
-def run_batches(name: str, sizes: list[int], appends: int, pg_admin: str) -> dict[str, object]:
+def run_batches(
+    name: str, sizes: list[int], appends: int, pg_admin: str, *, modes: list[str], prefill: int = 0
+) -> dict[str, object]:
     """Per batch size, per mode: the times of ``appends`` appends and as many bare inserts,
-    taken one after the other (bare, append, bare, append ...) so load falls on all alike."""
-    with (
-        tempfile.TemporaryDirectory() as a,
-        tempfile.TemporaryDirectory() as tmp,
-        backend_store(name, pg_admin, Path(a)) as every_store,
-        backend_store(name, pg_admin, Path(tmp)) as cadence_store,
-    ):
+    taken one after the other (bare, append, bare, append ...) so load falls on all alike.
+    With ``prefill``, each log first gets that many entries in batches of ``sizes``."""
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
         logs = {}
-        for mode, store, interval in (("every", every_store, 0.0), ("cadence", cadence_store, None)):
+        for mode in modes:
+            (Path(tmp) / mode).mkdir()
+            store = stack.enter_context(backend_store(name, pg_admin, Path(tmp) / mode))
             keys = str(Path(tmp) / f"keys-{mode}")
             init_log(store, keys)
-            logs[mode] = (store, AuditLog.open(keys, checkpoint_interval=interval))
+            logs[mode] = (store, AuditLog.open(keys, checkpoint_interval=INTERVALS[mode]))
             with store.write() as conn:
                 conn.exec_driver_sql(_BARE[name])
-        tmpl = templates(logs["every"][1])
+        tmpl = templates(logs[modes[0]][1])
         payload = tmpl[0].canonical
-        done = {"every": 0, "cadence": 0}
-        bares = 0
         out: dict[str, object] = {}
+        for mode in modes:
+            if prefill:
+                store, log = logs[mode]
+                out[f"fill_{mode}"] = prefill / fill(store, log, tmpl, prefill, sizes)
+        done = dict.fromkeys(modes, prefill)
+        bares = 0
         for size in sizes:
             chunks = {m: list(batches(tmpl, done[m], appends * size, size)) for m in done}
-            times: dict[str, list[float]] = {"every": [], "cadence": [], "bare_every": [], "bare_cadence": []}
+            times: dict[str, list[float]] = {k: [] for m in modes for k in (m, f"bare_{m}")}
             for i in range(appends):
-                for mode in ("every", "cadence"):
+                for mode in modes:
                     store, log = logs[mode]
                     times[f"bare_{mode}"].append(bare_insert(store, bares, payload))
                     times[mode].append(timed_append(store, log, chunks[mode][i]))
@@ -244,33 +295,37 @@ def run_batches(name: str, sizes: list[int], appends: int, pg_admin: str) -> dic
                 done[mode] += appends * size
             out[str(size)] = {k: (sum(v), statistics.median(v)) for k, v in times.items()}
             print(f"  {name}: batch {size} done", file=sys.stderr, flush=True)
-        for mode in ("every", "cadence"):
+        for mode in modes:
             store, log = logs[mode]
             out[f"verify_{mode}"] = verify_ratio(store, log, tmpl, done[mode])
         return out
 
 
-def print_batches(results: dict[str, dict[str, object]], sizes: list[int], appends: int) -> None:
+def print_batches(
+    results: dict[str, dict[str, object]], sizes: list[int], appends: int, modes: list[str], prefill: int
+) -> None:
     print(f"\naudit appends at the gate's batch sizes: {appends} appends per batch size and mode,")
     print("each append and each bare single-row insert its own durable transaction, interleaved")
+    if prefill:
+        print(f"after filling each log with {prefill:,} entries in batches of {sizes} in rotation")
+    label = {"every": "every cp", "cadence": "cadence"}
     for name, r in results.items():
         print(f"\n[{name}]")
-        print(f"  {'batch':>5} {'bare commit':>12} {'append, every cp':>22} {'append, cadence':>22}"
-              f" {'every/bare':>11} {'cadence/bare':>13}")  # fmt: skip
+        for mode in modes:
+            if f"fill_{mode}" in r:
+                print(f"  fill ({mode}): {r[f'fill_{mode}']:,.0f} entries/s")
+        head = "".join(f" {'append, ' + label[m]:>22}" for m in modes)
+        ratios = "".join(f" {label[m] + '/bare':>13}" for m in modes)
+        print(f"  {'batch':>5} {'bare commit':>12}{head}{ratios}")
         for size in sizes:
             x = r[str(size)]
             assert isinstance(x, dict)
             n = appends * size
-            bare_ms = (x["bare_every"][1] + x["bare_cadence"][1]) / 2 * 1000
-            every_ms, cadence_ms = x["every"][1] * 1000, x["cadence"][1] * 1000
-            print(
-                f"  {size:>5} {bare_ms:>9.2f} ms"
-                f" {every_ms:>7.2f} ms {n / x['every'][0]:>7,.0f}/s"
-                f" {cadence_ms:>7.2f} ms {n / x['cadence'][0]:>7,.0f}/s"
-                f" {x['every'][1] / x['bare_every'][1]:>10.2f}x"
-                f" {x['cadence'][1] / x['bare_cadence'][1]:>12.2f}x"
-            )
-        for mode in ("every", "cadence"):
+            bare_ms = statistics.mean(x[f"bare_{m}"][1] for m in modes) * 1000
+            cols = "".join(f" {x[m][1] * 1000:>7.2f} ms {n / x[m][0]:>7,.0f}/s" for m in modes)
+            rats = "".join(f" {x[m][1] / x[f'bare_{m}'][1]:>12.2f}x" for m in modes)
+            print(f"  {size:>5} {bare_ms:>9.2f} ms{cols}{rats}")
+        for mode in modes:
             ratio, checkpoints = r[f"verify_{mode}"]  # type: ignore[misc]
             print(f"  verify ({mode}): {ratio:.2f}x raw sha256, {checkpoints:,} stored checkpoints checked")
     print("\nms: median per transaction; /s: entries per second over all of them;")
@@ -285,15 +340,29 @@ def main() -> None:
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--batches", help="comma-separated batch sizes, e.g. 1,8,32: the side-by-side run")
     ap.add_argument("--appends", type=int, default=500, help="with --batches: appends per size and mode")
+    ap.add_argument(
+        "--fill",
+        type=int,
+        default=0,
+        help="with --batches: first fill each log with this many entries, in batches of those sizes",
+    )
+    ap.add_argument(
+        "--modes",
+        default="every,cadence",
+        help="with --batches: every (a checkpoint stored per append), cadence",
+    )
     args = ap.parse_args()
     pg_admin = os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG)
     if args.batches:
         sizes = [int(b) for b in args.batches.split(",")]
+        modes = [m for m in args.modes.split(",") if m]
+        if not modes or any(m not in INTERVALS for m in modes):
+            ap.error("--modes: every and/or cadence")
         found = {}
         for name in args.backends.split(","):
             print(f"running {name} at batch sizes {sizes} ...", file=sys.stderr, flush=True)
-            found[name] = run_batches(name, sizes, args.appends, pg_admin)
-        print_batches(found, sizes, args.appends)
+            found[name] = run_batches(name, sizes, args.appends, pg_admin, modes=modes, prefill=args.fill)
+        print_batches(found, sizes, args.appends, modes, args.fill)
         return
     if args.entries < SMALL:
         ap.error(f"--entries must be at least {SMALL}")

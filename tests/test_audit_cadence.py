@@ -24,7 +24,7 @@ from pars.audit import (
     verify_inclusion,
     verify_log,
 )
-from pars.audit.log import checkpoint_interval_seconds
+from pars.audit.writer import checkpoint_interval_seconds
 from pars.clock import FixedClock
 from pars.errors import ConfigError
 from pars.store.db import Store

@@ -28,6 +28,7 @@ from pars.audit import (
     root_at,
     root_hash,
     stored_checkpoint,
+    tiles,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
@@ -259,6 +260,11 @@ def test_the_edge_a_writer_keeps_is_the_stored_edge_across_tile_boundaries(
         assert log._edge is not None and log._edge[0] == size
         with store.read() as conn:
             assert log._edge[2] == AuditLog._load_edge(conn, size)
+        # The frontier the next append resumes is the one the stored edge gives.
+        assert log._frontier is not None
+        resumed, fresh = log._frontier.resumed(), tiles.Frontier(size, log._edge[2])
+        assert (resumed.size, resumed.stack, resumed.loaded) == (fresh.size, fresh.stack, fresh.loaded)
+        assert {k: v for k, v in resumed.bufs.items() if v} == {k: v for k, v in fresh.bufs.items() if v}
     assert verify_log(store, log.verifier_key).ok
 
 
@@ -281,3 +287,53 @@ def test_a_rolled_back_append_or_another_writer_makes_the_next_append_reload_the
     with store.read() as conn:
         assert log_size(conn) == 13
     assert verify_log(store, log.verifier_key).ok
+
+
+def test_writers_appending_in_turn_and_a_rolled_back_append_leave_one_log(
+    store: Store, log: AuditLog, keydir: str
+) -> None:
+    """On PostgreSQL a writer appends on the head it left in one round trip (nothing read
+    first); when another writer appended meanwhile, or its last append rolled back, that
+    attempt must write nothing and the append go through the head read under the lock."""
+    other = AuditLog.open(keydir, clock=FixedClock(T0))
+    done: list[tuple[int, bytes]] = []
+    size = 0
+    for who in (log, log, log, log, other, log, log, other, other, log, log):
+        entries = make_entries(log, 2, size)
+        with store.write() as conn:
+            appended = who.append(conn, entries)
+        assert [leaf.index for leaf in appended.leaves] == [size, size + 1]
+        size += 2
+        assert appended.checkpoint.size == size
+        done.append((size, appended.checkpoint.root))
+
+    def rolled_back() -> None:
+        with store.write() as conn:
+            log.append(conn, make_entries(log, 1, size))
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    append(store, log, make_entries(log, 1, size))
+    append(store, log, make_entries(log, 1, size + 1))
+    size += 2
+    with store.read() as conn:
+        assert log_size(conn) == size
+        for at, root in done:  # every receipt's checkpoint is a root of the stored log
+            assert root_at(conn, at) == root
+        stored = [get_entry(conn, i).entry for i in range(size)]
+    expected = [e.canonical for e in make_entries(log, size)]
+    assert stored == expected
+    assert verify_log(store, log.verifier_key).ok
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_the_driver_sql_is_compiled_from_the_tables_and_refuses_another_parameter_order(dialect: str) -> None:
+    from pars.audit.sql import _compile, _dialect, statements
+    from pars.store.schema.audit import audit_tiles
+
+    sql = statements(dialect)
+    assert "audit_leaves" in sql.leaf and "leaf_hash" in sql.leaf
+    assert (sql.lock is None) == (dialect == "sqlite") and (sql.tip is None) == (dialect == "sqlite")
+    with pytest.raises(RuntimeError, match="takes"):
+        _compile(audit_tiles.insert(), _dialect(dialect), ("idx", "level", "hashes"))

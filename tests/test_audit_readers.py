@@ -207,7 +207,7 @@ def test_the_report_reads_no_entry_past_its_published_checkpoint(
 ) -> None:
     """With witnesses lagging, the report stops at the published size and names that checkpoint."""
     from pars.audit import reader
-    from pars.audit.log import stored_checkpoint
+    from pars.audit.proofs import stored_checkpoint
 
     store, log, indices = misused
     published = indices[-1] + 1  # the agreement's apply is entry 0

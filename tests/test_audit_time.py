@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pars.audit import AuditLog, AuditWriteError, build_entry, init_log, log_size, open_log, verify_log
-from pars.audit.log import read_head
+from pars.audit.proofs import read_head
 from pars.store.db import Store
 from tests.test_gate_fixtures import World, world
 

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 import pars.demo as demo_module
 from pars.audit import inclusion_proof, leaf_hash, load_keys, root_at, verify_inclusion
 from pars.audit.bundle import check_bundle
-from pars.audit.log import get_entry
 from pars.audit.note import verify_checkpoint
+from pars.audit.proofs import get_entry
 from pars.cli import app
 from pars.clock import FixedClock, parse_instant
 from pars.demo import MISUSER, Demo, run_demo

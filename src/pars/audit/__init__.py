@@ -63,49 +63,43 @@ if TYPE_CHECKING:
         keyed_hash,
     )
     from pars.audit.keys import LogKeys, create_keys, load_keys
-    from pars.audit.log import (
-        Appended,
-        AppendedLeaf,
-        AuditLog,
+    from pars.audit.proofs import (
         AuditWriteError,
         LogEntry,
         consistency_proof,
         get_entry,
         inclusion_proof,
-        init_log,
         latest_checkpoint,
         log_size,
-        receipt,
         root_at,
         stored_checkpoint,
     )
     from pars.audit.reader import LogMismatch, LogView, iter_entries, open_log, view_of
+    from pars.audit.setup import init_log
     from pars.audit.verify import Problem, VerifyResult, verify_log
+    from pars.audit.writer import Appended, AppendedLeaf, AuditLog, receipt
 
 #: Names whose modules need the store (SQLAlchemy, psycopg) or the records room:
 #: imported on first use, so the auditor API above stays light.
 _LAZY = {
     **dict.fromkeys(["AuditEntry", "build_entry", "format_time", "hash_filters", "keyed_hash"], "entry"),
     **dict.fromkeys(["LogKeys", "create_keys", "load_keys"], "keys"),
+    **dict.fromkeys(["Appended", "AppendedLeaf", "AuditLog", "receipt"], "writer"),
     **dict.fromkeys(
         [
-            "Appended",
-            "AppendedLeaf",
-            "AuditLog",
             "AuditWriteError",
             "LogEntry",
             "consistency_proof",
             "get_entry",
             "inclusion_proof",
-            "init_log",
             "latest_checkpoint",
             "log_size",
-            "receipt",
             "root_at",
             "stored_checkpoint",
         ],
-        "log",
+        "proofs",
     ),
+    "init_log": "setup",
     **dict.fromkeys(["Problem", "VerifyResult", "verify_log"], "verify"),
     **dict.fromkeys(["LogMismatch", "LogView", "iter_entries", "open_log", "view_of"], "reader"),
 }

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select
 
 from pars.audit.bundle import BundleItem, make_bundle
-from pars.audit.log import inclusion_proof, stored_checkpoint
 from pars.audit.note import Checkpoint
+from pars.audit.proofs import inclusion_proof, stored_checkpoint
 from pars.audit.reader import LogView, published_checkpoint, view_of
 from pars.audit.scan import snapshot
 from pars.audit.tlogproof import format_proof

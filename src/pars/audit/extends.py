@@ -97,7 +97,7 @@ def kept_checkpoint(
 def departure(conn: Connection, stored_size: int, kept: Iterable[Kept]) -> Departure | None:
     """Where the stored log (verified, of ``stored_size`` entries, in ``conn``'s snapshot)
     stops extending the kept checkpoints; None when it extends every one."""
-    from pars.audit.log import root_at
+    from pars.audit.proofs import root_at
 
     agree = 0
     for k in sorted(kept, key=lambda k: k.checkpoint.size):

@@ -2,7 +2,7 @@
 
 Pure: values in, values out. The proof *planners* say which ranges of leaves a
 proof needs (``inclusion_ranges``, ``consistency_ranges``); the in-memory helpers
-here and the stored log (``pars.audit.log``) both fill those ranges, so proofs from
+here and the stored log (``pars.audit.proofs``) both fill those ranges, so proofs from
 storage are the same bytes as proofs from a list of leaf hashes.
 
 Rule: the verifiers never raise and never trust their input — wrong types, wrong

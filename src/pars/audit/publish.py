@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from pars.audit.cosignature import CosignatureError, CosignerKey
-from pars.audit.log import latest_checkpoint, log_size, stored_checkpoint
 from pars.audit.note import Checkpoint
+from pars.audit.proofs import latest_checkpoint, log_size, stored_checkpoint
 from pars.audit.tilepath import HASH_SIZE, TILE_WIDTH, Tile, encode_bundle, tile_width
 from pars.errors import ConfigError, NotFound
 from pars.store.schema.audit import audit_leaves, audit_tiles

@@ -48,9 +48,10 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.engine import make_url
 
 from pars.audit.cosignature import CosignatureError, verify_cosignature
-from pars.audit.log import AuditLog, consistency_proof, latest_checkpoint
 from pars.audit.note import Checkpoint
+from pars.audit.proofs import consistency_proof, latest_checkpoint
 from pars.audit.publish import Witness, WitnessConfig
+from pars.audit.writer import AuditLog
 from pars.clock import SYSTEM_CLOCK, Clock, to_utc_naive
 from pars.store.db import Store
 from pars.store.schema.publish import audit_cosignatures, audit_published, audit_witnesses

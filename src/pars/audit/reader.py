@@ -53,9 +53,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, text
 
-from pars.audit.log import LogEntry
 from pars.audit.merkle import fill, inclusion_ranges, perfect_root, range_nodes, verify_inclusion
 from pars.audit.note import Checkpoint, CheckpointError, verify_checkpoint
+from pars.audit.proofs import LogEntry
 from pars.audit.scan import snapshot
 from pars.audit.tiles import TILE_HEIGHT, TILE_WIDTH, node_from_tile, split, tile_of
 from pars.audit.verify import VerifyResult, verify_in
@@ -117,7 +117,7 @@ def published_checkpoint(conn: Connection) -> Checkpoint | None:
     if latest_published is not None:
         found: Checkpoint | None = latest_published(conn)
         return found
-    from pars.audit.log import latest_checkpoint
+    from pars.audit.proofs import latest_checkpoint
 
     return latest_checkpoint(conn)
 
@@ -298,7 +298,7 @@ def view_of(
 ) -> LogView:
     """A ``LogView`` on ``conn``'s snapshot: at the stored checkpoint of ``size``, or at the one
     ``choose`` picks (default: the newest published)."""
-    from pars.audit.log import stored_checkpoint
+    from pars.audit.proofs import stored_checkpoint
 
     head = _head(conn)
     if head is None:

@@ -16,50 +16,28 @@ from typing import Any
 
 from pars.audit.texts import MIN_RETENTION_DAYS, Text, named_arrests, with_texts
 
-_TEXT_ROW = "INSERT INTO audit_texts (idx, key, text, salt, time_utc) VALUES (%s, %s, %s, %s, %s)"
-_ARREST_ROW = "INSERT INTO audit_text_arrests (arrest_id, idx) VALUES (%s, %s)"
 
+def text_rows(
+    leaves: Iterable[tuple[int, datetime, Mapping[str, Any], Mapping[str, Text]]], *, sqlite: bool
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
+    """The ``audit_texts`` and ``audit_text_arrests`` rows of appended entries (index, entry
+    time as naive UTC, document, texts), as driver parameters in the column order of
+    ``pars.audit.sql`` (``text``, ``text_arrest``).
 
-def write_texts(
-    conn: Any, leaves: Iterable[tuple[int, datetime, Mapping[str, Any], Mapping[str, Text]]]
-) -> None:
-    """Store the texts of appended entries (index, entry time as naive UTC, document, texts),
-    in the caller's transaction: the append's, so no entry is without its texts.
-
-    Straight to the driver, as the append itself writes (``pars.audit.log``): one
-    ``executemany`` per table, no statement building on the gate's hot path.
+    The append writes them in its own transaction and round trip (``pars.audit.writer``),
+    so no entry is without its texts.
     """
     from pars.clock import utc_text
 
-    pg = conn.dialect.name == "postgresql"
     rows: list[tuple[Any, ...]] = []
     arrests: list[tuple[str, int]] = []
     for index, at, doc, texts in leaves:
         if not texts:
             continue
-        stamp = at if pg else utc_text(at)  # SQLite keeps SQLAlchemy's text form of a DateTime
+        stamp: Any = utc_text(at) if sqlite else at  # SQLite keeps SQLAlchemy's text form of a DateTime
         rows.extend((index, k, t.text, t.salt, stamp) for k, t in texts.items())
         arrests.extend((a, index) for a in sorted(named_arrests(doc)))
-    if not rows:
-        return
-    import sqlite3
-
-    import psycopg
-
-    from pars.audit.log import AuditWriteError
-
-    raw = conn.connection.driver_connection
-    try:
-        for sql, params in ((_TEXT_ROW, rows), (_ARREST_ROW, arrests)):
-            if not params:
-                continue
-            if pg:
-                with raw.cursor() as cur:
-                    cur.executemany(sql, params)
-            else:
-                raw.executemany(sql.replace("%s", "?"), params)
-    except (psycopg.Error, sqlite3.Error) as exc:
-        raise AuditWriteError(f"the audit entry's texts could not be written: {exc}") from exc
+    return rows, arrests
 
 
 def load_texts(conn: Any, indices: Sequence[int]) -> dict[int, dict[str, Text]]:
@@ -144,7 +122,7 @@ def erase_entry(store: Any, log: Any, index: int, reason: str, *, by: str) -> di
     """``pars audit erase``: delete the texts of entry ``index``, logged as an admin entry
     whose ``justification`` commits to ``reason``; returns what was done."""
     from pars.audit.entry import build_entry
-    from pars.audit.log import get_entry
+    from pars.audit.proofs import get_entry
     from pars.errors import InvalidInput
 
     reason = reason.strip()
@@ -202,5 +180,3 @@ def _aware(naive_utc: datetime) -> datetime:
     from datetime import UTC
 
     return naive_utc.replace(tzinfo=UTC)
-
-

@@ -179,6 +179,17 @@ class Frontier:
         parts.extend(tail_pieces)
         return fold_right(parts) if parts else EMPTY_ROOT
 
+    def resumed(self) -> Frontier:
+        """A fresh frontier at this one's size, as ``Frontier(size, edge())`` would be (no
+        tiles touched yet), without recomputing the subtrees of its edge."""
+        new = Frontier(0, {})
+        new.size = self.size
+        new.stack = list(self.stack)
+        new.bufs = {level: list(buf) for level, buf in self.bufs.items()}
+        new.counts = dict(self.counts)
+        new.loaded = set(edge_tiles(self.size))
+        return new
+
     def edge(self) -> dict[int, list[bytes]]:
         """The partial tiles now at the right edge, as ``Frontier`` takes them."""
         return {level: list(buf) for level, buf in self.bufs.items() if buf}

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, text
 from pars.audit.extends import Kept, departure
 from pars.audit.keys import load_keys
 from pars.audit.merkle import EMPTY_ROOT
-from pars.audit.note import CheckpointError, verify_checkpoint
+from pars.audit.note import CheckpointError, VerifierKey, open_note, parse_checkpoint_body
 from pars.audit.scan import Chunk, log_chunks, snapshot
 from pars.audit.tiles import TILE_HEIGHT, TILE_WIDTH, Frontier, edge_tiles, left_pieces, levels, split
 from pars.store.db import Store
@@ -88,6 +88,7 @@ class _Run:
     def __init__(self, conn: Connection, vkey: str, origin: str, size: int) -> None:
         self.conn = conn
         self.vkey = vkey
+        self.key: VerifierKey | None = None
         self.origin = origin
         self.size = size
         self.upper = Frontier(0, {})  # tile roots (height 8) and everything above
@@ -145,7 +146,9 @@ class _Run:
         """Check one stored checkpoint; ``tail`` is the right edge below the last full tile."""
         size, root, note = row
         try:
-            origin, signed_size, signed_root = verify_checkpoint(note, self.vkey)
+            if self.key is None:  # parsed once for the run, not once per checkpoint
+                self.key = VerifierKey.parse(self.vkey)
+            origin, signed_size, signed_root = parse_checkpoint_body(open_note(note, [self.key]).text)
         except CheckpointError as exc:
             raise _fail(
                 max(size - 1, 0), "checkpoint_signature", f"checkpoint at size {size}: {exc}"

@@ -41,7 +41,7 @@ def _ready() -> Store:
     machine, say) given another signing key would answer 503 at its first append, so it
     stops here instead, before it listens."""
     from pars.audit.keys import load_keys
-    from pars.audit.log import read_head
+    from pars.audit.proofs import read_head
     from pars.cli.common import ready_store
     from pars.errors import ConfigError
 

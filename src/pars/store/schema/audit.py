@@ -2,7 +2,7 @@
 
 Rule: a row of ``audit_leaves`` is written once and never updated or deleted
 (expunging a record never touches it); ``audit_tiles`` and ``audit_head`` only
-ever grow to the right, under the one-writer lock of ``pars.audit.log``.
+ever grow to the right, under the one-writer lock of ``pars.audit.writer``.
 
 Tiles follow the C2SP tlog-tiles layout: tile (level L, index N) holds, as
 concatenated 32-byte hashes, the tree nodes at height 8·L with indices

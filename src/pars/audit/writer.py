@@ -1,4 +1,4 @@
-"""The stored log: append in the caller's transaction, checkpoints, proofs, entries.
+"""The log's writer: append in the caller's transaction, under the one-writer lock.
 
 The gate appends in the same write transaction as its response, so no entry
 means no data::
@@ -21,6 +21,20 @@ off the newest entry's own bytes, in the same round trip as the head (no column
 or head field holds a copy a custodian could edit, and no migration). Writers
 that read the clock for an entry do so after ``AuditLog.lock``.
 
+Round trips (PostgreSQL): one for the lock, the head and the newest entry (pipelined;
+psycopg's implicit BEGIN adds one when the append opens the transaction), and one
+for every row it writes (leaves, tiles, texts, checkpoint, head: pipelined); the
+caller's COMMIT is the last. The SQL is generated from the ``Table`` objects
+(``pars.audit.sql``). PostgreSQL runs the pipelined statements one after another,
+each on a fresh snapshot under READ COMMITTED, so the head read after the lock sees
+every append committed before the lock was granted.
+
+Crash consistency: everything is written in the caller's one transaction, so a
+crash before its COMMIT leaves neither the entry nor the data it guards, and a
+COMMIT that returned is durable (SQLite ``synchronous=FULL`` in WAL mode,
+PostgreSQL ``synchronous_commit``): an entry whose receipt has left survives a
+power loss.
+
 Rule: one writer at a time. ``append`` takes the PostgreSQL advisory lock (on
 SQLite the caller's ``Store.write()`` already holds BEGIN IMMEDIATE) before it
 reads the head, and nothing here ever updates or deletes a leaf.
@@ -31,34 +45,43 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import ColumnElement, Connection, and_, or_, select, text
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit import tiles
 from pars.audit.entry import AuditEntry
-from pars.audit.keys import LogKeys, configured_origin, create_keys, load_keys
-from pars.audit.merkle import EMPTY_ROOT, fill, range_nodes
-from pars.audit.merkle import consistency_ranges as _consistency_ranges
-from pars.audit.merkle import inclusion_ranges as _inclusion_ranges
+from pars.audit.keys import LogKeys, configured_origin, load_keys
+from pars.audit.merkle import EMPTY_ROOT
 from pars.audit.note import Checkpoint, sign_checkpoint
-from pars.audit.text_store import write_texts
+from pars.audit.proofs import (
+    AuditWriteError,
+    Head,
+    log_size,
+    newest_checkpoint_time,
+    read_head,
+    read_tiles,
+    root_at,
+    stored_checkpoint,
+)
+from pars.audit.sql import statements
+from pars.audit.text_store import text_rows
 from pars.audit.texts import texts_json
 from pars.clock import SYSTEM_CLOCK, Clock, to_utc_naive, utc_text
-from pars.errors import ConfigError, InvalidInput, NotFound, ParsError
-from pars.store.db import Store
-from pars.store.schema.audit import audit_checkpoints, audit_head, audit_leaves, audit_tiles
+from pars.errors import ConfigError, InvalidInput, NotFound
+from pars.store.schema.audit import audit_checkpoints, audit_head
 
 #: pg_advisory_xact_lock key: "PARSLOG" as a number, shared by every writer.
 LOCK_KEY = 0x50_41_52_53_4C_4F_47
 ENV_CHECKPOINT_INTERVAL = "PARS_CHECKPOINT_INTERVAL"
 #: Seconds between stored checkpoints (a receipt's own checkpoint is always signed).
 DEFAULT_CHECKPOINT_INTERVAL = 1.0
+_DRIVER_ERRORS = (psycopg.Error, sqlite3.Error)
 
 
 def checkpoint_interval_seconds(value: str | None = None) -> float:
@@ -76,24 +99,6 @@ def checkpoint_interval_seconds(value: str | None = None) -> float:
             f"(0 stores one per append), not {text_value!r}"
         )
     return seconds
-
-
-class AuditWriteError(ParsError):
-    """The log could not take an entry (so the request must fail, no data leaves)."""
-
-    code = "audit_unavailable"
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    origin: str
-    size: int
-    root: bytes
-    verifier_key: str
-    #: When the newest stored checkpoint was stored (naive UTC), None with none stored.
-    checkpoint_utc: datetime | None = None
-    #: The newest entry's bytes (the leaf at ``size - 1``), when read under the lock.
-    last_entry: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,176 +137,28 @@ def receipt(leaf: AppendedLeaf, checkpoint: Checkpoint) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """A stored leaf: its index, the exact entry bytes and the stored leaf hash."""
-
-    index: int
-    entry: bytes
-    leaf_hash: bytes
-
-    def document(self) -> dict[str, Any]:
-        # orjson: oversight and replay decode every entry of the log, and it is 3-5x
-        # faster than the standard library on these canonical RFC 8785 bytes.
-        doc: dict[str, Any] = orjson.loads(self.entry)
-        return doc
-
-
-# --- reading -----------------------------------------------------------------
-
-
-def _tiles_in(keys: Sequence[tiles.TileKey]) -> ColumnElement[bool]:
-    # OR of key equalities, not a row-value IN: SQLite answers the latter with a
-    # full scan of audit_tiles, the former with one primary-key probe per tile.
-    return or_(*(and_(audit_tiles.c.level == lv, audit_tiles.c.idx == ix) for lv, ix in keys))
-
-
-def read_head(conn: Connection, *, for_update: bool = False) -> Head | None:
-    q = select(audit_head.c.origin, audit_head.c.size, audit_head.c.root, audit_head.c.verifier_key).where(
-        audit_head.c.id == 1
-    )
-    if for_update and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    row = conn.execute(q).first()
-    return None if row is None else Head(row.origin, int(row.size), bytes(row.root), row.verifier_key)
-
-
-def log_size(conn: Connection) -> int:
-    head = read_head(conn)
-    return 0 if head is None else head.size
-
-
-def _need_size(conn: Connection, size: int) -> None:
-    have = log_size(conn)
-    if not 0 <= size <= have:
-        raise NotFound(f"the log has {have} entries; no tree of size {size}")
-
-
-def read_nodes(conn: Connection, nodes: Sequence[tiles.Node]) -> dict[tiles.Node, bytes]:
-    """Perfect-subtree hashes by (height, index), from one query over their tiles."""
-    wanted = sorted({tiles.tile_of(n) for n in nodes})
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(_tiles_in(wanted))
-    ).all()
-    found = {(int(r.level), int(r.idx)): bytes(r.hashes) for r in rows}
-    try:
-        return {n: tiles.node_from_tile(n, found[tiles.tile_of(n)]) for n in nodes}
-    except (KeyError, ValueError):
-        raise AuditWriteError("audit storage is missing a subtree hash; run pars audit verify") from None
-
-
-def _proof(conn: Connection, ranges: list[tuple[int, int]]) -> list[bytes]:
-    nodes = [n for a, b in ranges for n in range_nodes(a, b)]
-    found = read_nodes(conn, nodes)
-    return fill(ranges, found.__getitem__)
-
-
-def root_at(conn: Connection, size: int) -> bytes:
-    """MTH of the first ``size`` leaves, from O(log n) stored subtree hashes."""
-    _need_size(conn, size)
-    return EMPTY_ROOT if size == 0 else _proof(conn, [(0, size)])[0]
-
-
-def inclusion_proof(conn: Connection, index: int, size: int) -> list[bytes]:
-    """RFC 9162 inclusion proof of leaf ``index`` in the tree of ``size``."""
-    _need_size(conn, size)
-    if not 0 <= index < size:
-        raise InvalidInput(f"index: {index} is not below size {size}")
-    return _proof(conn, _inclusion_ranges(index, size))
-
-
-def consistency_proof(conn: Connection, old: int, new: int) -> list[bytes]:
-    """RFC 9162 consistency proof from size ``old`` to size ``new`` (0 < old <= new)."""
-    _need_size(conn, new)
-    if not 0 < old <= new:
-        raise InvalidInput(f"old: need 0 < old <= new, got old={old}, new={new}")
-    return _proof(conn, _consistency_ranges(old, new))
-
-
-def _checkpoint_row(row: Any, origin: str) -> Checkpoint:
-    return Checkpoint(origin, int(row.size), bytes(row.root), row.note)
-
-
-def latest_checkpoint(conn: Connection) -> Checkpoint | None:
-    head = read_head(conn)
-    if head is None:
-        return None
-    row = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1)).first()
-    return None if row is None else _checkpoint_row(row, head.origin)
-
-
-def stored_checkpoint(conn: Connection, size: int) -> Checkpoint | None:
-    head = read_head(conn)
-    row = conn.execute(select(audit_checkpoints).where(audit_checkpoints.c.size == size)).first()
-    return None if row is None or head is None else _checkpoint_row(row, head.origin)
-
-
-def get_entry(conn: Connection, index: int) -> LogEntry:
-    row = conn.execute(
-        select(audit_leaves.c.idx, audit_leaves.c.entry, audit_leaves.c.leaf_hash).where(
-            audit_leaves.c.idx == index
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"no audit entry at index {index}")
-    return LogEntry(int(row.idx), bytes(row.entry), bytes(row.leaf_hash))
-
-
-# --- writing -----------------------------------------------------------------
-
-
-# An append talks to the driver directly: on PostgreSQL its round trips are
-# pipelined (psycopg pipeline mode), on SQLite it skips SQLAlchemy's statement
-# building, most of an append's cost there. PostgreSQL still runs the statements
-# one after another, each on a fresh snapshot under READ COMMITTED, so the head
-# read after the lock sees every append committed before the lock was granted.
-_PG_LOCK = "SELECT pg_advisory_xact_lock(%s)"
-_HEAD = "SELECT origin, size, root, verifier_key FROM audit_head WHERE id = 1"
-# The head and when the newest checkpoint was stored, in one round trip (a primary-key probe).
-_HEAD_AND_CADENCE = (
-    "SELECT origin, size, root, verifier_key, "
-    "(SELECT time_utc FROM audit_checkpoints ORDER BY size DESC LIMIT 1) FROM audit_head WHERE id = 1"
-)
-# The head's newest entry, whose time no later entry may precede (read with the head).
-_LAST = "SELECT entry FROM audit_leaves WHERE idx = (SELECT size - 1 FROM audit_head WHERE id = 1)"
-_LEAF = (
-    'INSERT INTO audit_leaves (idx, entry, leaf_hash, time_utc, kind, agreement_id, "user") '
-    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
-)
-_TILE_INSERT = "INSERT INTO audit_tiles (level, idx, hashes) VALUES (%s, %s, %s)"
-_TILE_UPDATE = "UPDATE audit_tiles SET hashes = %s WHERE level = %s AND idx = %s"
-_CHECKPOINT = "INSERT INTO audit_checkpoints (size, root, note, time_utc) VALUES (%s, %s, %s, %s)"
-_HEAD_UPDATE = "UPDATE audit_head SET size = %s, root = %s, updated_utc = %s WHERE id = 1"
-_DRIVER_ERRORS = (psycopg.Error, sqlite3.Error)
-
-
 def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
-
-
-def _sqlite(sql: str) -> str:
-    return sql.replace("%s", "?")
 
 
 def _driver_lock_and_head(conn: Connection) -> Head | None:
     """Take the log's lock and read the head and its newest entry, in one round trip
     (None: no head yet)."""
     raw = _driver(conn)
+    sql = statements(conn.dialect.name)
     try:
-        if conn.dialect.name == "postgresql":
+        if sql.lock is not None:
             with raw.cursor() as lock, raw.cursor() as cur, raw.cursor() as last:
                 with raw.pipeline():
-                    lock.execute(_PG_LOCK, (LOCK_KEY,))
-                    cur.execute(_HEAD_AND_CADENCE + " FOR UPDATE OF audit_head")
-                    last.execute(_LAST)
+                    lock.execute(sql.lock, (LOCK_KEY,))
+                    cur.execute(sql.head)
+                    last.execute(sql.last)
                 row = cur.fetchone()
                 newest = last.fetchone()
         else:
             _lock(conn)  # SQLite: BEGIN IMMEDIATE already holds the write lock
-            row = raw.execute(_HEAD_AND_CADENCE).fetchone()
-            newest = raw.execute(_LAST).fetchone()
+            row = raw.execute(sql.head).fetchone()
+            newest = raw.execute(sql.last).fetchone()
     except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log's head could not be read: {exc}") from exc
     if row is None:
@@ -309,8 +166,8 @@ def _driver_lock_and_head(conn: Connection) -> Head | None:
     stored = row[4]
     if isinstance(stored, str):  # SQLite keeps SQLAlchemy's text form of a DateTime
         stored = datetime.fromisoformat(stored)
-    last = None if newest is None else bytes(newest[0])
-    return Head(row[0], int(row[1]), bytes(row[2]), row[3], stored, last)
+    last_entry = None if newest is None else bytes(newest[0])
+    return Head(row[0], int(row[1]), bytes(row[2]), row[3], stored, last_entry)
 
 
 def _newest_time(head: Head) -> datetime | None:
@@ -349,51 +206,107 @@ def _driver_write(
     note: str | None,
     now: datetime,
 ) -> None:
-    """Leaves, tiles, the checkpoint (unless ``note`` is None) and head (on PostgreSQL in
-    one round trip)."""
-    inserts, updates = frontier.dirty_tiles()
-    pg = conn.dialect.name == "postgresql"
-
-    def stamp(value: datetime) -> Any:  # SQLite keeps SQLAlchemy's text form of a DateTime
-        return value if pg else utc_text(value)
-
-    at = stamp(now)
-    leaves = [
-        (
-            leaf.index,
-            leaf.entry.canonical,
-            leaf.leaf_hash,
-            stamp(leaf.entry.time.replace(tzinfo=None)),
-            leaf.entry.kind,
-            leaf.entry.agreement_id,
-            leaf.entry.user,
-        )
-        for leaf in appended
+    """Leaves, tiles, texts, the checkpoint (unless ``note`` is None) and the head (on
+    PostgreSQL in one round trip)."""
+    sqlite = conn.dialect.name == "sqlite"
+    sql = statements(conn.dialect.name)
+    at: Any = utc_text(now) if sqlite else now
+    leaves, inserts, updates, texts, arrests = _row_params(appended, frontier, sqlite=sqlite)
+    # The free texts beside the leaves, in this transaction: no entry without its texts.
+    writes: list[tuple[str, list[Any]]] = [
+        (sql.leaf, leaves),
+        (sql.tile_insert, inserts),
+        (sql.tile_update, updates),
+        (sql.text, texts),
+        (sql.text_arrest, arrests),
+        (sql.checkpoint, [(size, root, note, at)] if note is not None else []),
+        (sql.head_update, [(size, root, at)]),
     ]
-    statements: list[tuple[str, list[tuple[Any, ...]]]] = [(_LEAF, leaves)]
-    if inserts:
-        statements.append((_TILE_INSERT, list(inserts)))
-    if updates:
-        statements.append((_TILE_UPDATE, [(blob, lv, ix) for lv, ix, blob in updates]))
-    if note is not None:
-        statements.append((_CHECKPOINT, [(size, root, note, at)]))
-    statements.append((_HEAD_UPDATE, [(size, root, at)]))
     raw = _driver(conn)
     try:
-        if pg:
-            with raw.pipeline(), raw.cursor() as cur:
-                for sql, params in statements:
-                    cur.executemany(sql, params)
+        if sqlite:
+            for text_, params in writes:
+                if params:
+                    raw.executemany(text_, params)
         else:
-            for sql, params in statements:
-                raw.executemany(_sqlite(sql), params)
+            with raw.pipeline(), raw.cursor() as cur:
+                for text_, params in writes:
+                    if params:
+                        cur.executemany(text_, params)
+    except _DRIVER_ERRORS as exc:
+        raise AuditWriteError(f"the audit log could not be written: {exc}") from exc
+
+
+def _row_params(
+    appended: list[AppendedLeaf], frontier: tiles.Frontier, *, sqlite: bool
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]], list[Any], list[Any]]:
+    """The rows an append writes, as driver parameters: leaves, tile inserts, tile
+    updates, texts and the arrests they name."""
+
+    def stamp(value: datetime) -> Any:  # SQLite keeps SQLAlchemy's text form of a DateTime
+        return utc_text(value) if sqlite else value
+
+    leaves = []
+    entries = []
+    for leaf in appended:
+        e = leaf.entry
+        naive = e.time.replace(tzinfo=None)
+        leaves.append((leaf.index, e.canonical, leaf.leaf_hash, stamp(naive), e.kind, e.agreement_id, e.user))
+        if e.texts:
+            entries.append((leaf.index, naive, e.document, e.texts))
+    inserts, updates = frontier.dirty_tiles()
+    texts, arrests = text_rows(entries, sqlite=sqlite) if entries else ([], [])
+    return leaves, list(inserts), [(blob, lv, ix) for lv, ix, blob in updates], texts, list(arrests)
+
+
+def _tip_write(
+    conn: Connection,
+    tip: tuple[int, bytes, str],
+    appended: list[AppendedLeaf],
+    frontier: tiles.Frontier,
+    root: bytes,
+    note: str,
+    now: datetime,
+    interval: timedelta,
+) -> bool | None:
+    """PostgreSQL, in one round trip: the lock, then the whole append, written only if the
+    head is still at ``tip`` (size, root, verifier key). None: it was not (nothing written,
+    the lock held); else whether the checkpoint was stored (at the cadence, judged by the
+    database on the newest stored checkpoint's time)."""
+    sql = statements(conn.dialect.name)
+    assert sql.lock is not None
+    assert sql.tip is not None
+    t = sql.tip
+    size = frontier.size
+    g = (size, root)
+    leaves, inserts, updates, texts, arrests = _row_params(appended, frontier, sqlite=False)
+    raw = _driver(conn)
+    try:
+        with raw.cursor() as cur, raw.cursor() as moved, raw.cursor() as stored:
+            with raw.pipeline():
+                cur.execute(sql.lock, (LOCK_KEY,))
+                moved.execute(t.head, (size, root, now, *tip))
+                for text_, params in (
+                    (t.leaf, leaves),
+                    (t.tile_insert, inserts),
+                    (t.tile_update, updates),
+                    (t.text, texts),
+                    (t.text_arrest, arrests),
+                ):
+                    if params:
+                        cur.executemany(text_, [(*p, *g) for p in params])
+                stored.execute(t.checkpoint, (size, root, note, now, *g, now - interval, now))
+            if moved.fetchone() is None:
+                return None
+            return stored.fetchone() is not None
     except _DRIVER_ERRORS as exc:
         raise AuditWriteError(f"the audit log could not be written: {exc}") from exc
 
 
 def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    lock = statements(conn.dialect.name).lock
+    if lock is not None:
+        _driver(conn).execute(lock, (LOCK_KEY,))
     elif not conn.get_execution_options().get("pars_write"):
         # A deferred SQLite transaction would read the head unlocked.
         raise AuditWriteError("append needs a connection from Store.write()")
@@ -423,6 +336,11 @@ class AuditLog:
         # stored, and the next append need not read and re-split it. A transaction
         # that rolled back, or another writer's append, changes the head: reload.
         self._edge: tuple[int, bytes, dict[int, list[bytes]]] | None = None
+        # The frontier that edge came from: the next append resumes it (no subtree rehashed).
+        self._frontier: tiles.Frontier | None = None
+        self._vkey: tuple[LogKeys, str] | None = None
+        # With ``_edge``: that head's origin, verifier key and newest entry time.
+        self._tip: tuple[str, str, datetime] | None = None
 
     @classmethod
     def open(
@@ -443,7 +361,28 @@ class AuditLog:
 
     @property
     def verifier_key(self) -> str:
-        return self.keys.verifier_key
+        keys, known = self.keys, self._vkey
+        if known is None or known[0] is not keys:  # derived once per key, not per append
+            known = self._vkey = (keys, keys.verifier_key)
+        return known[1]
+
+    def _resume(self, size: int, edge: dict[int, list[bytes]]) -> tiles.Frontier:
+        """A frontier at ``size`` over ``edge``: the last append's, when it is that one."""
+        last = self._frontier
+        if last is not None and self._edge is not None and self._edge[2] is edge and last.size == size:
+            return last.resumed()
+        return tiles.Frontier(size, edge)
+
+    def _keep(self, size: int, root: bytes, frontier: tiles.Frontier) -> None:
+        self._edge = (size, root, frontier.edge())
+        self._frontier = frontier
+
+    def _check_key(self, head: Head) -> None:
+        if head.verifier_key != self.verifier_key:
+            raise ConfigError(
+                "the signing key in the key directory is not this log's key "
+                f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
+            )
 
     def ensure_head(self, conn: Connection) -> Head:
         """The head row, created at size 0 with the configured origin if missing."""
@@ -467,20 +406,17 @@ class AuditLog:
         """Append ``entries`` in the caller's write transaction and sign the new size."""
         if not entries:
             raise InvalidInput("entries: nothing to append")
+        done = self._append_on_tip(conn, entries)
+        if done is not None:
+            return done
         head = _driver_lock_and_head(conn) or self.ensure_head(conn)  # under the lock either way
-        if head.verifier_key != self.verifier_key:
-            raise ConfigError(
-                "the signing key in the key directory is not this log's key "
-                f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
-            )
+        self._check_key(head)
         _check_times(head, entries)
         n = head.size
         cached = self._edge
-        if cached is not None and cached[0] == n and cached[1] == head.root:
-            edge = cached[2]
-        else:
-            edge = self._load_edge(conn, n)
-        frontier = tiles.Frontier(n, edge)
+        mine = cached is not None and cached[0] == n and cached[1] == head.root
+        edge = cached[2] if cached is not None and mine else self._load_edge(conn, n)
+        frontier = self._resume(n, edge)
         leaves = [AppendedLeaf(i, frontier.push(e.canonical), e) for i, e in enumerate(entries, start=n)]
         size = frontier.size
         root = frontier.root()
@@ -488,25 +424,50 @@ class AuditLog:
         cp = sign_checkpoint(head.origin, size, root, self.keys.name, self.keys.signing_key)
         store_cp = self._due(head, now)
         _driver_write(conn, leaves, frontier, size, root, cp.note if store_cp else None, now)
-        # The free texts beside the leaves, in this transaction: no entry without its texts.
-        texts = [(x.index, to_utc_naive(x.entry.time), x.entry.document, x.entry.texts) for x in leaves]
-        write_texts(conn, texts)
-        self._edge = (size, root, frontier.edge())
+        self._keep(size, root, frontier)
+        # The next append may assume this head (one round trip) only if this one found the
+        # head where this writer had left it: beside other writers, the guess would miss.
+        self._tip = (head.origin, head.verifier_key, entries[-1].time) if mine else None
         return Appended(leaves, cp, store_cp)
+
+    def _append_on_tip(self, conn: Connection, entries: Sequence[AuditEntry]) -> Appended | None:
+        """PostgreSQL: the append in one round trip, on the head this writer left (its edge,
+        origin, key and newest entry time known, none read). None when there is no such
+        tip, an entry is older than the tip's newest, or the head has moved since (another
+        writer appended, or the transaction that wrote the tip rolled back): nothing was
+        written, and ``append`` reads the head under the lock as usual."""
+        cached, known = self._edge, self._tip
+        if cached is None or known is None or conn.dialect.name != "postgresql":
+            return None
+        n, old_root, edge = cached
+        origin, key, newest = known
+        times = [e.time for e in entries]
+        if times[0] < newest or times != sorted(times):
+            return None  # judged (and refused) against the stored head
+        frontier = self._resume(n, edge)
+        leaves = [AppendedLeaf(i, frontier.push(e.canonical), e) for i, e in enumerate(entries, start=n)]
+        size, root = frontier.size, frontier.root()
+        now = to_utc_naive(self.clock.now())
+        cp = sign_checkpoint(origin, size, root, self.keys.name, self.keys.signing_key)
+        stored = _tip_write(
+            conn, (n, old_root, key), leaves, frontier, root, cp.note, now, self.checkpoint_interval
+        )
+        if stored is None:
+            self._edge = self._tip = self._frontier = None
+            return None
+        self._keep(size, root, frontier)
+        self._tip = (origin, key, entries[-1].time)
+        return Appended(leaves, cp, stored)
 
     def head_checkpoint_due(self, conn: Connection) -> bool:
         """Would ``checkpoint_head`` store one now? Read-only (no lock): a cheap first look."""
         head = read_head(conn)
         if head is None or head.size == 0:
             return False
-        row = conn.execute(
-            select(audit_checkpoints.c.size, audit_checkpoints.c.time_utc)
-            .order_by(audit_checkpoints.c.size.desc())
-            .limit(1)
-        ).first()
-        if row is not None and int(row.size) >= head.size:
+        newest = newest_checkpoint_time(conn)
+        if newest is not None and newest[0] >= head.size:
             return False
-        last = None if row is None else row.time_utc
+        last = None if newest is None else newest[1]
         at = Head(head.origin, head.size, head.root, head.verifier_key, last)
         return self._due(at, to_utc_naive(self.clock.now()))
 
@@ -521,11 +482,7 @@ class AuditLog:
         head = _driver_lock_and_head(conn)
         if head is None or head.size == 0:
             return None
-        if head.verifier_key != self.verifier_key:
-            raise ConfigError(
-                "the signing key in the key directory is not this log's key "
-                f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
-            )
+        self._check_key(head)
         now = to_utc_naive(self.clock.now())
         if stored_checkpoint(conn, head.size) is not None or not (force or self._due(head, now)):
             return None
@@ -557,12 +514,8 @@ class AuditLog:
     @staticmethod
     def _load_edge(conn: Connection, size: int) -> dict[int, list[bytes]]:
         wanted = tiles.edge_tiles(size)
-        if not wanted:
-            return {}
-        rows = conn.execute(
-            select(audit_tiles.c.level, audit_tiles.c.idx, audit_tiles.c.hashes).where(_tiles_in(wanted))
-        ).all()
-        edge = {int(r.level): tiles.split(bytes(r.hashes)) for r in rows}
+        found = read_tiles(conn, wanted)
+        edge = {level: tiles.split(blob) for (level, _idx), blob in found.items()}
         for level, _idx in wanted:
             if len(edge.get(level, ())) != tiles.edge_width(size, level):
                 raise AuditWriteError(
@@ -584,27 +537,3 @@ class AuditLog:
         if head is None:
             raise NotFound("the audit log is empty; run pars init")
         return sign_checkpoint(head.origin, size, root_at(conn, size), self.keys.name, self.keys.signing_key)
-
-
-@dataclass
-class LogSetup:
-    """What ``init_log`` did, for ``pars init`` to report (no secrets)."""
-
-    origin: str
-    verifier_key: str
-    created_files: list[str] = field(default_factory=list)
-
-
-def init_log(store: Store, key_dir: str | None = None) -> LogSetup:
-    """Create missing key files and the head row (fixing the origin); idempotent."""
-    keys, created = create_keys(key_dir)
-    log = AuditLog(keys)
-    with store.write() as conn:
-        _lock(conn)
-        head = log.ensure_head(conn)
-    if head.verifier_key != keys.verifier_key:
-        raise ConfigError(
-            "the key in the key directory is not the key this log was started with "
-            f"({head.verifier_key}); point PARS_KEY_DIR at the log's keys"
-        )
-    return LogSetup(head.origin, keys.verifier_key, [str(p) for p in created])
