@@ -41,7 +41,7 @@ def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, Arre
     )
     # Rows unpacked as tuples: a report reads every arrest's rows here, often several times.
     rows: dict[str, tuple[str, bool]] = {}
-    for aid, person, origin in conn.execute(q).tuples():
+    for aid, person, origin in conn.execute(q):
         country = (origin or "").strip().upper()
         rows[aid] = (person, bool(country) and country != "US")
     declined = set(
@@ -60,7 +60,7 @@ def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, Arre
         select(charges.c.arrest_id, charges.c.grade, charges.c.disposition)
         .join(arrests, arrests.c.arrest_id == charges.c.arrest_id)
         .where(where)
-    ).tuples():
+    ):
         charged.add(aid)
         if disposition not in NON_CRIMINAL_DISPOSITIONS:
             kept.add(aid)
