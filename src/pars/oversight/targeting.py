@@ -42,7 +42,6 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 from pars.oversight import stats
@@ -82,16 +81,6 @@ def windows_of(day: int, days: int) -> range:
     """The windows of ``days`` days (stepping ``days // 2``) that hold day number ``day``."""
     step = max(1, days // 2)
     return range((day - days) // step + 1, day // step + 1)
-
-
-@lru_cache(maxsize=8192)
-def _spans(day: str, window_days: tuple[int, ...]) -> tuple[tuple[int, int], ...] | None:
-    """The (days, window number) pairs holding an ISO day (None: not a day), once per day."""
-    try:
-        n = date.fromisoformat(day).toordinal() - _EPOCH
-    except ValueError:
-        return None
-    return tuple((days, j) for days in window_days for j in windows_of(n, days))
 
 
 def window_span(days: int, j: int) -> tuple[str, str]:
@@ -206,18 +195,22 @@ class _ShareDetector:
         seq = self.sequence[subject]
         for unit in units - known:
             seq.append((index, unit in hits))
-        spans = _spans(str(entry.get("time", ""))[:10], tuple(self.config.window_days))
-        if spans is None:
-            return
-        windows = self.windows
-        for days, j in spans:
-            t = windows.get((subject, days, j))
-            if t is None:
-                t = windows[(subject, days, j)] = self._new_tally()
-            t.units |= units
-            if hits:
-                t.hits |= hits
-                t.evidence.add(index, len(hits))
+        time = str(entry.get("time", ""))[:10]
+        day = self._days.get(time)
+        if day is None:
+            try:
+                day = self._days[time] = date.fromisoformat(time).toordinal() - _EPOCH
+            except ValueError:
+                return
+        for days in self.config.window_days:
+            for j in windows_of(day, days):
+                t = self.windows.get((subject, days, j))
+                if t is None:
+                    t = self.windows[(subject, days, j)] = self._new_tally()
+                t.units |= units
+                if hits:
+                    t.hits |= hits
+                    t.evidence.add(index, len(hits))
 
     def _observe_search(self, index: int, entry: Entry) -> None:
         """Hook for non-criminal targeting's empty searches."""
