@@ -234,7 +234,8 @@ def grow(store: Store, log: AuditLog, versions: dict[str, str], people: dict[str
     t = time.perf_counter()
     chunk: list[AuditEntry] = []
     done = have
-    real, entry_module.rfc8785 = entry_module.rfc8785, _Canonical()  # type: ignore[assignment]
+    real = rfc8785
+    setattr(entry_module, "rfc8785", _Canonical())  # noqa: B010 (the module's own name for it)
     try:
         for e in entries(log, versions, people, have, want - have, total):
             chunk.append(e)
@@ -246,7 +247,7 @@ def grow(store: Store, log: AuditLog, versions: dict[str, str], people: dict[str
                 if done % 100_000 < batch:
                     print(f"  {done:,} appended", file=sys.stderr, flush=True)
     finally:
-        entry_module.rfc8785 = real
+        setattr(entry_module, "rfc8785", real)  # noqa: B010
     if chunk:
         with store.write() as conn:
             log.append(conn, chunk)
