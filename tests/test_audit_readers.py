@@ -289,3 +289,28 @@ def test_report_bundles_one_per_finding(
         assert [c.index for c in checked] == sorted(set(f["evidence"]))
         assert {c.size for c in checked} == {report["log"]["size"]}
         assert json.loads(path.read_text())["checkpoint"] == report["log"]["checkpoint"]
+
+
+def test_texts_are_read_for_exactly_the_entries_asked(misused: tuple[Store, AuditLog, list[int]]) -> None:
+    """``load_texts`` reads a dense set of indices as one range of the key and a sparse one by
+    lists: either way, every text of each entry asked and none of an entry not asked."""
+    from pars.audit.text_store import load_texts
+
+    store, _, _ = misused
+    with store.read() as conn:
+        stored: dict[int, dict[str, tuple[str, bytes]]] = {}
+        for idx, key, txt, salt in conn.execute(text("SELECT idx, key, text, salt FROM audit_texts")):
+            stored.setdefault(int(idx), {})[str(key)] = (str(txt), bytes(salt))
+        have = sorted(stored)
+        assert len(have) > 10 and any(len(t) > 1 for t in stored.values())
+        cases = {
+            "dense": have,
+            "all but one (one range, the row between dropped)": have[:5] + have[6:],
+            "sparse (lists)": have[::5],
+            "both ends": [have[0], have[-1]],
+            "past the log": [have[-1] + 1000],
+        }
+        for name, asked in cases.items():
+            got = load_texts(conn, asked)
+            opened = {i: {k: (t.text, t.salt) for k, t in d.items()} for i, d in got.items()}
+            assert opened == {i: stored[i] for i in asked if i in stored}, name

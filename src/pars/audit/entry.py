@@ -40,7 +40,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from hashlib import sha256
 from typing import Any, Literal
 
 import rfc8785
@@ -126,7 +125,7 @@ def keyed_hash(name: str, value: object, key: bytes) -> str:
     """
     # surrogatepass: a value that is not Unicode text still hashes (never matches a record).
     message = f"{name}\x00{filter_value_key(name, value)}".encode("utf-8", "surrogatepass")
-    return HMAC_PREFIX + hmac.new(key, message, sha256).hexdigest()
+    return HMAC_PREFIX + hmac.digest(key, message, "sha256").hex()  # one-shot: as hmac.new, faster
 
 
 def _needs_hash(name: str) -> bool:

@@ -135,6 +135,7 @@ class LogView:
         self._stored: dict[tuple[int, int], bytes] = {}
         #: Subtree hashes computed from those tiles, by (height, index).
         self._known: dict[tuple[int, int], bytes] = {}
+        self._pg: bool | None = None
 
     # --- checking -------------------------------------------------------------
 
@@ -200,10 +201,7 @@ class LogView:
 
     def _page(self, lo: int, hi: int) -> tuple[list[bytes], list[bytes]]:
         """The checked entry bytes of [lo, hi) (within one tile run) and their leaf hashes."""
-        rows = self.conn.execute(
-            text("SELECT idx, entry FROM audit_leaves WHERE idx >= :a AND idx < :b ORDER BY idx"),
-            {"a": lo, "b": hi},
-        ).all()
+        rows = self._rows(lo, hi)
         leaves: list[bytes] = []
         for t in range(lo // TILE_WIDTH, (hi - 1) // TILE_WIDTH + 1):
             leaves.extend(self._tile(t))
@@ -214,7 +212,7 @@ class LogView:
         for expect, (idx, entry) in enumerate(rows, start=lo):
             if idx != expect:
                 raise LogMismatch(expect, "it is missing from storage")
-            data = bytes(entry)
+            data = entry if type(entry) is bytes else bytes(entry)
             h = start_leaf()
             h.update(data)
             if h.digest() != leaves[expect - lo]:
@@ -223,6 +221,21 @@ class LogView:
         if len(datas) != hi - lo:
             raise LogMismatch(lo + len(datas), "it is missing from storage")
         return datas, leaves
+
+    def _rows(self, lo: int, hi: int) -> list[tuple[int, Any]]:
+        """(index, stored bytes) of [lo, hi) in index order, straight from the driver, in this
+        view's snapshot (the SQLAlchemy row layer cost a tenth of a report's reading)."""
+        if self._pg is None:
+            self._pg = self.conn.dialect.name == "postgresql"
+        raw: Any = self.conn.connection.driver_connection
+        rows: list[tuple[int, Any]]
+        if self._pg:
+            with raw.cursor() as cur:
+                cur.execute(_ROWS_PG, (lo, hi))
+                rows = cur.fetchall()
+        else:
+            rows = raw.execute(_ROWS_SQLITE, (lo, hi)).fetchall()
+        return rows
 
     def _pages(
         self, start: int, stop: int | None, reverse: bool
@@ -277,6 +290,8 @@ class LogView:
 
 
 _LEAF = sha256(b"\x00")
+_ROWS_SQLITE = "SELECT idx, entry FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
+_ROWS_PG = _ROWS_SQLITE.replace("?", "%s")
 
 
 def _within(node: tuple[int, int], t: int) -> bool:

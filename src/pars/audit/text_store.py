@@ -41,22 +41,43 @@ def text_rows(
 
 
 def load_texts(conn: Any, indices: Sequence[int]) -> dict[int, dict[str, Text]]:
-    """The stored texts of the entries at ``indices``, by index then key."""
-    from sqlalchemy import select
+    """The stored texts of the entries at ``indices``, by index then key.
 
-    from pars.store.schema.audit import audit_texts
-
-    out: dict[int, dict[str, Text]] = {}
+    Straight to the driver, in ``conn``'s transaction (its snapshot): a dense set of
+    indices (a page of the log) is read as one range of the primary key, a sparse one
+    by ``IN`` lists; oversight reads the texts of every entry of the log this way.
+    """
     wanted = sorted(set(indices))
-    for lo in range(0, len(wanted), 1000):
-        chunk = wanted[lo : lo + 1000]
-        rows = conn.execute(
-            select(audit_texts.c.idx, audit_texts.c.key, audit_texts.c.text, audit_texts.c.salt).where(
-                audit_texts.c.idx.in_(chunk)
-            )
-        ).all()
-        for r in rows:
-            out.setdefault(int(r.idx), {})[str(r.key)] = Text(str(r.text), bytes(r.salt))
+    if not wanted:
+        return {}
+    pg = conn.dialect.name == "postgresql"
+    raw = conn.connection.driver_connection
+    mark = "%s" if pg else "?"
+    out: dict[int, dict[str, Text]] = {}
+    batches: list[tuple[str, Sequence[int]]]
+    if wanted[-1] - wanted[0] < 2 * len(wanted):
+        # Dense: one range, rows of entries not asked for dropped below.
+        batches = [(f"idx >= {mark} AND idx <= {mark}", (wanted[0], wanted[-1]))]
+    else:
+        batches = [
+            (f"idx IN ({', '.join([mark] * len(chunk))})", chunk)
+            for chunk in (wanted[lo : lo + 1000] for lo in range(0, len(wanted), 1000))
+        ]
+    keep = set(wanted)
+    for where, params in batches:
+        sql = f"SELECT idx, key, text, salt FROM audit_texts WHERE {where}"  # noqa: S608 (placeholders only)
+        if pg:
+            with raw.cursor() as cur:
+                cur.execute(sql, list(params))
+                rows = cur.fetchall()
+        else:
+            rows = raw.execute(sql, list(params)).fetchall()
+        for idx, key, txt, salt in rows:
+            if idx in keep:
+                got = out.get(idx)
+                if got is None:
+                    got = out[idx] = {}
+                got[str(key)] = Text(str(txt), bytes(salt))
     return out
 
 

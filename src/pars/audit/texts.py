@@ -117,6 +117,10 @@ def _rule_commitment(rule: str) -> str | None:
     return rule[at:] if at >= 0 else None
 
 
+#: Keys whose commitment is the entry's top-level value of the same name.
+_TOP = frozenset({"purpose", "case_number", "justification", "warrant"})
+
+
 def with_texts(doc: dict[str, Any], texts: Mapping[str, Text]) -> dict[str, Any]:
     """The entry as its author wrote it: each commitment that ``texts`` opens replaced by
     its text (a text that does not open its commitment is ignored, as if erased).
@@ -128,10 +132,15 @@ def with_texts(doc: dict[str, Any], texts: Mapping[str, Text]) -> dict[str, Any]
         return doc
     out = dict(doc)
     for key, opened in texts.items():
+        if key in _TOP:  # the common case (a reason, a case number), without the general lookup
+            value = doc.get(key)
+            if isinstance(value, str) and hmac.compare_digest(value, opened.commitment):
+                out[key] = opened.text
+            continue
         if not opens(committed_at(doc, key), opened):
             continue
         head, _, rest = key.partition(".")
-        if head in ("purpose", "case_number", "justification", "warrant"):
+        if head in _TOP:
             out[key] = opened.text
         elif head == "rule":
             out["rule"] = str(doc["rule"])[: -len(opened.commitment)] + opened.text

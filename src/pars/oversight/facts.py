@@ -37,16 +37,17 @@ CHUNK = 500
 
 def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, ArrestFact]:
     """Facts of every arrest matching ``where`` (a condition on ``arrests``)."""
-    rows: dict[str, dict[str, Any]] = {}
     q = (
         select(arrests.c.arrest_id, arrests.c.person_id, parties.c.country_of_origin)
         .select_from(arrests)
         .outerjoin(parties, and_(parties.c.arrest_id == arrests.c.arrest_id, parties.c.role == "arrestee"))
         .where(where)
     )
-    for r in conn.execute(q):
-        country = (r.country_of_origin or "").strip().upper()
-        rows[r.arrest_id] = {"person": r.person_id, "foreign": bool(country) and country != "US"}
+    # Rows unpacked as tuples: a report reads every arrest's rows here, often several times.
+    rows: dict[str, tuple[str, bool]] = {}
+    for aid, person, origin in conn.execute(q):
+        country = (origin or "").strip().upper()
+        rows[aid] = (person, bool(country) and country != "US")
     declined = set(
         conn.execute(
             select(charging.c.arrest_id)
@@ -54,24 +55,28 @@ def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, Arre
             .where(where, charging.c.decision == "declined")
         ).scalars()
     )
-    all_dropped: dict[str, bool] = {}
-    all_summary: dict[str, bool] = {}
-    for r in conn.execute(
+    # An arrest is non-criminal when every one of its charges was dropped, or every one is
+    # summary: the arrests with a charge that breaks each rule, then those with any charge.
+    charged: set[str] = set()
+    kept: set[str] = set()
+    graver: set[str] = set()
+    for aid, grade, disposition in conn.execute(
         select(charges.c.arrest_id, charges.c.grade, charges.c.disposition)
         .join(arrests, arrests.c.arrest_id == charges.c.arrest_id)
         .where(where)
     ):
-        all_dropped[r.arrest_id] = all_dropped.get(r.arrest_id, True) and (
-            r.disposition in NON_CRIMINAL_DISPOSITIONS
-        )
-        all_summary[r.arrest_id] = all_summary.get(r.arrest_id, True) and r.grade == "S"
+        charged.add(aid)
+        if disposition not in NON_CRIMINAL_DISPOSITIONS:
+            kept.add(aid)
+        if grade != "S":
+            graver.add(aid)
     return {
         aid: ArrestFact(
-            row["person"],
-            row["foreign"],
-            aid in declined or all_dropped.get(aid, False) or all_summary.get(aid, False),
+            person,
+            foreign,
+            aid in declined or (aid in charged and (aid not in kept or aid not in graver)),
         )
-        for aid, row in rows.items()
+        for aid, (person, foreign) in rows.items()
     }
 
 

@@ -98,6 +98,7 @@ class VagueJustification:
         self.config = config
         self.boilerplate = {" ".join(words(b)) for b in config.boilerplate}
         self.users: dict[Subject, _User] = defaultdict(self._new)
+        self._reasons: dict[str | None, tuple[bool, tuple[str, ...], str]] = {}
 
     def _new(self) -> _User:
         return _User(vague_evidence=Evidence(self.config.max_evidence))
@@ -107,8 +108,20 @@ class VagueJustification:
         said = words(text)
         return len(said) < self.config.justification_min_tokens or " ".join(said) in self.boilerplate
 
-    def _cluster(self, u: _User, said: tuple[str, ...]) -> _Cluster | None:
-        key = " ".join(said)
+    def _read(self, text: str | None) -> tuple[bool, tuple[str, ...], str]:
+        """(vague, words, the words joined) of a reason: worked out once per distinct text
+        (a log repeats its reasons: a case is looked up many times under one)."""
+        got = self._reasons.get(text)
+        if got is None:
+            if len(self._reasons) > 100_000:
+                self._reasons.clear()  # bounded memory on logs of ever-new reasons
+            said = words(text)
+            got = self._reasons[text] = (self.is_vague(text), said, " ".join(said))
+        return got
+
+    def _cluster(self, u: _User, said: tuple[str, ...], key: str | None = None) -> _Cluster | None:
+        if key is None:
+            key = " ".join(said)
         if key in u.by_text:
             return u.clusters[u.by_text[key]]
         bag = frozenset(said)
@@ -139,16 +152,16 @@ class VagueJustification:
         text = entry.get("justification")
         # An erased text leaves its commitment: the reason is unknown, neither vague nor reused.
         erased = is_commitment(text)
-        if not erased and self.is_vague(text):
+        vague, said, key = (False, (), "") if erased else self._read(text)
+        if vague:
             u.vague += 1
             u.vague_evidence.add(index)
         people = {f.person_id for a in entry.get("arrest_ids") or () if (f := self.facts.arrest(a))}
         if not people:
             return
         u.people |= people
-        said = () if erased else words(text)
         if said:
-            cluster = self._cluster(u, said)
+            cluster = self._cluster(u, said, key)
             if cluster is not None and not people <= cluster.people:
                 cluster.evidence.add(index, len(people - cluster.people))
                 cluster.people |= people
@@ -243,6 +256,7 @@ class PurposeMismatch(CountDetector):
         self.permitted_seen: dict[str, set[str]] = defaultdict(set)
         # A log repeats its reasons (a case is looked up many times under one): scan each text once.
         self._stated: dict[str | None, frozenset[str]] = {}
+        self._versions_seen: set[tuple[str, Any]] = set()
 
     def thresholds(self) -> tuple[int, int, int]:
         c = self.config
@@ -252,19 +266,22 @@ class PurposeMismatch(CountDetector):
         agreement = str(entry["agreement_id"])
         if "purposes" in violations(entry):
             return f"denied: purpose code {entry.get('purpose')!r} not permitted", 1.0
-        permitted = self.facts.permitted(agreement, entry.get("agreement_version"))
+        version = entry.get("agreement_version")
+        permitted = self.facts.permitted(agreement, version)
         if permitted is None:
             return None
-        self.permitted_seen[agreement] |= permitted
+        if (agreement, version) not in self._versions_seen:  # each version's purposes once, not per entry
+            self._versions_seen.add((agreement, version))
+            self.permitted_seen[agreement] |= permitted
         text = entry.get("justification")
         stated = self._stated.get(text)
         if stated is None:
             if len(self._stated) > 100_000:
                 self._stated.clear()  # bounded memory on logs of ever-new reasons
             stated = self._stated[text] = frozenset(self.lexicon.purposes(text))
-        wrong = sorted(stated - permitted)
-        if not wrong:
+        if stated <= permitted:
             return None
+        wrong = sorted(stated - permitted)
         names = ", ".join(self.config.purpose_name(code) for code in wrong)
         score = 3.0 if entry.get("decision") == "allow" and entry.get("arrest_ids") else 2.0
         return f"reason states {names}", score
