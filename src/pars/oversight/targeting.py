@@ -298,7 +298,7 @@ class _ShareDetector:
         if not before:
             known = self.aimed[subject].units
             seq = self.sequence[subject]
-            for unit in units - known:
+            for unit in sorted(units - known):  # sorted: the same JSON whatever PYTHONHASHSEED
                 seq.append((index, unit in hits))
         time = str(entry.get("time", ""))[:10]
         day = self._days.get(time)
