@@ -34,9 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Core module -> the test files that exercise it.
 CORES: dict[str, list[str]] = {
     "pars.audit.merkle": ["tests/test_audit_merkle.py", "tests/test_audit_vectors.py"],
-    "pars.audit.tiles": ["tests/test_audit_merkle.py"],
-    "pars.audit.note": ["tests/test_audit_entry.py"],
+    "pars.audit.tiles": ["tests/test_audit_merkle.py", "tests/test_c2sp_spec.py"],
+    "pars.audit.note": ["tests/test_audit_entry.py", "tests/test_c2sp_spec.py", "tests/test_c2sp_kat.py"],
     "pars.audit.entry": ["tests/test_audit_entry.py"],
+    "pars.audit.cosignature": ["tests/test_c2sp_spec.py", "tests/test_c2sp_kat.py", "tests/test_witness.py"],
+    "pars.audit.tlogproof": ["tests/test_c2sp_spec.py", "tests/test_c2sp_kat.py"],
+    # Store tests: on SQLite alone unless PARS_TEST_POSTGRES_URL is set (hours more then).
+    "pars.audit.verify": ["tests/test_audit_tamper.py"],
     "pars.agreements.decide": ["tests/test_agreements_decide.py", "tests/test_agreements_cedar.py"],
     "pars.agreements.plan": ["tests/test_agreements_decide.py", "tests/test_agreements_redact.py"],
     "pars.agreements.redact": ["tests/test_agreements_redact.py"],
