@@ -532,6 +532,56 @@ def test_quorum_counts_distinct_configured_witnesses() -> None:
     assert require_quorum(unknown, log.vkey, vkeys, 0) == {}
 
 
+def test_cosignature_refusals_say_why() -> None:
+    w = Ed25519PrivateKey.generate()
+    pub = public_key_bytes(w)
+    vkey = str(CosignerKey.of("w", pub))
+    stamp = "a cosignature timestamp is a POSIX time between 1 and 2^63 - 1"
+    for bad in (0, -1, 1 << 63, True, "5"):
+        assert _message(lambda bad=bad: cosign(SOFA, "w", w, bad)) == stamp
+    # 1 is the first POSIX time a witness may sign with.
+    assert verify_cosignature(SOFA + "\n" + cosign(SOFA, "w", w, 1), vkey) == 1
+    assert _message(lambda: cosigned_message(SOFA[:-1], 5)) == "checkpoint text must end with a newline"
+    assert _message(lambda: CosignerKey.of("a b", pub)) == (
+        "witness name 'a b' must be non-empty, without spaces or '+'"
+    )
+    assert _message(lambda: CosignerKey.parse(verifier_key("w", pub))) == (
+        "witness key: only Ed25519 cosigner keys (type 0x04) are supported"
+    )
+    other_id = key_id("v", pub, 0x04).hex()
+    assert _message(lambda: CosignerKey.parse(vkey.replace(vkey.split("+")[1], other_id))) == (
+        "witness key: key ID does not match name and key"
+    )
+    assert _message(lambda: CosignerKey.parse("w")) == "witness key is not of the form name+keyid+base64"
+    signed = SOFA + "\n" + cosign(SOFA, "w", w, 7)
+    forged = signed[:-6] + ("A" if signed[-6] != "A" else "B") + signed[-5:]
+    assert _message(lambda: valid_cosignatures(forged, [vkey])) == "cosignature by w does not verify"
+    assert _message(lambda: verify_cosignature(SOFA + "\n" + cosign(SOFA, "v", w, 7), vkey)) == (
+        "no cosignature by witness w on this checkpoint"
+    )
+
+
+def test_quorum_refusals_say_why() -> None:
+    log = MemoryLog().grow(3)
+    note = log.checkpoint()
+    text = parse_note(note).text
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    vkeys = [str(CosignerKey.of(f"w{i}", public_key_bytes(k))) for i, k in enumerate(keys)]
+    for bad in (-1, True, "1", 1.0):
+        assert _message(lambda bad=bad: require_quorum(note, log.vkey, vkeys, bad)) == (
+            "quorum must be a non-negative integer"
+        )
+    assert _message(lambda: require_quorum(note, log.vkey, vkeys, 1)) == (
+        "0 of the required 1 witness cosignatures (valid: none)"
+    )
+    both = note + cosign(text, "w1", keys[1], 5) + cosign(text, "w0", keys[0], 6)
+    three = [*vkeys, str(CosignerKey.of("w2", bytes(32)))]
+    assert _message(lambda: require_quorum(both, log.vkey, three, 3)) == (
+        "2 of the required 3 witness cosignatures (valid: w0, w1)"
+    )
+    assert require_quorum(both, log.vkey, vkeys, 2) == {"w0": 6, "w1": 5}
+
+
 # -- tlog-proof ----------------------------------------------------------------------------------
 
 
