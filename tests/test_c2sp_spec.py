@@ -66,7 +66,7 @@ from pars.audit.tilepath import (
     tile_path,
     tiles_for_size,
 )
-from pars.audit.tlogproof import TlogProofError, format_proof, parse_proof, verify_proof
+from pars.audit.tlogproof import TlogProofError, VerifiedProof, format_proof, parse_proof, verify_proof
 from pars.witness.client import request_body
 from tests.c2sp_support import MemoryLog
 
@@ -648,6 +648,121 @@ def test_tlog_proof_verify_steps() -> None:
     moved = text.replace(log.checkpoint(), bigger.checkpoint())
     with pytest.raises(TlogProofError, match="inclusion"):
         verify_proof(moved, log_key=log.vkey, entry=log.entry(5))
+
+
+def _proof_text(log: MemoryLog, index: int = 5) -> str:
+    from pars.audit.merkle import inclusion_proof
+
+    return format_proof(index, inclusion_proof(log.leaves, index), log.checkpoint())
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t.encode()[:3] + b"\xff" + t.encode()[3:], "tlog-proof is not valid UTF-8"),
+        (lambda t: 5, "tlog-proof must be text"),
+        (lambda t: t.split("\n\n")[0] + "\n", "tlog-proof has no blank line before its checkpoint"),
+        (
+            lambda t: t.replace("tlog-proof@v1", "tlog-proof@v2"),
+            "tlog-proof must start with the line c2sp.org/tlog-proof@v1",
+        ),
+        (lambda t: t.replace("index 5", "extra !!\nindex 5"), "tlog-proof extra line is not base64"),
+        (
+            lambda t: t.replace("index 5", "index 05"),
+            "tlog-proof needs the line 'index N' (decimal, no leading zeroes)",
+        ),
+        (
+            lambda t: t.replace("index 5\n", ""),
+            "tlog-proof needs the line 'index N' (decimal, no leading zeroes)",
+        ),
+        (
+            lambda t: t.split("\n")[0] + "\n\n" + t.split("\n\n", 1)[1],
+            "tlog-proof needs the line 'index N' (decimal, no leading zeroes)",
+        ),
+        (lambda t: t.replace("index 5", "index 18446744073709551616"), "tlog-proof index is beyond 2^64 - 1"),
+        (lambda t: t.replace("index 5\n", "index 5\nnot base64\n"), "tlog-proof hash line 1 is not base64"),
+        (lambda t: t.replace("\n\n", "\nAAAA\n\n", 1), "tlog-proof hash line 5 is not a 32-byte hash"),
+        (
+            lambda t: t.replace("\n\n", "\n" + (base64.b64encode(bytes(32)).decode() + "\n") * 61 + "\n", 1),
+            "tlog-proof has more than 64 hashes",
+        ),
+        (
+            lambda t: t.split("\n\n")[0] + "\n\nno checkpoint\n\n\u2014 a AAAAAAAA\n",
+            "tlog-proof checkpoint: checkpoint text needs origin, size and root lines",
+        ),
+        (
+            lambda t: t.split("\n\n")[0] + "\n\n",
+            "tlog-proof checkpoint: signed note has no blank line before its signatures",
+        ),
+    ],
+)
+def test_tlog_proof_refusals_say_why(mutate: object, message: str) -> None:
+    assert callable(mutate)
+    log = MemoryLog().grow(9)
+    text = _proof_text(log)
+    assert len(parse_proof(text).proof) == 4
+    assert _message(lambda: parse_proof(mutate(text))) == message
+
+
+def test_tlog_proof_bounds() -> None:
+    log = MemoryLog().grow(9)
+    cp = log.checkpoint()
+    top = (1 << 64) - 1
+    hashes = [sha256(bytes([i])).digest() for i in range(64)]
+    text = format_proof(top, hashes, cp)
+    parsed = parse_proof(text.encode())
+    assert (parsed.index, parsed.proof, parsed.checkpoint, parsed.extra) == (top, tuple(hashes), cp, None)
+    assert parsed.format() == text
+    with_extra = parse_proof(format_proof(3, hashes[:2], cp, extra=b""))
+    assert with_extra.extra == b"" and with_extra.format() == format_proof(3, hashes[:2], cp, extra=b"")
+    index_error = "index must be an integer between 0 and 2^64 - 1"
+    for bad in (-1, 1 << 64, True, "1", 1.0):
+        assert _message(lambda bad=bad: format_proof(bad, [], cp)) == index_error
+    proof_error = "proof must be at most 64 hashes of 32 bytes"
+    assert _message(lambda: format_proof(1, [*hashes, hashes[0]], cp)) == proof_error
+    assert _message(lambda: format_proof(1, [bytes(31)], cp)) == proof_error
+    assert _message(lambda: format_proof(1, [], "no note")) == _NO_BLANK
+
+
+def test_tlog_proof_verified_fields_and_refusals_say_why() -> None:
+    from pars.audit.merkle import inclusion_proof
+
+    log = MemoryLog().grow(9)
+    text = _proof_text(log)
+    w = Ed25519PrivateKey.generate()
+    wkey = CosignerKey.of("w.example", public_key_bytes(w))
+    cosigned = log.checkpoint() + cosign(parse_note(log.checkpoint()).text, "w.example", w, 42)
+    proof = parse_proof(format_proof(5, inclusion_proof(log.leaves, 5), cosigned, extra=b"x"))
+    ok = verify_proof(
+        proof, log_key=VerifierKey.parse(log.vkey), entry=log.entry(5), witness_keys=[wkey], quorum=1
+    )
+    assert ok == VerifiedProof(5, leaf_hash(log.entry(5)), log.origin, 9, log.root(), {"w.example": 42}, b"x")
+    other = verify_proof(text, log_key=log.vkey, leaf_hash=leaf_hash(log.entry(5)), origin=log.origin)
+    assert (other.cosignatures, other.extra) == ({}, None)
+    lh = leaf_hash(log.entry(5))
+    assert _message(lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(5), leaf_hash=lh)) == (
+        "give exactly one of entry and leaf_hash"
+    )
+    assert (
+        _message(lambda: verify_proof(text, log_key=log.vkey, leaf_hash=lh[:31]))
+        == "leaf_hash must be 32 bytes"
+    )
+    stranger = MemoryLog(log.origin)
+    assert _message(lambda: verify_proof(text, log_key=stranger.vkey, entry=log.entry(5))) == (
+        f"checkpoint: no signature by {log.origin} on this note"
+    )
+    assert _message(lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(5), origin="o.example")) == (
+        f"checkpoint origin {log.origin!r} is not the log's 'o.example'"
+    )
+    assert (
+        _message(
+            lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(5), witness_keys=[wkey], quorum=1)
+        )
+        == "witnesses: 0 of the required 1 witness cosignatures (valid: none)"
+    )
+    assert _message(lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(4))) == (
+        "inclusion: entry 5 is not in the tree of size 9 with this proof"
+    )
 
 
 # -- tlog-tiles ----------------------------------------------------------------------------------
