@@ -69,8 +69,10 @@ def _scratch(module: str, tests: list[str]) -> Path:
         f"only_mutate = {_toml_list([path])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-q"]\n'
-        # A mutant that loops is cut off at 3x its tests' clean time (mutmut's default is 15x).
-        "timeout_multiplier = 3.0\n"
+        # A mutant is cut off (and counted as killed) at 15x (mutmut's default) its tests' time plus
+        # one second, in wall-clock time: at 3x, a machine loaded by other work cut off mutants
+        # that merely ran their tests slowly, and counted them killed.
+        "timeout_multiplier = 15.0\n"
     )
     (work / "pyproject.toml").write_text(text)
     return work
