@@ -7,7 +7,8 @@ import hashlib
 import hmac
 import json
 import stat
-from datetime import UTC, date, datetime, timedelta, timezone
+import time
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -497,3 +498,51 @@ def test_version_1_filters_as_they_were_logged() -> None:
         keyed_hash("filter_name", "Bad Name", KEY): keyed_hash("Bad Name", "x", KEY),
         "district": keyed_hash("district", [("a", 1)], KEY),
     }
+
+
+def test_entry_times_are_utc_whatever_the_servers_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        e = _entry()
+        assert e.document["time"] == "2018-09-01T03:59:59+00:00"
+        assert e.time.utcoffset() == timedelta(0)
+        doc = {**e.document, "time": "2018-06-01T14:03:00-04:00"}
+        assert AuditEntry.from_document(doc).time.utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+class _NoOffset(tzinfo):
+    """A zone that does not know its offset: as good as none."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_a_zone_without_an_offset_is_no_zone() -> None:
+    with pytest.raises(InvalidInput) as info:
+        _entry(time=datetime(2018, 1, 1, tzinfo=_NoOffset()))
+    assert str(info.value) == "time: an audit entry time needs a timezone"
+
+
+def test_odd_values_hash_and_commit_as_they_are() -> None:
+    # A lone surrogate is hashed as its UTF-8 bytes (surrogatepass), never an error.
+    mac = hmac.new(KEY, b"grade\x00a\xed\xa0\x80", hashlib.sha256).hexdigest()
+    assert keyed_hash("grade", "a\ud800", KEY) == "hmac-sha256:" + mac
+    # Object values are hashed as their items sorted by their text: keys of any type.
+    odd = {1: "x", "a": "y", "a!": "z"}
+    e = _entry(filters={"district": odd})
+    assert e.document["filters"]["district"] == keyed_hash(
+        "district", [("a!", "z"), ("a", "y"), (1, "x")], KEY
+    )
+    # An empty free text is committed as the empty text.
+    empty = _entry(justification="")
+    _opens(empty, "justification", empty.document["justification"], "")
