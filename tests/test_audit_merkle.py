@@ -398,3 +398,16 @@ def test_frontier_push_and_heights() -> None:
         upper.push_hash(r, 8)
     assert upper.size == 512 and upper.root() == root_hash(leaves)
     assert upper.dirty_tiles() == ([(1, 0, b"".join(roots))], [])
+
+
+def test_a_fresh_frontier_numbers_its_first_full_upper_tile_zero() -> None:
+    # verify's upper frontier starts empty and takes tile roots: after 256 of them its first
+    # level-1 tile is full (tile 1/0) and level 2 holds their root (tile 2/0, one hash).
+    roots = [_h(i.to_bytes(2, "big")) for i in range(256)]
+    upper = Frontier(0, {})
+    for r in roots:
+        upper.push_hash(r, 8)
+    row = roots
+    while len(row) > 1:
+        row = [_h(b"\x01" + row[i] + row[i + 1]) for i in range(0, len(row), 2)]
+    assert upper.dirty_tiles() == ([(1, 0, b"".join(roots)), (2, 0, row[0])], [])
