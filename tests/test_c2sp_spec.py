@@ -561,6 +561,17 @@ def test_cosignature_refusals_say_why() -> None:
     )
 
 
+def test_a_timestamp_with_its_top_bit_set_is_never_read_as_negative() -> None:
+    # 0xff..ff is 2^64 - 1 (over the bound), not -1: a signature over "time -1" is refused.
+    w = Ed25519PrivateKey.generate()
+    vkey = CosignerKey.of("w", public_key_bytes(w))
+    sig = w.sign(b"cosignature/v1\ntime -1\n" + SOFA.encode())
+    b64 = base64.b64encode(vkey.key_id + b"\xff" * 8 + sig).decode()
+    assert _message(lambda: verify_cosignature(SOFA + f"\n\u2014 w {b64}\n", vkey)) == (
+        "cosignature by w does not verify"
+    )
+
+
 def test_quorum_refusals_say_why() -> None:
     log = MemoryLog().grow(3)
     note = log.checkpoint()
