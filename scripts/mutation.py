@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Core module -> the test files that exercise it.
 CORES: dict[str, list[str]] = {
     "pars.audit.merkle": ["tests/test_audit_merkle.py", "tests/test_audit_vectors.py"],
-    "pars.audit.tiles": ["tests/test_audit_merkle.py"],
-    "pars.audit.note": ["tests/test_audit_entry.py"],
+    "pars.audit.tiles": ["tests/test_audit_merkle.py", "tests/test_c2sp_spec.py"],
+    "pars.audit.note": ["tests/test_audit_entry.py", "tests/test_c2sp_spec.py", "tests/test_c2sp_kat.py"],
     "pars.audit.entry": ["tests/test_audit_entry.py"],
     # Not test_agreements_cedar.py: its 250-example differential test costs ~15 s a mutant.
     "pars.agreements.decide": ["tests/test_agreements_decide.py"],
@@ -44,6 +44,10 @@ CORES: dict[str, list[str]] = {
         "tests/test_agreements_decide.py",
         "tests/test_agreements_redact.py",
     ],
+    "pars.audit.cosignature": ["tests/test_c2sp_spec.py", "tests/test_c2sp_kat.py", "tests/test_witness.py"],
+    "pars.audit.tlogproof": ["tests/test_c2sp_spec.py", "tests/test_c2sp_kat.py"],
+    # Store tests: on SQLite alone unless PARS_TEST_POSTGRES_URL is set (hours more then).
+    "pars.audit.verify": ["tests/test_audit_tamper.py"],
     "pars.agreements.redact": ["tests/test_agreements_redact.py"],
     "pars.agreements.request": ["tests/test_agreements_request.py", "tests/test_agreements_decide.py"],
     # The gate core: its pure view helpers and the feed floor rule (SQLite in the run).
@@ -73,8 +77,10 @@ def _scratch(module: str, tests: list[str]) -> Path:
         f"only_mutate = {_toml_list([path])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:xdist", "-q"]\n'
-        # A mutant that loops is cut off at 3x its tests' clean time (mutmut's default is 15x).
-        "timeout_multiplier = 3.0\n"
+        # A mutant is cut off (and counted as killed) at 15x (mutmut's default) its tests' time plus
+        # one second, in wall-clock time: at 3x, a machine loaded by other work cut off mutants
+        # that merely ran their tests slowly, and counted them killed.
+        "timeout_multiplier = 15.0\n"
     )
     (work / "pyproject.toml").write_text(text)
     return work
@@ -83,7 +89,12 @@ def _scratch(module: str, tests: list[str]) -> Path:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # mutmut puts mutants/src first; the worktree must not shadow it
-    env.setdefault("PARS_VECTORS_DIR", str(ROOT.parent / "shared" / "vectors"))
+    # The KAT vectors are in ../shared/vectors of the main checkout, ../../shared of a worktree;
+    # a KAT that skipped would kill nothing, so a missing one fails the clean run instead.
+    found = [d / "shared" / "vectors" for d in ROOT.parents if (d / "shared" / "vectors").is_dir()]
+    if found:
+        env.setdefault("PARS_VECTORS_DIR", str(found[0]))
+    env.setdefault("PARS_REQUIRE_VECTORS", "1")
     return env
 
 

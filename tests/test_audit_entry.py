@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import stat
-from datetime import UTC, datetime, timedelta, timezone
+import time
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,18 @@ from pars.audit import (
     verifier_key,
     verify_checkpoint,
 )
-from pars.audit.entry import KEYS
+from pars.audit.entry import (
+    KEYS,
+    MAX_CLEAR,
+    MAX_ENTRY_BYTES,
+    MAX_FILTERS,
+    MAX_LIST,
+    MAX_SORT,
+    EntryTooLarge,
+    hash_filters,
+)
 from pars.audit.note import public_key_bytes
+from pars.audit.texts import MAX_TEXT, Text
 from pars.errors import ConfigError, InvalidInput
 from pars.records.fields import PERSONAL_FILTERS
 
@@ -264,3 +277,272 @@ def test_object_values_are_hashed_even_under_non_personal_names() -> None:
     assert e.document["filters"]["district"].startswith("hmac-sha256:")
     assert e.document["filters"]["grade"] == ["F1", "F2"]
     assert b"Doe" not in e.canonical
+
+
+# --- every refusal by its exact message, every bound at its edge ---------------------------
+
+_HMAC_OK = "hmac-sha256:" + "0" * 64
+
+
+def _refusal(doc: dict[str, Any]) -> str:
+    with pytest.raises(InvalidInput) as info:
+        AuditEntry.from_document(doc)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("v", 3, "v: must be one of [1, 2]"),
+        ("v", True, "v: must be one of [1, 2]"),
+        ("time", "yesterday", "time: not an ISO 8601 time with an offset"),
+        ("time", "2018-06-01T14:03:00", "time: not an ISO 8601 time with an offset"),
+        ("time", 5, "time: must be UTC to the second, like 2018-08-31T23:59:59+00:00"),
+        ("kind", "other", "kind: must be access or admin"),
+        ("decision", None, "decision: must be allow, deny or error"),
+        ("action", "", "action: must be a non-empty string"),
+        ("action", 5, "action: must be a non-empty string"),
+        ("status", "ok", "status: must be an HTTP status code"),
+        ("status", True, "status: must be an HTTP status code"),
+        ("status", 99, "status: must be an HTTP status code"),
+        ("status", 600, "status: must be an HTTP status code"),
+        ("arrest_ids", "A-1", "arrest_ids: must be a list of strings"),
+        ("person_ids", [1], "person_ids: must be a list of strings"),
+        ("fields", None, "fields: must be a list of strings"),
+        ("filters", [], "filters: must be an object"),
+        (
+            "filters",
+            {"last_name": "Doe"},
+            "filters.last_name: personal values are logged only as hmac-sha256:<hex>",
+        ),
+        (
+            "filters",
+            {"nick": [_HMAC_OK, "x"]},
+            "filters.nick: personal values are logged only as hmac-sha256:<hex>",
+        ),
+        (
+            "filters",
+            {"ssn": _HMAC_OK + "0"},
+            "filters.ssn: personal values are logged only as hmac-sha256:<hex>",
+        ),
+        ("filters", {"ssn": 5}, "filters.ssn: personal values are logged only as hmac-sha256:<hex>"),
+        ("detail", "text", "detail: must be an object"),
+        ("violations", "a.b", "violations: must be a list of rule names"),
+        ("violations", ["Bad Rule"], "violations: must be a list of rule names"),
+        ("violations", [1], "violations: must be a list of rule names"),
+        ("extra", 1, "extra: not an audit entry key"),
+    ],
+)
+def test_entry_refusals_say_why(key: str, value: object, message: str) -> None:
+    doc = dict(_entry().document)
+    doc[key] = value
+    assert _refusal(doc) == message
+
+
+def test_entry_bounds_and_accepted_shapes() -> None:
+    doc = dict(_entry().document)
+    for status in (100, 599):
+        assert AuditEntry.from_document({**doc, "status": status}).document["status"] == status
+    hashed = {"ssn": None, "dob": [_HMAC_OK, _HMAC_OK], "last_name": _HMAC_OK}
+    assert AuditEntry.from_document({**doc, "filters": hashed}).document["filters"] == hashed
+    assert AuditEntry.from_document({**doc, "v": 1}).document["v"] == 1
+    missing = {k: v for k, v in doc.items() if k != "status"}
+    assert _refusal(missing) == "status: missing from the audit entry"
+    with pytest.raises(InvalidInput) as info:
+        _entry(time=datetime(2018, 1, 1))
+    assert str(info.value) == "time: an audit entry time needs a timezone"
+    assert _refusal({**doc, "detail": {"x": float("nan")}}).startswith("entry: not canonical JSON (")
+
+
+def test_an_entry_may_fill_max_entry_bytes_and_not_one_more() -> None:
+    doc = dict(_entry().document)
+    base = len(AuditEntry.from_document({**doc, "detail": {"pad": ""}}).canonical)
+    fits = {**doc, "detail": {"pad": "x" * (MAX_ENTRY_BYTES - base)}}
+    assert len(AuditEntry.from_document(fits).canonical) == MAX_ENTRY_BYTES
+    over = {**doc, "detail": {"pad": "x" * (MAX_ENTRY_BYTES - base + 1)}}
+    with pytest.raises(EntryTooLarge) as info:
+        AuditEntry.from_document(over)
+    assert str(info.value) == f"entry: {MAX_ENTRY_BYTES + 1} bytes of canonical JSON, over {MAX_ENTRY_BYTES}"
+
+
+def _opens(e: AuditEntry, key: str, value: str, text: str) -> None:
+    """``value`` is SHA-256(salt ‖ text) of the text kept under ``key``, computed here."""
+    kept = e.texts[key]
+    assert kept.text == text and len(kept.salt) == 16
+    assert value == "sha256:" + hashlib.sha256(kept.salt + text.encode()).hexdigest()
+
+
+def test_codes_stay_clear_and_free_text_is_committed() -> None:
+    e = _entry(purpose="C", warrant="W-2018/17", case_number="C-1", justification="ongoing case")
+    assert (e.document["purpose"], e.document["warrant"]) == ("C", "W-2018/17")
+    _opens(e, "case_number", e.document["case_number"], "C-1")  # always committed
+    _opens(e, "justification", e.document["justification"], "ongoing case")
+    assert set(e.texts) == {"case_number", "justification"}
+    prose = _entry(purpose="look for my neighbour", warrant="the judge said so", case_number=None)
+    _opens(prose, "purpose", prose.document["purpose"], "look for my neighbour")
+    _opens(prose, "warrant", prose.document["warrant"], "the judge said so")
+    assert prose.document["case_number"] is None and "case_number" not in prose.texts
+    none = _entry(purpose=None, justification=None)
+    assert none.document["purpose"] is None and none.document["justification"] is None
+    # Free text is kept to MAX_TEXT characters; a lone surrogate becomes "?".
+    long = _entry(justification="y" * (MAX_TEXT + 5) + "\ud800")
+    _opens(long, "justification", long.document["justification"], "y" * MAX_TEXT)
+    odd = _entry(justification="a\ud800b")
+    _opens(odd, "justification", odd.document["justification"], "a?b")
+
+
+def test_filter_values_clear_up_to_max_clear_then_committed() -> None:
+    e = _entry(
+        filters={
+            "grade": "g" * MAX_CLEAR,
+            "statute": "s" * (MAX_CLEAR + 1),
+            "district": ["d1", "x" * (MAX_CLEAR + 1), ["nested"]],
+            "bail_amount": Decimal("2.50"),
+            "facility": 1.5,
+            "sex": True,
+            "race": None,
+            "arrested_at": date(2018, 1, 2),
+        }
+    )
+    f = e.document["filters"]
+    assert f["grade"] == "g" * MAX_CLEAR
+    _opens(e, "filters.statute", f["statute"], "s" * (MAX_CLEAR + 1))
+    assert f["district"][0] == "d1"
+    _opens(e, "filters.district.1", f["district"][1], "x" * (MAX_CLEAR + 1))
+    _opens(e, "filters.district.2", f["district"][2], "['nested']")
+    assert (f["bail_amount"], f["facility"], f["sex"], f["race"]) == ("2.50", "1.5", True, None)
+    assert f["arrested_at"] == "2018-01-02"
+
+
+def test_arrest_ids_in_clear_only_in_the_booking_form() -> None:
+    e = _entry(filters={"arrest_id": "A-2018-000001"})
+    assert e.document["filters"]["arrest_id"] == "A-2018-000001" and not [k for k in e.texts if "arrest" in k]
+    bad = _entry(filters={"arrest_id": "John Doe's arrest"})
+    _opens(bad, "filters.arrest_id", bad.document["filters"]["arrest_id"], "John Doe's arrest")
+    many = _entry(filters={"arrest_id": ["A-1", "not an id"]})
+    assert many.document["filters"]["arrest_id"][0] == "A-1"
+    _opens(many, "filters.arrest_id.1", many.document["filters"]["arrest_id"][1], "not an id")
+    # Only the arrest_id filter is held to that form.
+    assert _entry(filters={"grade": "F 1!"}).document["filters"]["grade"] == "F 1!"
+
+
+def test_lists_filters_and_sort_keys_are_bounded() -> None:
+    names = ["grade", "statute", "district", "facility", "race", "sex", "agency", "arrest_type", "bail_type"]
+    names += ["commissioner", "decision", "description", "disposition", "held_at", "country_of_origin"]
+    names += ["person_id", "released_at"]  # 17 known, non-personal names
+    e = _entry(filters={n: "v" for n in names})
+    assert list(e.document["filters"]) == names[:MAX_FILTERS]
+    listed = _entry(filters={"grade": [str(i) for i in range(MAX_LIST + 3)], "dob": ["1990-01-01"] * 30})
+    assert listed.document["filters"]["grade"] == [str(i) for i in range(MAX_LIST)]
+    assert listed.document["filters"]["dob"] == [keyed_hash("dob", "1990-01-01", KEY)] * MAX_LIST
+    sort = _entry(sort=["-arrested_at", "nickname", *["grade"] * 10])
+    keys = sort.document["sort"]
+    assert len(keys) == MAX_SORT and keys[0] == "-arrested_at" and keys[2:] == ["grade"] * (MAX_SORT - 2)
+    _opens(sort, "sort.1", keys[1], "nickname")
+    assert _entry(sort=None).document["sort"] is None
+
+
+def test_personal_values_none_lists_and_objects() -> None:
+    e = _entry(filters={"ssn": None, "last_name": ["Doe", "Roe"], "dob": {"b": 2, "a": 1}})
+    f = e.document["filters"]
+    assert f["ssn"] is None
+    assert f["last_name"] == [keyed_hash("last_name", "Doe", KEY), keyed_hash("last_name", "Roe", KEY)]
+    assert f["dob"] == keyed_hash("dob", [("a", 1), ("b", 2)], KEY)
+
+
+def test_keyed_hash_is_hmac_sha256_of_name_nul_and_normalised_value() -> None:
+    mac = hmac.new(KEY, b"last_name\x00obrien", hashlib.sha256).hexdigest()
+    assert keyed_hash("last_name", "O'Brien ", KEY) == "hmac-sha256:" + mac
+    mac = hmac.new(KEY, b"grade\x00F1", hashlib.sha256).hexdigest()
+    assert keyed_hash("grade", " F1 ", KEY) == "hmac-sha256:" + mac
+
+
+def test_unknown_rule_names_are_committed() -> None:
+    e = _entry(rule="filters.unknown.nickname", decision="deny", status=403)
+    assert e.document["rule"].startswith("filters.unknown.sha256:")
+    _opens(e, "rule", e.document["rule"].removeprefix("filters.unknown."), "nickname")
+    s = _entry(rule="sort.unknown.shoe size", decision="deny", status=403)
+    _opens(s, "rule", s.document["rule"].removeprefix("sort.unknown."), "shoe size")
+    assert _entry(rule="search.forbid_filters.race").document["rule"] == "search.forbid_filters.race"
+    assert _entry(rule=None).document["rule"] is None
+
+
+def test_violations_and_detail_only_when_there_is_something_to_say() -> None:
+    assert "violations" not in _entry(violations=["a.b"]).document
+    assert _entry(violations=["a.b", "c.d"]).document["violations"] == ["a.b", "c.d"]
+    assert "detail" not in _entry().document
+    assert _entry(detail={}).document["detail"] == {}
+
+
+def test_with_texts_takes_only_texts_that_open_their_commitments() -> None:
+    e = _entry(justification="ongoing case")
+    assert e.with_texts(e.texts).texts == e.texts
+    wrong = {"justification": Text("other case", e.texts["justification"].salt)}
+    with pytest.raises(InvalidInput) as info:
+        e.with_texts(wrong)
+    assert str(info.value) == "texts.justification: does not open the entry's commitment"
+
+
+def test_entry_accessors() -> None:
+    e = _entry(agreement_id=None, user=None, kind="admin", action="approve")
+    assert (e.kind, e.agreement_id, e.user) == ("admin", None, None)
+    e = _entry()
+    assert (e.kind, e.agreement_id, e.user) == ("access", "ice-2017", "agent7")
+
+
+def test_version_1_filters_as_they_were_logged() -> None:
+    got = hash_filters({"last_name": "Doe", "grade": ["F1", 2.5], "Bad Name": "x", "district": {"a": 1}}, KEY)
+    assert got == {
+        "last_name": keyed_hash("last_name", "Doe", KEY),
+        "grade": ["F1", "2.5"],
+        keyed_hash("filter_name", "Bad Name", KEY): keyed_hash("Bad Name", "x", KEY),
+        "district": keyed_hash("district", [("a", 1)], KEY),
+    }
+
+
+def test_entry_times_are_utc_whatever_the_servers_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        e = _entry()
+        assert e.document["time"] == "2018-09-01T03:59:59+00:00"
+        assert e.time.utcoffset() == timedelta(0)
+        doc = {**e.document, "time": "2018-06-01T14:03:00-04:00"}
+        assert AuditEntry.from_document(doc).time.utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+class _NoOffset(tzinfo):
+    """A zone that does not know its offset: as good as none."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_a_zone_without_an_offset_is_no_zone() -> None:
+    with pytest.raises(InvalidInput) as info:
+        _entry(time=datetime(2018, 1, 1, tzinfo=_NoOffset()))
+    assert str(info.value) == "time: an audit entry time needs a timezone"
+
+
+def test_odd_values_hash_and_commit_as_they_are() -> None:
+    # A lone surrogate is hashed as its UTF-8 bytes (surrogatepass), never an error.
+    mac = hmac.new(KEY, b"grade\x00a\xed\xa0\x80", hashlib.sha256).hexdigest()
+    assert keyed_hash("grade", "a\ud800", KEY) == "hmac-sha256:" + mac
+    # Object values are hashed as their items sorted by their text: keys of any type.
+    odd = {1: "x", "a": "y", "a!": "z"}
+    e = _entry(filters={"district": odd})
+    assert e.document["filters"]["district"] == keyed_hash(
+        "district", [("a!", "z"), ("a", "y"), (1, "x")], KEY
+    )
+    # An empty free text is committed as the empty text.
+    empty = _entry(justification="")
+    _opens(empty, "justification", empty.document["justification"], "")

@@ -3,6 +3,7 @@ and malformed input gives False instead of an exception."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -20,7 +21,17 @@ from pars.audit.merkle import (
     inclusion_ranges,
     node_hash,
 )
-from pars.audit.tiles import Frontier, left_pieces, levels
+from pars.audit.tiles import (
+    Frontier,
+    edge_tiles,
+    edge_width,
+    left_pieces,
+    levels,
+    node_from_tile,
+    pieces,
+    split,
+    tile_of,
+)
 
 
 def _leaves(n: int) -> list[bytes]:
@@ -251,3 +262,152 @@ def test_a_valid_proof_with_nodes_appended_is_refused() -> None:
     proof = consistency_proof(leaves, 3)
     assert verify_consistency(3, 5, old_root, root, proof) is True
     assert verify_consistency(3, 5, old_root, root, [*proof, extra]) is False
+
+
+# --- tiles, from leaf ranges and root_hash alone ------------------------------------------------
+
+
+@functools.cache
+def _heights(n: int) -> list[list[bytes]]:
+    """Every perfect subtree over ``_leaves(n)`` by height, pairs hashed with hashlib here."""
+    out = [_leaves(n)]
+    while len(out[-1]) > 1:
+        below = out[-1]
+        out.append([_h(b"\x01" + below[i] + below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    return out
+
+
+def _node(n: int, height: int, index: int) -> bytes:
+    """Perfect subtree (height, index) of the tree over ``_leaves(n)``."""
+    return _heights(n)[height][index]
+
+
+def _root(n: int, size: int) -> bytes:
+    """Root of the first ``size`` leaves: its perfect subtrees, largest first, folded from the right."""
+    parts, start = [], 0
+    for k in range(size.bit_length() - 1, -1, -1):
+        if size >> k & 1:
+            parts.append(_node(n, k, start >> k))
+            start += 1 << k
+    acc = parts.pop() if parts else _h(b"")
+    for p in reversed(parts):
+        acc = _h(b"\x01" + p + acc)
+    return acc
+
+
+def _tile(n: int, level: int, index: int) -> bytes:
+    """Tile (level, index): the hashes at height 8·level numbered 256·index … (those that exist)."""
+    return b"".join(_heights(n)[8 * level][256 * index : 256 * (index + 1)])
+
+
+def test_tile_of_and_node_from_tile_agree_with_leaf_ranges() -> None:
+    n = 70_000
+    assert _node(n, 3, 5) == root_hash(_leaves(n)[40:48])  # the reference itself, by the RFC recursion
+    for height, index in [(0, 0), (0, 255), (0, 256), (0, 69_999), (3, 31), (3, 32), (7, 1), (7, 2),
+                          (8, 0), (8, 255), (8, 256), (9, 3), (12, 16), (15, 1), (16, 0)]:  # fmt: skip
+        level = height // 8
+        first = index << (height - 8 * level)  # its first hash at height 8·level
+        assert tile_of((height, index)) == (level, first // 256)
+        tile = _tile(n, *tile_of((height, index)))
+        assert node_from_tile((height, index), tile) == _node(n, height, index)
+    with pytest.raises(ValueError, match=r"^tile too short for the requested subtree$"):
+        node_from_tile((1, 127), _tile(n, 0, 0)[: 255 * 32])
+    assert node_from_tile((1, 127), _tile(n, 0, 0)) == _node(n, 1, 127)
+
+
+def test_split_edges_and_pieces() -> None:
+    leaves = _leaves(7)
+    assert split(b"".join(leaves)) == leaves and split(b"") == []
+    with pytest.raises(ValueError, match=r"^a tile's length is not a multiple of 32$"):
+        split(bytes(33))
+    assert pieces(leaves, 8) == [(10, root_hash(leaves[:4])), (9, root_hash(leaves[4:6])), (8, leaves[6])]
+    assert pieces([], 0) == []
+    nodes = levels(leaves)
+    assert [len(level) for level in nodes] == [7, 3, 1]
+    assert nodes[1] == [_node(7, 1, i) for i in range(3)] and nodes[2] == [root_hash(leaves[:4])]
+    assert levels([]) == [[]] and levels(leaves[:1]) == [leaves[:1]]
+    for width in range(8):
+        assert left_pieces(nodes, width) == [h for _, h in pieces(leaves[:width], 0)]
+
+
+@pytest.mark.parametrize(
+    ("size", "edge"),
+    [
+        (0, []),
+        (1, [(0, 0)]),
+        (255, [(0, 0)]),
+        (256, [(1, 0)]),
+        (257, [(0, 1), (1, 0)]),
+        (65_536, [(2, 0)]),
+        (70_000, [(0, 273), (1, 1), (2, 0)]),
+    ],
+)
+def test_edge_tiles_are_the_partial_ones(size: int, edge: list[tuple[int, int]]) -> None:
+    assert edge_tiles(size) == edge
+    for level in range(4):
+        assert edge_width(size, level) == (size >> (8 * level)) % 256
+
+
+def test_frontier_restarted_from_its_edge_writes_every_tile_once_then_grows_it() -> None:
+    """What the log does per append: load the edge tiles, push, insert new tiles, update
+    partial ones; the stored tiles are then exactly the tree's tiles."""
+    n = 70_000
+    leaves = _leaves(n)
+    assert _root(n, 1000) == root_hash(leaves[:1000]) and _root(n, 0) == EMPTY_ROOT
+    stored: dict[tuple[int, int], bytes] = {}
+    size = 0
+    for batch in [1, 254, 1, 1, 300, 64_979, 4_464]:
+        edge = {level: split(stored[(level, idx)]) for level, idx in edge_tiles(size)}
+        f = Frontier(size, edge)
+        assert f.root() == _root(n, size)
+        for i in range(size, size + batch):
+            f.push_hash(leaves[i])
+        size += batch
+        assert f.size == size and f.root() == _root(n, size)
+        if size % 256 == 0:  # a tail of leaf hashes goes after whole tiles
+            assert f.root(leaves[size : size + 5]) == _root(n, size + 5)
+        inserts, updates = f.dirty_tiles()
+        for level, idx, blob in inserts:
+            assert (level, idx) not in stored
+            stored[(level, idx)] = blob
+        for level, idx, blob in updates:
+            assert (level, idx) in stored and blob.startswith(stored[(level, idx)])
+            stored[(level, idx)] = blob
+        assert f.edge() == {level: split(stored[(level, idx)]) for level, idx in edge_tiles(size)}
+    expected = {(level, idx) for level in range(3) for idx in range(((size >> (8 * level)) + 255) // 256)}
+    assert set(stored) == expected
+    for (level, idx), blob in stored.items():
+        assert blob == _tile(n, level, idx), (level, idx)
+
+
+def test_frontier_push_and_heights() -> None:
+    f = Frontier(0, {})
+    assert f.root() == EMPTY_ROOT and f.root([]) == EMPTY_ROOT
+    assert f.push(b"entry") == hashlib.sha256(b"\x00entry").digest()
+    leaves = _leaves(512)
+    g = Frontier(0, {})
+    g.push_hash(root_hash(leaves[:256]), 8)  # a whole tile's root at height 8
+    g.push_hash(root_hash(leaves[256:384]), 7)
+    assert g.root_with([root_hash(leaves[384:388])]) == root_hash(leaves[:388])
+    g.push_hash(leaves[384])
+    assert g.size == 385 and g.root() == root_hash(leaves[:385])
+    # verify's upper frontier takes only tile roots (height 8): its tiles are level 1's.
+    upper = Frontier(0, {})
+    roots = [root_hash(leaves[i : i + 256]) for i in (0, 256)]
+    for r in roots:
+        upper.push_hash(r, 8)
+    assert upper.size == 512 and upper.root() == root_hash(leaves)
+    assert upper.dirty_tiles() == ([(1, 0, b"".join(roots))], [])
+
+
+def test_a_fresh_frontier_numbers_its_first_full_upper_tile_zero() -> None:
+    # verify's upper frontier starts empty and takes tile roots: after 256 of them its first
+    # level-1 tile is full (tile 1/0) and level 2 holds their root (tile 2/0, one hash).
+    roots = [_h(i.to_bytes(2, "big")) for i in range(256)]
+    upper = Frontier(0, {})
+    for r in roots:
+        upper.push_hash(r, 8)
+    row = roots
+    while len(row) > 1:
+        row = [_h(b"\x01" + row[i] + row[i + 1]) for i in range(0, len(row), 2)]
+    assert upper.dirty_tiles() == ([(1, 0, b"".join(roots)), (2, 0, row[0])], [])

@@ -31,17 +31,26 @@ from pars.audit.cosignature import (
 )
 from pars.audit.merkle import leaf_hash
 from pars.audit.note import (
+    MAX_NOTE_BYTES,
+    MAX_SIGNATURES,
+    Checkpoint,
     CheckpointError,
+    Signature,
     VerifierKey,
     add_signatures,
+    b64decode_strict,
+    checkpoint_body,
     key_id,
+    open_checkpoint,
     open_note,
     parse_checkpoint_body,
     parse_note,
+    parse_signer_key,
     public_key_bytes,
     sign_checkpoint,
     sign_note,
     signature_line,
+    signer_key,
     verifier_key,
     verify_checkpoint,
     verify_note,
@@ -57,7 +66,7 @@ from pars.audit.tilepath import (
     tile_path,
     tiles_for_size,
 )
-from pars.audit.tlogproof import TlogProofError, format_proof, parse_proof, verify_proof
+from pars.audit.tlogproof import TlogProofError, VerifiedProof, format_proof, parse_proof, verify_proof
 from pars.witness.client import request_body
 from tests.c2sp_support import MemoryLog
 
@@ -193,6 +202,210 @@ def test_verifier_key_rules(mutate: object) -> None:
         VerifierKey.parse(mutate(SPEC_VKEY))
 
 
+# -- signed-note: every refusal by its exact message, and the limits at their edges -------------
+
+_SIG6 = base64.b64encode(bytes(6)).decode()  # 8 characters, no padding
+_MALFORMED = "signed note has a malformed signature line"
+_NOT_B64 = "signed note has a signature that is not base64"
+_NO_BLANK = "signed note has no blank line before its signatures"
+
+
+def _message(f: object) -> str:
+    assert callable(f)
+    with pytest.raises(ValueError) as info:  # CheckpointError is a ValueError too
+        f()
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("note", "message"),
+    [
+        (b"\xff\n\n\xe2\x80\x94 a AAAAAAAA\n", "signed note is not valid UTF-8"),
+        (bytearray(b"t\n\n\xe2\x80\x94 a \xc3\n"), "signed note is not valid UTF-8"),
+        ("t \ud800\n\n\u2014 a AAAAAAAA\n", "signed note is not valid UTF-8"),
+        (5, "a signed note must be text"),
+        ("tab\there\n\n\u2014 a AAAAAAAA\n", "signed note contains control characters"),
+        ("no blank line\n\u2014 a AAAAAAAA\n", _NO_BLANK),
+        ("no final newline\n\n\u2014 a AAAAAAAA", _NO_BLANK),
+        ("text\n\n", _NO_BLANK),
+        ("text\n\n- a AAAAAAAA\n", _MALFORMED),
+        ("text\n\n\u2014 a\n", _MALFORMED),
+        ("text\n\n\u2014  AAAAAAAA\n", _MALFORMED),
+        ("text\n\n\u2014 a \n", _MALFORMED),
+        ("text\n\n\u2014 a+b AAAAAAAA\n", _MALFORMED),
+        ("text\n\n\u2014 a AAAAAAA\n", _NOT_B64),
+        ("text\n\n\u2014 a AAAA AAAA\n", _NOT_B64),  # the name ends at the first space
+        ("text\n\n\u2014 a AA-_AAAA\n", _NOT_B64),  # URL alphabet
+        (f"text\n\n\u2014 a {_SIG6}====\n", _NOT_B64),  # padding a decoder would skip
+        ("text\n\n\u2014 a AAAA\n", "signed note has a signature that is too short"),  # 3 bytes
+        ("text\n\n\u2014 a AAAAAA==\n", "signed note has a signature that is too short"),  # 4 bytes
+    ],
+)
+def test_note_refusals_say_why(note: object, message: str) -> None:
+    assert _message(lambda: parse_note(note)) == message  # type: ignore[arg-type]
+
+
+def test_note_limits_at_their_edges() -> None:
+    # Five bytes is the shortest signature line: a key ID and one byte.
+    five = parse_note("t\n\n\u2014 a " + base64.b64encode(bytes(range(5))).decode() + "\n")
+    assert five.signatures == (Signature("a", bytes(range(4)), b"\x04"),)
+    # A note whose text is one empty line: the blank line is then the note's first two characters.
+    name, k, vkey = _key()
+    assert verify_note(sign_note("\n", name, k), vkey) == "\n"
+    # MAX_SIGNATURES signature lines are taken, one more is not.
+    note = sign_note("t\n", name, k)
+    others = [signature_line("t\n", f"w{i}", Ed25519PrivateKey.generate()) for i in range(MAX_SIGNATURES)]
+    assert verify_note(note + "".join(others[: MAX_SIGNATURES - 1]), vkey) == "t\n"
+    assert (
+        _message(lambda: verify_note(note + "".join(others), vkey)) == "signed note has too many signatures"
+    )
+    # A note of exactly MAX_NOTE_BYTES characters is read, one more is not.
+    line = signature_line("t\n", name, k)
+    text = "a" * (MAX_NOTE_BYTES - len(line) - 2) + "\n"
+    full = sign_note(text, name, k)
+    assert len(full) == MAX_NOTE_BYTES
+    assert verify_note(full, vkey) == text
+    assert _message(lambda: parse_note(full + "x")) == "signed note is too large"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", "checkpoint text needs origin, size and root lines"),
+        ("o\n1\n", "checkpoint text needs origin, size and root lines"),
+        ("o\n1\n" + "A" * 43 + "=", "checkpoint text needs origin, size and root lines"),
+        ("\n1\n" + "A" * 43 + "=\n", "checkpoint origin line is empty or padded"),
+        (" o\n1\n" + "A" * 43 + "=\n", "checkpoint origin line is empty or padded"),
+        ("o\n01\n" + "A" * 43 + "=\n", "checkpoint size is not a decimal uint64"),
+        ("o\n18446744073709551616\n" + "A" * 43 + "=\n", "checkpoint size is not a decimal uint64"),
+        ("o\n1\n" + "A" * 42 + "!=\n", "checkpoint root is not base64"),
+        ("o\n1\n" + "A" * 40 + "\n", "checkpoint root is not a 32-byte hash"),
+        ("o\n1\n" + "A" * 43 + "=\n\next\n", "checkpoint has an empty extension line"),
+        ("o\n1\n" + "A" * 43 + "=\next\n\n", "checkpoint has an empty extension line"),
+    ],
+)
+def test_checkpoint_body_refusals_say_why(body: str, message: str) -> None:
+    assert _message(lambda: parse_checkpoint_body(body)) == message
+    top = "o\n18446744073709551615\n" + "A" * 43 + "=\n"  # 2^64 - 1: the largest size
+    assert parse_checkpoint_body(top) == ("o", (1 << 64) - 1, bytes(32))
+
+
+_SPEC_B64 = SPEC_VKEY.split("+")[2]
+
+
+@pytest.mark.parametrize(
+    ("vkey", "message"),
+    [
+        (5, "verifier key must be a string name+keyid+base64"),
+        ("name", "verifier key is not of the form name+keyid+base64"),
+        ("x y+530d903a+" + _SPEC_B64, "verifier key is not of the form name+keyid+base64"),
+        ("example.com/foo+530D903A+" + _SPEC_B64, "verifier key: key ID must be 8 lowercase hex digits"),
+        ("example.com/foo+530d903a00+" + _SPEC_B64, "verifier key: key ID must be 8 lowercase hex digits"),
+        ("example.com/foo+530d903a+AQ=", "verifier key: key ID or key is not hex/base64"),
+        ("example.com/foo+530d903a+", "verifier key: no key material"),
+        ("example.com/foo+530d903a+AQ==", "verifier key: only Ed25519 keys (type 0x01) are supported"),
+        ("example.com/foo+530d903b+" + _SPEC_B64, "verifier key: key ID does not match name and key"),
+    ],
+)
+def test_verifier_key_refusals_say_why(vkey: object, message: str) -> None:
+    assert _message(lambda: VerifierKey.parse(vkey)) == message  # type: ignore[arg-type]
+
+
+def test_key_name_and_text_refusals_say_why() -> None:
+    k = Ed25519PrivateKey.generate()
+    bad = "key name 'a b' must be non-empty, without spaces or '+'"
+    assert _message(lambda: verifier_key("a b", bytes(32))) == bad
+    assert _message(lambda: signature_line("t\n", "a b", k)) == bad
+    assert _message(lambda: signer_key("a b", k)) == bad
+    assert _message(lambda: signature_line("t", "a", k)) == "note text must end with a newline"
+    assert _message(lambda: b64decode_strict("AAA")) == "not base64"
+    assert _message(lambda: b64decode_strict("AA-A")) == "not base64"
+    assert _message(lambda: b64decode_strict("AAAA====")) == "not base64"
+    assert b64decode_strict("AAAA") == bytes(3) and b64decode_strict("") == b""
+
+
+def test_signer_keys_round_trip_and_bad_ones_never_echo_the_key() -> None:
+    k = Ed25519PrivateKey.generate()
+    text = signer_key("example.org/w", k)
+    prefix, word, name, kid, b64 = text.split("+", 4)
+    assert (prefix, word, name) == ("PRIVATE", "KEY", "example.org/w")
+    assert kid == key_id("example.org/w", public_key_bytes(k)).hex()
+    assert base64.b64decode(b64) == b"\x01" + k.private_bytes_raw()
+    got_name, got = parse_signer_key(text + "\n")
+    assert got_name == "example.org/w" and got.private_bytes_raw() == k.private_bytes_raw()
+    seed = base64.b64encode(b"\x01" + k.private_bytes_raw()).decode()
+    other_kid = key_id("example.org/v", public_key_bytes(k)).hex()
+    for bad in [
+        text.replace("PRIVATE", "private"),
+        text.replace("+KEY+", "+KEX+"),
+        text.replace(kid, other_kid),
+        f"PRIVATE+KEY+example.org/v w+{kid}+{seed}",
+        f"PRIVATE+KEY+example.org/w+{kid}+" + base64.b64encode(b"\x04" + k.private_bytes_raw()).decode(),
+        f"PRIVATE+KEY+example.org/w+{kid}+" + base64.b64encode(b"\x01" + bytes(31)).decode(),
+        f"PRIVATE+KEY+example.org/w+{kid}+{seed}=",
+        "PRIVATE+KEY+example.org/w",
+        None,
+    ]:
+        message = _message(lambda bad=bad: parse_signer_key(bad))
+        assert message == "not an Ed25519 signer key PRIVATE+KEY+name+keyid+base64"
+        assert seed not in message
+
+
+def test_open_note_keeps_every_line_and_names_its_keys() -> None:
+    name, k, vkey = _key("example.org/a")
+    key = VerifierKey.parse(vkey)
+    text = "hello\n"
+    stranger = signature_line(text, "example.org/x", Ed25519PrivateKey.generate())
+    own = signature_line(text, name, k)
+    # An unknown line first, then the known one: both are read, each kept where it belongs.
+    opened = open_note(text + "\n" + stranger + own + stranger, [key, key])
+    assert opened.text == text
+    assert opened.verified == (parse_note(text + "\n" + own).signatures[0],)
+    assert opened.unverified == (parse_note(text + "\n" + stranger).signatures[0],)
+    forged = own[:-6] + ("A" if own[-6] != "A" else "B") + own[-5:]
+    assert _message(lambda: open_note(text + "\n" + stranger + forged, [key])) == (
+        "signature by example.org/a does not verify"
+    )
+    _, _, vkey_b = _key("example.org/b")
+    two = [VerifierKey.parse(vkey_b), key]
+    assert _message(lambda: open_note(text + "\n" + stranger, two)) == (
+        "no signature by example.org/a, example.org/b on this note"
+    )
+    assert _message(lambda: open_note(text + "\n" + stranger, [])) == "no signature by no key on this note"
+    twin = VerifierKey(key.name, key.key_id, public_key_bytes(Ed25519PrivateKey.generate()))
+    assert _message(lambda: open_note(text + "\n" + own, [key, twin])) == (
+        f"two different keys share the name example.org/a and key ID {key.key_id.hex()}"
+    )
+
+
+def test_add_signatures_appends_only_new_lines() -> None:
+    name, k, _ = _key()
+    note = sign_note("t\n", name, k)
+    w1 = signature_line("t\n", "w1", Ed25519PrivateKey.generate())
+    w2 = signature_line("t\n", "w2", Ed25519PrivateKey.generate())
+    assert add_signatures(note, [w1.rstrip("\n")]) == note + w1  # a line without its newline
+    assert add_signatures(note, [w1, w2, w1]) == note + w1 + w2
+    assert add_signatures(note + w1, [w2, w1]) == note + w1 + w2
+
+
+def test_checkpoints_carry_their_fields() -> None:
+    name, k, vkey = _key("example.org/log")
+    root = sha256(b"r").digest()
+    cp = sign_checkpoint("example.org/log", 7, root, name, k)
+    assert (cp.origin, cp.size, cp.root, cp.root_hex) == ("example.org/log", 7, root, root.hex())
+    assert cp.note.startswith(checkpoint_body("example.org/log", 7, root) + "\n\u2014 example.org/log ")
+    w = Ed25519PrivateKey.generate()
+    wkey = CosignerKey.of("w.example", public_key_bytes(w))
+    cosigned = cp.note + cosign(checkpoint_body("example.org/log", 7, root), "w.example", w, 99)
+    opened_cp, opened = open_checkpoint(cosigned, [VerifierKey.parse(vkey), wkey])
+    assert opened_cp == Checkpoint("example.org/log", 7, root, cosigned)
+    assert [s.name for s in opened.verified] == ["example.org/log", "w.example"]
+    bad = sign_note("example.org/log\n07\n" + base64.b64encode(root).decode() + "\n", name, k)
+    assert _message(lambda: open_checkpoint(bad, [VerifierKey.parse(vkey)])) == (
+        "checkpoint size is not a decimal uint64"
+    )
+
+
 # -- tlog-checkpoint -----------------------------------------------------------------------------
 
 SOFA = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
@@ -319,6 +532,67 @@ def test_quorum_counts_distinct_configured_witnesses() -> None:
     assert require_quorum(unknown, log.vkey, vkeys, 0) == {}
 
 
+def test_cosignature_refusals_say_why() -> None:
+    w = Ed25519PrivateKey.generate()
+    pub = public_key_bytes(w)
+    vkey = str(CosignerKey.of("w", pub))
+    stamp = "a cosignature timestamp is a POSIX time between 1 and 2^63 - 1"
+    for bad in (0, -1, 1 << 63, True, "5"):
+        assert _message(lambda bad=bad: cosign(SOFA, "w", w, bad)) == stamp
+    # 1 is the first POSIX time a witness may sign with.
+    assert verify_cosignature(SOFA + "\n" + cosign(SOFA, "w", w, 1), vkey) == 1
+    assert _message(lambda: cosigned_message(SOFA[:-1], 5)) == "checkpoint text must end with a newline"
+    assert _message(lambda: CosignerKey.of("a b", pub)) == (
+        "witness name 'a b' must be non-empty, without spaces or '+'"
+    )
+    assert _message(lambda: CosignerKey.parse(verifier_key("w", pub))) == (
+        "witness key: only Ed25519 cosigner keys (type 0x04) are supported"
+    )
+    other_id = key_id("v", pub, 0x04).hex()
+    assert _message(lambda: CosignerKey.parse(vkey.replace(vkey.split("+")[1], other_id))) == (
+        "witness key: key ID does not match name and key"
+    )
+    assert _message(lambda: CosignerKey.parse("w")) == "witness key is not of the form name+keyid+base64"
+    signed = SOFA + "\n" + cosign(SOFA, "w", w, 7)
+    forged = signed[:-6] + ("A" if signed[-6] != "A" else "B") + signed[-5:]
+    assert _message(lambda: valid_cosignatures(forged, [vkey])) == "cosignature by w does not verify"
+    assert _message(lambda: verify_cosignature(SOFA + "\n" + cosign(SOFA, "v", w, 7), vkey)) == (
+        "no cosignature by witness w on this checkpoint"
+    )
+
+
+def test_a_timestamp_with_its_top_bit_set_is_never_read_as_negative() -> None:
+    # 0xff..ff is 2^64 - 1 (over the bound), not -1: a signature over "time -1" is refused.
+    w = Ed25519PrivateKey.generate()
+    vkey = CosignerKey.of("w", public_key_bytes(w))
+    sig = w.sign(b"cosignature/v1\ntime -1\n" + SOFA.encode())
+    b64 = base64.b64encode(vkey.key_id + b"\xff" * 8 + sig).decode()
+    assert _message(lambda: verify_cosignature(SOFA + f"\n\u2014 w {b64}\n", vkey)) == (
+        "cosignature by w does not verify"
+    )
+
+
+def test_quorum_refusals_say_why() -> None:
+    log = MemoryLog().grow(3)
+    note = log.checkpoint()
+    text = parse_note(note).text
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    vkeys = [str(CosignerKey.of(f"w{i}", public_key_bytes(k))) for i, k in enumerate(keys)]
+    for bad in (-1, True, "1", 1.0):
+        assert _message(lambda bad=bad: require_quorum(note, log.vkey, vkeys, bad)) == (
+            "quorum must be a non-negative integer"
+        )
+    assert _message(lambda: require_quorum(note, log.vkey, vkeys, 1)) == (
+        "0 of the required 1 witness cosignatures (valid: none)"
+    )
+    both = note + cosign(text, "w1", keys[1], 5) + cosign(text, "w0", keys[0], 6)
+    three = [*vkeys, str(CosignerKey.of("w2", bytes(32)))]
+    assert _message(lambda: require_quorum(both, log.vkey, three, 3)) == (
+        "2 of the required 3 witness cosignatures (valid: w0, w1)"
+    )
+    assert require_quorum(both, log.vkey, vkeys, 2) == {"w0": 6, "w1": 5}
+
+
 # -- tlog-proof ----------------------------------------------------------------------------------
 
 
@@ -385,6 +659,121 @@ def test_tlog_proof_verify_steps() -> None:
     moved = text.replace(log.checkpoint(), bigger.checkpoint())
     with pytest.raises(TlogProofError, match="inclusion"):
         verify_proof(moved, log_key=log.vkey, entry=log.entry(5))
+
+
+def _proof_text(log: MemoryLog, index: int = 5) -> str:
+    from pars.audit.merkle import inclusion_proof
+
+    return format_proof(index, inclusion_proof(log.leaves, index), log.checkpoint())
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda t: t.encode()[:3] + b"\xff" + t.encode()[3:], "tlog-proof is not valid UTF-8"),
+        (lambda t: 5, "tlog-proof must be text"),
+        (lambda t: t.split("\n\n")[0] + "\n", "tlog-proof has no blank line before its checkpoint"),
+        (
+            lambda t: t.replace("tlog-proof@v1", "tlog-proof@v2"),
+            "tlog-proof must start with the line c2sp.org/tlog-proof@v1",
+        ),
+        (lambda t: t.replace("index 5", "extra !!\nindex 5"), "tlog-proof extra line is not base64"),
+        (
+            lambda t: t.replace("index 5", "index 05"),
+            "tlog-proof needs the line 'index N' (decimal, no leading zeroes)",
+        ),
+        (
+            lambda t: t.replace("index 5\n", ""),
+            "tlog-proof needs the line 'index N' (decimal, no leading zeroes)",
+        ),
+        (
+            lambda t: t.split("\n")[0] + "\n\n" + t.split("\n\n", 1)[1],
+            "tlog-proof needs the line 'index N' (decimal, no leading zeroes)",
+        ),
+        (lambda t: t.replace("index 5", "index 18446744073709551616"), "tlog-proof index is beyond 2^64 - 1"),
+        (lambda t: t.replace("index 5\n", "index 5\nnot base64\n"), "tlog-proof hash line 1 is not base64"),
+        (lambda t: t.replace("\n\n", "\nAAAA\n\n", 1), "tlog-proof hash line 5 is not a 32-byte hash"),
+        (
+            lambda t: t.replace("\n\n", "\n" + (base64.b64encode(bytes(32)).decode() + "\n") * 61 + "\n", 1),
+            "tlog-proof has more than 64 hashes",
+        ),
+        (
+            lambda t: t.split("\n\n")[0] + "\n\nno checkpoint\n\n\u2014 a AAAAAAAA\n",
+            "tlog-proof checkpoint: checkpoint text needs origin, size and root lines",
+        ),
+        (
+            lambda t: t.split("\n\n")[0] + "\n\n",
+            "tlog-proof checkpoint: signed note has no blank line before its signatures",
+        ),
+    ],
+)
+def test_tlog_proof_refusals_say_why(mutate: object, message: str) -> None:
+    assert callable(mutate)
+    log = MemoryLog().grow(9)
+    text = _proof_text(log)
+    assert len(parse_proof(text).proof) == 4
+    assert _message(lambda: parse_proof(mutate(text))) == message
+
+
+def test_tlog_proof_bounds() -> None:
+    log = MemoryLog().grow(9)
+    cp = log.checkpoint()
+    top = (1 << 64) - 1
+    hashes = [sha256(bytes([i])).digest() for i in range(64)]
+    text = format_proof(top, hashes, cp)
+    parsed = parse_proof(text.encode())
+    assert (parsed.index, parsed.proof, parsed.checkpoint, parsed.extra) == (top, tuple(hashes), cp, None)
+    assert parsed.format() == text
+    with_extra = parse_proof(format_proof(3, hashes[:2], cp, extra=b""))
+    assert with_extra.extra == b"" and with_extra.format() == format_proof(3, hashes[:2], cp, extra=b"")
+    index_error = "index must be an integer between 0 and 2^64 - 1"
+    for bad in (-1, 1 << 64, True, "1", 1.0):
+        assert _message(lambda bad=bad: format_proof(bad, [], cp)) == index_error
+    proof_error = "proof must be at most 64 hashes of 32 bytes"
+    assert _message(lambda: format_proof(1, [*hashes, hashes[0]], cp)) == proof_error
+    assert _message(lambda: format_proof(1, [bytes(31)], cp)) == proof_error
+    assert _message(lambda: format_proof(1, [], "no note")) == _NO_BLANK
+
+
+def test_tlog_proof_verified_fields_and_refusals_say_why() -> None:
+    from pars.audit.merkle import inclusion_proof
+
+    log = MemoryLog().grow(9)
+    text = _proof_text(log)
+    w = Ed25519PrivateKey.generate()
+    wkey = CosignerKey.of("w.example", public_key_bytes(w))
+    cosigned = log.checkpoint() + cosign(parse_note(log.checkpoint()).text, "w.example", w, 42)
+    proof = parse_proof(format_proof(5, inclusion_proof(log.leaves, 5), cosigned, extra=b"x"))
+    ok = verify_proof(
+        proof, log_key=VerifierKey.parse(log.vkey), entry=log.entry(5), witness_keys=[wkey], quorum=1
+    )
+    assert ok == VerifiedProof(5, leaf_hash(log.entry(5)), log.origin, 9, log.root(), {"w.example": 42}, b"x")
+    other = verify_proof(text, log_key=log.vkey, leaf_hash=leaf_hash(log.entry(5)), origin=log.origin)
+    assert (other.cosignatures, other.extra) == ({}, None)
+    lh = leaf_hash(log.entry(5))
+    assert _message(lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(5), leaf_hash=lh)) == (
+        "give exactly one of entry and leaf_hash"
+    )
+    assert (
+        _message(lambda: verify_proof(text, log_key=log.vkey, leaf_hash=lh[:31]))
+        == "leaf_hash must be 32 bytes"
+    )
+    stranger = MemoryLog(log.origin)
+    assert _message(lambda: verify_proof(text, log_key=stranger.vkey, entry=log.entry(5))) == (
+        f"checkpoint: no signature by {log.origin} on this note"
+    )
+    assert _message(lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(5), origin="o.example")) == (
+        f"checkpoint origin {log.origin!r} is not the log's 'o.example'"
+    )
+    assert (
+        _message(
+            lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(5), witness_keys=[wkey], quorum=1)
+        )
+        == "witnesses: 0 of the required 1 witness cosignatures (valid: none)"
+    )
+    assert _message(lambda: verify_proof(text, log_key=log.vkey, entry=log.entry(4))) == (
+        "inclusion: entry 5 is not in the tree of size 9 with this proof"
+    )
 
 
 # -- tlog-tiles ----------------------------------------------------------------------------------

@@ -112,3 +112,135 @@ def test_the_per_query_tail_is_bounded_by_the_binomial_of_the_same_mean(ps: list
         return
     exact = _poisson_binomial_sf(k, ps)
     assert exact <= stats.binomial_test(k, n, mean / n) * (1 + 1e-9) + 1e-12
+# -- edges and boundaries (each one a mutant of stats.py that the tests above let live) ----
+
+
+def test_incomplete_beta_at_and_beyond_its_ends() -> None:
+    for a, b in [(1.0, 1.0), (2.0, 3.0), (7.0, 4.0)]:
+        assert stats.betainc(a, b, 0.0) == 0.0
+        assert stats.betainc(a, b, -0.5) == 0.0
+        assert stats.betainc(a, b, 1.0) == 1.0
+        assert stats.betainc(a, b, 1.5) == 1.0
+    # I_x(1, 1) = x and I_x(2, 1) = x^2: closed forms.
+    assert stats.betainc(1.0, 1.0, 0.3) == pytest.approx(0.3, rel=1e-12)
+    assert stats.betainc(2.0, 1.0, 0.3) == pytest.approx(0.09, rel=1e-12)
+
+
+def test_a_tiny_tail_keeps_its_precision() -> None:
+    # P(X >= 1) = 1 - (1 - p)^n, written with expm1/log1p so nothing cancels: ~1e-9 here.
+    # Taking the complement 1 - I_{1-x}(b, a) for it would leave no correct digit.
+    for n, p in [(1000, 1e-12), (10, 1e-15), (200_000, 1e-9)]:
+        exact = -math.expm1(n * math.log1p(-p))
+        assert stats.binom_sf(1, n, p) == pytest.approx(exact, rel=1e-9)
+
+
+def test_binomial_tails_at_certain_and_impossible_shares() -> None:
+    assert stats.binom_sf(3, 10, 0.0) == 0.0
+    assert stats.binom_sf(3, 10, 1.0) == 1.0
+    assert stats.binom_sf(10, 10, 1.0) == 1.0
+    assert stats.binom_cdf(10, 10, 0.3) == 1.0
+    assert stats.binom_cdf(12, 10, 0.3) == 1.0
+    assert stats.binom_cdf(2, 10, 0.3) == pytest.approx(1 - _binom_sf_by_sum(3, 10, 0.3), rel=1e-12)
+
+
+def test_binomial_test_of_nobody_is_never_significant() -> None:
+    assert stats.binomial_test(0, 0, 0.5) == 1.0
+    assert stats.binomial_test(1, 0, 0.3) == 1.0
+    assert stats.binomial_test(1, 1, 0.3) == pytest.approx(0.3, rel=1e-12)
+    assert stats.binomial_test(0, 1, 0.3) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "confidence", "low", "high"),
+    [
+        # SciPy: binomtest(k, n).proportion_ci(confidence, "exact"); at k = 0 and k = n
+        # the closed forms 1 - (tail)^(1/n) and (tail)^(1/n).
+        (0, 10, 0.95, 0.0, 1 - 0.025**0.1),
+        (10, 10, 0.95, 0.025**0.1, 1.0),
+        (1, 10, 0.95, 0.0025285785444625728, 0.44501611702819543),
+        (1, 1, 0.95, 0.025, 1.0),
+        (0, 1, 0.95, 0.0, 0.975),
+        (7, 10, 0.90, 0.39337578389442357, 0.9127355660858497),
+        (3, 40, 0.99, 0.008627788841649442, 0.24837227476949533),
+    ],
+)
+def test_clopper_pearson_against_scipy_and_closed_forms(
+    k: int, n: int, confidence: float, low: float, high: float
+) -> None:
+    lo, hi = stats.clopper_pearson(k, n, confidence)
+    assert (lo, hi) == pytest.approx((low, high), abs=1e-10)
+    # The ends are exact: no share below 0 or above 1 is ever in the interval.
+    assert (lo == 0.0) == (k == 0)
+    assert (hi == 1.0) == (k == n)
+
+
+def test_clopper_pearson_without_people_is_the_whole_range() -> None:
+    assert stats.clopper_pearson(0, 0) == (0.0, 1.0)
+    assert stats.clopper_pearson(3, 0) == (0.0, 1.0)
+    assert stats.clopper_pearson(0, -1) == (0.0, 1.0)
+
+
+def test_share_ratio_edges_and_confidence() -> None:
+    for r in (stats.share_ratio(0, 0, 0.5), stats.share_ratio(3, 10, 0.0), stats.share_ratio(3, 10, -0.1)):
+        assert math.isnan(r.ratio) and math.isnan(r.low) and math.isnan(r.high)
+    one = stats.share_ratio(1, 1, 0.5)
+    assert (one.ratio, one.low, one.high) == pytest.approx((2.0, 0.05, 2.0), abs=1e-10)
+    r90 = stats.share_ratio(7, 10, 0.35, confidence=0.90)
+    low, high = 0.39337578389442357, 0.9127355660858497  # SciPy, 90%: as above
+    assert (r90.low, r90.high) == pytest.approx((low / 0.35, high / 0.35), abs=1e-9)
+
+
+def test_fisher_exact_small_margins_and_bounds() -> None:
+    # One person in the user's row (or one "yes" in all): P = col1 / total (or row1 / total).
+    # SciPy: fisher_exact([[1, 0], [3, 5]], "greater") = 4/9; ([[1, 4], [0, 5]]) = 1/2.
+    assert stats.fisher_greater(1, 0, 3, 5) == pytest.approx(4 / 9, rel=1e-12)
+    assert stats.fisher_greater(1, 4, 0, 5) == pytest.approx(0.5, rel=1e-12)
+    assert stats.fisher_greater(0, 0, 3, 4) == 1.0
+    assert stats.fisher_greater(0, 0, 0, 0) == 1.0
+    assert stats.fisher_greater(2, 0, 0, 0) == 1.0
+    # P(A >= 0) sums every table to 1: rounding may overshoot it, the p-value never does.
+    assert stats.fisher_greater(0, 6, 6, 0) == 1.0
+    for a, b, c, d in [(0, 6, 6, 0), (0, 7, 3, 2), (0, 1, 5, 5)]:
+        assert stats.fisher_greater(a, b, c, d) <= 1.0
+
+
+def test_benjamini_hochberg_caps_at_one() -> None:
+    assert stats.benjamini_hochberg([0.9, 0.8]) == pytest.approx([0.9, 0.9])
+    assert stats.benjamini_hochberg([1.0, 0.6]) == [1.0, 1.0]
+
+
+def test_median_of_odd_even_one_and_none() -> None:
+    assert stats.median([3, 1, 2]) == 2.0
+    assert stats.median([10, 1, 4, 2]) == 3.0
+    assert stats.median([1, 2, 4, 10, 20, 40]) == 7.0
+    assert stats.median([5]) == 5.0
+    assert math.isnan(stats.median([]))
+
+
+def test_robust_z_falls_back_to_the_mean_deviation_when_the_mad_is_zero() -> None:
+    values = [1, 1, 1, 1, 10]  # median 1, MAD 0, mean absolute deviation 9/5
+    assert stats.robust_z(10, values) == pytest.approx(9 / (1.2533 * 9 / 5), rel=1e-12)
+    assert stats.robust_z(1, values) == 0.0
+    assert stats.robust_z(4, []) is None
+    # A non-zero MAD is used as it is: median 2, MAD 2.
+    assert stats.robust_z(3, [0, 2, 4]) == pytest.approx(1 / (1.4826 * 2), rel=1e-12)
+
+
+@pytest.mark.parametrize(("n", "p0"), [(1, 0.5), (2, 0.5), (10, 0.3), (40, 0.05), (100, 0.2)])
+def test_critical_count_is_the_first_k_whose_tail_is_at_most_alpha(n: int, p0: float) -> None:
+    # With alpha exactly P(X >= k), k itself is the answer (the tail falls strictly with k).
+    for k in range(1, n + 1):
+        assert stats.critical_count(n, p0, stats.binom_sf(k, n, p0)) == k
+    assert stats.critical_count(0, p0, 0.05) is None
+    assert stats.critical_count(n, 1.0, 0.05) is None
+
+
+def test_min_detectable_ratio_edges() -> None:
+    assert stats.min_detectable_ratio(100, 0.0) is None
+    assert stats.min_detectable_ratio(100, -0.2) is None
+    assert stats.min_detectable_ratio(0, 0.2) is None
+    # The defaults are the usual alpha 0.05 and power 0.8.
+    assert stats.min_detectable_ratio(100, 0.2) == stats.min_detectable_ratio(100, 0.2, 0.05, 0.8)
+    # Certain detection (power 1) needs everyone: p1 = 1, a ratio of 1 / p0.
+    r = stats.min_detectable_ratio(10, 0.2, 0.05, 1.0)
+    assert r == pytest.approx(5.0, rel=1e-3)

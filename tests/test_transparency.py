@@ -363,3 +363,25 @@ def test_the_cli_prints_json_and_writes_html(log: tuple[Store, AuditLog], tmp_pa
     assert written.exit_code == 0, written.output
     page = check_page(out.read_text(encoding="utf-8"))
     assert "2018-06" not in page.text_of("agency-3-requests")  # ICE, busy in June
+
+
+def test_the_count_withheld_beside_an_exposed_one_is_the_cheapest_on_its_lines() -> None:
+    """``_beside``: on the exposed cell's row or column first (a non-zero inner count, the
+    smallest), else elsewhere in its table, else in another table, else none."""
+    from pars.oversight.suppression import _beside
+
+    full = [[1, 50, 3, 54], [20, 2, 30, 52], [21, 52, 33, 106]]
+    tables = {"t": Table(full), "u": Table([[5, 5], [5, 5]])}
+    none: dict[str, set[tuple[int, int]]] = {"t": set(), "u": set()}
+    hidden = {"t": {(0, 0)}, "u": set[tuple[int, int]]()}
+    # Row 0 and column 0: 50, 3, 20 inside, 54 and 21 margins: 3 is the cheapest (2 is not on them).
+    assert _beside(("t", 0, 0), tables, hidden, none) == ("t", (0, 2))
+    # Every count on its lines withheld or shown: the cheapest elsewhere in its table.
+    on_lines = {(0, 1), (0, 2), (0, 3), (1, 0), (2, 0)}
+    assert _beside(("t", 0, 0), tables, {**hidden, "t": {(0, 0)} | on_lines}, none) == ("t", (1, 1))
+    assert _beside(("t", 0, 0), tables, hidden, {**none, "t": on_lines}) == ("t", (1, 1))
+    # Nothing left in its table: another table's; nothing anywhere: None.
+    everything = {(i, j) for i in range(3) for j in range(4)}
+    assert _beside(("t", 0, 0), tables, {**hidden, "t": everything}, none) == ("u", (0, 0))
+    all_u = {(i, j) for i in range(2) for j in range(2)}
+    assert _beside(("t", 0, 0), tables, {"t": everything, "u": all_u}, none) is None
