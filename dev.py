@@ -2,7 +2,7 @@
 """Run PARS from a fresh checkout with nothing but Python 3.11+.
 
     python3 dev.py demo [ARGS...]         # `pars demo` on the embedded SQLite store
-    python3 dev.py test [ARGS...]         # ruff, mypy --strict, import rules, then the whole pytest suite
+    python3 dev.py test [ARGS...]         # ruff check and format, mypy --strict, import rules, pytest
     python3 dev.py test --fast [ARGS...]  # pytest only (quick iterations; CI runs the full `test`)
     python3 dev.py mutation [MODULE...]   # mutmut on the pure cores; prints the kill rate per module
     python3 dev.py pars ARGS...           # any other `pars` command
@@ -53,6 +53,7 @@ def run_tests(args: list[str]) -> int:
     else:
         steps = [
             [BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py", "scripts"],
+            [BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py", "scripts"],
             [BIN / "mypy"],
             # The architecture's import contracts (pyproject.toml [tool.importlinter]).
             [BIN / "lint-imports"],

@@ -175,8 +175,14 @@ def _doc(**over: Any) -> AgreementVersion:
 DOCS = {
     "everything": _doc(),
     "masked": _doc(
-        mask={"person.ssn": "last4", "person.dob": "year", "person.last_name": "hash",
-              "arrest.location": "hash", "charges.statute": "hash", "arraignment.held_at": "year"}
+        mask={
+            "person.ssn": "last4",
+            "person.dob": "year",
+            "person.last_name": "hash",
+            "arrest.location": "hash",
+            "charges.statute": "hash",
+            "arraignment.held_at": "year",
+        }
     ),
     "withheld": _doc(allow=["arrest_id", "arrest.*", "charges.grade", "person.first_name"]),
     "arrestee only": _doc(roles=["arrestee"]),
@@ -184,8 +190,13 @@ DOCS = {
     "no roles": _doc(roles=[]),
     "forbidden": _doc(forbid_filters=["arrested_at", "country_of_origin", "grade", "decision"]),
     "warrants": _doc(warrant_required=["custody", "arraignment", "person"]),
-    "ice": AgreementVersion("ice-2017", 1, "h", parse_document(
-        (Path(__file__).parent / "fixtures/agreements/ice-2017.yaml").read_text()), approved=True),
+    "ice": AgreementVersion(
+        "ice-2017",
+        1,
+        "h",
+        parse_document((Path(__file__).parent / "fixtures/agreements/ice-2017.yaml").read_text()),
+        approved=True,
+    ),
 }
 
 

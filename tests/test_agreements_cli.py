@@ -354,6 +354,7 @@ def test_replay_counts_rate_windows_as_the_gate_does() -> None:
     """Per (agreement, user), and a request the limit refused does not count: with 2 per
     minute, agent7's third request in a minute is refused, agent8 (a colleague) is not,
     and agent7 is let back in once its two counted requests leave the window."""
+
     def at(when: str, user: str = "agent7") -> dict[str, Any]:
         return {**entry("1T10:00:00", {"district": "24"}, "allow", "allow", user=user), "time": when}
 

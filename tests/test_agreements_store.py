@@ -313,7 +313,10 @@ def test_warrants_registry(store: Store) -> None:
         add_arrest(conn, "A-2")
     expires = datetime(2018, 7, 1, 0, 0, 0, tzinfo=EDT)
     filed: dict[str, Any] = {
-        "reference": "W-17", "issued_by": "Phila. CCP", "agreement_id": "ice-2017", "by": "clerk"
+        "reference": "W-17",
+        "issued_by": "Phila. CCP",
+        "agreement_id": "ice-2017",
+        "by": "clerk",
     }
     w = add_warrant(store, clock, arrest_id="A-1", expires_at=expires, **filed)
     assert w.added and w.agreement_id == "ice-2017"

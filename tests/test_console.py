@@ -184,7 +184,7 @@ def test_restyle_moves_inline_styles_into_svg_attributes() -> None:
     # Nothing else changes: the landmark becomes a div and the SVG keeps its shape.
     assert out == (
         '<div><svg><path fill="#fff" stroke-width="0.8"/>'
-        "<text font-size=\"9px\" font-family=\"'DejaVu Sans'\" text-anchor=\"middle\">x</text></svg></div>"
+        '<text font-size="9px" font-family="\'DejaVu Sans\'" text-anchor="middle">x</text></svg></div>'
     )
 
 

@@ -244,4 +244,3 @@ def test_the_checkpoint_carries_the_published_cosignatures_verbatim(
     assert require_quorum(note, log.verifier_key, [keys.vkey], 1)
     sig = note.rstrip("\n").rsplit("\n", 1)[1]
     assert sig.startswith("\u2014 witness.example/civic ") and len(base64.b64decode(sig.split()[-1])) == 76
-

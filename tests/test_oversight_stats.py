@@ -112,6 +112,8 @@ def test_the_per_query_tail_is_bounded_by_the_binomial_of_the_same_mean(ps: list
         return
     exact = _poisson_binomial_sf(k, ps)
     assert exact <= stats.binomial_test(k, n, mean / n) * (1 + 1e-9) + 1e-12
+
+
 # -- edges and boundaries (each one a mutant of stats.py that the tests above let live) ----
 
 

@@ -315,7 +315,9 @@ def test_bad_witness_configuration_is_refused(
 def test_witness_configuration_from_the_environment(
     courts: WitnessKeys, civic: WitnessKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PARS_WITNESSES", f"{courts.vkey}=http://127.0.0.1:1/, {civic.vkey}=https://w.example/x")
+    monkeypatch.setenv(
+        "PARS_WITNESSES", f"{courts.vkey}=http://127.0.0.1:1/, {civic.vkey}=https://w.example/x"
+    )
     monkeypatch.delenv("PARS_WITNESS_QUORUM", raising=False)
     config = witness_config()
     assert [(w.name, w.url) for w in config.witnesses] == [

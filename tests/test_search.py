@@ -119,7 +119,9 @@ def test_every_filter_and_sort_decide_allows_the_store_can_run(populated: Store)
         for name in FILTERS:
             value = "2018-01-01" if REGISTRY[name].normaliser in ("from", "to") else "F1"
             bodies: list[dict[str, Any]] = [
-                {"filters": {name: value}}, {"sort": [name]}, {"sort": [f"-{name}"]}
+                {"filters": {name: value}},
+                {"sort": [name]},
+                {"sort": [f"-{name}"]},
             ]
             for body in bodies:
                 d = decide(version, Request.search({"purpose": "C", **body}), now)

@@ -43,6 +43,7 @@ _RECORD_FIELD_SET = frozenset(RECORD_FIELDS)
 #: Groups that hold a list of entries rather than one object.
 LIST_GROUPS = frozenset({"charges", "parties"})
 
+
 @dataclass(frozen=True, slots=True)
 class Filter:
     """One filter (and sort) name of requests: what it reads and how the store serves it.

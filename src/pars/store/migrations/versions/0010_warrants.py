@@ -23,7 +23,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("warrants", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("agreement_id", sa.String(length=64), nullable=False, server_default=""))
+        batch_op.add_column(
+            sa.Column("agreement_id", sa.String(length=64), nullable=False, server_default="")
+        )
         batch_op.drop_constraint("pk_warrants", type_="primary")
         batch_op.create_primary_key("pk_warrants", ["reference", "arrest_id", "agreement_id"])
 
