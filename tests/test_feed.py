@@ -16,11 +16,14 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import func, select
 
 from pars.agreements.request import Request
+from pars.agreements.service import terminate
 from pars.audit import AuditLog
-from pars.gate import FeedStep, next_delivery
+from pars.gate import FeedStep, admin_event_recorder, next_delivery
 from pars.store.db import Store
+from pars.store.schema.gate import gate_requests
 from tests.test_gate_fixtures import NOW, SSN, World, agreement, graded, make_world, verify_receipt, world
 
 __all__ = ["world"]
@@ -386,3 +389,30 @@ def size_of(w: World) -> int:
 
     with w.store.read() as conn:
         return log_size(conn)
+
+
+def test_a_refused_delivery_counts_toward_the_rate_limit_as_replay_counts_it(world: World) -> None:
+    """A delivery refused by another rule than the limit (here the agreement ended
+    mid-stream) is logged, and counts toward the (agreement, user)'s limit exactly as a
+    refused search does and as replay counts it; only the limit's own 429 does not."""
+    limited = {"require": [], "rate_limit": {"requests": 5, "per": "day"}}
+    world.apply(agreement("fbi-2017", id="fbi-rl", search=limited))
+    world.token("rl", "partner", "sa9", "fbi-rl")
+    p, cursor = _open(world, "rl")  # request 1
+    end = world.clock.now()
+    terminate(
+        world.store, world.clock, "fbi-rl", end, "ended mid-stream",
+        by="clerk", record_admin_event=admin_event_recorder(world.log),
+    )  # fmt: skip
+    world.clock.set(end + timedelta(seconds=1))
+    world.ingest(graded(80, "F1"))
+    closed = next_delivery(world.gate, p, Request.feed(FEED), cursor)
+    assert closed.kind == "closed" and closed.body["error"]["rule"] == "term.end"
+    assert closed.body["receipt"]["entry"]["status"] == 403
+    with world.store.read() as conn:
+        counted = conn.scalar(
+            select(func.count()).where(
+                gate_requests.c.agreement_id == "fbi-rl", gate_requests.c.user == "sa9"
+            )
+        )
+    assert counted == 2  # the open and the refused delivery

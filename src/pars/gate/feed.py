@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from pars.agreements.decide import decide
+from pars.agreements.ratelimit import counts
 from pars.agreements.request import Request
 from pars.audit import AuditEntry
 from pars.gate.batch import Job
@@ -90,6 +91,8 @@ def _deliver(
     in_window = Gate._in_window(conn, version, principal, now) if limited else 0
     decision = decide(version, request, now, requests_in_window=in_window)
     if not decision.allowed:
+        if limited and counts(decision.rule):  # a logged refusal counts, as a search's does
+            Gate._count(conn, principal, now)
         broken = decision.violations
         entry = gate.entry_for(
             draft, principal, version, now, "deny", decision.status, decision.rule, violations=broken
