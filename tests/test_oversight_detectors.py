@@ -375,3 +375,25 @@ def test_typos_count_only_in_numbers_and_are_then_listed() -> None:
     [g] = of(findings, "forbidden_filter", "agent8")
     assert g.statistic["rules"] == {"fields.hidden_filter.person.ssn": 3} and len(g.evidence) == 3
     assert "other user(s) made" in g.summary
+
+
+def test_one_resolution_shared_by_every_detector_finds_what_each_finds_alone() -> None:
+    """The report resolves each entry once and hands it to every detector: that must find
+    exactly what each detector finds reading the raw entries alone (none may alter it)."""
+    from pars.oversight.model import run as run_alone
+    from pars.oversight.report import detectors
+
+    world = make_world(21)
+    targeted_user(world, world.foreign)
+    targeted_user(world, world.non_criminal)
+    for _ in range(6):
+        world.add(user="agent7", decision="deny", status=403, rule="search.forbid_filters.country_of_origin")
+    for n in range(100, 140):
+        world.add(user="agent9", action="read", filters={"arrest_id": f"A-2018-{n:06d}"},
+                  arrest_ids=[f"A-2018-{n:06d}"], justification="Investigation")  # fmt: skip
+    config = OversightConfig()
+    shared, _ = find(world.stream(), world.facts, config)
+    alone = [f for d in detectors(world.facts, config) for f in run_alone(d, world.stream())]
+    assert {f.kind for f in shared} >= {"origin_targeting", "forbidden_filter", "bulk_access"}
+    key = lambda f: (f.kind, f.user or "")  # noqa: E731
+    assert sorted(shared, key=key) == sorted(alone, key=key)

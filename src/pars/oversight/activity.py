@@ -21,7 +21,7 @@ from typing import Any
 
 from pars.oversight import stats
 from pars.oversight.config import OversightConfig
-from pars.oversight.model import Entry, RecordFacts, chosen
+from pars.oversight.model import Entry, RecordFacts, Resolved
 
 #: How a request with no user (a system request under an agreement) is listed.
 NO_USER = "(no user)"
@@ -50,19 +50,20 @@ class Activity:
         return week
 
     def observe(self, index: int, entry: Entry) -> None:
+        self.observe_resolved(index, entry, Resolved(entry, self.facts))
+
+    def observe_resolved(self, index: int, entry: Entry, r: Resolved) -> None:
+        """``observe`` with the entry's ``Resolved`` (shared with the report's detectors)."""
         agreement = str(entry["agreement_id"])
         user = str(entry.get("user") or NO_USER)
         self.weekly[agreement][user][self._week(str(entry["time"]))] += 1
         if entry.get("decision") != "allow":
             self.denials[agreement][str(entry.get("rule") or NO_RULE)] += 1
             return
-        if not chosen(entry):
+        if not r.chosen:
             return
         key = (agreement, user)
-        for aid in entry.get("arrest_ids") or ():
-            fact = self.facts.arrest(aid)
-            if fact is None:
-                continue
+        for _, fact in r.known:
             self.people[key].add(fact.person_id)
             if fact.foreign_born:
                 self.abroad[key].add(fact.person_id)

@@ -32,7 +32,7 @@ from typing import Any
 
 from pars.oversight import stats
 from pars.oversight.config import OversightConfig
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, chooser, who, worse
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Resolved, Subject, who, worse
 
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 BULK_SEEN = (
@@ -129,35 +129,28 @@ class BulkAccess:
     def _new(self) -> _User:
         return _User(all_evidence=Evidence(self.config.max_evidence))
 
-    def _feed(self, index: int, entry: Entry) -> None:
-        user = entry.get("user")
-        if user is None or entry.get("decision") != "allow":
+    def _feed(self, index: int, r: Resolved) -> None:
+        if r.user is None or not r.allowed:
             return
-        u = self.feeds[(str(entry["agreement_id"]), str(user))]
-        day = str(entry.get("time", ""))[:10]
+        u = self.feeds[(r.agreement, r.user)]
+        day = r.time[:10]
         if day != u.feed_day:
             u.feed_day, u.feed_people = day, set()
             u.feed_evidence = Evidence(self.config.max_evidence)
-        for aid in entry.get("arrest_ids") or ():
-            fact = self.facts.arrest(aid)
-            if fact is not None:
-                u.feed_people.add(fact.person_id)
+        u.feed_people.update(r.persons)
         u.feed_evidence.add(index)
         if len(u.feed_people) > u.feed_best[0]:
             u.feed_best = (len(u.feed_people), day)
 
-    def _people(self, index: int, u: _User, entry: Entry) -> None:
-        day = str(entry.get("time", ""))[:10]
+    def _people(self, index: int, u: _User, entry: Entry, r: Resolved) -> None:
+        day = r.time[:10]
         if day != u.day:
             u.close_day()
             u.day = day
             u.day_evidence = Evidence(self.config.max_evidence)
         before = len(u.day_people)
-        for aid in entry.get("arrest_ids") or ():
-            fact = self.facts.arrest(aid)
-            if fact is not None:
-                u.day_people.add(fact.person_id)
-                u.people.add(fact.person_id)
+        u.day_people.update(r.persons)
+        u.people.update(r.persons)
         if len(u.day_people) > before:
             u.day_evidence.add(index, len(u.day_people) - before)
         filters = entry.get("filters") or {}
@@ -166,15 +159,18 @@ class BulkAccess:
             u.windows.append((start[:10], end[:10], index))
 
     def observe(self, index: int, entry: Entry) -> None:
-        if entry.get("action") == "feed":
-            self._feed(index, entry)
+        self.observe_resolved(index, entry, Resolved(entry, self.facts))
+
+    def observe_resolved(self, index: int, entry: Entry, r: Resolved) -> None:
+        """``observe`` with the entry's ``Resolved`` (shared by the report's detectors)."""
+        if r.action == "feed":
+            self._feed(index, r)
             return
-        subject = chooser(entry)
-        if subject is None:
+        if r.user is None:
             return
-        u = self.users[subject]
-        if entry.get("decision") == "allow":
-            self._people(index, u, entry)
+        u = self.users[(r.agreement, r.user)]
+        if r.allowed:
+            self._people(index, u, entry, r)
         u.requests += 1
         u.all_evidence.add(index, 0.0)
         if entry.get("action") == "read":
@@ -183,13 +179,10 @@ class BulkAccess:
                 if m:
                     u.reads[m.group(1)].setdefault(int(m.group(2)), index)
         case = entry.get("case_number")
-        if case and entry.get("decision") == "allow":
+        if case and r.allowed:
             people = u.cases[str(case)]
             before = len(people)
-            for aid in entry.get("arrest_ids") or ():
-                fact = self.facts.arrest(aid)
-                if fact is not None:
-                    people.add(fact.person_id)
+            people.update(r.persons)
             if len(people) > before:
                 ev = u.case_evidence.setdefault(str(case), Evidence(self.config.max_evidence))
                 ev.add(index, len(people) - before)

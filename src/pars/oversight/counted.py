@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pars.oversight.config import OversightConfig
-from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Subject, subjects, violations, who
+from pars.oversight.model import Entry, Evidence, Finding, RecordFacts, Resolved, Subject, who
 
 FORBIDDEN_PREFIXES = (
     "search.forbid_filters.",
@@ -67,8 +67,8 @@ class CountDetector:
         #: Every request per subject, matching or not (for shares).
         self.totals: dict[Subject, int] = defaultdict(int)
 
-    def match(self, entry: Entry) -> tuple[str, float] | None:
-        """(label, evidence score) when the entry counts, else None."""
+    def match(self, entry: Entry, r: Resolved) -> tuple[str, float] | None:
+        """(label, evidence score) when the entry counts, else None (``r``: the entry resolved)."""
         raise NotImplementedError
 
     def thresholds(self) -> tuple[int, int, int]:
@@ -82,10 +82,14 @@ class CountDetector:
         return False
 
     def observe(self, index: int, entry: Entry) -> None:
-        subs = subjects(entry)
+        self.observe_resolved(index, entry, Resolved(entry, self.facts))
+
+    def observe_resolved(self, index: int, entry: Entry, r: Resolved) -> None:
+        """``observe`` with the entry's ``Resolved`` (shared by the report's detectors)."""
+        subs = r.subjects
         for subject in subs:
             self.totals[subject] += 1
-        hit = self.match(entry)
+        hit = self.match(entry, r)
         if hit is None:
             return
         label, score = hit
@@ -181,9 +185,9 @@ class ForbiddenFilter(CountDetector):
             )
         return f"{self.seen}; misspelt field names alone left out"
 
-    def match(self, entry: Entry) -> tuple[str, float] | None:
+    def match(self, entry: Entry, r: Resolved) -> tuple[str, float] | None:
         # A forbidden filter counts whatever else was wrong (a typo beside it, the term, ...).
-        broken = violations(entry)
+        broken = r.violations
         for rule in broken:
             if rule.startswith(FORBIDDEN_PREFIXES):
                 return rule, 1.0
@@ -214,8 +218,8 @@ class OutOfTermAccess(CountDetector):
     what = "outside the agreement's term or before its approval"
     seen = "the gate's denials by the agreement's term (start, end or termination) or missing approvals"
 
-    def match(self, entry: Entry) -> tuple[str, float] | None:
-        for rule in violations(entry):
+    def match(self, entry: Entry, r: Resolved) -> tuple[str, float] | None:
+        for rule in r.violations:
             if rule in TERM_RULES:
                 return rule, 2.0 if rule == "term.end" else 1.0
         return None

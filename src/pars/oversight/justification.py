@@ -36,9 +36,8 @@ from pars.oversight.model import (
     Evidence,
     Finding,
     RecordFacts,
+    Resolved,
     Subject,
-    chooser,
-    violations,
     who,
     worse,
 )
@@ -144,9 +143,13 @@ class VagueJustification:
         return u.clusters[i]
 
     def observe(self, index: int, entry: Entry) -> None:
-        subject = chooser(entry)
-        if subject is None:
+        self.observe_resolved(index, entry, Resolved(entry, self.facts))
+
+    def observe_resolved(self, index: int, entry: Entry, r: Resolved) -> None:
+        """``observe`` with the entry's ``Resolved`` (shared by the report's detectors)."""
+        if r.user is None or not r.chosen:
             return
+        subject = (r.agreement, r.user)
         u = self.users[subject]
         u.requests += 1
         text = entry.get("justification")
@@ -156,7 +159,7 @@ class VagueJustification:
         if vague:
             u.vague += 1
             u.vague_evidence.add(index)
-        people = {f.person_id for a in entry.get("arrest_ids") or () if (f := self.facts.arrest(a))}
+        people = set(r.persons)
         if not people:
             return
         u.people |= people
@@ -262,9 +265,9 @@ class PurposeMismatch(CountDetector):
         c = self.config
         return c.mismatch_min, c.mismatch_medium, c.mismatch_high
 
-    def match(self, entry: Entry) -> tuple[str, float] | None:
-        agreement = str(entry["agreement_id"])
-        if "purposes" in violations(entry):
+    def match(self, entry: Entry, r: Resolved) -> tuple[str, float] | None:
+        agreement = r.agreement
+        if "purposes" in r.violations:
             return f"denied: purpose code {entry.get('purpose')!r} not permitted", 1.0
         version = entry.get("agreement_version")
         permitted = self.facts.permitted(agreement, version)

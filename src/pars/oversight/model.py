@@ -131,6 +131,71 @@ class RecordFacts:
         return self.purposes.get((agreement_id, version))
 
 
+#: Filters that aim at a person or a record (not ``location``: a place is a sweep).
+AIMED_FILTERS = frozenset({"last_name", "first_name", "dob", "ssn", "address", "person_id", "arrest_id"})
+
+
+class Resolved:
+    """What every detector derives from one access entry, derived once (``resolve``).
+
+    The report's stream hands each entry's ``Resolved`` to every detector that takes one
+    (``observe_resolved``), instead of each re-reading the raw dict: the subjects, the
+    arrests' facts (``RecordFacts.arrest``: None if expunged or unknown) and the people.
+    The values are exactly what the detectors computed from the entry themselves.
+    """
+
+    __slots__ = (
+        "action",
+        "agreement",
+        "aimed",
+        "allowed",
+        "chosen",
+        "excluded",
+        "known",
+        "persons",
+        "subjects",
+        "time",
+        "user",
+        "violations",
+    )
+
+    def __init__(self, entry: Entry, facts: RecordFacts) -> None:
+        agreement = str(entry["agreement_id"])
+        raw_user = entry.get("user")
+        user = None if raw_user is None else str(raw_user)
+        self.agreement = agreement
+        self.user = user
+        self.subjects: tuple[Subject, ...] = (
+            ((agreement, None),) if user is None else ((agreement, user), (agreement, None))
+        )
+        action = entry.get("action")
+        self.action = action
+        self.chosen = action != "feed"
+        self.allowed = entry.get("decision") == "allow"
+        self.aimed = action == "read" or bool(AIMED_FILTERS & set(entry.get("filters") or {}))
+        self.time = str(entry.get("time", ""))
+        #: Every clause a denied entry broke (``violations``).
+        self.violations = violations(entry)
+        #: (arrest id, facts) of each arrest named whose facts are known, in the order named.
+        known: list[tuple[str, ArrestFact]] = []
+        #: Arrest ids named that are expunged or unknown, in the order named.
+        excluded: list[str] = []
+        for aid in entry.get("arrest_ids") or ():
+            fact = facts.arrest(aid)
+            if fact is None:
+                excluded.append(aid)
+            else:
+                known.append((aid, fact))
+        self.known = known
+        self.excluded = excluded
+        #: The person ids of ``known``, in the order named (repeats kept).
+        self.persons = [f.person_id for _, f in known]
+
+
+def resolve(entry: Entry, facts: RecordFacts) -> Resolved:
+    return Resolved(entry, facts)
+
+
 class Detector(Protocol):
     """Sees every access entry once, in index order, then states its findings."""
 

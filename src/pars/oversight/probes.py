@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from pars.oversight.counted import CountDetector
-from pars.oversight.model import Entry, violations
+from pars.oversight.model import Entry, Resolved
 
 
 def _values(value: Any) -> list[str]:
@@ -52,8 +52,8 @@ class ProtectedRoleProbe(CountDetector):
         c = self.config
         return c.probe_min, c.probe_medium, c.probe_high
 
-    def match(self, entry: Entry) -> tuple[str, float] | None:
-        for rule in violations(entry):
+    def match(self, entry: Entry, r: Resolved) -> tuple[str, float] | None:
+        for rule in r.violations:
             if rule == "roles" or "parties" in rule:
                 return f"denied: {rule}", 2.0
         filters = entry.get("filters") or {}

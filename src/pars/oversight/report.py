@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pars.agreements.service import agreement_ids
 from pars.audit import LogView, format_time, load_keys
@@ -35,7 +35,7 @@ from pars.oversight.config import OversightConfig
 from pars.oversight.counted import ForbiddenFilter, OutOfTermAccess
 from pars.oversight.facts import add_arrests, load_facts
 from pars.oversight.justification import PurposeMismatch, VagueJustification
-from pars.oversight.model import KINDS, Detector, Entry, Finding, RecordFacts, is_access
+from pars.oversight.model import KINDS, Detector, Entry, Finding, RecordFacts, Resolved, is_access
 from pars.oversight.probes import ProtectedRoleProbe
 from pars.oversight.targeting import NonCriminalTargeting, OriginTargeting
 from pars.store.db import Store
@@ -47,6 +47,13 @@ PAGE = 2000
 
 class Observer(Protocol):
     def observe(self, index: int, entry: Entry) -> None: ...
+
+
+@runtime_checkable
+class ResolvedObserver(Protocol):
+    """An observer that takes each entry with its ``Resolved`` (derived once for all)."""
+
+    def observe_resolved(self, index: int, entry: Entry, r: Resolved) -> None: ...
 
 
 class LookbackObserver(Protocol):
@@ -149,8 +156,16 @@ def find(
     detectors with ``observe_before`` (the sliding windows) read them.
     """
     found = detectors(facts, config)
-    observers: list[Observer] = [*found, *also]
-    before: list[LookbackObserver] = [
+    # Each entry is resolved once (subjects, arrests' facts, people) and handed to every
+    # detector that takes it; the others read the raw entry.
+    shared: list[ResolvedObserver] = []
+    observers: list[Observer] = []
+    for o in [*found, *also]:
+        if isinstance(o, ResolvedObserver):
+            shared.append(o)
+        else:
+            observers.append(o)
+    before: list[OriginTargeting | NonCriminalTargeting] = [
         d for d in found if isinstance(d, OriginTargeting | NonCriminalTargeting)
     ]
     # The detectors build millions of long-lived sets and counters and no cycles; the
@@ -162,10 +177,13 @@ def find(
         for index, entry in entries:
             if not is_access(entry):
                 continue
-            if period_start is not None and str(entry.get("time", "")) < period_start:
+            r = Resolved(entry, facts)
+            if period_start is not None and r.time < period_start:
                 for b in before:
-                    b.observe_before(index, entry)
+                    b.observe_before_resolved(index, entry, r)
                 continue
+            for s in shared:
+                s.observe_resolved(index, entry, r)
             for d in observers:
                 d.observe(index, entry)
     finally:

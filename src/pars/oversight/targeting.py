@@ -66,16 +66,16 @@ from typing import Any
 from pars.oversight import stats
 from pars.oversight.config import OversightConfig
 from pars.oversight.model import (
+    AIMED_FILTERS,
     ArrestFact,
     Baseline,
     Entry,
     Evidence,
     Finding,
     RecordFacts,
+    Resolved,
     Subject,
-    chosen,
     p_words,
-    subjects,
     who,
 )
 from pars.oversight.strata import Cell, stratum_key
@@ -84,8 +84,6 @@ from pars.records.fields import PERSONAL_FILTERS
 BINOMIAL = "exact binomial test, one-sided (greater), against the share in scope"
 FISHER = "Fisher's exact test, one-sided (greater), against the rest of the agency"
 _PERSON_FILTERS = frozenset(PERSONAL_FILTERS) | {"person_id"}
-#: Filters that aim at a person or a record (not ``location``: a place is a sweep).
-AIMED_FILTERS = frozenset({"last_name", "first_name", "dob", "ssn", "address", "person_id", "arrest_id"})
 QUERY_TEST = (
     "exact binomial test, one-sided (greater), at the mean of each query's own base rate "
     "(a conservative bound on the Poisson-binomial tail, Hoeffding 1956)"
@@ -178,7 +176,8 @@ class _ShareDetector:
         self.broad: set[Subject] = set()
         #: A user's aimed access per sliding window: (subject, days, window number) -> tally.
         self.windows: dict[tuple[Subject, int, int], _Tally] = {}
-        self._days: dict[str, int] = {}
+        #: (subject, day, in the lookback) -> the tallies of the windows holding that day.
+        self._slots: dict[tuple[Subject, str, bool], tuple[_Tally, ...]] = {}
         #: Per user, each aimed unit in the order first seen: (index, has the trait), for the change point.
         self.sequence: dict[Subject, list[tuple[int, bool]]] = defaultdict(list)
         #: Windows holding a request of the period (only these are tested), and those that also
@@ -222,11 +221,24 @@ class _ShareDetector:
         # A stratum with no one in scope (a value logged only as its commitment): the scope's rate.
         return k / n if n else p0
 
-    def _per_query(self, index: int, entry: Entry, units: set[str], hits: set[str], is_aimed: bool) -> None:
+    def _units(self, r: Resolved) -> tuple[set[str], set[str]]:
+        """(units, units with the trait) of the entry's known arrests."""
+        units: set[str] = set()
+        hits: set[str] = set()
+        for aid, fact in r.known:
+            unit = self._unit(aid, fact)
+            units.add(unit)
+            if self._has(fact):
+                hits.add(unit)
+        return units, hits
+
+    def _per_query(
+        self, index: int, entry: Entry, r: Resolved, units: set[str], hits: set[str], is_aimed: bool
+    ) -> None:
         rate = self._query_rate(entry, is_aimed)
         if rate is None:
             return
-        for subject in subjects(entry):
+        for subject in r.subjects:
             new = units - self.tallies[subject].units
             if not new:
                 continue
@@ -241,44 +253,32 @@ class _ShareDetector:
 
     def observe_before(self, index: int, entry: Entry) -> None:
         """An entry of the lookback, before the report's period: it feeds the sliding windows only."""
-        if entry.get("decision") != "allow" or not chosen(entry) or not aimed(entry):
+        self.observe_before_resolved(index, entry, Resolved(entry, self.facts))
+
+    def observe_before_resolved(self, index: int, entry: Entry, r: Resolved) -> None:
+        """``observe_before`` with the entry's ``Resolved`` (shared by the report's detectors)."""
+        if not r.allowed or not r.chosen or not r.aimed or r.user is None:
             return
-        if entry.get("user") is None:
-            return
-        units: set[str] = set()
-        hits: set[str] = set()
-        for aid in entry.get("arrest_ids") or ():
-            fact = self.facts.arrest(aid)
-            if fact is not None:
-                unit = self._unit(aid, fact)
-                units.add(unit)
-                if self._has(fact):
-                    hits.add(unit)
+        units, hits = self._units(r)
         if units:
-            self._windows(index, entry, units, hits, before=True)
+            self._windows(index, r, units, hits, before=True)
 
     def observe(self, index: int, entry: Entry) -> None:
+        self.observe_resolved(index, entry, Resolved(entry, self.facts))
+
+    def observe_resolved(self, index: int, entry: Entry, r: Resolved) -> None:
+        """``observe`` with the entry's ``Resolved`` (shared by the report's detectors)."""
         # A feed delivers the agreement's scope unasked: it says nothing of whom a user seeks.
-        if entry.get("decision") != "allow" or not chosen(entry):
+        if not r.allowed or not r.chosen:
             return
-        hits: set[str] = set()
-        units: set[str] = set()
-        excluded: list[str] = []
-        for aid in entry.get("arrest_ids") or ():
-            fact = self.facts.arrest(aid)
-            if fact is None:
-                excluded.append(aid)
-                continue
-            unit = self._unit(aid, fact)
-            units.add(unit)
-            if self._has(fact):
-                hits.add(unit)
-        is_aimed = aimed(entry)
-        if is_aimed and entry.get("user") is not None and units:
-            self._windows(index, entry, units, hits)
+        units, hits = self._units(r)
+        excluded = r.excluded
+        is_aimed = r.aimed
+        if is_aimed and r.user is not None and units:
+            self._windows(index, r, units, hits)
         if units:
-            self._per_query(index, entry, units, hits, is_aimed)
-        for subject in subjects(entry):
+            self._per_query(index, entry, r, units, hits, is_aimed)
+        for subject in r.subjects:
             views = (self.tallies[subject], self.aimed[subject]) if is_aimed else (self.tallies[subject],)
             if not is_aimed:
                 self.broad.add(subject)
@@ -289,37 +289,50 @@ class _ShareDetector:
                 if hits:
                     t.hits |= hits
                     t.evidence.add(index, len(hits))
-        self._observe_search(index, entry)
+        self._observe_search(index, entry, r)
 
     def _windows(
-        self, index: int, entry: Entry, units: set[str], hits: set[str], *, before: bool = False
+        self, index: int, r: Resolved, units: set[str], hits: set[str], *, before: bool = False
     ) -> None:
-        subject: Subject = (str(entry["agreement_id"]), str(entry["user"]))
+        subject: Subject = (r.agreement, str(r.user))
         if not before:
             known = self.aimed[subject].units
             seq = self.sequence[subject]
             for unit in sorted(units - known):  # sorted: the same JSON whatever PYTHONHASHSEED
                 seq.append((index, unit in hits))
-        time = str(entry.get("time", ""))[:10]
-        day = self._days.get(time)
-        if day is None:
-            try:
-                day = self._days[time] = date.fromisoformat(time).toordinal() - _EPOCH
-            except ValueError:
-                return
+        time = r.time[:10]
+        # The tallies of the windows holding this user's day, looked up once per user, day and side
+        # of the period's start (the windows are marked live or reached then; marking is idempotent).
+        slot = (subject, time, before)
+        tallies = self._slots.get(slot)
+        if tallies is None:
+            tallies = self._slots[slot] = self._window_tallies(subject, time, before)
+        for t in tallies:
+            t.units |= units
+            if hits:
+                t.hits |= hits
+                t.evidence.add(index, len(hits))
+
+    def _window_tallies(self, subject: Subject, time: str, before: bool) -> tuple[_Tally, ...]:
+        """The tallies of ``subject``'s windows holding day ``time`` (none if it is not a date),
+        each marked live (or reached, for the lookback)."""
+        try:
+            day = date.fromisoformat(time).toordinal() - _EPOCH
+        except ValueError:
+            return ()
+        marked = self.reached if before else self.live
+        out = []
         for days in self.config.window_days:
             for j in windows_of(day, days):
                 key = (subject, days, j)
-                (self.reached if before else self.live).add(key)
+                marked.add(key)
                 t = self.windows.get(key)
                 if t is None:
                     t = self.windows[key] = self._new_tally()
-                t.units |= units
-                if hits:
-                    t.hits |= hits
-                    t.evidence.add(index, len(hits))
+                out.append(t)
+        return tuple(out)
 
-    def _observe_search(self, index: int, entry: Entry) -> None:
+    def _observe_search(self, index: int, entry: Entry, r: Resolved) -> None:
         """Hook for non-criminal targeting's empty searches."""
 
     def _p0(self, agreement: str) -> float | None:
@@ -636,6 +649,10 @@ class OriginTargeting(_ShareDetector):
     def _unit(self, arrest_id: str, fact: ArrestFact) -> str:
         return fact.person_id
 
+    def _units(self, r: Resolved) -> tuple[set[str], set[str]]:
+        known = r.known
+        return {f.person_id for _, f in known}, {f.person_id for _, f in known if f.foreign_born}
+
     def _has(self, fact: ArrestFact) -> bool:
         return fact.foreign_born
 
@@ -654,6 +671,10 @@ class NonCriminalTargeting(_ShareDetector):
     def _unit(self, arrest_id: str, fact: ArrestFact) -> str:
         return arrest_id
 
+    def _units(self, r: Resolved) -> tuple[set[str], set[str]]:
+        known = r.known
+        return {a for a, _ in known}, {a for a, f in known if f.non_criminal}
+
     def _has(self, fact: ArrestFact) -> bool:
         return fact.non_criminal
 
@@ -663,12 +684,11 @@ class NonCriminalTargeting(_ShareDetector):
     def _cell(self, c: Cell) -> tuple[int, int]:
         return c.arrests, c.non_criminal
 
-    def _observe_search(self, index: int, entry: Entry) -> None:
-        filters = entry.get("filters") or {}
-        if entry.get("action") != "search" or not (_PERSON_FILTERS & set(filters)):
+    def _observe_search(self, index: int, entry: Entry, r: Resolved) -> None:
+        if r.action != "search" or not (_PERSON_FILTERS & set(entry.get("filters") or {})):
             return
         empty = not entry.get("arrest_ids")
-        for subject in subjects(entry):
+        for subject in r.subjects:
             t = self.tallies[subject]
             t.searches += 1
             if empty:
