@@ -207,12 +207,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(world: World) -> Iterator[str]:
-    """``pars serve`` on a loopback port in its own process, for this world."""
+def served(world: World, workers: int = 1) -> Iterator[str]:
+    """``pars serve`` (``--workers N``) on a loopback port in its own process, for this world."""
     port = free_port()
     env = {**os.environ, "PARS_DATABASE_URL": world.url, "PARS_KEY_DIR": world.key_dir}
+    serve = ["serve", "--port", str(port), *(["--workers", str(workers)] if workers > 1 else [])]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from pars.cli import main; main()", "serve", "--port", str(port)],
+        [sys.executable, "-c", "from pars.cli import main; main()", *serve],
         env=env,
         # Not this folder: "-c" puts the working directory first on sys.path, and
         # benchmarks/http.py would shadow the standard library's http package.

@@ -1,13 +1,15 @@
 """HTTP benchmark driven by wrk (a C load generator), side by side in one run.
 
 Run: ``.venv/bin/python benchmarks/http.py [--arrests N] [--seconds S] [--connections C]
-[--backends sqlite,postgresql] [--pg-url postgresql://postgres@127.0.0.1:5432/test]``
+[--backends sqlite,postgresql] [--pg-url postgresql://postgres@127.0.0.1:5432/test]
+[--workers 1,2]``
 
 PostgreSQL: the run creates its own database on the ``--pg-url`` server (default
 ``PARS_BENCH_POSTGRES_URL``, else the local test server) and drops it afterwards.
 
-For each backend, against one ``pars serve`` process (and one bare Starlette app
-on the same uvicorn settings, for reference), wrk measures with the same
+For each backend, against ``pars serve`` (one process, then ``--workers N`` for each
+further count in ``--workers``: figures named ``search-2w`` and so on) and against a
+bare Starlette app on the same uvicorn settings (for reference), wrk measures with the same
 connections and duration:
 
 - ``bare``: a bare Starlette app answering ``{"status": "ok"}`` (the ceiling);
@@ -228,6 +230,12 @@ def main() -> None:
     p.add_argument("--people", type=int, default=500, help="distinct people the searches rotate over")
     p.add_argument("--backends", default="sqlite,postgresql")
     p.add_argument(
+        "--workers",
+        default="1",
+        help="comma-separated `pars serve --workers` counts to measure in turn (e.g. 1,2); figures for N > 1 "
+        "are named kind-Nw",
+    )
+    p.add_argument(
         "--pg-url",
         default=os.environ.get("PARS_BENCH_POSTGRES_URL", DEFAULT_PG),
         help="PostgreSQL server (admin URL): the run creates its own database there and drops it",
@@ -239,7 +247,7 @@ def main() -> None:
         f"http benchmark (wrk): {args.arrests:,} arrests, {args.connections} connections, "
         f"{args.threads} wrk threads, {args.seconds} s per figure, loopback"
     )
-    print(f"{'backend':<11}{'figure':<9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs bare':>9}")
+    print(f"{'backend':<11}{'figure':<13}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'vs bare':>9}")
     for name in args.backends.split(","):
         with tempfile.TemporaryDirectory() as tmp, backend(name, pg, Path(tmp), args.arrests) as world:
             work = Path(tmp)
@@ -249,19 +257,22 @@ def main() -> None:
                 figures = [run_wrk(wrk, "bare", url, args)]
             with world.store.read() as conn:
                 before = log_size(conn)
-            with served(world) as base:
-                figures.append(run_wrk(wrk, "healthz", base + "/healthz", args))
-                for kind in ("search", "read", "denied"):
-                    figures.append(run_wrk(wrk, kind, base + "/", args, scripts[kind]))
+            for workers in (int(w) for w in args.workers.split(",")):
+                tag = "" if workers == 1 else f"-{workers}w"
+                with served(world, workers) as base:
+                    figures.append(run_wrk(wrk, "healthz" + tag, base + "/healthz", args))
+                    for kind in ("search", "read", "denied"):
+                        figures.append(run_wrk(wrk, kind + tag, base + "/", args, scripts[kind]))
             with world.store.read() as conn:
                 grown = log_size(conn) - before
             bare = figures[0].rps
             for f in figures:
                 print(
-                    f"{name:<11}{f.name:<9}{f.rps:>10.1f}{f.p50_ms:>9.1f}{f.p99_ms:>9.1f}"
+                    f"{name:<11}{f.name:<13}{f.rps:>10.1f}{f.p50_ms:>9.1f}{f.p99_ms:>9.1f}"
                     f"{f.non_2xx:>9}{f.rps / bare:>8.2f}x"
                 )
-            answered = sum(f.requests for f in figures if f.name in ("search", "read", "denied"))
+            partner = ("search", "read", "denied")
+            answered = sum(f.requests for f in figures if f.name.split("-")[0] in partner)
             ok = verify(world)
             print(
                 f"{name:<11}log grew by {grown:,} entries for {answered:,} partner requests wrk counted; "
