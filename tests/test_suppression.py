@@ -275,3 +275,10 @@ def test_protect_honours_the_needs_link() -> None:
         audit(published(unaware, needs))
     aware = protect(tables, at_most=at_most, needs=needs)
     assert all(lo < hi for lo, hi in audit(published(aware, needs)).values())
+
+
+def test_a_ragged_grid_is_refused_before_any_suppression() -> None:
+    # Rows of different lengths have no column totals: refused by the strict zip.
+    for ragged in ([[20, 30], [40]], [[40], [20, 30]], [[1, 2], [3]]):
+        with pytest.raises(ValueError, match="zip"):
+            suppress(ragged)
