@@ -54,7 +54,8 @@ CORES: dict[str, list[str]] = {
     "pars.gate.view": ["tests/test_gate_view.py"],
     "pars.gate.floors": ["tests/test_gate_floors.py"],
     "pars.oversight.stats": ["tests/test_oversight_stats.py"],
-    "pars.oversight.suppression": ["tests/test_transparency.py"],
+    # Not test_transparency.py: it solves integer programs per mutant (minutes each).
+    "pars.oversight.suppression": ["tests/test_suppression.py"],
     "pars.records.identity": ["tests/test_records_identity.py"],
 }
 
