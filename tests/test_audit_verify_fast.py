@@ -120,6 +120,17 @@ def test_the_untouched_log_verifies_and_reports_progress(
     assert result.to_json()["problem"] is None and result.to_json()["verified_size"] == SIZE
 
 
+def test_a_log_read_two_tiles_at_a_time_verifies(
+    store: Store, log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 900 leaves read 512 at a time: the second read starts at 512 and holds two tiles.
+    with store.write() as conn:
+        log.append(conn, make_entries(log, 300, SIZE))
+    monkeypatch.setattr(verify, "CHUNK", 2 * TILE_WIDTH)
+    result = verify_log(store, log.verifier_key)
+    assert (result.ok, result.size, result.checkpoints_checked) == (True, 900, 11), result.problem
+
+
 def test_the_key_is_read_from_the_key_directory(store: Store, keydir: str) -> None:
     assert verify_log(store, key_dir=keydir).ok
 
@@ -265,21 +276,23 @@ def test_a_checkpoint_signed_by_another_key_is_named(store: Store, log: AuditLog
     assert result.verified_size == (before[-1] if before else 0)
 
 
-@pytest.mark.parametrize("what", ["origin", "size", "root"])
-def test_a_checkpoint_that_says_other_than_its_row_is_named(store: Store, log: AuditLog, what: str) -> None:
-    root = _root(store, 256)
-    origin, size = ORIGIN, 256
+@pytest.mark.parametrize(("what", "at"), [("origin", 256), ("size", 256), ("root", 256), ("size", 1)])
+def test_a_checkpoint_that_says_other_than_its_row_is_named(
+    store: Store, log: AuditLog, what: str, at: int
+) -> None:
+    root = _root(store, at)
+    origin, size = ORIGIN, at
     if what == "origin":
         origin = "other.example/log"
     elif what == "size":
-        size = 257
+        size = at + 1
     else:
         root = bytes(32)
     note = sign_checkpoint(origin, size, root, ORIGIN, log.keys.signing_key).note
-    _resign(store, 256, note)
+    _resign(store, at, note)
     p = _fails(store, log)
     assert p == verify.Problem(
-        255, "checkpoint_signature", "checkpoint at size 256: signed note does not match its stored row"
+        at - 1, "checkpoint_signature", f"checkpoint at size {at}: signed note does not match its stored row"
     )
 
 
@@ -377,7 +390,7 @@ def test_a_kept_checkpoint_beyond_a_cut_log_is_named(store: Store, log: AuditLog
     broken = verify_log(store, log.verifier_key, kept=kept)
     assert broken.problem is not None and broken.problem.kind == "checkpoint_signature"  # itself first
     _sql(store, "DELETE FROM audit_checkpoints")
-    _sql(store, "DELETE FROM audit_leaves WHERE idx >= 457")
+    _sql(store, "DELETE FROM audit_leaves WHERE idx >= 256")
     frontier = Frontier(0, {})
     with store.read() as conn:
         for (h,) in conn.execute(select(audit_leaves.c.leaf_hash).order_by("idx")):
@@ -386,10 +399,10 @@ def test_a_kept_checkpoint_beyond_a_cut_log_is_named(store: Store, log: AuditLog
     with store.write() as conn:
         conn.execute(delete(audit_tiles))
         conn.execute(audit_tiles.insert(), [{"level": lv, "idx": ix, "hashes": b} for lv, ix, b in inserts])
-        conn.execute(update(audit_head).values(size=457, root=frontier.root()))
+        conn.execute(update(audit_head).values(size=256, root=frontier.root()))
     assert verify_log(store, log.verifier_key).ok
     result = verify_log(store, log.verifier_key, kept=kept)
     assert result.problem is not None
-    assert (result.problem.index, result.problem.kind, result.problem.size) == (457, "cut", SIZE)
-    assert result.problem.message.startswith("the log was cut: it holds 457 entries")
-    assert (result.ok, result.root_hex, result.size) == (False, None, 457)
+    assert (result.problem.index, result.problem.kind, result.problem.size) == (256, "cut", SIZE)
+    assert result.problem.message.startswith("the log was cut: it holds 256 entries")
+    assert (result.ok, result.root_hex, result.size) == (False, None, 256)
