@@ -73,7 +73,7 @@ def store(built: tuple[Path, str], tmp_path: Path) -> Iterator[Store]:
 
 def _fails(store: Store, log: AuditLog) -> verify.Problem:
     result = verify_log(store, log.verifier_key)
-    assert not result.ok and result.problem is not None and result.root_hex is None
+    assert result.ok is False and result.problem is not None and result.root_hex is None
     return result.problem
 
 
@@ -330,19 +330,26 @@ def test_a_changed_head_root_is_named(store: Store, log: AuditLog) -> None:
     assert (result.verified_size, result.leaves_checked, result.checkpoints_checked) == (SIZE, SIZE, 10)
 
 
-def test_a_head_shorter_than_the_log_is_named(store: Store, log: AuditLog) -> None:
+@pytest.mark.parametrize("signed", [SIZE, 457])
+def test_a_head_shorter_than_the_log_is_named(store: Store, log: AuditLog, signed: int) -> None:
+    _sql(store, "DELETE FROM audit_checkpoints WHERE size > :s", s=signed)
     _sql(store, "UPDATE audit_head SET size = 500")
     result = verify_log(store, log.verifier_key)
     assert result.problem == verify.Problem(500, "consistency", "the head's size is not the log's size")
-    assert (result.ok, result.size, result.root_hex, result.verified_size) == (False, SIZE, None, 0)
-    assert (result.leaves_checked, result.checkpoints_checked) == (SIZE, 10)
+    # Verified: the last checkpoint at or below the head's size, none if one above it checked.
+    verified = 0 if signed > 500 else signed
+    assert (result.ok, result.size, result.root_hex, result.verified_size) == (False, SIZE, None, verified)
+    assert (result.leaves_checked, result.checkpoints_checked) == (SIZE, CHECKPOINTS.index(signed) + 1)
 
 
-@pytest.mark.parametrize("rewrite_head", [False, True])
-def test_a_cut_log_is_named(store: Store, log: AuditLog, rewrite_head: bool) -> None:
+@pytest.mark.parametrize(("rewrite_head", "keep_signed"), [(False, True), (True, True), (False, False)])
+def test_a_cut_log_is_named(store: Store, log: AuditLog, rewrite_head: bool, keep_signed: bool) -> None:
+    # The log is as long as the longest of the head, the stored leaves and the checkpoints.
     _sql(store, "DELETE FROM audit_leaves WHERE idx >= 500")
     if rewrite_head:
         _sql(store, "UPDATE audit_head SET size = 500")
+    if not keep_signed:
+        _sql(store, "DELETE FROM audit_checkpoints WHERE size > 500")
     result = verify_log(store, log.verifier_key)
     assert result.problem == verify.Problem(500, "missing", f"no stored leaf at index 500 (log size {SIZE})")
     # Leaves are checked before the chunk's checkpoints: none of them counts as verified.
