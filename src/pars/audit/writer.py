@@ -185,14 +185,25 @@ def _newest_time(head: Head) -> datetime | None:
         ) from None
 
 
+class ClockBehind(AuditWriteError):
+    """An entry is older than the log's newest: the clock that stamped it is behind the one
+    that stamped the newest (another machine's, or this one stepped back). Nothing was
+    written; ``newest`` says how long a writer must wait to stamp a time the log takes."""
+
+    def __init__(self, message: str, newest: datetime) -> None:
+        super().__init__(message)
+        self.newest = newest
+
+
 def _check_times(head: Head, entries: Sequence[AuditEntry]) -> None:
     """Entry times never go backwards along the log: refuse the batch before writing anything."""
     newest = _newest_time(head)
     for offset, e in enumerate(entries):
         if newest is not None and e.time < newest:
-            raise AuditWriteError(
+            raise ClockBehind(
                 f"entry {head.size + offset}: its time {e.document['time']} is older than the log's "
-                f"newest entry ({newest.isoformat()}); entry times never go backwards"
+                f"newest entry ({newest.isoformat()}); entry times never go backwards",
+                newest,
             )
         newest = e.time
 

@@ -37,17 +37,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from pars.audit import AuditEntry, AuditLog, AuditWriteError
+from pars.audit.writer import ClockBehind
 from pars.errors import ConfigError
 from pars.gate.errors import Unavailable
 from pars.store.db import Store
@@ -55,6 +58,11 @@ from pars.store.db import Store
 if TYPE_CHECKING:
     from pars.gate.core import Outcome
 
+#: The longest a batch waits for this machine's clock to reach the log's newest entry
+#: time (clocks of machines sharing one log differ by NTP's milliseconds; entry times
+#: are whole seconds). A clock further behind fails closed.
+MAX_CLOCK_WAIT = 2.0
+_CLOCK_ATTEMPTS = 3
 _INFRA = (AuditWriteError, SQLAlchemyError, OSError, ConfigError)
 
 
@@ -176,7 +184,7 @@ class GroupCommit:
 
     def _run(self, batch: list[Job]) -> None:
         try:
-            results = self._transaction(batch)
+            results = self._in_time_order(batch)
         except BaseException as exc:
             if len(batch) > 1:
                 for job in batch:
@@ -197,6 +205,22 @@ class GroupCommit:
             job.outcome = outcome
             self._finish(job)
         _settle(batch)  # one wake-up of each waiting loop per batch, not one per job
+
+    def _in_time_order(self, batch: list[Job]) -> list[Outcome]:
+        """The batch's transaction; if another writer's clock is ahead of ours (another
+        machine on the same PostgreSQL log), wait out the gap, at most ``MAX_CLOCK_WAIT``
+        seconds, outside any transaction, and run the batch again: its jobs decide and
+        stamp anew, with a time the log takes. A wider gap fails closed (503)."""
+        for attempt in range(_CLOCK_ATTEMPTS):
+            try:
+                return self._transaction(batch)
+            except ClockBehind as exc:
+                newest = exc.newest if exc.newest.tzinfo else exc.newest.replace(tzinfo=UTC)
+                gap = (newest - self.log.clock.now().astimezone(UTC)).total_seconds()
+                if attempt + 1 == _CLOCK_ATTEMPTS or gap > MAX_CLOCK_WAIT:
+                    raise
+                time.sleep(max(gap, 0.0) + 0.001)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _transaction(self, batch: list[Job]) -> list[Outcome]:
         with self.writer, self.store.write() as conn:
