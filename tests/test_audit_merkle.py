@@ -411,3 +411,26 @@ def test_a_fresh_frontier_numbers_its_first_full_upper_tile_zero() -> None:
     while len(row) > 1:
         row = [_h(b"\x01" + row[i] + row[i + 1]) for i in range(0, len(row), 2)]
     assert upper.dirty_tiles() == ([(1, 0, b"".join(roots)), (2, 0, row[0])], [])
+
+
+@pytest.mark.parametrize("size", [1, 255, 256, 257, 600, 65_536, 65_537])
+def test_a_resumed_frontier_is_the_frontier_its_edge_gives_and_owns_its_state(size: int) -> None:
+    """``Frontier.resumed`` (the writer's next append, without rehashing the edge) must be
+    exactly ``Frontier(size, edge())``: same stack, buffers, counts and loaded tiles, no
+    tile touched yet; and growing it must not change the frontier it was taken from."""
+    leaves = [hashlib.sha256(b"\x00" + i.to_bytes(4, "big")).digest() for i in range(size + 300)]
+    grown = Frontier(0, {})
+    for h in leaves[:size]:
+        grown.push_hash(h)
+    resumed, fresh = grown.resumed(), Frontier(size, grown.edge())
+    assert (resumed.size, resumed.stack, resumed.loaded) == (fresh.size, fresh.stack, fresh.loaded)
+    assert resumed.counts == fresh.counts
+    assert {k: v for k, v in resumed.bufs.items() if v} == {k: v for k, v in fresh.bufs.items() if v}
+    assert (resumed.full, resumed.touched) == ([], set())
+    before = (grown.size, list(grown.stack), {k: list(v) for k, v in grown.bufs.items()}, dict(grown.counts))
+    for f in (resumed, fresh):
+        for h in leaves[size:]:
+            f.push_hash(h)
+    assert resumed.root() == fresh.root()
+    assert resumed.dirty_tiles() == fresh.dirty_tiles()
+    assert (grown.size, grown.stack, grown.bufs, grown.counts) == before  # the original is untouched
