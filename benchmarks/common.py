@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from pars.store.db import Store, normalize_url
 from pars.store.migrate import upgrade
+from pars.store.schema import parties
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -44,3 +46,20 @@ def backend_store(name: str, pg_admin: str, workdir: Path) -> Iterator[Store]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         admin.dispose()
+
+
+def search_bodies(store: Store, people: int) -> list[dict[str, Any]]:
+    """Realistic audited searches, by name and date of birth, of up to ``people`` distinct
+    arrestees: the bodies the wrk benchmarks (http.py, workers.py) rotate over."""
+    with store.read() as conn:
+        rows = conn.execute(
+            select(parties.c.last_name, parties.c.first_name, parties.c.dob)
+            .where(parties.c.role == "arrestee", parties.c.dob.is_not(None))
+            .distinct()
+            .limit(people)
+        ).all()
+    base = {"purpose": "C", "case_number": "B-1", "justification": "benchmark search"}
+    return [
+        {**base, "filters": {"last_name": r.last_name, "first_name": r.first_name, "dob": str(r.dob)}}
+        for r in rows
+    ]

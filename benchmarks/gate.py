@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -208,7 +209,8 @@ def free_port() -> int:
 
 @contextmanager
 def served(world: World, workers: int = 1) -> Iterator[str]:
-    """``pars serve`` (``--workers N``) on a loopback port in its own process, for this world."""
+    """``pars serve`` (``--workers N``) on a loopback port in its own process group, for
+    this world; every worker up before it yields, the whole group stopped after."""
     port = free_port()
     env = {**os.environ, "PARS_DATABASE_URL": world.url, "PARS_KEY_DIR": world.key_dir}
     serve = ["serve", "--port", str(port), *(["--workers", str(workers)] if workers > 1 else [])]
@@ -218,21 +220,30 @@ def served(world: World, workers: int = 1) -> Iterator[str]:
         # Not this folder: "-c" puts the working directory first on sys.path, and
         # benchmarks/http.py would shadow the standard library's http package.
         cwd=Path(world.key_dir).parent,
+        start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        for _ in range(600):
             try:
                 if httpx.get(base + "/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        else:
+            raise SystemExit(f"pars serve --workers {workers} did not come up")
+        if workers > 1:
+            time.sleep(1.0 * workers)  # every worker up, not only the first to answer
         yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 async def hammer(base: str, make: Any, seconds: float, concurrency: int) -> tuple[int, int, list[float]]:

@@ -49,14 +49,12 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 import httpx  # noqa: E402
-from sqlalchemy import select  # noqa: E402
 
 sys.path.append(str(_HERE))
-from common import DEFAULT_PG  # noqa: E402
+from common import DEFAULT_PG, search_bodies  # noqa: E402
 from gate import World, backend, free_port, served  # noqa: E402
 
 from pars.audit import log_size  # noqa: E402
-from pars.store.schema import parties  # noqa: E402
 
 BARE_APP = """
 from starlette.applications import Starlette
@@ -180,18 +178,7 @@ def bare_app(workdir: Path) -> Iterator[str]:
 
 def request_files(world: World, workdir: Path, people: int) -> dict[str, Path]:
     """One wrk script per rotated request kind (search, read, denied)."""
-    with world.store.read() as conn:
-        rows = conn.execute(
-            select(parties.c.last_name, parties.c.first_name, parties.c.dob)
-            .where(parties.c.role == "arrestee", parties.c.dob.is_not(None))
-            .distinct()
-            .limit(people)
-        ).all()
-    base = {"purpose": "C", "case_number": "B-1", "justification": "benchmark search"}
-    searches = [
-        {**base, "filters": {"last_name": r.last_name, "first_name": r.first_name, "dob": str(r.dob)}}
-        for r in rows
-    ]
+    searches = search_bodies(world.store, people)
     reads = "purpose=C&case_number=B-1&justification=benchmark%20read"
     kinds = {
         "search": [("POST", "/v1/search", json.dumps(b)) for b in searches],

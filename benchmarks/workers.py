@@ -22,24 +22,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 # Not "http": take this folder off the front of sys.path anyway (benchmarks/http.py would
 # shadow the standard library's http package), then put it at the end for gate.py.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-import httpx  # noqa: E402
-from sqlalchemy import select  # noqa: E402
 
 sys.path.append(str(_HERE))
-from common import DEFAULT_PG  # noqa: E402
-from gate import World, backend, free_port  # noqa: E402
+from common import DEFAULT_PG, search_bodies  # noqa: E402
+from gate import World, backend, served  # noqa: E402
 
 from pars.audit import log_size  # noqa: E402
-from pars.store.schema import parties  # noqa: E402
 
 ROTATE_LUA = """
 local bodies = {}
@@ -57,54 +51,12 @@ end
 
 
 def script(world: World, workdir: Path, people: int) -> Path:
-    with world.store.read() as conn:
-        rows = conn.execute(
-            select(parties.c.last_name, parties.c.first_name, parties.c.dob)
-            .where(parties.c.role == "arrestee", parties.c.dob.is_not(None))
-            .distinct()
-            .limit(people)
-        ).all()
-    base = {"purpose": "C", "case_number": "B-1", "justification": "benchmark search"}
-    bodies = [
-        json.dumps(
-            {**base, "filters": {"last_name": r.last_name, "first_name": r.first_name, "dob": str(r.dob)}}
-        )
-        for r in rows
-    ]
+    bodies = [json.dumps(b) for b in search_bodies(world.store, people)]
     data = workdir / "search.txt"
     data.write_text("".join(b + "\n" for b in bodies))
     lua = workdir / "search.lua"
     lua.write_text(ROTATE_LUA % {"data": data, "token": world.token})
     return lua
-
-
-@contextmanager
-def serving(world: World, workers: int) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, "PARS_DATABASE_URL": world.url, "PARS_KEY_DIR": world.key_dir}
-    cmd = [sys.executable, "-c", "from pars.cli import main; main()", "serve", "--workers", str(workers)]
-    cmd += ["--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, cwd=Path(world.key_dir).parent, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit(f"workers: pars serve --workers {workers} did not come up")
-        time.sleep(1.0 * workers)  # every worker up, not only the first to answer
-        yield base
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
 
 
 def _ms(text: str) -> float:
@@ -157,7 +109,7 @@ def main() -> None:
             answered = 0
             first = None
             for n in counts:
-                with serving(world, n) as base:
+                with served(world, n) as base:
                     wrk(base, lua, args, 1)  # warm-up (counted in the log, not in the figures)
                     rps, p50, p99, requests, bad = wrk(base, lua, args, args.seconds)
                 answered += requests
