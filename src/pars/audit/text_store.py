@@ -142,7 +142,6 @@ def stream_with_texts(
 def erase_entry(store: Any, log: Any, index: int, reason: str, *, by: str) -> dict[str, Any]:
     """``pars audit erase``: delete the texts of entry ``index``, logged as an admin entry
     whose ``justification`` commits to ``reason``; returns what was done."""
-    from pars.audit.entry import build_entry
     from pars.audit.proofs import get_entry
     from pars.errors import InvalidInput
 
@@ -153,48 +152,53 @@ def erase_entry(store: Any, log: Any, index: int, reason: str, *, by: str) -> di
         log.lock(conn)  # before the clock read: entry times never go backwards
         get_entry(conn, index)  # NotFound for an index the log does not have
         gone = erase_texts(conn, [index])
-        entry = build_entry(
-            hmac_key=log.keys.hmac_key,
-            time=log.clock.now(),
-            kind="admin",
-            action="erase_texts",
-            decision="allow",
-            status=200,
-            user=by,
-            route="cli",
-            justification=reason,
-            detail={"index": index, "texts": gone},
+        logged_at = _log_admin(
+            conn, log, log.clock.now(), "erase_texts", by, {"index": index, "texts": gone}, reason
         )
-        appended = log.append(conn, [entry])
-    return {"index": index, "erased": gone, "logged_at": appended.leaves[0].index}
+    return {"index": index, "erased": gone, "logged_at": logged_at}
 
 
 def apply_retention(store: Any, log: Any, days: int, *, by: str) -> dict[str, Any]:
     """``pars audit retention``: erase the texts of entries older than ``days``, logged."""
-    from pars.audit.entry import build_entry, format_time
+    from pars.audit.entry import format_time
 
     with store.write() as conn:
         log.lock(conn)  # before the clock read: entry times never go backwards
         now = log.clock.now()
         gone, before = erase_older(conn, now, days)
-        entry = build_entry(
-            hmac_key=log.keys.hmac_key,
-            time=now,
-            kind="admin",
-            action="text_retention",
-            decision="allow",
-            status=200,
-            user=by,
-            route="cli",
-            detail={"days": days, "before": format_time(_aware(before)), "texts": gone},
+        cutoff = format_time(_aware(before))
+        logged_at = _log_admin(
+            conn, log, now, "text_retention", by, {"days": days, "before": cutoff, "texts": gone}
         )
-        appended = log.append(conn, [entry])
-    return {
-        "days": days,
-        "before": entry.document["detail"]["before"],
-        "erased": gone,
-        "logged_at": appended.leaves[0].index,
-    }
+    return {"days": days, "before": cutoff, "erased": gone, "logged_at": logged_at}
+
+
+def _log_admin(
+    conn: Any,
+    log: Any,
+    now: datetime,
+    action: str,
+    by: str,
+    detail: dict[str, Any],
+    justification: str | None = None,
+) -> int:
+    """Append the admin entry of an erasure (the caller holds the log's lock and read
+    ``now`` after taking it); its index in the log."""
+    from pars.audit.entry import build_entry
+
+    entry = build_entry(
+        hmac_key=log.keys.hmac_key,
+        time=now,
+        kind="admin",
+        action=action,
+        decision="allow",
+        status=200,
+        user=by,
+        route="cli",
+        justification=justification,
+        detail=detail,
+    )
+    return int(log.append(conn, [entry]).leaves[0].index)
 
 
 def _aware(naive_utc: datetime) -> datetime:
