@@ -185,6 +185,41 @@ def test_free_text_is_committed_and_opened_beside_the_entry(world: World) -> Non
     assert got["entry"] == entry and got["texts"] == receipt["texts"]
 
 
+def test_a_page_of_entries_opens_its_texts_as_with_texts_does(world: World) -> None:
+    """The report opens a page's texts in place (``open_page_texts``): the same values as
+    ``with_texts`` on every kind of key, a text edited in storage opens nothing, an erased
+    one leaves its commitment (both databases)."""
+    from pars.audit.reader import open_log
+    from pars.audit.text_store import load_texts, open_page_texts
+
+    kinds = {**ICE_SEARCH, "filters": {"grade": "F1", "citizenship": "MX", "statute": "s" * 65},
+             "sort": ["-arrested_at", "ssn_of_subject"], "justification": PERSONAL}  # fmt: skip
+    idx = [world.search("ice", kinds).json()["receipt"]["leaf_index"]]
+    idx.append(world.read("ice", "Charles Garcia 1993", **ICE_READ).json()["receipt"]["leaf_index"])
+    idx += [world.search("ice", {**ICE_SEARCH, "justification": f"case {n}"}).json()["receipt"]["leaf_index"]
+            for n in range(3)]  # fmt: skip
+    with world.store.write() as conn:  # a text edited in storage: it no longer opens its commitment
+        edited = (audit_texts.c.idx == idx[2]) & (audit_texts.c.key == "justification")
+        conn.execute(update(audit_texts).where(edited).values(text="case 99"))
+    erase_entry(world.store, world.log, idx[3], "court order", by="records-clerk")
+    with open_log(world.store, world.log.verifier_key) as view:
+        page = [(i, doc) for i, doc in view.entries() if i in idx or i == idx[-1] + 1]
+        texts = load_texts(view.conn, [i for i, _ in page])
+        expected = [(i, with_texts(dict(doc), texts.get(i, {}))) for i, doc in page]
+        open_page_texts(view.conn, page)
+    assert page == expected
+    by = dict(page)
+    assert by[idx[0]]["justification"] == PERSONAL and by[idx[0]]["sort"] == [
+        "-arrested_at",
+        "ssn_of_subject",
+    ]
+    assert by[idx[0]]["filters"]["statute"] == "s" * 65 and "citizenship" in by[idx[0]]["filters"]
+    assert by[idx[1]]["filters"]["arrest_id"] == "Charles Garcia 1993"
+    assert by[idx[2]]["justification"].startswith("sha256:")  # edited: opens nothing
+    assert by[idx[3]]["justification"].startswith("sha256:")  # erased
+    assert by[idx[4]]["justification"] == "case 2"
+
+
 def _at(entry: dict[str, Any], key: str) -> Any:
     from pars.audit.texts import committed_at
 

@@ -8,12 +8,14 @@ report over the log they left.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pars.clock import parse_instant
+from pars.oversight.split import SECOND
 from pars.simulate import ANALYSTS, EXPECTED, SPLIT, detection_world, simulate
 from pars.simulate.city import city
 
@@ -21,17 +23,33 @@ from pars.simulate.city import city
 pytestmark = pytest.mark.timeout(900)
 
 
-def _run(folder: Path, seed: int) -> dict[str, Any]:
+def _run(folder: Path, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report in one process, and in two (``pars.oversight.split``)."""
     with city(folder, seed=seed, arrests=2500, days=180) as c:
         team, who, world = detection_world(c.store, c.gate, c.clock, c.record, c.doc.id)
         start, end = parse_instant("2017-09-01T00:00:00-04:00"), parse_instant("2017-12-01T00:00:00-05:00")
         simulate(c.gate, who, team, world, start, end, c.clock, seed=seed)
-        return c.report()
+        return c.report(processes=1), c.report(processes=2)
 
 
 @pytest.fixture(scope="module", params=[11, 29], ids=lambda s: f"seed{s}")
-def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def reports(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, Any], dict[str, Any]]:
     return _run(tmp_path_factory.mktemp("sim"), request.param)
+
+
+@pytest.fixture
+def report(reports: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    return reports[0]
+
+
+def test_a_report_in_two_processes_is_the_same_report(reports: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    one, two = reports
+    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
+    # Each process had findings of its own kinds to contribute.
+    kinds = {f["kind"] for f in two["findings"]}
+    assert kinds & SECOND and kinds - SECOND, kinds
 
 
 @pytest.mark.parametrize("behaviour", sorted(EXPECTED))

@@ -75,6 +75,7 @@ class LogMismatch(ParsError):
     def __init__(self, index: int, message: str) -> None:
         super().__init__(f"audit entry {index}: {message}; run pars audit verify")
         self.index = index
+        self.reason = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +256,33 @@ class LogView:
             page = [LogEntry(lo + k, d, leaves[k]) for k, d in enumerate(datas)]
             yield from reversed(page) if reverse else page
 
+    def entry_pages(
+        self,
+        *,
+        kind: str | None = None,
+        agreement_id: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        reverse: bool = False,
+    ) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """``entries`` a page at a time (up to ``PAGE`` pairs, none empty): for readers that
+        work on whole pages (the report reads each page's texts and arrests in one go). Each
+        dict is freshly decoded: the caller owns it."""
+        flt = EntryFilter(kind, agreement_id, user, since, until)
+        keep = None if flt == EntryFilter() else flt.keeps
+        loads = orjson.loads
+        for lo, datas, _ in self._pages(start, stop, reverse):
+            page = [(i, loads(d)) for i, d in enumerate(datas, lo)]
+            if keep is not None:
+                page = [p for p in page if keep(p[1])]
+            if reverse:
+                page.reverse()
+            if page:
+                yield page
+
     def entries(
         self,
         *,
@@ -268,15 +296,17 @@ class LogView:
         reverse: bool = False,
     ) -> Iterator[tuple[int, dict[str, Any]]]:
         """``(index, entry)`` decoded from checked bytes, kept by the filter (times inclusive)."""
-        flt = EntryFilter(kind, agreement_id, user, since, until)
-        keep = None if flt == EntryFilter() else flt.keeps
-        loads = orjson.loads
-        for lo, datas, _ in self._pages(start, stop, reverse):
-            order = range(len(datas) - 1, -1, -1) if reverse else range(len(datas))
-            for k in order:
-                doc: dict[str, Any] = loads(datas[k])
-                if keep is None or keep(doc):
-                    yield lo + k, doc
+        for page in self.entry_pages(
+            kind=kind,
+            agreement_id=agreement_id,
+            user=user,
+            since=since,
+            until=until,
+            start=start,
+            stop=stop,
+            reverse=reverse,
+        ):
+            yield from page
 
     def entry(self, index: int) -> LogEntry:
         """One checked entry; ``NotFound`` past the checkpoint's size."""

@@ -118,7 +118,8 @@ def _rule_commitment(rule: str) -> str | None:
 
 
 #: Keys whose commitment is the entry's top-level value of the same name.
-_TOP = frozenset({"purpose", "case_number", "justification", "warrant"})
+#: The top-level keys a text may sit at (the common case of ``with_texts``).
+TOP_KEYS = frozenset({"purpose", "case_number", "justification", "warrant"})
 
 
 def with_texts(doc: dict[str, Any], texts: Mapping[str, Text]) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def with_texts(doc: dict[str, Any], texts: Mapping[str, Text]) -> dict[str, Any]
         return doc
     out = dict(doc)
     for key, opened in texts.items():
-        if key in _TOP:  # the common case (a reason, a case number), without the general lookup
+        if key in TOP_KEYS:  # the common case (a reason, a case number), without the general lookup
             value = doc.get(key)
             if isinstance(value, str) and hmac.compare_digest(value, opened.commitment):
                 out[key] = opened.text
@@ -140,7 +141,7 @@ def with_texts(doc: dict[str, Any], texts: Mapping[str, Text]) -> dict[str, Any]
         if not opens(committed_at(doc, key), opened):
             continue
         head, _, rest = key.partition(".")
-        if head in _TOP:
+        if head in TOP_KEYS:
             out[key] = opened.text
         elif head == "rule":
             out["rule"] = str(doc["rule"])[: -len(opened.commitment)] + opened.text

@@ -21,13 +21,13 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
+from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
 from pars.agreements.service import agreement_ids
 from pars.audit import LogView, format_time, load_keys
-from pars.audit.reader import verified_view
-from pars.audit.text_store import stream_with_texts
+from pars.audit.reader import published_checkpoint, verified_view
+from pars.audit.text_store import open_page_texts
 from pars.errors import NotFound
 from pars.oversight.activity import Activity
 from pars.oversight.bulk import BulkAccess
@@ -37,12 +37,11 @@ from pars.oversight.facts import add_arrests, load_facts
 from pars.oversight.justification import PurposeMismatch, VagueJustification
 from pars.oversight.model import KINDS, Detector, Entry, Finding, RecordFacts, Resolved, is_access
 from pars.oversight.probes import ProtectedRoleProbe
+from pars.oversight.split import SECOND, Job, Second, processes_for
 from pars.oversight.targeting import NonCriminalTargeting, OriginTargeting
 from pars.store.db import Store
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
-#: Entries per page of the stream: the arrests a page names are read from the store in one go.
-PAGE = 2000
 
 
 class Observer(Protocol):
@@ -96,29 +95,30 @@ class _Agreement:
             self.partner = str(entry["agency"])
 
 
-def _stream(
-    view: LogView, agreement_id: str | None, start: datetime | None, end: datetime | None
-) -> Iterator[tuple[int, Entry]]:
-    """The access entries the report reads: checked bytes, up to the view's signed size."""
-    found = view.entries(agreement_id=agreement_id, kind="access", since=start, until=end)
-    # Detectors read free text as typed: each text that opens its commitment (pars.audit.texts).
-    for index, doc in stream_with_texts(view.conn, found):
-        if is_access(doc):
-            yield index, doc
-
-
-def _with_facts(
-    entries: Iterator[tuple[int, Entry]], store: Store, facts: RecordFacts
-) -> Iterator[tuple[int, Entry]]:
-    """The entries, a page at a time, each page's new arrests read into ``facts`` before it is seen."""
+def _pages(
+    view: LogView,
+    store: Store,
+    facts: RecordFacts,
+    agreement_id: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> Iterator[Sequence[tuple[int, Entry]]]:
+    """The access entries the report reads, a page at a time: checked bytes up to the view's
+    signed size; each text that opens its commitment put in place (detectors read free text
+    as typed, ``pars.audit.texts``); the arrests a page names that were not read before read
+    into ``facts`` before the page is seen."""
     known: set[str] = set()
-    while page := list(islice(entries, PAGE)):
+    found = view.entry_pages(agreement_id=agreement_id, kind="access", since=start, until=end)
+    for page in found:
+        open_page_texts(view.conn, page)
+        page = [p for p in page if is_access(p[1])]
         new = {a for _, e in page for a in e.get("arrest_ids") or ()} - known
         if new:
             known |= new
             with store.read() as conn:
                 add_arrests(conn, facts, new)
-        yield from page
+        if page:
+            yield page
 
 
 class _Summaries:
@@ -148,14 +148,17 @@ def find(
     config: OversightConfig,
     also: Sequence[Observer] = (),
     period_start: str | None = None,
+    kinds: frozenset[str] | None = None,
 ) -> tuple[list[Finding], list[dict[str, Any]]]:
     """Run every detector over one stream: (findings sorted for reading, power statements).
 
     ``also``: more observers fed the same entries (the report's ``Activity``).
     ``period_start``: entries timed before it (``format_time``) are the lookback: only the
     detectors with ``observe_before`` (the sliding windows) read them.
+    ``kinds``: run only the detectors of these kinds (each process of a split report runs
+    its share, ``pars.oversight.split``); the others' findings are ``merge``d in after.
     """
-    found = detectors(facts, config)
+    found = [d for d in detectors(facts, config) if kinds is None or d.kind in kinds]
     # Each entry is resolved once (subjects, arrests' facts, people) and handed to every
     # detector that takes it; the others read the raw entry.
     shared: list[ResolvedObserver] = []
@@ -165,9 +168,11 @@ def find(
             shared.append(o)
         else:
             observers.append(o)
-    before: list[OriginTargeting | NonCriminalTargeting] = [
-        d for d in found if isinstance(d, OriginTargeting | NonCriminalTargeting)
+    before = [
+        d.observe_before_resolved for d in found if isinstance(d, OriginTargeting | NonCriminalTargeting)
     ]
+    calls = [s.observe_resolved for s in shared]
+    plain = [d.observe for d in observers]
     # The detectors build millions of long-lived sets and counters and no cycles; the
     # cyclic collector would re-walk them all again and again (time grew faster than
     # the log). Everything is freed by reference counting; collect once at the end.
@@ -180,20 +185,32 @@ def find(
             r = Resolved(entry, facts)
             if period_start is not None and r.time < period_start:
                 for b in before:
-                    b.observe_before_resolved(index, entry, r)
+                    b(index, entry, r)
                 continue
-            for s in shared:
-                s.observe_resolved(index, entry, r)
-            for d in observers:
-                d.observe(index, entry)
+            for call in calls:
+                call(index, entry, r)
+            for observe in plain:
+                observe(index, entry)
     finally:
         if was_enabled:
             gc.enable()
     findings = [f for d in found for f in d.findings()]
+    power = [p for d in found if isinstance(d, OriginTargeting | NonCriminalTargeting) for p in d.power()]
+    return merge([(findings, power)])
+
+
+def merge(
+    parts: Sequence[tuple[list[Finding], list[dict[str, Any]]]],
+) -> tuple[list[Finding], list[dict[str, Any]]]:
+    """The findings and power statements of detectors run apart, as one run of them all gives:
+    findings sorted for reading, power statements in the contract's order of kinds. Each kind
+    is run by one detector, so the order within a kind is that detector's own."""
+    findings = [f for found, _ in parts for f in found]
     findings.sort(
         key=lambda f: (SEVERITY_ORDER[f.severity], KINDS.index(f.kind), f.agreement_id, f.user or "")
     )
-    power = [p for d in found if isinstance(d, OriginTargeting | NonCriminalTargeting) for p in d.power()]
+    power = [p for _, stated in parts for p in stated]
+    power.sort(key=lambda p: KINDS.index(p["kind"]))
     return findings, power
 
 
@@ -239,6 +256,13 @@ def _summary(findings: list[Finding], agreements: list[dict[str, Any]], power: l
     )
 
 
+def _reach(start: datetime | None, config: OversightConfig) -> tuple[datetime | None, str | None]:
+    """The lookback: where reading starts before the period (the sliding windows also read the
+    ``config.lookback`` days before it), and the period's start as logged; (None, None) if none."""
+    reach = None if start is None or config.lookback == 0 else start - timedelta(days=config.lookback)
+    return reach, None if reach is None or start is None else format_time(start)
+
+
 def _report(
     store: Store,
     view: LogView,
@@ -250,6 +274,7 @@ def _report(
     end: datetime | None,
     config: OversightConfig,
     hmac_key: bytes,
+    second: Second | None = None,
 ) -> dict[str, Any]:
     # Every agreement is listed, with no requests if none were made.
     listed = [agreement_id] if agreement_id else known
@@ -257,11 +282,15 @@ def _report(
     facts = load_facts(store, arrest_ids=(), agreement_ids=listed, hmac_key=hmac_key, start=start, end=end)
     summaries = _Summaries(listed)
     activity = Activity(facts, config)
-    # The lookback: the sliding windows also read the days before the period (config.lookback).
-    reach = None if start is None or config.lookback == 0 else start - timedelta(days=config.lookback)
-    entries = _with_facts(_stream(view, agreement_id, reach or start, end), store, facts)
-    since = None if reach is None or start is None else format_time(start)
-    findings, power = find(entries, facts, config, also=[summaries, activity], period_start=since)
+    reach, since = _reach(start, config)
+    entries = chain.from_iterable(_pages(view, store, facts, agreement_id, reach or start, end))
+    # Split: the second process runs its detectors (split.SECOND) over its own checked reading.
+    kinds = None if second is None else frozenset(KINDS) - SECOND
+    findings, power = find(
+        entries, facts, config, also=[summaries, activity], period_start=since, kinds=kinds
+    )
+    if second is not None:
+        findings, power = merge([(findings, power), second.result()])
     agreements = [
         {
             "id": aid,
@@ -314,23 +343,48 @@ def build_report(
     config: OversightConfig | None = None,
     verifier_key: str | None = None,
     key_dir: str | None = None,
+    processes: int | None = None,
 ) -> dict[str, Any]:
     """The report as a JSON-ready dict (CONTRACT section 6, plus ``period``, ``power``, ``summary``,
     and ``activity``: the numbers the HTML report plots).
 
     ``verifier_key`` (or the key in ``key_dir``/``PARS_KEY_DIR``) checks the log afresh.
+    ``processes``: 1, or 2 to run half the detectors in a second process (``pars.oversight.split``;
+    the same report); by default two for a log of ``split.SPLIT_FROM`` entries or more on a
+    machine with two cores.
     """
     config = config or OversightConfig()
     vkey = verifier_key or load_keys(key_dir).verifier_key
     with store.read() as conn:
         known = agreement_ids(conn)
+        # Only to choose one process or two: what is read is what verifies below.
+        published = published_checkpoint(conn)
     if agreement_id is not None and agreement_id not in known:
         raise NotFound(f"agreement {agreement_id!r}: no such agreement")
-    # Verify and read in ONE snapshot, and read no entry past the published checkpoint the
-    # evidence proves against: what is counted is exactly what was verified and signed.
-    with verified_view(store, vkey) as (verified, view):
-        report = _report(store, view, verified.ok, now, agreement_id, known, start, end, config, hmac_key)
-        if verified.problem is not None:
-            p = verified.problem
-            report["log"]["problem"] = {"index": p.index, "kind": p.kind, "message": p.message}
+    second = None
+    if processes_for(store, 0 if published is None else published.size, processes) == 2:
+        reach, since = _reach(start, config)
+        listed = [agreement_id] if agreement_id else known
+        job = Job(store.url, agreement_id, listed, start, end, reach, since, config, hmac_key)
+        second = Second(job)  # reads the record facts while this process verifies the log
+    try:
+        # Verify and read in ONE snapshot, and read no entry past the published checkpoint the
+        # evidence proves against: what is counted is exactly what was verified and signed.
+        with verified_view(store, vkey) as (verified, view):
+            if second is not None:
+                if view.checkpoint is None:
+                    second.stop()
+                    second = None
+                else:
+                    second.read(vkey, view.size, view.checkpoint.root)
+            report = _report(
+                store, view, verified.ok, now, agreement_id, known, start, end, config, hmac_key, second
+            )
+            if verified.problem is not None:
+                p = verified.problem
+                report["log"]["problem"] = {"index": p.index, "kind": p.kind, "message": p.message}
+    except BaseException:
+        if second is not None:
+            second.stop()
+        raise
     return report
