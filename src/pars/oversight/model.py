@@ -171,17 +171,19 @@ class Resolved:
         action = entry.get("action")
         self.action = action
         self.chosen = action != "feed"
-        self.allowed = entry.get("decision") == "allow"
-        self.aimed = action == "read" or bool(AIMED_FILTERS & set(entry.get("filters") or {}))
+        decision = entry.get("decision")
+        self.allowed = decision == "allow"
+        self.aimed = action == "read" or not AIMED_FILTERS.isdisjoint(entry.get("filters") or ())
         self.time = str(entry.get("time", ""))
         #: Every clause a denied entry broke (``violations``).
-        self.violations = violations(entry)
+        self.violations = violations(entry) if decision == "deny" else ()
         #: (arrest id, facts) of each arrest named whose facts are known, in the order named.
         known: list[tuple[str, ArrestFact]] = []
         #: Arrest ids named that are expunged or unknown, in the order named.
         excluded: list[str] = []
+        arrest = facts.arrest
         for aid in entry.get("arrest_ids") or ():
-            fact = facts.arrest(aid)
+            fact = arrest(aid)
             if fact is None:
                 excluded.append(aid)
             else:

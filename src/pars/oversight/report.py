@@ -128,7 +128,11 @@ class _Summaries:
         self.by_id = {aid: _Agreement() for aid in agreements}
 
     def observe(self, index: int, entry: Entry) -> None:
-        self.by_id.setdefault(str(entry["agreement_id"]), _Agreement()).observe(entry)
+        aid = str(entry["agreement_id"])
+        counts = self.by_id.get(aid)
+        if counts is None:  # not setdefault: that built an _Agreement for every entry
+            counts = self.by_id[aid] = _Agreement()
+        counts.observe(entry)
 
 
 def _finite(value: Any) -> Any:
