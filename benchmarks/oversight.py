@@ -21,9 +21,11 @@ scope, as the gate would show them) looked up 3 to 15 times under one case numbe
 and reason, about 4% denied under four rules, and one ICE user who seeks out people
 born abroad and tries the forbidden filter (so the report has findings to prove).
 
-Printed per size: entries, seconds and entries/s for ``build_report`` (JSON: the
-log verified, two streaming passes, every detector; of which ``verify_log`` alone
-is timed apart), ``render_html`` (plots and proofs), ``build_transparency``, and
+Printed per size: entries, seconds and entries/s for ``build_report`` as the product
+runs it (JSON: the log verified and read, every detector; in two processes on a
+machine with two cores, ``pars.oversight.split``; ``verify_log`` alone is timed
+apart), the same report in one process (``processes=1``, asserted identical) and
+the ratio, ``render_html`` (plots and proofs), ``build_transparency``, and
 the PDF; then the ratio of per-entry report time at the large size to the small
 (1.0 is linear). PostgreSQL comes from ``PARS_BENCH_POSTGRES_URL`` (default
 postgresql://postgres@127.0.0.1:5432/test; a database of its own is created there and
@@ -265,10 +267,19 @@ def measure(store: Store, keydir: str, size: int) -> dict[str, Any]:
     verify_s = time.perf_counter() - t
     assert verified.ok, verified
     assert verified.size >= size, verified  # the requests, after the admin entries of the set-up
-    t, cpu = time.perf_counter(), time.process_time()
-    report = build_report(store, hmac_key=AuditLog.open(keydir).keys.hmac_key, now=NOW, key_dir=keydir)
+    hmac_key = AuditLog.open(keydir).keys.hmac_key
+    # The report as the product runs it (two processes on two cores for a log this size:
+    # pars.oversight.split), then in one process, side by side on the same store.
+    t, cpu, kids = time.perf_counter(), time.process_time(), _children_cpu()
+    report = build_report(store, hmac_key=hmac_key, now=NOW, key_dir=keydir)
     report_s, report_cpu = time.perf_counter() - t, time.process_time() - cpu
+    second_cpu = _children_cpu() - kids
     print(f"  report over {size:,} entries: {report_s:.1f} s", file=sys.stderr, flush=True)
+    t = time.perf_counter()
+    alone = build_report(store, hmac_key=hmac_key, now=NOW, key_dir=keydir, processes=1)
+    one_s = time.perf_counter() - t
+    print(f"  the same in one process: {one_s:.1f} s", file=sys.stderr, flush=True)
+    assert json.dumps(alone, sort_keys=True) == json.dumps(report, sort_keys=True), "one process differs"
     # The report read the whole log: its signed size is the verified one, and every request counted.
     assert report["log"]["size"] == verified.size, (report["log"]["size"], verified.size)
     requests = sum(a["requests"] for a in report["agreements"])
@@ -288,6 +299,8 @@ def measure(store: Store, keydir: str, size: int) -> dict[str, Any]:
         "entries": size,
         "report_s": report_s,
         "report_cpu": report_cpu,
+        "second_cpu": second_cpu,
+        "one_s": one_s,
         "verify_s": verify_s,
         "html_s": html_s,
         "transparency_s": transparency_s,
@@ -298,11 +311,18 @@ def measure(store: Store, keydir: str, size: int) -> dict[str, Any]:
     }
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended children (the report's second process)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def show(backend: str, m: dict[str, Any]) -> None:
     n = m["entries"]
     print(
         f"{backend:10} {n:>10,} entries  report {m['report_s']:7.1f} s "
-        f"({n / m['report_s']:>9,.0f} entries/s, CPU {m['report_cpu']:.1f} s; "
+        f"({n / m['report_s']:>9,.0f} entries/s, CPU {m['report_cpu']:.1f} s + second process "
+        f"{m['second_cpu']:.1f} s; one process {m['one_s']:.1f} s, {m['one_s'] / m['report_s']:.2f}x; "
         f"verify_log alone {m['verify_s']:.1f} s)  html {m['html_s']:5.1f} s  "
         f"transparency {m['transparency_s']:6.1f} s ({n / m['transparency_s']:>9,.0f} entries/s)  "
         f"pdf {m['pdf_s']:5.1f} s  page {m['page_kib']:,.0f} KiB  "
