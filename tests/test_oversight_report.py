@@ -247,6 +247,13 @@ def test_the_cli_prints_the_report(
     printed = runner.invoke(app, ["oversight", "report", "--from", "2018-01-01T00:00:00+00:00"], env=env)
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.stdout)["findings"] == []
+    # In two processes (pars.oversight.split): the same report.
+    both = ["oversight", "report", "--from", "2018-01-01T00:00:00+00:00", "--processes"]
+    one, two = (json.loads(runner.invoke(app, [*both, n], env=env).stdout) for n in ("1", "2"))
+    assert {**one, "generated_at": ""} == {**two, "generated_at": ""} and one["agreements"][0][
+        "requests"
+    ] == 20
+    assert runner.invoke(app, [*both, "3"], env=env).exit_code == 2
     unknown = runner.invoke(app, ["oversight", "report", "--agreement", "nope"], env=env)
     assert isinstance(unknown.exception, NotFound)
     html = runner.invoke(app, ["oversight", "report", "--format", "html"], env=env)

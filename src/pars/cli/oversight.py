@@ -90,6 +90,16 @@ def report(
             help="Verifier key to check the log with (default: the key in PARS_KEY_DIR).",
         ),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=2,
+            help="1, or 2 to run half the detectors in a second process (the same report). "
+            "Default: 2 for a log of 100,000 entries or more on a machine with two cores.",
+        ),
+    ] = None,
     bundles: Annotated[
         Path | None,
         typer.Option(
@@ -128,6 +138,7 @@ def report(
             config=thresholds,
             now=SYSTEM_CLOCK.now(),
             verifier_key=key or keys.verifier_key,
+            processes=processes,
         )
         if bundles is not None:
             from pars.oversight.evidence import finding_bundles
