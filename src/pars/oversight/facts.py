@@ -9,6 +9,17 @@ the same hashes for arrestees, so probes can be recognised without un-hashing.
 For each agreement too: ``Strata``, its scope's arrests per district and day over
 every date (the per-query view's base rate of a sweep's own window or district).
 
+What is read when. ``load_facts`` reads, in one connection: each agreement's
+history; each distinct scope once (``read_scope``: every arrest in it over every
+date, not expunged, with its facts, district and arrested time), the scope of the
+latest version (the strata's) and, where the version in force at the period's end
+has another scope, that one too (the baseline's, filtered to the period here as
+``_scope_condition`` filters it in SQL); then every party once (the hashes). The
+scopes' arrests are kept in ``RecordFacts.read_ahead``, so ``add_arrests``, which
+the report calls page by page as it streams the log, asks the store only for the
+arrests no scope held; for every arrest it is given it still reads
+``expungements`` then, so an arrest expunged since is never answered for.
+
 Rule: expunged arrests are read from ``expungements`` by id only; nothing else
 about them is ever looked up, and ``RecordFacts`` answers for them as unknown.
 """
@@ -16,11 +27,13 @@ about them is ever looked up, and ``RecordFacts`` answers for them as unknown.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, select
 
+from pars.agreements.document import ScopeRules
 from pars.agreements.history import AgreementHistory
 from pars.agreements.service import load_history
 from pars.audit import keyed_hash
@@ -34,26 +47,20 @@ from pars.store.schema.records import arrests, charges, charging, expungements, 
 NON_CRIMINAL_DISPOSITIONS = frozenset({"withdrawn", "dismissed"})
 CHUNK = 500
 
+#: A scope as a key: (grades sorted, or None for every grade; since). Equal keys, equal arrests.
+ScopeKey = tuple[tuple[str, ...] | None, date | None]
 
-def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, ArrestFact]:
-    """Facts of every arrest matching ``where`` (a condition on ``arrests``)."""
-    q = (
-        select(arrests.c.arrest_id, arrests.c.person_id, parties.c.country_of_origin)
-        .select_from(arrests)
-        .outerjoin(parties, and_(parties.c.arrest_id == arrests.c.arrest_id, parties.c.role == "arrestee"))
-        .where(where)
-    )
-    # Rows unpacked as tuples: a report reads every arrest's rows here, often several times.
-    rows: dict[str, tuple[str, bool]] = {}
-    for aid, person, origin in conn.execute(q):
-        country = (origin or "").strip().upper()
-        rows[aid] = (person, bool(country) and country != "US")
+
+def _non_criminal(conn: Connection, where: ColumnElement[bool]) -> set[str]:
+    """The arrests matching ``where`` that are non-criminal (``ArrestFact.non_criminal``)."""
     declined = set(
         conn.execute(
             select(charging.c.arrest_id)
             .join(arrests, arrests.c.arrest_id == charging.c.arrest_id)
             .where(where, charging.c.decision == "declined")
-        ).scalars()
+        )
+        .scalars()
+        .all()
     )
     # An arrest is non-criminal when every one of its charges was dropped, or every one is
     # summary: the arrests with a charge that breaks each rule, then those with any charge.
@@ -64,26 +71,60 @@ def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, Arre
         select(charges.c.arrest_id, charges.c.grade, charges.c.disposition)
         .join(arrests, arrests.c.arrest_id == charges.c.arrest_id)
         .where(where)
-    ):
+    ).all():
         charged.add(aid)
         if disposition not in NON_CRIMINAL_DISPOSITIONS:
             kept.add(aid)
         if grade != "S":
             graver.add(aid)
-    return {
-        aid: ArrestFact(
-            person,
-            foreign,
-            aid in declined or (aid in charged and (aid not in kept or aid not in graver)),
-        )
-        for aid, (person, foreign) in rows.items()
-    }
+    return declined | {aid for aid in charged if aid not in kept or aid not in graver}
 
 
-def _scope_condition(history: AgreementHistory, start: datetime | None, end: datetime | None) -> Any:
-    """Arrests in the scope of the version in force at the period's end, arrested in the period."""
+def _arrestee_rows(conn: Connection, where: ColumnElement[bool], *columns: Any) -> list[Any]:
+    """(arrest_id, person_id, country_of_origin, *columns) of every arrest matching ``where``."""
+    q = (
+        select(arrests.c.arrest_id, arrests.c.person_id, parties.c.country_of_origin, *columns)
+        .select_from(arrests)
+        .outerjoin(parties, and_(parties.c.arrest_id == arrests.c.arrest_id, parties.c.role == "arrestee"))
+        .where(where)
+    )
+    return list(conn.execute(q).all())
+
+
+def _fact(person: str, origin: str | None, non_criminal: bool) -> ArrestFact:
+    country = (origin or "").strip().upper()
+    return ArrestFact(person, bool(country) and country != "US", non_criminal)
+
+
+def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, ArrestFact]:
+    """Facts of every arrest matching ``where`` (a condition on ``arrests``)."""
+    rows = _arrestee_rows(conn, where)
+    dropped = _non_criminal(conn, where)
+    return {aid: _fact(person, origin, aid in dropped) for aid, person, origin in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeArrests:
+    """Every arrest in one scope over every date (none expunged): its facts, district, time."""
+
+    facts: dict[str, ArrestFact]
+    #: (arrest_id, district, arrested_utc) of each arrest in ``facts``.
+    placed: list[tuple[str, str, datetime]]
+
+
+def _scope_of(history: AgreementHistory, end: datetime | None) -> ScopeRules:
+    """The scope of the version in force at ``end`` (the latest's if ``end`` is None or none was yet)."""
     versions = [v for v in history.versions if end is None or v.applied_at <= end] or [history.latest]
-    scope = versions[-1].document.scope
+    return versions[-1].document.scope
+
+
+def scope_key(scope: ScopeRules) -> ScopeKey:
+    """What makes two scopes read the same arrests."""
+    return (None if scope.grades is None else tuple(sorted(scope.grades)), scope.since)
+
+
+def _in_scope(scope: ScopeRules) -> list[ColumnElement[bool]]:
+    """Arrests in ``scope`` (grades, since), not expunged, over every date."""
     conds: list[ColumnElement[bool]] = [~exists().where(expungements.c.arrest_id == arrests.c.arrest_id)]
     if scope.grades is not None:
         # An alias: the charges query this condition joins to must not swallow the subquery.
@@ -95,6 +136,12 @@ def _scope_condition(history: AgreementHistory, start: datetime | None, end: dat
         )
     if scope.since is not None:  # a day in the city's time zone, as the gate reads it
         conds.append(arrests.c.arrested_utc >= city_day_start(scope.since))
+    return conds
+
+
+def _scope_condition(history: AgreementHistory, start: datetime | None, end: datetime | None) -> Any:
+    """Arrests in the scope of the version in force at the period's end, arrested in the period."""
+    conds = _in_scope(_scope_of(history, end))
     if start is not None:
         conds.append(arrests.c.arrested_utc >= to_utc_naive(start))
     if end is not None:
@@ -102,30 +149,55 @@ def _scope_condition(history: AgreementHistory, start: datetime | None, end: dat
     return and_(*conds)
 
 
-def baseline(facts: dict[str, ArrestFact]) -> Baseline:
-    people: dict[str, bool] = {}
-    for f in facts.values():
-        people[f.person_id] = people.get(f.person_id, False) or f.foreign_born
-    return Baseline(
-        arrests=len(facts),
-        persons=len(people),
-        foreign_born_persons=sum(people.values()),
-        non_criminal_arrests=sum(f.non_criminal for f in facts.values()),
+def read_scope(conn: Connection, scope: ScopeRules) -> ScopeArrests:
+    """Every arrest in ``scope`` over every date, with its facts, district and arrested time (one read)."""
+    where = and_(*_in_scope(scope))
+    rows = _arrestee_rows(conn, where, arrests.c.district, arrests.c.arrested_utc)
+    dropped = _non_criminal(conn, where)
+    return ScopeArrests(
+        {aid: _fact(person, origin, aid in dropped) for aid, person, origin, _, _ in rows},
+        [(aid, district, at) for aid, _, _, district, at in rows],
     )
 
 
-def load_strata(conn: Connection, history: AgreementHistory) -> Strata:
-    """The arrests in the agreement's scope (every date) per district and UTC day."""
-    where = _scope_condition(history, None, None)
-    facts = arrest_facts(conn, where)
+def baseline(facts: dict[str, ArrestFact]) -> Baseline:
+    """The counts of these arrests (``Baseline``)."""
+    return _counted(facts.values())
+
+
+def _counted(facts: Iterable[ArrestFact]) -> Baseline:
+    people: dict[str, bool] = {}
+    arrests_n = non_criminal = 0
+    for f in facts:
+        arrests_n += 1
+        non_criminal += f.non_criminal
+        people[f.person_id] = people.get(f.person_id, False) or f.foreign_born
+    return Baseline(
+        arrests=arrests_n,
+        persons=len(people),
+        foreign_born_persons=sum(people.values()),
+        non_criminal_arrests=non_criminal,
+    )
+
+
+def period_baseline(scoped: ScopeArrests, start: datetime | None, end: datetime | None) -> Baseline:
+    """The baseline of the scope's arrests arrested in the period (both ends included, as in SQL)."""
+    lo = None if start is None else to_utc_naive(start)
+    hi = None if end is None else to_utc_naive(end)
+    return _counted(
+        scoped.facts[aid]
+        for aid, _, at in scoped.placed
+        if (lo is None or at >= lo) and (hi is None or at <= hi)
+    )
+
+
+def strata_of(scoped: ScopeArrests) -> Strata:
+    """The scope's arrests per district and UTC day."""
     people: dict[tuple[str | None, int], set[str]] = {}
     cells: dict[tuple[str | None, int], Cell] = {}
-    q = select(arrests.c.arrest_id, arrests.c.district, arrests.c.arrested_utc).where(where)
-    for r in conn.execute(q):
-        fact = facts.get(r.arrest_id)
-        if fact is None or r.arrested_utc is None:
-            continue
-        key = (None if r.district is None else str(r.district), r.arrested_utc.date().toordinal())
+    for aid, district, at in scoped.placed:
+        fact = scoped.facts[aid]
+        key = (None if district is None else str(district), at.date().toordinal())
         seen = people.setdefault(key, set())
         new = fact.person_id not in seen
         seen.add(fact.person_id)
@@ -135,46 +207,81 @@ def load_strata(conn: Connection, history: AgreementHistory) -> Strata:
     return Strata(cells)
 
 
+def load_strata(conn: Connection, history: AgreementHistory) -> Strata:
+    """The arrests in the agreement's scope (every date) per district and UTC day."""
+    return strata_of(read_scope(conn, history.latest.document.scope))
+
+
 def _party_hashes(conn: Connection, hmac_key: bytes, facts: RecordFacts) -> None:
-    protected_ids: set[str] = set()
-    names: dict[bool, set[tuple[str, str]]] = {True: set(), False: set()}
-    dobs: dict[bool, set[str]] = {True: set(), False: set()}
+    """Every party's keyed name and dob hashes (victims'/witnesses' apart), expunged arrests' left out."""
     q = select(
         parties.c.role, parties.c.person_id, parties.c.last_name, parties.c.first_name, parties.c.dob
     ).where(~exists().where(expungements.c.arrest_id == parties.c.arrest_id))
-    for r in conn.execute(q):
-        protected = r.role != "arrestee"
+    # Many parties share a name or a dob: each distinct value is hashed once.
+    protected_ids: set[str] = set()
+    names: dict[bool, set[tuple[str, str]]] = {True: set(), False: set()}
+    dobs: dict[bool, set[str]] = {True: set(), False: set()}
+    for role, person, last, first, dob in conn.execute(q).all():
+        protected = role != "arrestee"
         if protected:
-            protected_ids.add(r.person_id)
-        names[protected].add(
-            (keyed_hash("last_name", r.last_name, hmac_key), keyed_hash("first_name", r.first_name, hmac_key))
-        )
-        if r.dob:
-            dobs[protected].add(keyed_hash("dob", r.dob, hmac_key))
+            protected_ids.add(person)
+        names[protected].add((last, first))
+        if dob:
+            dobs[protected].add(dob)
+    hashed: dict[tuple[str, str], str] = {}
+
+    def h(field: str, value: str) -> str:
+        got = hashed.get((field, value))
+        if got is None:
+            got = hashed[(field, value)] = keyed_hash(field, value, hmac_key)
+        return got
+
+    name_hashes = {
+        p: frozenset((h("last_name", last), h("first_name", first)) for last, first in names[p])
+        for p in (True, False)
+    }
     facts.protected_persons = frozenset(protected_ids)
-    facts.protected_names, facts.arrestee_names = frozenset(names[True]), frozenset(names[False])
-    facts.protected_dobs, facts.arrestee_dobs = frozenset(dobs[True]), frozenset(dobs[False])
-    facts.protected_last_names = frozenset(last for last, _ in names[True])
-    facts.arrestee_last_names = frozenset(last for last, _ in names[False])
-    facts.protected_first_names = frozenset(first for _, first in names[True])
-    facts.arrestee_first_names = frozenset(first for _, first in names[False])
+    facts.protected_names, facts.arrestee_names = name_hashes[True], name_hashes[False]
+    facts.protected_dobs = frozenset(h("dob", d) for d in dobs[True])
+    facts.arrestee_dobs = frozenset(h("dob", d) for d in dobs[False])
+    facts.protected_last_names = frozenset(last for last, _ in name_hashes[True])
+    facts.arrestee_last_names = frozenset(last for last, _ in name_hashes[False])
+    facts.protected_first_names = frozenset(first for _, first in name_hashes[True])
+    facts.arrestee_first_names = frozenset(first for _, first in name_hashes[False])
 
 
 def add_arrests(conn: Connection, facts: RecordFacts, arrest_ids: Iterable[str]) -> None:
     """Add these arrests' facts to ``facts``; an expunged one only to ``facts.expunged``.
 
     The report calls this page by page as it streams the log, so the log is read once.
+    Every id is looked up in ``expungements`` now; of the others, those already known
+    (in ``facts.arrests``, or read with a scope: ``facts.read_ahead``) are not read again,
+    the rest are read from the store.
     """
+    ids = sorted(set(arrest_ids))
     expunged: set[str] = set()
-    for chunk in chunks(sorted(set(arrest_ids)), CHUNK):
+    for chunk in chunks(ids, CHUNK):
         expunged.update(
-            conn.execute(
-                select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk))
-            ).scalars()
+            conn.execute(select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk)))
+            .scalars()
+            .all()
         )
+    # Nothing but the id is looked up for an expunged arrest; a known one is not read again.
+    rest: list[str] = []
+    for aid in ids:
+        if aid in expunged or aid in facts.arrests:
+            continue
+        fact = facts.read_ahead.pop(aid, None)
+        if fact is None:
+            rest.append(aid)
+        else:
+            facts.arrests[aid] = fact
+    for chunk in chunks(rest, CHUNK):
         facts.arrests.update(arrest_facts(conn, arrests.c.arrest_id.in_(chunk)))
+    # Fail closed: one known before and expunged since is forgotten.
     for aid in expunged:
         facts.arrests.pop(aid, None)
+        facts.read_ahead.pop(aid, None)
     if expunged:
         facts.expunged = facts.expunged | expunged
 
@@ -188,11 +295,18 @@ def load_facts(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> RecordFacts:
-    """Everything the detectors may ask, read in one snapshot-free pass per table."""
+    """Everything the detectors may ask, each scope and each table read once (module docstring)."""
     facts = RecordFacts()
-    strata: dict[Any, Strata] = {}
+    scopes: dict[ScopeKey, ScopeArrests] = {}
+    strata: dict[ScopeKey, Strata] = {}
+
+    def scoped(scope: ScopeRules) -> ScopeArrests:
+        key = scope_key(scope)
+        if key not in scopes:
+            scopes[key] = read_scope(conn, scope)
+        return scopes[key]
+
     with store.read() as conn:
-        add_arrests(conn, facts, arrest_ids)
         for agreement in sorted(set(agreement_ids)):
             try:
                 history = load_history(conn, agreement)
@@ -203,12 +317,15 @@ def load_facts(
                 permitted = frozenset(v.document.purposes)
                 facts.purposes[(agreement, v.hash)] = permitted
                 facts.purposes[(agreement, str(v.number))] = permitted
-            facts.baselines[agreement] = baseline(arrest_facts(conn, _scope_condition(history, start, end)))
-            # Agreements of one scope share their strata (read once).
-            scope = history.latest.document.scope
-            shared = (scope.grades and tuple(sorted(scope.grades)), scope.since)
-            if shared not in strata:
-                strata[shared] = load_strata(conn, history)
-            facts.strata[agreement] = strata[shared]
+            # The strata: the latest version's scope; the baseline: the version in force at the
+            # period's end. Agreements of one scope share its arrests and strata (read once).
+            latest = history.latest.document.scope
+            if scope_key(latest) not in strata:
+                strata[scope_key(latest)] = strata_of(scoped(latest))
+            facts.strata[agreement] = strata[scope_key(latest)]
+            facts.baselines[agreement] = period_baseline(scoped(_scope_of(history, end)), start, end)
+        for read in scopes.values():
+            facts.read_ahead.update(read.facts)
+        add_arrests(conn, facts, arrest_ids)
         _party_hashes(conn, hmac_key, facts)
     return facts
