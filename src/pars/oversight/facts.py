@@ -10,15 +10,19 @@ For each agreement too: ``Strata``, its scope's arrests per district and day ove
 every date (the per-query view's base rate of a sweep's own window or district).
 
 What is read when. ``load_facts`` reads, in one connection: each agreement's
-history; each distinct scope once (``read_scope``: every arrest in it over every
-date, not expunged, with its facts, district and arrested time), the scope of the
-latest version (the strata's) and, where the version in force at the period's end
-has another scope, that one too (the baseline's, filtered to the period here as
-``_scope_condition`` filters it in SQL); then every party once (the hashes). The
-scopes' arrests are kept in ``RecordFacts.read_ahead``, so ``add_arrests``, which
-the report calls page by page as it streams the log, asks the store only for the
-arrests no scope held; for every arrest it is given it still reads
-``expungements`` then, so an arrest expunged since is never answered for.
+history; then, if any agreement was found, every arrest not expunged once
+(``read_arrests``: arrestee, origin, district, arrested time, charging, charges,
+and which arrests meet each scope's grades), and each scope is a filter of that
+read in Python (``StoreArrests.scope``, as ``_in_scope`` selects in SQL): the
+latest version's scope gives the strata (scopes selecting the same arrests share
+them), the scope of the version in force at the period's end gives the baseline,
+its arrests filtered to the period as ``_scope_condition`` does (at or after the
+start, at or before the end, as naive UTC); then every party once (the hashes,
+each distinct value hashed once). The arrests read are kept in
+``RecordFacts.read_ahead``, so ``add_arrests``, which the report calls page by
+page as it streams the log, reads ``expungements`` for every id it is given (an
+arrest expunged since is never answered for) and the store only for the arrests
+not read ahead. ``read_scope``/``load_strata`` read one scope in SQL (benchmarks).
 
 Rule: expunged arrests are read from ``expungements`` by id only; nothing else
 about them is ever looked up, and ``RecordFacts`` answers for them as unknown.
@@ -40,7 +44,7 @@ from pars.audit import keyed_hash
 from pars.clock import city_day_start, to_utc_naive
 from pars.errors import NotFound
 from pars.oversight.model import ArrestFact, Baseline, RecordFacts
-from pars.oversight.strata import ZERO, Cell, Strata
+from pars.oversight.strata import Cell, Strata
 from pars.store.db import Store, chunks
 from pars.store.schema.records import arrests, charges, charging, expungements, parties
 
@@ -51,8 +55,11 @@ CHUNK = 500
 ScopeKey = tuple[tuple[str, ...] | None, date | None]
 
 
-def _non_criminal(conn: Connection, where: ColumnElement[bool]) -> set[str]:
-    """The arrests matching ``where`` that are non-criminal (``ArrestFact.non_criminal``)."""
+def _charges(
+    conn: Connection, where: ColumnElement[bool], grade_sets: Iterable[frozenset[str]] = ()
+) -> tuple[set[str], dict[frozenset[str], set[str]]]:
+    """Of the arrests matching ``where``: the non-criminal ones (``ArrestFact.non_criminal``),
+    and for each grade set, those with a charge of one of its grades (a scope's ``grades``)."""
     declined = set(
         conn.execute(
             select(charging.c.arrest_id)
@@ -67,6 +74,7 @@ def _non_criminal(conn: Connection, where: ColumnElement[bool]) -> set[str]:
     charged: set[str] = set()
     kept: set[str] = set()
     graver: set[str] = set()
+    graded: dict[frozenset[str], set[str]] = {g: set() for g in grade_sets}
     for aid, grade, disposition in conn.execute(
         select(charges.c.arrest_id, charges.c.grade, charges.c.disposition)
         .join(arrests, arrests.c.arrest_id == charges.c.arrest_id)
@@ -77,7 +85,15 @@ def _non_criminal(conn: Connection, where: ColumnElement[bool]) -> set[str]:
             kept.add(aid)
         if grade != "S":
             graver.add(aid)
-    return declined | {aid for aid in charged if aid not in kept or aid not in graver}
+        for g, having in graded.items():
+            if grade in g:
+                having.add(aid)
+    return declined | {aid for aid in charged if aid not in kept or aid not in graver}, graded
+
+
+def _non_criminal(conn: Connection, where: ColumnElement[bool]) -> set[str]:
+    """The arrests matching ``where`` that are non-criminal (``ArrestFact.non_criminal``)."""
+    return _charges(conn, where)[0]
 
 
 def _arrestee_rows(conn: Connection, where: ColumnElement[bool], *columns: Any) -> list[Any]:
@@ -107,9 +123,37 @@ def arrest_facts(conn: Connection, where: ColumnElement[bool]) -> dict[str, Arre
 class ScopeArrests:
     """Every arrest in one scope over every date (none expunged): its facts, district, time."""
 
+    #: The facts of (at least) every arrest in ``placed``.
     facts: dict[str, ArrestFact]
-    #: (arrest_id, district, arrested_utc) of each arrest in ``facts``.
+    #: (arrest_id, district, arrested_utc) of each arrest in the scope.
     placed: list[tuple[str, str, datetime]]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreArrests:
+    """Every arrest not expunged, read once (``read_arrests``); each scope is a filter of it."""
+
+    facts: dict[str, ArrestFact]
+    placed: list[tuple[str, str, datetime]]
+    #: Per grade set asked for: the arrests with a charge of one of its grades.
+    graded: dict[frozenset[str], set[str]]
+
+    def scope(self, scope: ScopeRules) -> ScopeArrests:
+        """The arrests in ``scope``, as ``_in_scope`` selects them in SQL.
+
+        A charge of one of its grades (a NULL grade is none), arrested at or after the
+        city's midnight of ``since``; expunged arrests were never read.
+        """
+        since = None if scope.since is None else city_day_start(scope.since)
+        having = None if scope.grades is None else self.graded[frozenset(scope.grades)]
+        return ScopeArrests(
+            self.facts,
+            [
+                p
+                for p in self.placed
+                if (since is None or p[2] >= since) and (having is None or p[0] in having)
+            ],
+        )
 
 
 def _scope_of(history: AgreementHistory, end: datetime | None) -> ScopeRules:
@@ -160,6 +204,19 @@ def read_scope(conn: Connection, scope: ScopeRules) -> ScopeArrests:
     )
 
 
+def read_arrests(conn: Connection, grade_sets: Iterable[frozenset[str]]) -> StoreArrests:
+    """Every arrest not expunged, with its facts, district, arrested time, and which of these
+    grade sets its charges meet: every scope's arrests in one read of each table."""
+    where = ~exists().where(expungements.c.arrest_id == arrests.c.arrest_id)
+    rows = _arrestee_rows(conn, where, arrests.c.district, arrests.c.arrested_utc)
+    dropped, graded = _charges(conn, where, grade_sets)
+    return StoreArrests(
+        {aid: _fact(person, origin, aid in dropped) for aid, person, origin, _, _ in rows},
+        [(aid, district, at) for aid, _, _, district, at in rows],
+        graded,
+    )
+
+
 def baseline(facts: dict[str, ArrestFact]) -> Baseline:
     """The counts of these arrests (``Baseline``)."""
     return _counted(facts.values())
@@ -193,18 +250,27 @@ def period_baseline(scoped: ScopeArrests, start: datetime | None, end: datetime 
 
 def strata_of(scoped: ScopeArrests) -> Strata:
     """The scope's arrests per district and UTC day."""
+    facts = scoped.facts
     people: dict[tuple[str | None, int], set[str]] = {}
-    cells: dict[tuple[str | None, int], Cell] = {}
+    # Per cell, [persons, foreign-born persons, arrests, non-criminal arrests]: summed as ints,
+    # made ``Cell`` once at the end (a Cell added per arrest cost a second at 10^5 arrests).
+    counts: dict[tuple[str | None, int], list[int]] = {}
     for aid, district, at in scoped.placed:
-        fact = scoped.facts[aid]
-        key = (None if district is None else str(district), at.date().toordinal())
-        seen = people.setdefault(key, set())
-        new = fact.person_id not in seen
-        seen.add(fact.person_id)
-        cells[key] = cells.get(key, ZERO) + Cell(
-            int(new), int(new and fact.foreign_born), 1, int(fact.non_criminal)
-        )
-    return Strata(cells)
+        fact = facts[aid]
+        key = (None if district is None else str(district), at.toordinal())
+        c = counts.get(key)
+        if c is None:
+            c = counts[key] = [0, 0, 0, 0]
+            people[key] = seen = set()
+        else:
+            seen = people[key]
+        if fact.person_id not in seen:
+            seen.add(fact.person_id)
+            c[0] += 1
+            c[1] += fact.foreign_born
+        c[2] += 1
+        c[3] += fact.non_criminal
+    return Strata({key: Cell(*c) for key, c in counts.items()})
 
 
 def load_strata(conn: Connection, history: AgreementHistory) -> Strata:
@@ -228,26 +294,22 @@ def _party_hashes(conn: Connection, hmac_key: bytes, facts: RecordFacts) -> None
         names[protected].add((last, first))
         if dob:
             dobs[protected].add(dob)
-    hashed: dict[tuple[str, str], str] = {}
-
-    def h(field: str, value: str) -> str:
-        got = hashed.get((field, value))
-        if got is None:
-            got = hashed[(field, value)] = keyed_hash(field, value, hmac_key)
-        return got
-
+    lasts = {last for pairs in names.values() for last, _ in pairs}
+    firsts = {first for pairs in names.values() for _, first in pairs}
+    last_hash = {v: keyed_hash("last_name", v, hmac_key) for v in lasts}
+    first_hash = {v: keyed_hash("first_name", v, hmac_key) for v in firsts}
+    dob_hash = {v: keyed_hash("dob", v, hmac_key) for v in dobs[True] | dobs[False]}
     name_hashes = {
-        p: frozenset((h("last_name", last), h("first_name", first)) for last, first in names[p])
-        for p in (True, False)
+        p: frozenset((last_hash[last], first_hash[first]) for last, first in names[p]) for p in (True, False)
     }
     facts.protected_persons = frozenset(protected_ids)
     facts.protected_names, facts.arrestee_names = name_hashes[True], name_hashes[False]
-    facts.protected_dobs = frozenset(h("dob", d) for d in dobs[True])
-    facts.arrestee_dobs = frozenset(h("dob", d) for d in dobs[False])
-    facts.protected_last_names = frozenset(last for last, _ in name_hashes[True])
-    facts.arrestee_last_names = frozenset(last for last, _ in name_hashes[False])
-    facts.protected_first_names = frozenset(first for _, first in name_hashes[True])
-    facts.arrestee_first_names = frozenset(first for _, first in name_hashes[False])
+    facts.protected_dobs = frozenset(dob_hash[d] for d in dobs[True])
+    facts.arrestee_dobs = frozenset(dob_hash[d] for d in dobs[False])
+    facts.protected_last_names = frozenset(last_hash[last] for last, _ in names[True])
+    facts.arrestee_last_names = frozenset(last_hash[last] for last, _ in names[False])
+    facts.protected_first_names = frozenset(first_hash[first] for _, first in names[True])
+    facts.arrestee_first_names = frozenset(first_hash[first] for _, first in names[False])
 
 
 def add_arrests(conn: Connection, facts: RecordFacts, arrest_ids: Iterable[str]) -> None:
@@ -295,21 +357,13 @@ def load_facts(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> RecordFacts:
-    """Everything the detectors may ask, each scope and each table read once (module docstring)."""
+    """Everything the detectors may ask, every table read once (module docstring)."""
     facts = RecordFacts()
-    scopes: dict[ScopeKey, ScopeArrests] = {}
-    strata: dict[ScopeKey, Strata] = {}
-
-    def scoped(scope: ScopeRules) -> ScopeArrests:
-        key = scope_key(scope)
-        if key not in scopes:
-            scopes[key] = read_scope(conn, scope)
-        return scopes[key]
-
+    histories: dict[str, AgreementHistory] = {}
     with store.read() as conn:
         for agreement in sorted(set(agreement_ids)):
             try:
-                history = load_history(conn, agreement)
+                histories[agreement] = history = load_history(conn, agreement)
             except NotFound:
                 continue
             facts.partners[agreement] = history.partner
@@ -317,15 +371,31 @@ def load_facts(
                 permitted = frozenset(v.document.purposes)
                 facts.purposes[(agreement, v.hash)] = permitted
                 facts.purposes[(agreement, str(v.number))] = permitted
-            # The strata: the latest version's scope; the baseline: the version in force at the
-            # period's end. Agreements of one scope share its arrests and strata (read once).
-            latest = history.latest.document.scope
-            if scope_key(latest) not in strata:
-                strata[scope_key(latest)] = strata_of(scoped(latest))
-            facts.strata[agreement] = strata[scope_key(latest)]
-            facts.baselines[agreement] = period_baseline(scoped(_scope_of(history, end)), start, end)
-        for read in scopes.values():
-            facts.read_ahead.update(read.facts)
+        # The strata: the latest version's scope; the baseline: the version in force at the
+        # period's end. Every scope is a filter of one read; one scope's strata are shared.
+        wanted = {a: (h.latest.document.scope, _scope_of(h, end)) for a, h in histories.items()}
+        if wanted:
+            grade_sets = {
+                frozenset(s.grades) for pair in wanted.values() for s in pair if s.grades is not None
+            }
+            read = read_arrests(conn, grade_sets)
+            scopes: dict[ScopeKey, ScopeArrests] = {}
+            # Scopes that select the same arrests (e.g. a ``since`` before the first) share strata.
+            strata: dict[frozenset[str], Strata] = {}
+
+            def scoped(scope: ScopeRules) -> ScopeArrests:
+                key = scope_key(scope)
+                if key not in scopes:
+                    scopes[key] = read.scope(scope)
+                return scopes[key]
+
+            for agreement, (latest, at_end) in wanted.items():
+                members = frozenset(aid for aid, _, _ in scoped(latest).placed)
+                if members not in strata:
+                    strata[members] = strata_of(scoped(latest))
+                facts.strata[agreement] = strata[members]
+                facts.baselines[agreement] = period_baseline(scoped(at_end), start, end)
+            facts.read_ahead = read.facts
         add_arrests(conn, facts, arrest_ids)
         _party_hashes(conn, hmac_key, facts)
     return facts
