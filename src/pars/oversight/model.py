@@ -115,6 +115,10 @@ class RecordFacts:
     partners: dict[str, str] = field(default_factory=dict)
     #: Per agreement: its scope's arrests per district and day (``pars.oversight.strata``).
     strata: dict[str, Strata] = field(default_factory=dict)
+    #: Arrests read with the agreements' scopes (none expunged when read), not yet touched:
+    #: ``facts.add_arrests`` moves one into ``arrests`` when an entry names it, after checking
+    #: it is still not expunged, instead of reading it again. Never answered from directly.
+    read_ahead: dict[str, ArrestFact] = field(default_factory=dict)
 
     def arrest(self, arrest_id: str) -> ArrestFact | None:
         """The arrest's facts; None if expunged or unknown (never say which)."""
