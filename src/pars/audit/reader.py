@@ -231,7 +231,7 @@ class LogView:
         raw: Any = self.conn.connection.driver_connection
         rows: list[tuple[int, Any]]
         if self._pg:
-            with raw.cursor() as cur:
+            with raw.cursor(binary=True) as cur:
                 cur.execute(_ROWS_PG, (lo, hi))
                 rows = cur.fetchall()
         else:

@@ -62,7 +62,7 @@ def _stored(conn: Any, wanted: Sequence[int]) -> list[tuple[int, Any, Any, Any]]
     for where, params in batches:
         sql = f"SELECT idx, key, text, salt FROM audit_texts WHERE {where}"  # noqa: S608 (placeholders only)
         if pg:
-            with raw.cursor() as cur:
+            with raw.cursor(binary=True) as cur:
                 cur.execute(sql, list(params))
                 rows = cur.fetchall()
         else:
