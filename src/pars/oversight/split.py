@@ -90,7 +90,10 @@ def _cores() -> int:
 
 
 def shareable(store: Store) -> bool:
-    """Can a second process open this store? (Not an in-memory SQLite database.)"""
+    """Can a second process open this store, and talk to us? (Not an in-memory SQLite
+    database; a POSIX system, where a socket pair passes to a child.)"""
+    if os.name != "posix":
+        return False
     if not store.is_sqlite:
         return True
     database = make_url(store.url).database
