@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import rfc8785
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from pars.agreements.document import parse_document
 from pars.audit import get_entry, leaf_hash, log_size, verify_log
@@ -285,6 +285,45 @@ def test_retention_keeps_a_year_at_least_and_erases_older_texts(world: World) ->
     assert verify_log(world.store, world.log.verifier_key).ok
 
 
+def test_texts_gone_without_a_logged_erasure_are_named_in_the_report(world: World) -> None:
+    """The custodian deletes one reason and edits another in storage (the log still verifies):
+    the report names both entries; texts erased by ``pars audit erase``, by retention and by an
+    expungement are explained and not named (both databases, one process and two)."""
+    from datetime import timedelta
+
+    nobody = {**ICE_SEARCH, "filters": {"last_name": "Nobody"}}  # names no arrest: no expungement explains it
+    old = world.search("ice", nobody).json()["receipt"]["leaf_index"]
+    world.clock.advance(timedelta(days=370))  # past the term: the searches are refused, and logged
+    erased, deleted, edited, kept = (
+        world.search("ice", {**ICE_SEARCH, "justification": f"lead {n}"}).json()["receipt"]["leaf_index"]
+        for n in range(4)
+    )
+    named = world.read("ice", "A-2018-000001", **ICE_READ).json()["receipt"]["leaf_index"]
+    erase_entry(world.store, world.log, erased, "request of the data subject", by="records-clerk")
+    assert apply_retention(world.store, world.log, 365, by="records-clerk")["erased"] == 2  # ``old``'s two
+    world.ingest({"type": "expungement", "event_id": "x-1", "at": "2018-06-15T12:00:00-04:00",
+                  "arrest_id": "A-2018-000001", "order": "CP-51-MD-1-2018"})  # fmt: skip
+    with world.store.write() as conn:  # the custodian, by SQL: one reason deleted, one rewritten
+        conn.execute(delete(audit_texts).where(audit_texts.c.idx == deleted))
+        rewritten = (audit_texts.c.idx == edited) & (audit_texts.c.key == "justification")
+        conn.execute(update(audit_texts).where(rewritten).values(text="lead 99"))
+    assert verify_log(world.store, world.log.verifier_key).ok  # the leaves are untouched
+    for processes in (1, 2):
+        report = build_report(world.store, hmac_key=world.log.keys.hmac_key, now=world.clock.now(),
+                              verifier_key=world.log.verifier_key, processes=processes)  # fmt: skip
+        assert report["log"]["texts"] == {
+            "checked": 6,
+            "gone": 5,  # old (retention), erased (erase), deleted, edited, named (expunged)
+            "explained": 3,
+            "unexplained": 2,
+            "unexplained_indices": [deleted, edited],
+        }, report["log"]["texts"]
+        assert f"(entries {deleted}, {edited})" in report["summary"]
+        assert kept not in report["log"]["texts"]["unexplained_indices"] and old < named
+    page = render_html(world.store, report)
+    assert 'id="texts-gone"' in page and f"{deleted}, {edited}" in page
+
+
 #: Thresholds low enough for three arrests: a reason or case number reused for two people
 #: is a finding whose summary quotes it (as it would for thirty in a city).
 SMALL = OversightConfig(reuse_people=2, reuse_share=0.0, case_reuse_people=2, vague_min=5)
@@ -344,7 +383,10 @@ def test_oversight_quotes_reasons_through_their_commitments_and_erased_ones_nowh
     html = render_html(world.store, erased, config=SMALL)
     for personal in ("garcia", "900-41-9828", "1993-09-27"):
         assert personal not in json.dumps(erased).lower() and personal not in html.lower()
-    assert before["log"] == erased["log"]
+    # The same log; the texts deleted by SQL, with no erasure on the record, are named.
+    assert {**before["log"], "texts": None} == {**erased["log"], "texts": None}
+    assert (before["log"]["texts"]["unexplained"], erased["log"]["texts"]["unexplained"]) == (0, 4)
+    assert edited["log"]["texts"]["unexplained"] == 4  # rewritten: no longer opening their commitments
 
 
 def test_a_custodian_editing_texts_changes_no_finding(world: World) -> None:

@@ -151,7 +151,9 @@ def test_a_clean_log_reports_no_findings_in_the_contract_shape(world: tuple[Stor
         "root_hex": rfc6962_root(stored).hex(),
         "verified": True,
         "checkpoint": r["log"]["checkpoint"],
+        "texts": r["log"]["texts"],
     }
+    assert r["log"]["texts"]["unexplained"] == 0  # tests/test_inputs.py: texts gone, explained or not
     # The report names the signed checkpoint its evidence proves against.
     _, size, root = verify_checkpoint(r["log"]["checkpoint"], log.verifier_key)
     assert (size, root.hex()) == (len(docs) + 1, r["log"]["root_hex"])

@@ -118,7 +118,6 @@ def _rule_commitment(rule: str) -> str | None:
 
 
 #: Keys whose commitment is the entry's top-level value of the same name.
-#: The top-level keys a text may sit at (the common case of ``with_texts``).
 TOP_KEYS = frozenset({"purpose", "case_number", "justification", "warrant"})
 
 

@@ -399,3 +399,13 @@ def load_facts(
         add_arrests(conn, facts, arrest_ids)
         _party_hashes(conn, hmac_key, facts)
     return facts
+
+
+def expunged_among(store: Store, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are expunged (read from ``expungements`` by id only)."""
+    out: set[str] = set()
+    with store.read() as conn:
+        for chunk in chunks(sorted(set(ids)), CHUNK):
+            found = conn.execute(select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk)))
+            out.update(found.scalars())
+    return out

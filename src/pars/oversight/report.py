@@ -33,7 +33,8 @@ from pars.oversight.activity import Activity
 from pars.oversight.bulk import BulkAccess
 from pars.oversight.config import OversightConfig
 from pars.oversight.counted import ForbiddenFilter, OutOfTermAccess
-from pars.oversight.facts import add_arrests, load_facts
+from pars.oversight.erasures import GoneTexts
+from pars.oversight.facts import add_arrests, expunged_among, load_facts
 from pars.oversight.justification import PurposeMismatch, VagueJustification
 from pars.oversight.model import KINDS, Detector, Entry, Finding, RecordFacts, Resolved, is_access
 from pars.oversight.probes import ProtectedRoleProbe
@@ -260,6 +261,20 @@ def _summary(findings: list[Finding], agreements: list[dict[str, Any]], power: l
     )
 
 
+def _gone(texts: dict[str, Any]) -> str:
+    """The summary's word on texts gone from storage with no logged reason (empty if none)."""
+    n = texts["unexplained"]
+    if not n:
+        return ""
+    listed = ", ".join(str(i) for i in texts["unexplained_indices"])
+    more = "" if n <= len(texts["unexplained_indices"]) else ", ..."
+    return (
+        f" The stored reasons or case numbers of {n:,} entries are gone or altered with no erasure, "
+        f"retention or expungement on the record (entries {listed}{more}): the custodian's store no "
+        "longer holds what its log commits to, and the detectors could not read those reasons."
+    )
+
+
 def _reach(start: datetime | None, config: OversightConfig) -> tuple[datetime | None, str | None]:
     """The lookback: where reading starts before the period (the sliding windows also read the
     ``config.lookback`` days before it), and the period's start as logged; (None, None) if none."""
@@ -286,12 +301,13 @@ def _report(
     facts = load_facts(store, arrest_ids=(), agreement_ids=listed, hmac_key=hmac_key, start=start, end=end)
     summaries = _Summaries(listed)
     activity = Activity(facts, config)
+    gone = GoneTexts(facts)
     reach, since = _reach(start, config)
     entries = chain.from_iterable(_pages(view, store, facts, agreement_id, reach or start, end))
     # Split: the second process runs its detectors (split.SECOND) over its own checked reading.
     kinds = None if second is None else frozenset(KINDS) - SECOND
     findings, power = find(
-        entries, facts, config, also=[summaries, activity], period_start=since, kinds=kinds
+        entries, facts, config, also=[summaries, activity, gone], period_start=since, kinds=kinds
     )
     if second is not None:
         findings, power = merge([(findings, power), second.result()])
@@ -308,6 +324,8 @@ def _report(
         }
         for aid, s in sorted(summaries.by_id.items())
     ]
+    # Texts gone from storage that no logged erasure or expungement explains (the custodian's side).
+    texts = gone.summary(view, lambda ids: expunged_among(store, ids))
     cp = view.checkpoint
     report: dict[str, Any] = _finite(
         {
@@ -318,6 +336,7 @@ def _report(
                 "root_hex": None if cp is None else cp.root_hex,
                 "verified": ok,
                 "checkpoint": None if cp is None else cp.note,
+                "texts": texts,
             },
             "period": {
                 "from": None if start is None else start.isoformat(),
@@ -329,7 +348,7 @@ def _report(
             "agreements": agreements,
             "findings": _dated(view, findings),
             "power": power,
-            "summary": _summary(findings, agreements, power),
+            "summary": _summary(findings, agreements, power) + _gone(texts),
             "activity": activity.to_json(),
         }
     )
