@@ -63,7 +63,10 @@ class GoneTexts:
         if entry.get("v") != 2:
             return
         self.checked += 1
-        if not any(is_commitment(entry.get(key)) for key in TOP_KEYS):
+        for key in TOP_KEYS:  # a loop, not any(...): this runs for every entry of the log
+            if is_commitment(entry.get(key)):
+                break
+        else:
             return
         named = named_arrests(entry)
         if any(self.facts.is_expunged(a) for a in named):

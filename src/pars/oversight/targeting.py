@@ -296,10 +296,11 @@ class _ShareDetector:
     ) -> None:
         subject: Subject = (r.agreement, str(r.user))
         if not before:
-            known = self.aimed[subject].units
-            seq = self.sequence[subject]
-            for unit in sorted(units - known):  # sorted: the same JSON whatever PYTHONHASHSEED
-                seq.append((index, unit in hits))
+            new = units - self.aimed[subject].units
+            if new:
+                seq = self.sequence[subject]
+                for unit in sorted(new):  # sorted: the same JSON whatever PYTHONHASHSEED
+                    seq.append((index, unit in hits))
         time = r.time[:10]
         # The tallies of the windows holding this user's day, looked up once per user, day and side
         # of the period's start (the windows are marked live or reached then; marking is idempotent).
