@@ -231,32 +231,29 @@ class LogView:
         return datas, leaves
 
     def _blob(self, level: int, idx: int) -> bytes:
-        """The stored hashes of tile ``(level, idx)`` (empty if none), straight from the driver
-        in this view's snapshot, as ``_rows``: a report asks for one per 256 entries."""
-        if self._pg is None:
-            self._pg = self.conn.dialect.name == "postgresql"
-        raw: Any = self.conn.connection.driver_connection
-        if self._pg:
-            with raw.cursor(binary=True) as cur:
-                cur.execute(_TILE_PG, (level, idx))
-                row = cur.fetchone()
-        else:
-            row = raw.execute(_TILE_SQLITE, (level, idx)).fetchone()
-        return bytes(row[0]) if row is not None and row[0] is not None else b""
+        """The stored hashes of tile ``(level, idx)`` (empty if none): a report asks for one per
+        256 entries."""
+        rows = self._driver(_TILE, (level, idx))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else b""
 
     def _rows(self, lo: int, hi: int) -> list[tuple[int, Any]]:
-        """(index, stored bytes) of [lo, hi) in index order, straight from the driver, in this
-        view's snapshot (the SQLAlchemy row layer cost a tenth of a report's reading)."""
+        """(index, stored bytes) of [lo, hi) in index order."""
+        return self._driver(_ROWS, (lo, hi))
+
+    def _driver(self, sql: str, params: tuple[int, int]) -> list[Any]:
+        """Rows of ``sql`` (``?`` placeholders) straight from the driver, in this view's snapshot:
+        the SQLAlchemy row layer cost a tenth of a report's reading; on PostgreSQL as binary
+        results (bytea as bytes, not hex text to decode)."""
         if self._pg is None:
             self._pg = self.conn.dialect.name == "postgresql"
         raw: Any = self.conn.connection.driver_connection
-        rows: list[tuple[int, Any]]
+        rows: list[Any]
         if self._pg:
             with raw.cursor(binary=True) as cur:
-                cur.execute(_ROWS_PG, (lo, hi))
+                cur.execute(_PG[sql], params)
                 rows = cur.fetchall()
         else:
-            rows = raw.execute(_ROWS_SQLITE, (lo, hi)).fetchall()
+            rows = raw.execute(sql, params).fetchall()
         return rows
 
     def _pages(
@@ -334,10 +331,10 @@ class LogView:
 
 
 _LEAF = sha256(b"\x00")
-_ROWS_SQLITE = "SELECT idx, entry FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
-_ROWS_PG = _ROWS_SQLITE.replace("?", "%s")
-_TILE_SQLITE = "SELECT hashes FROM audit_tiles WHERE level = ? AND idx = ?"
-_TILE_PG = _TILE_SQLITE.replace("?", "%s")
+_ROWS = "SELECT idx, entry FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx"
+_TILE = "SELECT hashes FROM audit_tiles WHERE level = ? AND idx = ?"
+#: The same statements with psycopg's placeholders.
+_PG = {sql: sql.replace("?", "%s") for sql in (_ROWS, _TILE)}
 
 
 def _within(node: tuple[int, int], t: int) -> bool:
