@@ -161,13 +161,12 @@ def erase_older(conn: Any, now: datetime, days: int) -> tuple[int, datetime]:
 def stream_with_texts(
     conn: Any, entries: Iterator[tuple[int, dict[str, Any]]], page: int = 2000
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(index, entry)`` pairs with ``with_texts`` applied, the texts read on ``conn`` (the
-    reader's snapshot) a page at a time."""
+    """``(index, entry)`` pairs with their texts opened as ``with_texts`` opens them, read on
+    ``conn`` (the reader's snapshot) a page at a time by ``open_page_texts``: the entries are
+    the caller's, freshly decoded (``LogView.entries``), and opened in place."""
     while batch := list(islice(entries, page)):
-        need = [i for i, doc in batch if doc.get("v") == 2]
-        texts = load_texts(conn, need) if need else {}
-        for index, doc in batch:
-            yield index, with_texts(doc, texts.get(index, {}))
+        open_page_texts(conn, batch)
+        yield from batch
 
 
 # --- erasure (each one logged: an admin entry in the same transaction) ------------

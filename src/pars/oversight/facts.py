@@ -321,13 +321,7 @@ def add_arrests(conn: Connection, facts: RecordFacts, arrest_ids: Iterable[str])
     the rest are read from the store.
     """
     ids = sorted(set(arrest_ids))
-    expunged: set[str] = set()
-    for chunk in chunks(ids, CHUNK):
-        expunged.update(
-            conn.execute(select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk)))
-            .scalars()
-            .all()
-        )
+    expunged = expunged_among(conn, ids)
     # Nothing but the id is looked up for an expunged arrest; a known one is not read again.
     rest: list[str] = []
     for aid in ids:
@@ -401,11 +395,10 @@ def load_facts(
     return facts
 
 
-def expunged_among(store: Store, ids: Iterable[str]) -> set[str]:
+def expunged_among(conn: Connection, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` are expunged (read from ``expungements`` by id only)."""
     out: set[str] = set()
-    with store.read() as conn:
-        for chunk in chunks(sorted(set(ids)), CHUNK):
-            found = conn.execute(select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk)))
-            out.update(found.scalars())
+    for chunk in chunks(sorted(set(ids)), CHUNK):
+        found = conn.execute(select(expungements.c.arrest_id).where(expungements.c.arrest_id.in_(chunk)))
+        out.update(found.scalars())
     return out

@@ -261,6 +261,11 @@ def _summary(findings: list[Finding], agreements: list[dict[str, Any]], power: l
     )
 
 
+def _expunged(store: Store, ids: list[str]) -> set[str]:
+    with store.read() as conn:
+        return expunged_among(conn, ids)
+
+
 def _gone(texts: dict[str, Any]) -> str:
     """The summary's word on texts gone from storage with no logged reason (empty if none)."""
     n = texts["unexplained"]
@@ -325,7 +330,7 @@ def _report(
         for aid, s in sorted(summaries.by_id.items())
     ]
     # Texts gone from storage that no logged erasure or expungement explains (the custodian's side).
-    texts = gone.summary(view, lambda ids: expunged_among(store, ids))
+    texts = gone.summary(view, lambda ids: _expunged(store, ids))
     cp = view.checkpoint
     report: dict[str, Any] = _finite(
         {
