@@ -27,7 +27,7 @@ from pars.gate import (
 )
 from pars.gate.tokens import authenticate, live_principal, token_digest
 from pars.store.schema.gate import gate_requests, gate_tokens
-from tests.test_gate_fixtures import ICE_END, ICE_READ, ICE_SEARCH, NOW, World, agreement, world
+from tests.test_gate_fixtures import ICE_END, ICE_READ, ICE_SEARCH, NOW, World, agreement, rate_limited, world
 
 __all__ = ["world"]
 
@@ -189,13 +189,7 @@ def test_read_out_of_scope_and_missing_are_indistinguishable(world: World) -> No
 
 
 def test_rate_limit_is_per_agreement_and_user_and_exact_under_concurrency(world: World) -> None:
-    raw = agreement("ice-2017", id="ice-rl", search={**agreement("ice-2017")["search"]})
-    raw["search"]["rate_limit"] = {"requests": 3, "per": "minute"}
-    world.apply(raw)
-    world.clock.set(NOW)
-    world.token("rl-a", "partner", "a", "ice-rl")
-    world.token("rl-b", "partner", "b", "ice-rl")
-    pa, pb = principal(world, "rl-a"), principal(world, "rl-b")
+    _, pa, pb = rate_limited(world)
     before = size(world)
     statuses: list[int] = []
     lock = threading.Lock()

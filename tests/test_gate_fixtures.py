@@ -26,7 +26,7 @@ from pars.agreements.document import parse_document
 from pars.agreements.service import apply_document
 from pars.audit import AuditLog, create_keys, leaf_hash, verify_checkpoint, verify_inclusion
 from pars.clock import FixedClock
-from pars.gate import Gate, admin_event_recorder, issue_token
+from pars.gate import Gate, Principal, admin_event_recorder, issue_token
 from pars.store.db import Store
 from pars.store.ingest import ingest_lines
 from pars.web.app import create_app
@@ -151,6 +151,18 @@ class World:
 
 ICE_SEARCH = {"purpose": "C", "case_number": "HSI-1", "justification": "removal proceedings"}
 ICE_READ = {"purpose": "C", "case_number": "HSI-1", "justification": "removal proceedings"}
+
+
+def rate_limited(w: World) -> tuple[dict[str, Any], Principal, Principal]:
+    """ICE's agreement again as ``ice-rl``, limited to 3 requests a minute, applied (its document
+    returned), and two of its users, a and b (tokens ``rl-a`` and ``rl-b``), with the clock at NOW."""
+    raw = agreement("ice-2017", id="ice-rl", search={**agreement("ice-2017")["search"]})
+    raw["search"]["rate_limit"] = {"requests": 3, "per": "minute"}
+    w.apply(raw)
+    w.clock.set(NOW)
+    w.token("rl-a", "partner", "a", "ice-rl")
+    w.token("rl-b", "partner", "b", "ice-rl")
+    return raw, w.gate.authenticate(w.tokens["rl-a"]), w.gate.authenticate(w.tokens["rl-b"])
 
 
 def make_world(store: Store, tmp_path: Path, **app_kw: Any) -> World:

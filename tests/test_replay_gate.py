@@ -10,27 +10,16 @@ from pars.agreements.decide import AgreementVersion
 from pars.agreements.document import parse_document
 from pars.agreements.replay import MalformedRequest, logged_requests, replay
 from pars.cli.agreements import audit_entries
-from pars.gate import Principal
-from tests.test_gate_fixtures import ICE_SEARCH, NOW, World, agreement, world
+from tests.test_gate_fixtures import ICE_SEARCH, NOW, World, rate_limited, world
 
 __all__ = ["world"]
-
-
-def _principal(w: World, name: str) -> Principal:
-    return w.gate.authenticate(w.tokens[name])
 
 
 def test_replay_counts_malformed_requests_as_the_gate_did(world: World) -> None:
     """With 3 per minute, a's requests run: ok, malformed, ok, malformed, ok. The gate
     counted both 422s, so the third good search is refused; replay, counting them the
     same way, refuses it too. Skip the 422s and replay would allow it (a change)."""
-    raw = agreement("ice-2017", id="ice-rl", search={**agreement("ice-2017")["search"]})
-    raw["search"]["rate_limit"] = {"requests": 3, "per": "minute"}
-    world.apply(raw)
-    world.clock.set(NOW)
-    world.token("rl-a", "partner", "a", "ice-rl")
-    world.token("rl-b", "partner", "b", "ice-rl")
-    pa, pb = _principal(world, "rl-a"), _principal(world, "rl-b")
+    raw, pa, pb = rate_limited(world)
     bad: dict[str, Any] = {**ICE_SEARCH, "filters": {"last_name": ["x"] * 21}}  # 20 values at most
     steps = [
         (0, pa, ICE_SEARCH),
